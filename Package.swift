@@ -1,0 +1,55 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layers, bottom up: C modules (system libraries) → one Swift wrapper each →
+// formats (ApplePass) → command line. Nothing above a wrapper imports its C module.
+let package = Package(
+    name: "Passline",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "passline", targets: ["passline"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C libraries from Debian, each behind a system-library target.
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        .systemLibrary(
+            name: "CLibzip",
+            pkgConfig: "libzip",
+            providers: [.apt(["libzip-dev"])]
+        ),
+
+        // One Swift wrapper per C library.
+        .target(name: "PasslineCrypto", dependencies: ["COpenSSL"]),
+        .target(name: "PasslineZip", dependencies: ["CLibzip"]),
+
+        // Pure Swift.
+        .target(name: "PasslineJSON"),
+        .target(name: "ApplePass", dependencies: ["PasslineJSON", "PasslineCrypto", "PasslineZip"]),
+
+        // The command line: a library so tests can drive it, and a one-line executable.
+        .target(
+            name: "PasslineCLI",
+            dependencies: [
+                "ApplePass", "PasslineCrypto",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "passline",
+            dependencies: ["PasslineCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+
+        .testTarget(name: "PasslineCryptoTests", dependencies: ["PasslineCrypto"]),
+        .testTarget(name: "PasslineZipTests", dependencies: ["PasslineZip"]),
+        .testTarget(name: "PasslineJSONTests", dependencies: ["PasslineJSON"]),
+        .testTarget(name: "ApplePassTests", dependencies: ["ApplePass", "PasslineCrypto", "PasslineZip"]),
+        .testTarget(name: "PasslineCLITests", dependencies: ["PasslineCLI", "ApplePass", "PasslineCrypto"]),
+    ]
+)

@@ -1,0 +1,87 @@
+import Foundation
+import PasslineCrypto
+import PasslineJSON
+import PasslineZip
+
+/// Builds signed `.pkpass` packages with one signing identity.
+///
+/// Per pass it renders pass.json, hashes it, finishes the manifest, signs the manifest, and
+/// zips the three with the template's precompressed assets. Everything else was done when the
+/// template was loaded. Safe to use from many threads at once.
+public struct PassBuilder: Sendable {
+    public let identity: PassSigningIdentity
+
+    public init(identity: PassSigningIdentity) { self.identity = identity }
+
+    /// The three files that make a pass what it is, before zipping.
+    public struct Parts: Sendable {
+        public let passJSON: [UInt8]
+        public let manifest: [UInt8]
+        public let signature: [UInt8]
+    }
+
+    /// Builds one pass.
+    /// - Parameters:
+    ///   - template: a loaded template.
+    ///   - card: the card's values.
+    ///   - modified: the time written into the zip entries.
+    /// - Returns: the `.pkpass` bytes.
+    /// - Throws: `PassError.invalidCardData` when the card does not fit the template,
+    ///   `.buildFailed` when signing or zipping fails.
+    public func build(template: PassTemplate, card: CardData, modified: Date = Date()) throws -> [UInt8] {
+        let parts = try render(template: template, card: card)
+        do {
+            let zip = try ZipWriter(modified: modified)
+            try zip.add("pass.json", parts.passJSON)
+            try zip.add("manifest.json", parts.manifest)
+            try zip.add("signature", parts.signature, compress: false)
+            try zip.addAll(template.assets)
+            return try zip.finish()
+        } catch let error as ZipError {
+            throw PassError(.buildFailed, "The pass \(card.serialNumber) could not be zipped: \(error)")
+        }
+    }
+
+    /// Renders and signs a pass's pass.json, manifest and signature without zipping them.
+    public func render(template: PassTemplate, card: CardData) throws -> Parts {
+        try card.validate()
+        var values = card.values
+        values["serialNumber"] = .string(card.serialNumber)
+        let passJSON = try template.passJSON.render(values: values) { out in
+            writeBuilderKeys(card: card, template: template, into: &out)
+        }
+
+        var manifest = template.manifestPrefix
+        manifest.append(contentsOf: #""pass.json":""#.utf8)
+        manifest.append(contentsOf: Digest.hex(Digest.sha1(passJSON)).utf8)
+        manifest.append(contentsOf: #""}"#.utf8)
+
+        let signature: [UInt8]
+        do { signature = try identity.signer.sign(manifest) } catch {
+            throw PassError(.buildFailed, "The pass \(card.serialNumber) could not be signed: \(error)")
+        }
+        return Parts(passJSON: passJSON, manifest: manifest, signature: signature)
+    }
+
+    private func writeBuilderKeys(card: CardData, template: PassTemplate, into out: inout [UInt8]) {
+        func member(_ key: String, _ value: JSONValue, first: Bool = false) {
+            if !first { out.append(UInt8(ascii: ",")) }
+            JSONWriter.writeString(key, into: &out)
+            out.append(UInt8(ascii: ":"))
+            JSONWriter.write(value, into: &out)
+        }
+        member("passTypeIdentifier", .string(identity.passTypeIdentifier), first: true)
+        member("teamIdentifier", .string(identity.teamIdentifier))
+        member("serialNumber", .string(card.serialNumber))
+        if let token = card.authenticationToken, let url = card.webServiceURL {
+            member("authenticationToken", .string(token))
+            member("webServiceURL", .string(url))
+        }
+        if let voided = card.voided.map(JSONValue.bool) ?? template.passJSON.overridable["voided"] {
+            member("voided", voided)
+        }
+        if let expiration = card.expirationDate.map(JSONValue.string) ?? template.passJSON.overridable["expirationDate"] {
+            member("expirationDate", expiration)
+        }
+    }
+}

@@ -1,0 +1,228 @@
+import Foundation
+import PasslineCrypto
+import PasslineJSON
+import PasslineZip
+
+/// A validated pass template, with everything that does not change from card to card done once:
+/// pass.json compiled, asset bytes hashed and compressed, the manifest's fixed part written.
+public final class PassTemplate: Sendable {
+    public let name: String
+    /// The pass style: `storeCard`, `generic`, …
+    public let style: String
+    /// The data keys the template asks for, in order of first use.
+    public let placeholders: [Placeholder]
+    /// What loading found that Wallet tolerates.
+    public let warnings: [PassFinding]
+    /// The template's pass.json as written (placeholders unresolved), for previews.
+    public let document: JSONObject
+    /// Every file the pass carries besides pass.json, by path (`logo@2x.png`, `de.lproj/pass.strings`).
+    public let assetNames: [String]
+
+    let passJSON: CompiledPassJSON
+    let assets: PrecompressedEntries
+    /// `{"name":"sha1",…,` — the manifest up to the entry for pass.json.
+    let manifestPrefix: [UInt8]
+
+    /// The most a template may hold, so an upload cannot fill memory.
+    public static let limits = ZipLimits(maxEntries: 200, maxTotalSize: 16 << 20)
+
+    /// Loads and validates `PassTemplates/<name>.pass/`.
+    /// - Throws: `PassError.invalidTemplate` listing every fault, `.unreadableFile` when the folder cannot be read.
+    public static func load(folder: URL) throws -> PassTemplate {
+        var files: [String: [UInt8]] = [:]
+        let base = folder.standardizedFileURL
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: base.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw PassError(.unreadableFile, "The template folder \(folder.path) does not exist.")
+        }
+        guard let walker = FileManager.default.enumerator(at: base, includingPropertiesForKeys: [.isRegularFileKey], options: []) else {
+            throw PassError(.unreadableFile, "The template folder \(folder.path) cannot be read.")
+        }
+        var total = 0
+        for case let url as URL in walker {
+            guard (try? url.resourceValues(forKeys: [.isRegularFileKey]))?.isRegularFile == true else { continue }
+            let relative = String(url.standardizedFileURL.path.dropFirst(base.path.count + 1))
+            guard let data = FileManager.default.contents(atPath: url.path) else {
+                throw PassError(.unreadableFile, "\(url.path) cannot be read.")
+            }
+            total += data.count
+            guard files.count < limits.maxEntries, total <= limits.maxTotalSize else {
+                throw PassError(.invalidTemplate, "The template folder \(folder.path) holds more than \(limits.maxEntries) files or \(limits.maxTotalSize >> 20) MiB.")
+            }
+            files[relative] = [UInt8](data)
+        }
+        var name = folder.lastPathComponent
+        if name.hasSuffix(".pass") { name.removeLast(5) }
+        return try PassTemplate(name: name, files: files)
+    }
+
+    /// Loads a template uploaded as a zip: its files at the root, or inside one top folder.
+    /// - Throws: `PassError.invalidTemplate` when the zip is unreadable, too large, or its template is invalid.
+    public static func load(name: String, zip bytes: [UInt8]) throws -> PassTemplate {
+        let reader: ZipReader
+        do { reader = try ZipReader(bytes: bytes, limits: limits) } catch {
+            throw PassError(.invalidTemplate, "The template upload is not usable: \(error)")
+        }
+        var files: [String: [UInt8]] = [:]
+        for entry in reader.entries where !entry.name.hasSuffix("/") {
+            do { files[entry.name] = try reader.read(entry) } catch {
+                throw PassError(.invalidTemplate, "The template upload is damaged: \(error)")
+            }
+        }
+        // Zipping a folder usually puts its files under the folder's name; accept both layouts.
+        let visible = files.keys.filter { !isHidden($0) }
+        let tops = Set(visible.map { $0.split(separator: "/").first.map(String.init) ?? "" })
+        if files["pass.json"] == nil, tops.count == 1, let top = tops.first, visible.allSatisfy({ $0.contains("/") }) {
+            files = Dictionary(uniqueKeysWithValues: files.compactMap { path, bytes in
+                path.hasPrefix(top + "/") ? (String(path.dropFirst(top.count + 1)), bytes) : nil
+            })
+        }
+        return try PassTemplate(name: name, files: files)
+    }
+
+    static func isHidden(_ path: String) -> Bool {
+        path.split(separator: "/").contains { $0.hasPrefix(".") || $0 == "__MACOSX" }
+    }
+
+    /// Validates and prepares a template from its files, keyed by path relative to the template folder.
+    /// - Throws: `PassError.invalidTemplate` listing every fault.
+    public init(name: String, files: [String: [UInt8]]) throws {
+        var findings: [PassFinding] = []
+        func fault(_ file: String, _ message: String) { findings.append(PassFinding(.error, file: file, message)) }
+        func caution(_ file: String, _ message: String) { findings.append(PassFinding(.warning, file: file, message)) }
+        let invalid = { (findings: [PassFinding]) in
+            PassError(.invalidTemplate, "The template \"\(name)\" is not valid (\(findings.errors.count) error\(findings.errors.count == 1 ? "" : "s")).", findings: findings)
+        }
+
+        // pass.json
+        guard let source = files["pass.json"] else {
+            throw invalid([PassFinding(.error, file: "pass.json", "is missing; a template needs a pass.json at its top level")])
+        }
+        let json: JSONValue
+        do { json = try JSONParser.parse(source) } catch {
+            throw invalid([PassFinding(.error, file: "pass.json", "is not valid JSON: \(error)")])
+        }
+        findings += PassJSONRules.check(json, mode: .template)
+        let document = json.objectValue ?? JSONObject()
+        let style = PassJSONRules.styles.first { document[$0] != nil } ?? ""
+
+        // The other files.
+        var assets: [(name: String, bytes: [UInt8])] = []
+        var images: [String: (image: PassImageName, size: PNGInfo)] = [:]
+        for path in files.keys.sorted() where path != "pass.json" {
+            if Self.isHidden(path) { continue }
+            let parts = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+            if parts.contains("..") || path.hasPrefix("/") || parts.contains("") {
+                fault(path, "is not a plain relative path")
+                continue
+            }
+            let bytes = files[path]!
+            let fileName = parts.last!
+            if parts.count == 1 && (fileName == "manifest.json" || fileName == "signature") {
+                caution(path, "is made when each pass is built; the template's copy is left out")
+                continue
+            }
+            let inLocale = parts.count == 2 && parts[0].hasSuffix(".lproj") && parts[0].count > 6
+            guard parts.count == 1 || inLocale else {
+                caution(path, "is not where a pass looks for files (the top level or <lang>.lproj/); it is left out")
+                continue
+            }
+            if fileName.hasSuffix(".png") {
+                guard let info = PNGInfo(bytes) else {
+                    fault(path, "is not a PNG image (Wallet reads only PNG)")
+                    continue
+                }
+                if let image = PassImageName(fileName: fileName) {
+                    if !PassImageName.known.contains(image.base) {
+                        caution(path, "is not an image Wallet uses (\(PassImageName.known.sorted().joined(separator: ", ")))")
+                    } else if !style.isEmpty && !PassImageName.shown(by: style).contains(image.base) {
+                        caution(path, "is not shown on a \(style) pass")
+                    }
+                    images[path] = (image, info)
+                } else {
+                    caution(path, "does not follow Wallet's image naming (name.png, name@2x.png, name@3x.png)")
+                }
+                assets.append((path, bytes))
+            } else if inLocale && fileName == "pass.strings" {
+                guard let text = PassStrings.decode(bytes) else {
+                    fault(path, "is neither UTF-8 nor UTF-16 with a byte order mark")
+                    continue
+                }
+                do { _ = try PassStrings.parse(text) } catch {
+                    fault(path, "line \(error.line): \(error.message)")
+                    continue
+                }
+                // Apple asks for UTF-16 when the text is not ASCII; convert rather than make authors do it.
+                assets.append((path, PassStrings.encodedForWallet(text)))
+            } else {
+                caution(path, "is not part of a pass (images are .png, localizations <lang>.lproj/pass.strings); it is left out")
+            }
+        }
+
+        if images["icon.png"] == nil {
+            fault("icon.png", "is missing; Wallet requires an icon at the top level of every pass")
+        }
+
+        // Resolutions: @2x should be twice @1x, @3x three times (Wallet scales otherwise).
+        for (path, entry) in images where entry.image.scale > 1 {
+            let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) + "/" : ""
+            guard let base = images[directory + entry.image.base + ".png"] else { continue }
+            let s = entry.image.scale
+            if entry.size.width != base.size.width * s || entry.size.height != base.size.height * s {
+                caution(path, "is \(entry.size.width)×\(entry.size.height), not \(s)× \(directory)\(entry.image.base).png (\(base.size.width)×\(base.size.height)); Wallet will scale it")
+            }
+        }
+
+        // Every .lproj that localizes an image does so at the same resolutions and sizes.
+        var localized: [String: [String: [Int: PNGInfo]]] = [:]  // base -> lproj -> scale -> size
+        for (path, entry) in images where path.contains("/") {
+            let lproj = String(path.split(separator: "/")[0])
+            localized[entry.image.base, default: [:]][lproj, default: [:]][entry.image.scale] = entry.size
+        }
+        for (base, byLocale) in localized.sorted(by: { $0.key < $1.key }) where byLocale.count > 1 {
+            let locales = byLocale.keys.sorted()
+            let reference = locales[0]
+            for locale in locales.dropFirst() {
+                let expected = byLocale[reference]!, actual = byLocale[locale]!
+                if Set(expected.keys) != Set(actual.keys) {
+                    func list(_ s: [Int: PNGInfo]) -> String { s.keys.sorted().map { $0 == 1 ? "@1x" : "@\($0)x" }.joined(separator: ", ") }
+                    fault("\(locale)/\(base).png", "exists at \(list(actual)) but \(reference) has it at \(list(expected)); every .lproj must have the same resolutions")
+                } else {
+                    for (scale, size) in actual where size != expected[scale] {
+                        let file = scale == 1 ? "\(base).png" : "\(base)@\(scale)x.png"
+                        fault("\(locale)/\(file)", "is \(size.width)×\(size.height) but \(reference)/\(file) is \(expected[scale]!.width)×\(expected[scale]!.height); every .lproj must have the same image sizes")
+                    }
+                }
+            }
+        }
+
+        var compiled: CompiledPassJSON?
+        if json.objectValue != nil {
+            do { compiled = try CompiledPassJSON(document, file: "pass.json") } catch let failure as PassError {
+                findings += failure.findings
+            }
+        }
+        if findings.hasErrors || compiled == nil { throw invalid(findings) }
+
+        assets.sort { $0.name < $1.name }
+        var prefix: [UInt8] = [UInt8(ascii: "{")]
+        for asset in assets {
+            JSONWriter.writeString(asset.name, into: &prefix)
+            prefix.append(UInt8(ascii: ":"))
+            JSONWriter.writeString(Digest.hex(Digest.sha1(asset.bytes)), into: &prefix)
+            prefix.append(UInt8(ascii: ","))
+        }
+
+        do { self.assets = try PrecompressedEntries(assets) } catch {
+            throw PassError(.buildFailed, "The template \"\(name)\" could not be compressed: \(error)")
+        }
+        self.name = name
+        self.style = style
+        self.document = document
+        self.passJSON = compiled!
+        self.placeholders = compiled!.placeholders
+        self.warnings = findings.warnings
+        self.assetNames = assets.map(\.name)
+        self.manifestPrefix = prefix
+    }
+}

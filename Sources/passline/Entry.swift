@@ -1,0 +1,7 @@
+import ArgumentParser
+import PasslineCLI
+
+@main
+struct Entry: AsyncMainProtocol {
+    typealias Command = PasslineCommand
+}
