@@ -19,6 +19,8 @@ let package = Package(
             pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]
         ),
+        // glibc's allocator settings (a header only; nothing to link).
+        .systemLibrary(name: "CMalloc"),
         .systemLibrary(
             name: "CLibzip",
             pkgConfig: "libzip",
@@ -43,7 +45,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "passline",
-            dependencies: ["PasslineCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["PasslineCLI", "CMalloc", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         .testTarget(name: "PasslineCryptoTests", dependencies: ["PasslineCrypto"]),

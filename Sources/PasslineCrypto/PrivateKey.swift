@@ -118,7 +118,8 @@ public final class DigestSigner {
 
     deinit { EVP_PKEY_CTX_free(context) }
 
-    /// Signs a 32-byte SHA-256 digest and returns the signature's length.
+    /// Signs a 32-byte SHA-256 digest and returns the signature's length; the signature
+    /// itself is discarded (benchmarks measure the operation).
     @discardableResult
     public func sign(digest: [UInt8]) throws -> Int {
         var length = buffer.count
@@ -126,7 +127,14 @@ public final class DigestSigner {
         guard ok == 1 else { throw CryptoError.openSSL(.signingFailed, "Could not sign the digest.") }
         return length
     }
+
+    /// Signs a 32-byte SHA-256 digest and returns the signature.
+    func signature(digest: [UInt8]) throws -> [UInt8] {
+        let length = try sign(digest: digest)
+        return Array(buffer.prefix(length))
+    }
 }
 
-@available(*, unavailable, message: "DigestSigner reuses one OpenSSL context; make one per thread.")
-extension DigestSigner: Sendable {}
+// A DigestSigner may move between threads (DetachedSigner pools them), but serves one call at
+// a time: its owner guarantees that, as the pool does by handing each one out exclusively.
+extension DigestSigner: @unchecked Sendable {}

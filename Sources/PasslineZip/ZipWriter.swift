@@ -10,12 +10,14 @@ public final class PrecompressedEntries: Sendable {
     /// The names, in the order they were given.
     public let names: [String]
 
-    /// Compresses `files` (name and bytes) once. Files in formats that are compressed already
-    /// (PNG) are stored: deflating them again only makes them larger.
+    /// Compresses `files` (name and bytes) once.
+    ///
+    /// Every file is deflated, PNGs too: a deflated PNG is a few bytes larger, but libzip copies
+    /// deflated data as it is, whereas a stored entry gets its CRC recomputed in every archive.
     /// - Throws: `ZipError.writeFailed`.
     public init(_ files: [(name: String, bytes: [UInt8])]) throws {
         let writer = try ZipWriter()
-        for file in files { try writer.add(file.name, file.bytes, compress: !file.name.lowercased().hasSuffix(".png")) }
+        for file in files { try writer.add(file.name, file.bytes, compress: true) }
         self.archive = SharedBytes(try writer.finish())
         self.names = files.map(\.name)
     }
@@ -86,7 +88,9 @@ public final class ZipWriter {
             guard let data = zip_source_zip(archive, reader.archive, zip_uint64_t(entry.index), 0, 0, -1) else {
                 throw writeError("copy \(entry.name)")
             }
-            try insert(entry.name, data, method: nil)
+            // The method must be the one the data already has: left at "default", libzip
+            // treats the copy as needing (re)compression and deflates it for every archive.
+            try insert(entry.name, data, method: entry.isCompressed ? passline_zip_cm_deflate() : passline_zip_cm_store())
         }
     }
 
@@ -104,9 +108,13 @@ public final class ZipWriter {
         var stat = zip_stat_t()
         zip_stat_init(&stat)
         guard zip_source_stat(source, &stat) == 0 else { throw ZipError(.writeFailed, "Could not size the finished archive.") }
-        var out = [UInt8](repeating: 0, count: Int(stat.size))
-        let read = out.withUnsafeMutableBytes { zip_source_read(source, $0.baseAddress, zip_uint64_t($0.count)) }
-        guard read == Int64(stat.size) else { throw ZipError(.writeFailed, "Could not read the finished archive back.") }
+        let size = Int(stat.size)
+        var read: Int64 = -1
+        let out = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            read = zip_source_read(source, buffer.baseAddress, zip_uint64_t(size))
+            count = read == Int64(size) ? size : 0
+        }
+        guard read == Int64(size) else { throw ZipError(.writeFailed, "Could not read the finished archive back.") }
         return out
     }
 
@@ -115,16 +123,14 @@ public final class ZipWriter {
         return archive
     }
 
-    private func insert(_ name: String, _ data: OpaquePointer, method: Int32?) throws {
+    private func insert(_ name: String, _ data: OpaquePointer, method: Int32) throws {
         let archive = try open()
         let index = zip_file_add(archive, name, data, passline_zip_fl_overwrite() | passline_zip_fl_enc_utf_8())
         guard index >= 0 else {
             zip_source_free(data)
             throw writeError("add \(name)")
         }
-        if let method {
-            _ = zip_set_file_compression(archive, zip_uint64_t(index), method, 0)
-        }
+        _ = zip_set_file_compression(archive, zip_uint64_t(index), method, 0)
         _ = zip_file_set_mtime(archive, zip_uint64_t(index), modified, 0)
     }
 
