@@ -48,10 +48,13 @@ let package = Package(
             dependencies: ["PasslineCLI", "CMalloc", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
-        .testTarget(name: "PasslineCryptoTests", dependencies: ["PasslineCrypto"]),
+        // Fixtures shared by the tests (a cached development identity, temporary folders, subprocesses).
+        .target(name: "PasslineTestSupport", dependencies: ["ApplePass", "PasslineCrypto"]),
+
+        .testTarget(name: "PasslineCryptoTests", dependencies: ["PasslineCrypto", "PasslineTestSupport"]),
         .testTarget(name: "PasslineZipTests", dependencies: ["PasslineZip"]),
         .testTarget(name: "PasslineJSONTests", dependencies: ["PasslineJSON"]),
-        .testTarget(name: "ApplePassTests", dependencies: ["ApplePass", "PasslineCrypto", "PasslineZip"]),
-        .testTarget(name: "PasslineCLITests", dependencies: ["PasslineCLI", "ApplePass", "PasslineCrypto"]),
+        .testTarget(name: "ApplePassTests", dependencies: ["ApplePass", "PasslineCrypto", "PasslineZip", "PasslineJSON", "PasslineTestSupport"]),
+        .testTarget(name: "PasslineCLITests", dependencies: ["ApplePass", "PasslineCrypto", "PasslineZip", "PasslineTestSupport"]),
     ]
 )

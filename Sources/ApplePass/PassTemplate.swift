@@ -110,12 +110,13 @@ public final class PassTemplate: Sendable {
         var assets: [(name: String, bytes: [UInt8])] = []
         var images: [String: (image: PassImageName, size: PNGInfo)] = [:]
         for path in files.keys.sorted() where path != "pass.json" {
-            if Self.isHidden(path) { continue }
+            // Path tricks first: ".." would otherwise pass for a hidden file and slip by unreported.
             let parts = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-            if parts.contains("..") || path.hasPrefix("/") || parts.contains("") {
+            if parts.contains("..") || parts.contains(".") || path.hasPrefix("/") || parts.contains("") || path.contains("\\") {
                 fault(path, "is not a plain relative path")
                 continue
             }
+            if Self.isHidden(path) { continue }
             let bytes = files[path]!
             let fileName = parts.last!
             if parts.count == 1 && (fileName == "manifest.json" || fileName == "signature") {

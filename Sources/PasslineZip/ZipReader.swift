@@ -33,6 +33,10 @@ public final class ZipReader {
     }
 
     init(shared: SharedBytes, limits: ZipLimits) throws {
+        // libzip reads zero bytes as an empty archive; an upload of nothing is a mistake to report.
+        guard shared.count >= 22 else {
+            throw ZipError(.notAZip, "The data is not a zip archive (\(shared.count) bytes; the smallest archive has 22).")
+        }
         var error = zip_error_t()
         zip_error_init(&error)
         defer { zip_error_fini(&error) }

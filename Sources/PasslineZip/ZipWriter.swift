@@ -33,6 +33,7 @@ public final class ZipWriter {
     /// Readers whose entries are being copied; libzip reads them when the archive is finished.
     private var sources: [ZipReader] = []
     private var modified: time_t
+    private var count = 0
 
     /// - Parameter modified: the time written into every entry (defaults to now).
     /// - Throws: `ZipError.writeFailed`.
@@ -98,6 +99,12 @@ public final class ZipWriter {
     /// - Throws: `ZipError.writeFailed`.
     public func finish() throws -> [UInt8] {
         let archive = try open()
+        if count == 0 {
+            // libzip writes nothing for an archive without entries; an empty zip is its end record alone.
+            zip_discard(archive)
+            self.archive = nil
+            return [0x50, 0x4B, 0x05, 0x06] + [UInt8](repeating: 0, count: 18)
+        }
         // On failure the archive stays open and deinit discards it.
         guard zip_close(archive) == 0 else { throw writeError("finish the archive") }
         self.archive = nil
@@ -130,6 +137,7 @@ public final class ZipWriter {
             zip_source_free(data)
             throw writeError("add \(name)")
         }
+        count += 1
         _ = zip_set_file_compression(archive, zip_uint64_t(index), method, 0)
         _ = zip_file_set_mtime(archive, zip_uint64_t(index), modified, 0)
     }

@@ -1,0 +1,108 @@
+import ApplePass
+import Foundation
+import PasslineCrypto
+
+/// Fixtures shared by the test targets. Not part of the product.
+public enum TestSupport {
+    /// The repository's top folder.
+    public static let repositoryRoot: URL = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url
+    }()
+
+    public static func template(_ name: String) -> URL {
+        repositoryRoot.appendingPathComponent("PassTemplates/\(name).pass")
+    }
+
+    /// One development identity for the whole run: RSA key generation is the slow part.
+    public static let identity: DevelopmentIdentity = try! DevelopmentIdentity.generate(
+        passTypeIdentifier: "pass.dev.passline.tests", teamIdentifier: "TESTTEAM01"
+    )
+
+    /// A second, unrelated chain, for "wrong intermediate" and "wrong root" cases.
+    public static let otherIdentity: DevelopmentIdentity = try! DevelopmentIdentity.generate(
+        passTypeIdentifier: "pass.dev.passline.other", teamIdentifier: "OTHERTEAM1"
+    )
+
+    /// A fresh, empty folder under the system's temporary folder.
+    public static func temporaryFolder() -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("passline-tests-\(UUID().uuidString)")
+        try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// The files of a template folder, by relative path, to alter in tests.
+    public static func templateFiles(_ name: String) -> [String: [UInt8]] {
+        let base = template(name)
+        var files: [String: [UInt8]] = [:]
+        let walker = FileManager.default.enumerator(at: base, includingPropertiesForKeys: nil)!
+        for case let url as URL in walker where !url.hasDirectoryPath {
+            var isDirectory: ObjCBool = false
+            FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory)
+            if isDirectory.boolValue { continue }
+            let relative = String(url.standardizedFileURL.path.dropFirst(base.standardizedFileURL.path.count + 1))
+            files[relative] = [UInt8](FileManager.default.contents(atPath: url.path)!)
+        }
+        return files
+    }
+
+    /// What a finished process printed and how it ended.
+    public struct ProcessResult: Sendable {
+        public let status: Int32
+        public let stdout: String
+        public let stderr: String
+    }
+
+    /// Runs a program to completion.
+    /// - Parameters:
+    ///   - executable: a path, or a name looked up in PATH.
+    ///   - arguments: its arguments.
+    ///   - environment: extra variables.
+    ///   - directory: the working directory.
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:], in directory: URL? = nil) throws -> ProcessResult {
+        let process = Process()
+        if executable.contains("/") {
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = [executable] + arguments
+        }
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        if let directory { process.currentDirectoryURL = directory }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        // Read both pipes before waiting, so a chatty child cannot fill one and block.
+        let group = DispatchGroup()
+        nonisolated(unsafe) var stdoutData = Data(), stderrData = Data()
+        group.enter()
+        DispatchQueue.global().async { stdoutData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        group.enter()
+        DispatchQueue.global().async { stderrData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        group.wait()
+        process.waitUntilExit()
+        return ProcessResult(status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self), stderr: String(decoding: stderrData, as: UTF8.self))
+    }
+
+    /// The `passline` executable built next to the tests (or `PASSLINE_BIN`).
+    public static var passlineExecutable: String {
+        if let path = ProcessInfo.processInfo.environment["PASSLINE_BIN"] { return path }
+        let runner = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
+        var directory = runner.deletingLastPathComponent()
+        // On Linux the runner is `<products>/PasslinePackageTests.xctest`; on macOS it sits inside a bundle.
+        while !FileManager.default.fileExists(atPath: directory.appendingPathComponent("passline").path), directory.path != "/" {
+            directory.deleteLastPathComponent()
+        }
+        return directory.appendingPathComponent("passline").path
+    }
+
+    /// Writes bytes to a file, creating folders as needed.
+    public static func write(_ bytes: [UInt8], to url: URL) {
+        try! FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try! Data(bytes).write(to: url)
+    }
+}
