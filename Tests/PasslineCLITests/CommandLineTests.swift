@@ -1,0 +1,180 @@
+import Foundation
+import PasslineTestSupport
+import Testing
+
+/// Drives the `passline` executable the way a user and the outside tests do, through the
+/// names INTERFACE.md fixes.
+@Suite("passline command line")
+struct CommandLineTests {
+    let bin = TestSupport.passlineExecutable
+
+    func passline(_ arguments: String..., environment: [String: String] = [:], in folder: URL) throws -> TestSupport.ProcessResult {
+        try TestSupport.run(bin, arguments, environment: environment, in: folder)
+    }
+
+    /// A folder with a dev identity (`id/`) and a card (`card.json`).
+    func workspace(card: String = #"{"serialNumber":"LUM-1","memberId":"M-1","memberName":"Zoë \"Z\" 🌸","points":42}"#) throws -> URL {
+        let folder = TestSupport.temporaryFolder()
+        let made = try passline("certs", "dev", "--out", "id", "--pass-type-id", "pass.dev.passline.cli", "--team-id", "CLITEAM001", in: folder)
+        #expect(made.status == 0, "\(made.stderr)")
+        TestSupport.write(Array(card.utf8), to: folder.appendingPathComponent("card.json"))
+        return folder
+    }
+
+    @Test("certs dev writes Apple's chain shape, with the key private and a loud warning")
+    func certsDev() throws {
+        let folder = try workspace()
+        for file in ["root.pem", "wwdr.pem", "certificate.pem", "private-key.pem"] {
+            #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("id/\(file)").path), "\(file)")
+        }
+        let mode = try FileManager.default.attributesOfItem(atPath: folder.appendingPathComponent("id/private-key.pem").path)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        let subject = try TestSupport.run("openssl", ["x509", "-in", "id/certificate.pem", "-noout", "-subject", "-nameopt", "RFC2253"], in: folder)
+        #expect(subject.stdout.contains("UID=pass.dev.passline.cli"))
+        #expect(subject.stdout.contains("OU=CLITEAM001"))
+        #expect(subject.stdout.contains("CN=Pass Type ID: pass.dev.passline.cli"))
+        let chain = try TestSupport.run("openssl", ["verify", "-CAfile", "id/root.pem", "-untrusted", "id/wwdr.pem", "id/certificate.pem"], in: folder)
+        #expect(chain.status == 0, "\(chain.stdout)\(chain.stderr)")
+        let again = try passline("certs", "dev", "--out", "id2", "--pass-type-id", "pass.x", "--team-id", "T", in: folder)
+        #expect(again.stderr.contains("do not install on real devices"))
+    }
+
+    @Test("pass build then pass verify --ca: exit 0, and the pass is what INTERFACE.md's data keys say")
+    func buildAndVerify() throws {
+        let folder = try workspace()
+        let template = TestSupport.template("loyalty").path
+        let built = try passline("pass", "build", "--template", template, "--data", "card.json", "--identity", "id", "--out", "card.pkpass", in: folder)
+        #expect(built.status == 0, "\(built.stderr)")
+        let verified = try passline("pass", "verify", "card.pkpass", "--ca", "id/root.pem", in: folder)
+        #expect(verified.status == 0, "\(verified.stdout)")
+        #expect(verified.stdout.contains("valid (0 warnings)"))
+        // The intermediate alone is enough (as with Apple's WWDR G4).
+        #expect(try passline("pass", "verify", "card.pkpass", "--ca", "id/wwdr.pem", in: folder).status == 0)
+        let listing = try TestSupport.run("unzip", ["-l", "card.pkpass"], in: folder)
+        for file in ["pass.json", "manifest.json", "signature", "icon.png", "de.lproj/pass.strings"] {
+            #expect(listing.stdout.contains(file), "\(file)")
+        }
+    }
+
+    @Test("pass verify lists findings and exits 1 on a damaged pass")
+    func verifyDamaged() throws {
+        let folder = try workspace()
+        TestSupport.write(Array("not a zip".utf8), to: folder.appendingPathComponent("bad.pkpass"))
+        let result = try passline("pass", "verify", "bad.pkpass", in: folder)
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("error: pass: The data is not a zip archive"))
+        #expect(result.stdout.contains("NOT valid"))
+    }
+
+    @Test("a pass signed by another chain fails verification against this root")
+    func verifyOtherRoot() throws {
+        let folder = try workspace()
+        _ = try passline("certs", "dev", "--out", "other", "--pass-type-id", "pass.dev.other", "--team-id", "OTHER00001", in: folder)
+        _ = try passline("pass", "build", "--template", TestSupport.template("membership").path, "--data", "card.json", "--identity", "id", "--out", "m.pkpass", in: folder)
+        let result = try passline("pass", "verify", "m.pkpass", "--ca", "other/root.pem", in: folder)
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("does not chain"))
+    }
+
+    @Test("a missing value names the key and the data file; exit 1")
+    func missingValue() throws {
+        let folder = try workspace(card: #"{"serialNumber":"S","memberId":"M","points":1}"#)
+        let result = try passline("pass", "build", "--template", TestSupport.template("loyalty").path, "--data", "card.json", "--identity", "id", "--out", "x.pkpass", in: folder)
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("card.json"))
+        #expect(result.stderr.contains("memberName is required"))
+        #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("x.pkpass").path))
+    }
+
+    @Test("malformed card JSON names the file and the line")
+    func malformedData() throws {
+        let folder = try workspace(card: "{\n\"serialNumber\": \"S\",\n}")
+        let result = try passline("pass", "build", "--template", TestSupport.template("loyalty").path, "--data", "card.json", "--identity", "id", "--out", "x.pkpass", in: folder)
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("card.json is not valid JSON: line 3"))
+    }
+
+    @Test("usage errors exit 64", arguments: [
+        ["pass", "build", "--template", "t", "--identity", "id", "--out", "x"],
+        ["pass", "build", "--template", "t", "--data", "d", "--out", "x"],
+        ["pass", "build", "--template", "t", "--data", "d", "--out", "x", "--p12", "a.p12"],
+        ["certs", "dev", "--out", "d", "--pass-type-id", "com.example", "--team-id", "T"],
+        ["bench", "build", "--count", "0"],
+        ["no-such-command"],
+    ])
+    func usage(arguments: [String]) throws {
+        let result = try TestSupport.run(bin, arguments, in: TestSupport.temporaryFolder())
+        #expect(result.status == 64, "\(result.stderr)")
+        #expect(!result.stderr.isEmpty)
+    }
+
+    @Test("the wrong key for the certificate is named")
+    func wrongKey() throws {
+        let folder = try workspace()
+        _ = try passline("certs", "dev", "--out", "other", "--pass-type-id", "pass.dev.other", "--team-id", "OTHER00001", in: folder)
+        try FileManager.default.removeItem(at: folder.appendingPathComponent("id/private-key.pem"))
+        try FileManager.default.copyItem(at: folder.appendingPathComponent("other/private-key.pem"), to: folder.appendingPathComponent("id/private-key.pem"))
+        let result = try passline("pass", "build", "--template", TestSupport.template("loyalty").path, "--data", "card.json", "--identity", "id", "--out", "x.pkpass", in: folder)
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("private-key.pem is not the private key of"))
+    }
+
+    @Test("--p12 with --password-env and --wwdr builds; a wrong password is named")
+    func p12() throws {
+        let folder = try workspace()
+        let export = try TestSupport.run("openssl", ["pkcs12", "-export", "-in", "id/certificate.pem", "-inkey", "id/private-key.pem", "-passout", "pass:hunter2", "-out", "id.p12"], in: folder)
+        #expect(export.status == 0)
+        let template = TestSupport.template("loyalty").path
+        let good = try passline("pass", "build", "--template", template, "--data", "card.json", "--p12", "id.p12", "--password-env", "P12_PASSWORD",
+                                "--wwdr", "id/wwdr.pem", "--out", "p.pkpass", environment: ["P12_PASSWORD": "hunter2"], in: folder)
+        #expect(good.status == 0, "\(good.stderr)")
+        #expect(try passline("pass", "verify", "p.pkpass", "--ca", "id/root.pem", in: folder).status == 0)
+        let bad = try passline("pass", "build", "--template", template, "--data", "card.json", "--p12", "id.p12", "--password-env", "P12_PASSWORD",
+                               "--wwdr", "id/wwdr.pem", "--out", "q.pkpass", environment: ["P12_PASSWORD": "wrong"], in: folder)
+        #expect(bad.status == 1)
+        #expect(bad.stderr.contains("password does not open"))
+    }
+
+    @Test("an encrypted private key opens with --key-password-env")
+    func encryptedKey() throws {
+        let folder = try workspace()
+        let encrypt = try TestSupport.run("openssl", ["pkey", "-in", "id/private-key.pem", "-aes256", "-passout", "pass:k3y", "-out", "id/enc.pem"], in: folder)
+        #expect(encrypt.status == 0)
+        try FileManager.default.removeItem(at: folder.appendingPathComponent("id/private-key.pem"))
+        try FileManager.default.moveItem(at: folder.appendingPathComponent("id/enc.pem"), to: folder.appendingPathComponent("id/private-key.pem"))
+        let template = TestSupport.template("loyalty").path
+        let withoutPassphrase = try passline("pass", "build", "--template", template, "--data", "card.json", "--identity", "id", "--out", "a.pkpass", in: folder)
+        #expect(withoutPassphrase.status == 1)
+        #expect(withoutPassphrase.stderr.contains("encrypted and no passphrase"))
+        let result = try passline("pass", "build", "--template", template, "--data", "card.json", "--identity", "id", "--key-password-env", "KEY_PASS",
+                                  "--out", "b.pkpass", environment: ["KEY_PASS": "k3y"], in: folder)
+        #expect(result.status == 0, "\(result.stderr)")
+    }
+
+    @Test("a broken template lists every fault with its file and field")
+    func brokenTemplate() throws {
+        let folder = try workspace()
+        let template = folder.appendingPathComponent("broken.pass")
+        try FileManager.default.copyItem(at: TestSupport.template("loyalty"), to: template)
+        try FileManager.default.removeItem(at: template.appendingPathComponent("icon.png"))
+        TestSupport.write(Array(#"{"formatVersion": 1, "description": "x", "organizationName": "y", "storeCard": {}, "backgroundColor": "red"}"#.utf8), to: template.appendingPathComponent("pass.json"))
+        let result = try passline("pass", "build", "--template", "broken.pass", "--data", "card.json", "--identity", "id", "--out", "x.pkpass", in: folder)
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("icon.png: is missing"))
+        #expect(result.stderr.contains("pass.json: backgroundColor"))
+    }
+
+    @Test("bench build --json ends with the fields INTERFACE.md names")
+    func benchJSON() throws {
+        let folder = TestSupport.temporaryFolder()
+        let result = try passline("bench", "build", "--count", "20", "--json", "--template", TestSupport.template("loyalty").path, in: folder)
+        #expect(result.status == 0, "\(result.stderr)")
+        let last = try #require(result.stdout.split(separator: "\n").last)
+        let json = try JSONSerialization.jsonObject(with: Data(last.utf8)) as! [String: Any]
+        for key in ["passes", "seconds", "passesPerSecond", "signaturesPerSecond", "ratio"] { #expect(json[key] != nil, "\(key)") }
+        #expect(json["passes"] as? Int == 20)
+        let ratio = try #require(json["ratio"] as? Double)
+        let pps = try #require(json["passesPerSecond"] as? Double), sps = try #require(json["signaturesPerSecond"] as? Double)
+        #expect(abs(ratio - pps / sps) < 1e-9)
+    }
+}
