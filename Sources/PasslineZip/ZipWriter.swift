@@ -23,7 +23,7 @@ public final class PrecompressedEntries: Sendable {
     }
 
     /// A reader over the compressed entries, for one archive's worth of copying.
-    func openReader() throws -> ZipReader { try ZipReader(shared: archive, limits: ZipLimits(maxEntries: .max, maxTotalSize: .max)) }
+    func openReader() throws -> ZipReader { try ZipReader(shared: archive, limits: ZipLimits(maxEntries: .max, maxTotalSize: .max), trusted: true) }
 }
 
 /// Writes a zip archive in memory.
