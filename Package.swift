@@ -19,6 +19,16 @@ let package = Package(
             pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]
         ),
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+        .systemLibrary(
+            name: "CLibpq",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
         // glibc's allocator settings (a header only; nothing to link).
         .systemLibrary(name: "CMalloc"),
         .systemLibrary(
@@ -30,6 +40,11 @@ let package = Package(
         // One Swift wrapper per C library.
         .target(name: "PasslineCrypto", dependencies: ["COpenSSL"]),
         .target(name: "PasslineZip", dependencies: ["CLibzip"]),
+
+        // One SQL protocol, and a driver per database, each the one wrapper over its C library.
+        .target(name: "PasslineSQL"),
+        .target(name: "PasslineSQLite", dependencies: ["CSQLite", "PasslineSQL"]),
+        .target(name: "PasslinePostgres", dependencies: ["CLibpq", "PasslineSQL"]),
 
         // Pure Swift.
         .target(name: "PasslineJSON"),
@@ -49,12 +64,13 @@ let package = Package(
         ),
 
         // Fixtures shared by the tests (a cached development identity, temporary folders, subprocesses).
-        .target(name: "PasslineTestSupport", dependencies: ["ApplePass", "PasslineCrypto"]),
+        .target(name: "PasslineTestSupport", dependencies: ["ApplePass", "PasslineCrypto", "PasslineSQL", "PasslineSQLite", "PasslinePostgres"]),
 
         .testTarget(name: "PasslineCryptoTests", dependencies: ["PasslineCrypto", "PasslineTestSupport"]),
         .testTarget(name: "PasslineZipTests", dependencies: ["PasslineZip"]),
         .testTarget(name: "PasslineJSONTests", dependencies: ["PasslineJSON"]),
         .testTarget(name: "ApplePassTests", dependencies: ["ApplePass", "PasslineCrypto", "PasslineZip", "PasslineJSON", "PasslineTestSupport"]),
+        .testTarget(name: "PasslineSQLTests", dependencies: ["PasslineSQL", "PasslineSQLite", "PasslinePostgres", "PasslineTestSupport"]),
         .testTarget(name: "PasslineCLITests", dependencies: ["ApplePass", "PasslineCrypto", "PasslineZip", "PasslineTestSupport"]),
     ]
 )

@@ -3,7 +3,7 @@
 
 # Debian packages the build and the tests need. Each C library's -dev package brings
 # its pkg-config file, which SwiftPM's system-library targets read.
-PASSLINE_PACKAGES=(pkg-config libssl-dev libzip-dev openssl unzip)
+PASSLINE_PACKAGES=(pkg-config libssl-dev libzip-dev libsqlite3-dev libpq-dev openssl unzip)
 
 passline_require_swift() {
     if ! command -v swift >/dev/null 2>&1; then
@@ -42,5 +42,38 @@ passline_dev_identity() {
     if [ ! -f Certificates/dev/certificate.pem ]; then
         echo "==> creating a development identity in Certificates/dev (passes signed with it do not install on real devices)"
         "$passline" certs dev --out Certificates/dev --pass-type-id pass.dev.passline.demo --team-id DEVTEAM001 >/dev/null
+    fi
+}
+
+# A throwaway PostgreSQL cluster for the tests: initdb in a temporary folder, a Unix socket
+# there, no TCP port. Sets PASSLINE_TEST_POSTGRES (a libpq connection string) and removes the
+# cluster when the calling script exits.
+passline_start_postgres() {
+    passline_install_packages postgresql
+    local bin
+    bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+    [ -x "$bin/initdb" ] || { echo "error: PostgreSQL's initdb was not found under /usr/lib/postgresql" >&2; exit 1; }
+    PASSLINE_PG_DIR="$(mktemp -d /tmp/passline-pg.XXXXXX)"
+    local as=()
+    # initdb and postgres refuse to run as root; the Debian package made a postgres user.
+    if [ "$(id -u)" -eq 0 ]; then
+        chown postgres "$PASSLINE_PG_DIR"
+        as=(runuser -u postgres --)
+    fi
+    "${as[@]}" "$bin/initdb" -D "$PASSLINE_PG_DIR/data" -U postgres --auth=trust --no-sync -E UTF8 >"$PASSLINE_PG_DIR/initdb.log" 2>&1 \
+        || { cat "$PASSLINE_PG_DIR/initdb.log" >&2; exit 1; }
+    "${as[@]}" "$bin/pg_ctl" -D "$PASSLINE_PG_DIR/data" -l "$PASSLINE_PG_DIR/server.log" -w start \
+        -o "-c listen_addresses='' -k $PASSLINE_PG_DIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" >/dev/null \
+        || { cat "$PASSLINE_PG_DIR/server.log" >&2; exit 1; }
+    PASSLINE_PG_STOP=("${as[@]}" "$bin/pg_ctl" -D "$PASSLINE_PG_DIR/data" -m immediate stop)
+    trap 'passline_stop_postgres' EXIT
+    export PASSLINE_TEST_POSTGRES="host=$PASSLINE_PG_DIR user=postgres dbname=postgres"
+    echo "==> PostgreSQL test cluster at $PASSLINE_PG_DIR"
+}
+
+passline_stop_postgres() {
+    if [ -n "${PASSLINE_PG_DIR:-}" ]; then
+        "${PASSLINE_PG_STOP[@]}" >/dev/null 2>&1 || true
+        rm -rf "$PASSLINE_PG_DIR"
     fi
 }

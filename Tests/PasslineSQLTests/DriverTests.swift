@@ -1,0 +1,124 @@
+import Foundation
+import PasslinePostgres
+import PasslineSQL
+import PasslineSQLite
+import PasslineTestSupport
+import Testing
+
+/// The same behaviour from both drivers.
+@Suite("SQL drivers")
+struct DriverTests {
+    static let databases = TestDatabase.available
+
+    func withTable<R: Sendable>(_ kind: TestDatabase, _ body: (any SQLDatabase) async throws -> R) async throws -> R {
+        let database = try await kind.make()
+        let blob = database.dialect.blobType
+        try await database.withConnection { connection in
+            try connection.executeScript("""
+                CREATE TABLE items (id BIGINT PRIMARY KEY, name TEXT NOT NULL UNIQUE, note TEXT, data \(blob), amount DOUBLE PRECISION);
+                """)
+        }
+        let result = try await body(database)
+        await database.close()
+        return result
+    }
+
+    @Test("values come back as they went in", arguments: databases)
+    func roundTrip(kind: TestDatabase) async throws {
+        try await withTable(kind) { database in
+            let hostile = "Zoë \"Z\" O'Brien 🌸 '; DROP TABLE items; -- ?\\"
+            let bytes: [UInt8] = [0, 1, 2, 255, 0, 128]
+            let row = try await database.withConnection { connection -> SQLRow? in
+                try connection.execute("INSERT INTO items (id, name, note, data, amount) VALUES (?, ?, ?, ?, ?)",
+                                       [.int(Int64.max), .text(hostile), .null, .blob(bytes), .double(1.5)])
+                try connection.execute("INSERT INTO items (id, name, data) VALUES (?, ?, ?)", [.int(-1), .text(""), .blob([])])
+                return try connection.first("SELECT id, name, note, data, amount FROM items WHERE name = ?", [.text(hostile)])
+            }
+            let found = try #require(row)
+            #expect(try found.int("id") == Int64.max)
+            #expect(try found.string("name") == hostile)
+            #expect(found["note"] == .null)
+            #expect(try found.blob("data") == bytes)
+            #expect(found["amount"] == .double(1.5))
+            let empty = try await database.withConnection { try $0.first("SELECT name, data FROM items WHERE id = ?", [.int(-1)]) }
+            #expect(try empty?.string("name") == "")
+            #expect(try empty?.blob("data") == [])
+            // The hostile text was data, not SQL: the table is still there.
+            let count = try await database.withConnection { try $0.first("SELECT COUNT(*) AS n FROM items", []) }
+            #expect(try count?.int("n") == 2)
+        }
+    }
+
+    @Test("a question mark inside a quoted string is not a placeholder", arguments: databases)
+    func quotedPlaceholder(kind: TestDatabase) async throws {
+        try await withTable(kind) { database in
+            let row = try await database.withConnection { try $0.first("SELECT 'what?' AS q, ? AS v", [.text("x")]) }
+            #expect(try row?.string("q") == "what?")
+        }
+    }
+
+    @Test("a duplicate is a unique violation, and a rolled-back transaction leaves nothing", arguments: databases)
+    func uniqueAndRollback(kind: TestDatabase) async throws {
+        try await withTable(kind) { database in
+            _ = try await database.withConnection { try $0.execute("INSERT INTO items (id, name) VALUES (1, 'a')", []) }
+            do {
+                _ = try await database.transaction { connection in
+                    try connection.execute("INSERT INTO items (id, name) VALUES (2, 'b')", [])
+                    try connection.execute("INSERT INTO items (id, name) VALUES (3, 'a')", [])
+                }
+                Issue.record("a duplicate name was accepted")
+            } catch let error as SQLError {
+                #expect(error.code == .uniqueViolation, "\(error)")
+            }
+            let names = try await database.withConnection { try $0.query("SELECT name FROM items ORDER BY id", []).map { try $0.string("name") } }
+            #expect(names == ["a"])
+        }
+    }
+
+    @Test("broken SQL is a syntax error naming the statement", arguments: databases)
+    func syntax(kind: TestDatabase) async throws {
+        try await withTable(kind) { database in
+            do {
+                _ = try await database.withConnection { try $0.query("SELEC nothing", []) }
+                Issue.record("broken SQL ran")
+            } catch let error as SQLError {
+                #expect(error.code == .syntax)
+                #expect(error.message.contains("SELEC nothing"))
+            }
+        }
+    }
+
+    @Test("many concurrent callers all get served", arguments: databases)
+    func concurrency(kind: TestDatabase) async throws {
+        try await withTable(kind) { database in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for i in 0..<64 {
+                    group.addTask {
+                        _ = try await database.transaction { try $0.execute("INSERT INTO items (id, name) VALUES (?, ?)", [.int(Int64(i)), .text("n\(i)")]) }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let count = try await database.withConnection { try $0.first("SELECT COUNT(*) AS n FROM items", []) }
+            #expect(try count?.int("n") == 64)
+        }
+    }
+
+    @Test("an unreachable PostgreSQL is a connection error naming the reason")
+    func unreachable() async {
+        do {
+            _ = try await PostgresDatabase(conninfo: "host=/nonexistent-socket-dir dbname=x connect_timeout=2")
+            Issue.record("connected to nothing")
+        } catch let error as SQLError {
+            #expect(error.code == .connection)
+            #expect(error.message.contains("Cannot connect to PostgreSQL"))
+        } catch {
+            Issue.record("unexpected \(error)")
+        }
+    }
+
+    @Test("an SQLite path that cannot be a database is named")
+    func badSQLitePath() {
+        #expect { try SQLiteDatabase(path: "/proc/passline/nope.sqlite") } throws: { "\($0)".contains("/proc/passline/nope.sqlite") }
+    }
+}
