@@ -46,6 +46,9 @@ let package = Package(
         .target(name: "PasslineSQLite", dependencies: ["CSQLite", "PasslineSQL"]),
         .target(name: "PasslinePostgres", dependencies: ["CLibpq", "PasslineSQL"]),
 
+        // Schema, migrations, update tags and the job queue, on the SQL protocol only.
+        .target(name: "PasslineStore", dependencies: ["PasslineSQL"]),
+
         // Pure Swift.
         .target(name: "PasslineJSON"),
         .target(name: "ApplePass", dependencies: ["PasslineJSON", "PasslineCrypto", "PasslineZip"]),
@@ -70,6 +73,7 @@ let package = Package(
         .testTarget(name: "PasslineZipTests", dependencies: ["PasslineZip"]),
         .testTarget(name: "PasslineJSONTests", dependencies: ["PasslineJSON"]),
         .testTarget(name: "ApplePassTests", dependencies: ["ApplePass", "PasslineCrypto", "PasslineZip", "PasslineJSON", "PasslineTestSupport"]),
+        .testTarget(name: "PasslineStoreTests", dependencies: ["PasslineStore", "PasslineSQL", "PasslineTestSupport"]),
         .testTarget(name: "PasslineSQLTests", dependencies: ["PasslineSQL", "PasslineSQLite", "PasslinePostgres", "PasslineTestSupport"]),
         .testTarget(name: "PasslineCLITests", dependencies: ["ApplePass", "PasslineCrypto", "PasslineZip", "PasslineTestSupport"]),
     ]

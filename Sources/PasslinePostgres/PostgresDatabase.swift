@@ -6,7 +6,7 @@ import PasslineSQL
 ///
 /// Each connection has a serial queue of its own on which its blocking libpq calls run, so
 /// they never hold up the cooperative pool or an event loop.
-public final class PostgresDatabase: SQLDatabase {
+public final class PostgresDatabase: SQLDatabase, SQLNotificationSource {
     public let dialect = SQLDialect.postgres
     public let conninfo: String
     private let pool: Pool
@@ -57,17 +57,30 @@ public final class PostgresDatabase: SQLDatabase {
         }
     }
 
-    /// Runs `body` on a connection of its own, outside the pool, for as long as it runs: for LISTEN.
-    public func withDedicatedConnection<R: Sendable>(_ body: @Sendable @escaping (PostgresListener) throws -> R) async throws -> R {
+    /// LISTENs on a connection of its own, on a thread of its own (it blocks in poll), and
+    /// yields once per notification. If the connection drops it reconnects after a second,
+    /// and yields once then, since notifications may have been missed meanwhile.
+    public func notifications(channel: String) -> AsyncStream<Void> {
         let conninfo = self.conninfo
-        return try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread {
-                continuation.resume(with: Result {
+        let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let stopped = StopFlag()
+        continuation.onTermination = { _ in stopped.stop() }
+        Thread.detachNewThread {
+            while !stopped.isStopped {
+                do {
                     let listener = try PostgresListener(connection: PostgresConnection(conninfo: conninfo))
-                    return try body(listener)
-                })
+                    try listener.listen(channel)
+                    continuation.yield()
+                    while !stopped.isStopped {
+                        if !(try listener.wait(timeout: 0.5)).isEmpty { continuation.yield() }
+                    }
+                } catch {
+                    Thread.sleep(forTimeInterval: 1)
+                }
             }
+            continuation.finish()
         }
+        return stream
     }
 
     public func close() async { await pool.close() }
@@ -167,4 +180,12 @@ public final class PostgresListener {
 
     /// Runs a statement on this connection (for NOTIFY in tests).
     public func execute(_ sql: String) throws { try connection.executeScript(sql) }
+}
+
+private final class StopFlag: @unchecked Sendable {
+    // Safe: `stopped` is only read and written under `lock`.
+    private let lock = NSLock()
+    private var stopped = false
+    var isStopped: Bool { lock.withLock { stopped } }
+    func stop() { lock.withLock { stopped = true } }
 }

@@ -47,3 +47,9 @@ public protocol SQLDatabase: Sendable {
     /// Closes every connection. Pending calls finish first.
     func close() async
 }
+
+/// A database that can tell other processes' changes as they commit (PostgreSQL's LISTEN/NOTIFY).
+public protocol SQLNotificationSource: Sendable {
+    /// A stream that yields each time `channel` is notified, until the consuming task is cancelled.
+    func notifications(channel: String) -> AsyncStream<Void>
+}

@@ -41,3 +41,12 @@ public enum TestDatabase: String, Sendable, CaseIterable, CustomStringConvertibl
         return base + " options='-csearch_path=\(schema)'"
     }
 }
+
+extension TestDatabase {
+    /// Another handle on the same database (a second "instance").
+    public static func reopen(_ database: any SQLDatabase) async throws -> any SQLDatabase {
+        if let postgres = database as? PostgresDatabase { return try await PostgresDatabase(conninfo: postgres.conninfo) }
+        if let sqlite = database as? SQLiteDatabase { return try SQLiteDatabase(path: sqlite.path) }
+        fatalError("unknown database \(type(of: database))")
+    }
+}

@@ -1,0 +1,243 @@
+import Foundation
+import PasslineSQL
+import Synchronization
+
+/// How soon a job should run relative to others: lower goes first.
+public struct JobPriority: Sendable, Hashable, Comparable {
+    public let rawValue: Int
+    public init(_ rawValue: Int) { self.rawValue = rawValue }
+    /// One card's change: a customer is waiting at the counter.
+    public static let interactive = JobPriority(0)
+    /// A campaign touching many cards.
+    public static let bulk = JobPriority(10)
+    public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
+}
+
+/// A job to enqueue.
+public struct NewJob: Sendable {
+    public var kind: String
+    public var tenant: String?
+    /// JSON the worker of `kind` understands.
+    public var payload: String
+    public var priority: JobPriority
+    public var runAt: Int64?
+    public var maxAttempts: Int
+    /// Jobs with the same key that are still waiting merge into one: the newest payload wins,
+    /// with the most urgent priority and the earliest time of either.
+    public var coalesceKey: String?
+
+    public init(kind: String, tenant: String?, payload: String, priority: JobPriority = .interactive,
+                runAt: Int64? = nil, maxAttempts: Int = 12, coalesceKey: String? = nil) {
+        self.kind = kind; self.tenant = tenant; self.payload = payload; self.priority = priority
+        self.runAt = runAt; self.maxAttempts = maxAttempts; self.coalesceKey = coalesceKey
+    }
+}
+
+/// A job a worker holds under a lease.
+public struct ClaimedJob: Sendable, Equatable {
+    public let id: Int64
+    public let kind: String
+    public let tenant: String?
+    public let payload: String
+    /// This run's number, from 1.
+    public let attempt: Int
+    public let maxAttempts: Int
+    public let coalesceKey: String?
+}
+
+/// A durable queue of jobs in the store. Jobs are enqueued in the same transaction as the change
+/// that causes them, so a committed change always has its jobs and a rolled-back one has none.
+public final class JobQueue: Sendable {
+    public let database: any SQLDatabase
+    /// Names this worker in `locked_by`, so a job's completion can check the lease is still its own.
+    public let worker: String
+    private let wakeup = Wakeup()
+
+    public init(database: any SQLDatabase, worker: String = "worker-\(UUID().uuidString.prefix(8))") {
+        self.database = database
+        self.worker = worker
+    }
+
+    /// Enqueues a job on the caller's connection, inside the caller's transaction.
+    /// On PostgreSQL it also NOTIFYs `passline_jobs`, which the server delivers at commit.
+    /// Call `notifyCommitted()` after the transaction for same-process workers.
+    public static func enqueue(_ job: NewJob, dialect: SQLDialect, now: Int64, on connection: any SQLConnection) throws {
+        let runAt = job.runAt ?? now
+        let least = dialect == .postgres ? "LEAST" : "MIN"
+        try connection.execute("""
+            INSERT INTO jobs (tenant_id, kind, payload, priority, state, run_at, attempts, max_attempts, coalesce_key, created_at)
+            VALUES (?, ?, ?, ?, 'ready', ?, 0, ?, ?, ?)
+            ON CONFLICT (coalesce_key) WHERE state = 'ready' DO UPDATE SET
+                payload = excluded.payload,
+                priority = \(least)(jobs.priority, excluded.priority),
+                run_at = \(least)(jobs.run_at, excluded.run_at),
+                max_attempts = excluded.max_attempts
+            """, [SQLValue(job.tenant), .text(job.kind), .text(job.payload), .int(Int64(job.priority.rawValue)), .int(runAt),
+                  .int(Int64(job.maxAttempts)), SQLValue(job.coalesceKey), .int(now)])
+        if dialect == .postgres {
+            try connection.execute("SELECT pg_notify('passline_jobs', '')", [])
+        }
+    }
+
+    /// Enqueues jobs in a transaction of their own.
+    public func enqueue(_ jobs: [NewJob], now: Int64 = Clock.milliseconds()) async throws {
+        let dialect = database.dialect
+        try await database.transaction { connection in
+            for job in jobs { try JobQueue.enqueue(job, dialect: dialect, now: now, on: connection) }
+        }
+        notifyCommitted()
+    }
+
+    /// Wakes this process's workers: call after committing a transaction that enqueued jobs.
+    public func notifyCommitted() { wakeup.signal() }
+
+    /// Claims up to `limit` jobs that are due (or whose lease ran out), most urgent first, and
+    /// leases them to this worker for `lease` milliseconds. Other claimers skip them.
+    public func claim(limit: Int, leaseMilliseconds lease: Int64 = 60_000, now: Int64 = Clock.milliseconds()) async throws -> [ClaimedJob] {
+        let worker = self.worker, skipLocked = database.dialect.skipLocked
+        return try await database.transaction { connection in
+            try connection.query("""
+                UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = ?, locked_by = ?
+                WHERE id IN (
+                    SELECT id FROM jobs
+                    WHERE state IN ('ready', 'running')
+                      AND ((state = 'ready' AND run_at <= ?) OR (state = 'running' AND lease_until < ?))
+                    ORDER BY priority, run_at, id
+                    LIMIT ?
+                    \(skipLocked)
+                )
+                RETURNING id, kind, tenant_id, payload, attempts, max_attempts, coalesce_key, priority, run_at
+                """, [.int(now + lease), .text(worker), .int(now), .int(now), .int(Int64(limit))])
+            .map { row in
+                ClaimedJob(id: try row.int("id"), kind: try row.string("kind"), tenant: try row.optionalString("tenant_id"),
+                           payload: try row.string("payload"), attempt: Int(try row.int("attempts")),
+                           maxAttempts: Int(try row.int("max_attempts")), coalesceKey: try row.optionalString("coalesce_key"))
+            }
+            .sorted { ($0.id) < ($1.id) }
+        }
+    }
+
+    /// Records success.
+    /// - Throws: `StoreError.leaseLost` when the lease ran out and another worker took the job.
+    public func complete(_ job: ClaimedJob, now: Int64 = Clock.milliseconds()) async throws {
+        let worker = self.worker
+        let changed = try await database.withConnection { connection in
+            try connection.execute("""
+                UPDATE jobs SET state = 'done', finished_at = ?, lease_until = NULL, last_error = NULL
+                WHERE id = ? AND locked_by = ? AND state = 'running'
+                """, [.int(now), .int(job.id), .text(worker)])
+        }
+        if changed == 0 { throw StoreError(.leaseLost, "Job \(job.id) is no longer leased to \(worker).") }
+    }
+
+    /// Records a failure: the job runs again after a backoff, or goes dead after its last attempt
+    /// (or at once when `retry` is false), keeping the error.
+    /// - Returns: the new state, `ready` or `dead`.
+    @discardableResult
+    public func fail(_ job: ClaimedJob, error: String, retry: Bool = true, retryAfterMilliseconds: Int64? = nil, now: Int64 = Clock.milliseconds()) async throws -> String {
+        let worker = self.worker
+        let delay = retryAfterMilliseconds ?? Self.backoff(attempt: job.attempt)
+        let dead = !retry || job.attempt >= job.maxAttempts
+        let message = String(error.prefix(2000))
+        let state = try await database.transaction { connection -> String in
+            if dead {
+                let changed = try connection.execute("""
+                    UPDATE jobs SET state = 'dead', last_error = ?, finished_at = ?, lease_until = NULL
+                    WHERE id = ? AND locked_by = ? AND state = 'running'
+                    """, [.text(message), .int(now), .int(job.id), .text(worker)])
+                if changed == 0 { throw StoreError(.leaseLost, "Job \(job.id) is no longer leased to \(worker).") }
+                return "dead"
+            }
+            // A newer change may already wait under the same key; then it replaces this one.
+            if let key = job.coalesceKey,
+               try connection.first("SELECT id FROM jobs WHERE coalesce_key = ? AND state = 'ready'", [.text(key)]) != nil {
+                try connection.execute("UPDATE jobs SET state = 'done', finished_at = ?, last_error = ?, lease_until = NULL WHERE id = ? AND locked_by = ?",
+                                       [.int(now), .text("superseded by a newer job: " + message), .int(job.id), .text(worker)])
+                return "done"
+            }
+            let changed = try connection.execute("""
+                UPDATE jobs SET state = 'ready', run_at = ?, last_error = ?, lease_until = NULL, locked_by = NULL
+                WHERE id = ? AND locked_by = ? AND state = 'running'
+                """, [.int(now + delay), .text(message), .int(job.id), .text(worker)])
+            if changed == 0 { throw StoreError(.leaseLost, "Job \(job.id) is no longer leased to \(worker).") }
+            return "ready"
+        }
+        return state
+    }
+
+    /// Exponential backoff with jitter: about 1 s, 2 s, 4 s, … capped at an hour, each ±50%.
+    public static func backoff(attempt: Int) -> Int64 {
+        let base = min(3_600_000.0, 1000.0 * pow(2.0, Double(max(0, attempt - 1))))
+        return Int64(base * Double.random(in: 0.5...1.5))
+    }
+
+    /// Wakes this queue's waiters whenever another process enqueues, where the database can tell
+    /// (PostgreSQL's LISTEN/NOTIFY). Runs until the task is cancelled.
+    public func listenForOtherProcesses() -> Task<Void, Never>? {
+        guard let source = database as? any SQLNotificationSource else { return nil }
+        let wakeup = self.wakeup
+        return Task {
+            for await _ in source.notifications(channel: "passline_jobs") { wakeup.signal() }
+        }
+    }
+
+    /// Waits until a job may be ready: a signal from this process or (when listening) another, or the timeout.
+    public func waitForWork(timeoutMilliseconds: Int64) async {
+        await wakeup.wait(timeoutMilliseconds: timeoutMilliseconds)
+    }
+
+    /// Counts jobs by state, for progress and metrics.
+    public func counts() async throws -> [String: Int] {
+        try await database.withConnection { connection in
+            var counts: [String: Int] = [:]
+            for row in try connection.query("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state", []) {
+                counts[try row.string("state")] = Int(try row.int("n"))
+            }
+            return counts
+        }
+    }
+}
+
+/// A wake-up signal for waiting workers, with a timeout. A signal with nobody waiting is kept,
+/// so a worker that checks for jobs and then waits never sleeps through one.
+final class Wakeup: Sendable {
+    private struct State {
+        var pending = false
+        var waiters: [UUID: CheckedContinuation<Void, Never>] = [:]
+    }
+    private let state = Mutex(State())
+
+    func signal() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            if state.waiters.isEmpty {
+                state.pending = true
+                return []
+            }
+            defer { state.waiters.removeAll() }
+            return Array(state.waiters.values)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func wait(timeoutMilliseconds: Int64) async {
+        let id = UUID()
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let resumeNow = state.withLock { state -> Bool in
+                if state.pending {
+                    state.pending = false
+                    return true
+                }
+                state.waiters[id] = continuation
+                return false
+            }
+            if resumeNow {
+                continuation.resume()
+                return
+            }
+            Task {
+                try? await Task.sleep(for: .milliseconds(timeoutMilliseconds))
+                self.state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
+            }
+        }
+    }
+}

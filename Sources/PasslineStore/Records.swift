@@ -1,0 +1,94 @@
+import PasslineSQL
+
+/// The rows a tenant's cards stand on. The domain layer builds its operations from these.
+public enum Records {
+    /// Creates a tenant and its update-tag counter.
+    public static func createTenant(id: String, name: String, now: Int64, on connection: any SQLConnection) throws {
+        try TextRules.check(name, field: "name", maxLength: 200)
+        do {
+            try connection.execute("INSERT INTO tenants (id, name, created_at, updated_at) VALUES (?, ?, ?, ?)",
+                                   [.text(id), .text(name), .int(now), .int(now)])
+        } catch let error as SQLError where error.code == .uniqueViolation {
+            throw StoreError(.conflict, "A tenant with id \(id) exists already.")
+        }
+        try UpdateTags.create(tenant: id, on: connection)
+    }
+
+    /// Stores a template's pass.json for a tenant.
+    public static func createTemplate(id: String, tenant: String, name: String, passJSON: [UInt8], now: Int64, on connection: any SQLConnection) throws {
+        try TextRules.check(name, field: "name", maxLength: 100)
+        do {
+            try connection.execute("INSERT INTO templates (id, tenant_id, name, pass_json, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                                   [.text(id), .text(tenant), .text(name), .blob(passJSON), .int(now), .int(now)])
+        } catch let error as SQLError where error.code == .uniqueViolation {
+            throw StoreError(.conflict, "The tenant has a template named \(name) already.")
+        }
+    }
+
+    /// A new card, at version 1, with a fresh update tag.
+    public struct NewCard: Sendable {
+        public var serialNumber: String, templateID: String, mode: String, memberID: String, memberName: String
+        public var authenticationToken: String, publicToken: String, fieldsJSON: String, points: Int64
+        public init(serialNumber: String, templateID: String, mode: String = "live", memberID: String, memberName: String,
+                    authenticationToken: String, publicToken: String, fieldsJSON: String = "{}", points: Int64) {
+            self.serialNumber = serialNumber; self.templateID = templateID; self.mode = mode; self.memberID = memberID
+            self.memberName = memberName; self.authenticationToken = authenticationToken; self.publicToken = publicToken
+            self.fieldsJSON = fieldsJSON; self.points = points
+        }
+    }
+
+    public static func insertCard(_ card: NewCard, tenant: String, now: Int64, on connection: any SQLConnection) throws {
+        try TextRules.check(card.serialNumber, field: "serialNumber", maxLength: 128)
+        try TextRules.check(card.memberID, field: "memberId", maxLength: 256)
+        try TextRules.check(card.memberName, field: "memberName", maxLength: 256)
+        try TextRules.check(card.fieldsJSON, field: "fields", maxLength: 65_536)
+        do {
+            try connection.execute("""
+                INSERT INTO cards (tenant_id, serial_number, template_id, mode, member_id, member_name, authentication_token,
+                                   public_token, fields, points, version, update_tag, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, ?, ?)
+                """, [.text(tenant), .text(card.serialNumber), .text(card.templateID), .text(card.mode), .text(card.memberID),
+                      .text(card.memberName), .text(card.authenticationToken), .text(card.publicToken), .text(card.fieldsJSON),
+                      .int(card.points), .int(now), .int(now)])
+        } catch let error as SQLError where error.code == .uniqueViolation {
+            throw StoreError(.conflict, "The tenant has a card with serial number \(card.serialNumber) already.")
+        } catch let error as SQLError where error.code == .foreignKeyViolation {
+            throw StoreError(.notFound, "Template \(card.templateID) does not exist for this tenant.")
+        }
+        let tag = try UpdateTags.next(tenant: tenant, on: connection)
+        try connection.execute("UPDATE cards SET update_tag = ? WHERE tenant_id = ? AND serial_number = ?",
+                               [.int(tag), .text(tenant), .text(card.serialNumber)])
+    }
+
+    /// Marks a card changed: a new version and a new update tag. Returns (version, tag).
+    /// The card row is locked first and the tag taken last, as `UpdateTags` asks.
+    public static func recordChange(tenant: String, serial: String, pointsDelta: Int64 = 0, now: Int64, on connection: any SQLConnection) throws -> (version: Int64, tag: Int64) {
+        guard let row = try connection.first("""
+            UPDATE cards SET version = version + 1, points = points + ?, updated_at = ?
+            WHERE tenant_id = ? AND serial_number = ? RETURNING version
+            """, [.int(pointsDelta), .int(now), .text(tenant), .text(serial)]) else {
+            throw StoreError(.notFound, "Card \(serial) does not exist for this tenant.")
+        }
+        let tag = try UpdateTags.next(tenant: tenant, on: connection)
+        try connection.execute("UPDATE cards SET update_tag = ? WHERE tenant_id = ? AND serial_number = ?", [.int(tag), .text(tenant), .text(serial)])
+        return (try row.int("version"), tag)
+    }
+
+    /// Registers a device for a card (the push token is replaced when it changed). Returns true when new.
+    public static func register(tenant: String, device: String, pushToken: String, passType: String, serial: String, now: Int64, on connection: any SQLConnection) throws -> Bool {
+        try TextRules.check(device, field: "deviceLibraryIdentifier", maxLength: 256)
+        try TextRules.check(pushToken, field: "pushToken", maxLength: 256)
+        try connection.execute("""
+            INSERT INTO devices (tenant_id, device_library_id, push_token, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT (tenant_id, device_library_id) DO UPDATE SET push_token = excluded.push_token, updated_at = excluded.updated_at
+            """, [.text(tenant), .text(device), .text(pushToken), .int(now), .int(now)])
+        do {
+            return try connection.execute("""
+                INSERT INTO registrations (tenant_id, device_library_id, pass_type_identifier, serial_number, created_at)
+                VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+                """, [.text(tenant), .text(device), .text(passType), .text(serial), .int(now)]) == 1
+        } catch let error as SQLError where error.code == .foreignKeyViolation {
+            throw StoreError(.notFound, "Card \(serial) does not exist for this tenant.")
+        }
+    }
+}

@@ -1,0 +1,180 @@
+import PasslineSQL
+
+/// The schema, the same on SQLite and PostgreSQL. Every table that holds a tenant's data
+/// carries `tenant_id`, and every key that a tenant's request can name starts with it.
+/// Times are milliseconds since 1970 (UTC); points and money are integers; flags are 0/1.
+public enum Schema {
+    public static let migrations: [Migration] = [
+        Migration(version: 1, name: "initial schema") { dialect in
+            let blob = dialect.blobType
+            let serial = dialect.serialPrimaryKey
+            return """
+            CREATE TABLE tenants (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                push_paused_reason TEXT,
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL
+            );
+            -- One row a tenant, locked by every change until it commits: tags follow commit order.
+            CREATE TABLE update_tags (
+                tenant_id TEXT PRIMARY KEY REFERENCES tenants (id) ON DELETE CASCADE,
+                last_tag BIGINT NOT NULL DEFAULT 0
+            );
+            CREATE TABLE signing_identities (
+                tenant_id TEXT PRIMARY KEY REFERENCES tenants (id) ON DELETE CASCADE,
+                pass_type_identifier TEXT NOT NULL,
+                team_identifier TEXT NOT NULL,
+                certificate_pem \(blob) NOT NULL,
+                intermediate_pem \(blob) NOT NULL,
+                private_key_encrypted \(blob) NOT NULL,
+                not_after BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL
+            );
+            CREATE TABLE google_issuers (
+                tenant_id TEXT PRIMARY KEY REFERENCES tenants (id) ON DELETE CASCADE,
+                issuer_id TEXT NOT NULL,
+                service_account_email TEXT NOT NULL,
+                service_account_key_encrypted \(blob) NOT NULL,
+                updated_at BIGINT NOT NULL
+            );
+            CREATE TABLE api_keys (
+                id TEXT PRIMARY KEY,
+                tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+                prefix TEXT NOT NULL,
+                key_hash \(blob) NOT NULL UNIQUE,
+                mode TEXT NOT NULL CHECK (mode IN ('live', 'test')),
+                created_at BIGINT NOT NULL,
+                revoked_at BIGINT
+            );
+            CREATE INDEX api_keys_by_tenant ON api_keys (tenant_id);
+            CREATE TABLE templates (
+                id TEXT PRIMARY KEY,
+                tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+                name TEXT NOT NULL,
+                pass_json \(blob) NOT NULL,
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL,
+                UNIQUE (tenant_id, name)
+            );
+            CREATE TABLE template_assets (
+                template_id TEXT NOT NULL REFERENCES templates (id) ON DELETE CASCADE,
+                path TEXT NOT NULL,
+                content \(blob) NOT NULL,
+                PRIMARY KEY (template_id, path)
+            );
+            CREATE TABLE cards (
+                tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+                serial_number TEXT NOT NULL,
+                template_id TEXT NOT NULL REFERENCES templates (id),
+                mode TEXT NOT NULL CHECK (mode IN ('live', 'test')),
+                member_id TEXT NOT NULL,
+                member_name TEXT NOT NULL,
+                authentication_token TEXT NOT NULL,
+                public_token TEXT NOT NULL UNIQUE,
+                fields TEXT NOT NULL,
+                points BIGINT NOT NULL,
+                version BIGINT NOT NULL,
+                update_tag BIGINT NOT NULL,
+                voided INTEGER NOT NULL DEFAULT 0,
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL,
+                PRIMARY KEY (tenant_id, serial_number)
+            );
+            CREATE INDEX cards_by_template ON cards (tenant_id, template_id);
+            CREATE TABLE ledger_entries (
+                id \(serial),
+                tenant_id TEXT NOT NULL,
+                serial_number TEXT NOT NULL,
+                points BIGINT NOT NULL,
+                balance_after BIGINT NOT NULL,
+                reason TEXT NOT NULL,
+                amount BIGINT,
+                idempotency_key TEXT,
+                actor TEXT,
+                created_at BIGINT NOT NULL,
+                FOREIGN KEY (tenant_id, serial_number) REFERENCES cards (tenant_id, serial_number) ON DELETE CASCADE
+            );
+            CREATE INDEX ledger_by_card ON ledger_entries (tenant_id, serial_number, id);
+            CREATE TABLE devices (
+                tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+                device_library_id TEXT NOT NULL,
+                push_token TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL,
+                PRIMARY KEY (tenant_id, device_library_id)
+            );
+            -- The primary key serves "serials of this device and pass type"; the second index
+            -- serves the fan-out "devices holding this card".
+            CREATE TABLE registrations (
+                tenant_id TEXT NOT NULL,
+                device_library_id TEXT NOT NULL,
+                pass_type_identifier TEXT NOT NULL,
+                serial_number TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                PRIMARY KEY (tenant_id, device_library_id, pass_type_identifier, serial_number),
+                FOREIGN KEY (tenant_id, device_library_id) REFERENCES devices (tenant_id, device_library_id) ON DELETE CASCADE,
+                FOREIGN KEY (tenant_id, serial_number) REFERENCES cards (tenant_id, serial_number) ON DELETE CASCADE
+            );
+            CREATE INDEX registrations_by_card ON registrations (tenant_id, serial_number);
+            CREATE TABLE idempotency_records (
+                tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+                key TEXT NOT NULL,
+                request_hash \(blob) NOT NULL,
+                response_status INTEGER NOT NULL,
+                response_body \(blob) NOT NULL,
+                created_at BIGINT NOT NULL,
+                PRIMARY KEY (tenant_id, key)
+            );
+            CREATE TABLE webhook_endpoints (
+                id TEXT PRIMARY KEY,
+                tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+                url TEXT NOT NULL,
+                secret_encrypted \(blob) NOT NULL,
+                created_at BIGINT NOT NULL,
+                disabled_at BIGINT
+            );
+            CREATE TABLE webhook_deliveries (
+                id \(serial),
+                tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+                endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
+                event TEXT NOT NULL,
+                payload TEXT NOT NULL,
+                state TEXT NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                last_error TEXT,
+                created_at BIGINT NOT NULL,
+                delivered_at BIGINT
+            );
+            CREATE TABLE device_logs (
+                id \(serial),
+                tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+                message TEXT NOT NULL,
+                created_at BIGINT NOT NULL
+            );
+            CREATE INDEX device_logs_by_tenant ON device_logs (tenant_id, id);
+            CREATE TABLE jobs (
+                id \(serial),
+                tenant_id TEXT REFERENCES tenants (id) ON DELETE CASCADE,
+                kind TEXT NOT NULL,
+                payload TEXT NOT NULL,
+                priority INTEGER NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('ready', 'running', 'done', 'dead')),
+                run_at BIGINT NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                max_attempts INTEGER NOT NULL,
+                lease_until BIGINT,
+                locked_by TEXT,
+                last_error TEXT,
+                coalesce_key TEXT,
+                created_at BIGINT NOT NULL,
+                finished_at BIGINT
+            );
+            -- Claiming reads only live jobs, most urgent first.
+            CREATE INDEX jobs_to_claim ON jobs (priority, run_at, id) WHERE state IN ('ready', 'running');
+            -- At most one waiting job per coalescing key: a newer change replaces its payload.
+            CREATE UNIQUE INDEX jobs_coalesce ON jobs (coalesce_key) WHERE state = 'ready';
+            """
+        },
+    ]
+}

@@ -1,0 +1,54 @@
+import PasslineSQL
+
+/// Update tags: numbers from the store, per tenant, that follow commit order.
+///
+/// A plain sequence is not enough: values are handed out when taken, not when the transaction
+/// commits, so tag 6 can be visible while tag 5 is still uncommitted, and a device told
+/// "lastUpdated 6" would never hear of 5. Here every change increments its tenant's counter
+/// row as its last step before commit. The row stays locked until the commit, so the next
+/// change of that tenant waits, then takes a higher tag and commits after it: once a tag is
+/// visible, every lower tag of the tenant is too.
+///
+/// Rule for callers: lock (update) the rows a change touches first and take the tag last, so
+/// a transaction holding the counter never waits for a card lock.
+public enum UpdateTags {
+    /// Creates the tenant's counter; call once when the tenant is created.
+    public static func create(tenant: String, on connection: any SQLConnection) throws {
+        try connection.execute("INSERT INTO update_tags (tenant_id, last_tag) VALUES (?, 0)", [.text(tenant)])
+    }
+
+    /// Takes `count` new tags for the tenant and returns the highest; the range is
+    /// `(highest - count + 1)...highest`. Hold the transaction open as briefly as possible after it.
+    /// - Throws: `StoreError.notFound` when the tenant has no counter.
+    public static func next(tenant: String, count: Int = 1, on connection: any SQLConnection) throws -> Int64 {
+        let row = try connection.first("UPDATE update_tags SET last_tag = last_tag + ? WHERE tenant_id = ? RETURNING last_tag",
+                                       [.int(Int64(count)), .text(tenant)])
+        guard let row else { throw StoreError(.notFound, "Tenant \(tenant) does not exist.") }
+        return try row.int("last_tag")
+    }
+}
+
+/// What a device is told when it asks which of its passes changed.
+public struct UpdatedSerials: Sendable, Equatable {
+    public let serialNumbers: [String]
+    /// The tag to ask with next time: the tenant's highest committed tag when the answer was read.
+    public let lastUpdated: Int64
+}
+
+public enum DeviceQueries {
+    /// The serials registered by a device for a pass type whose tag is above `since`, with the
+    /// tag to ask with next time, read in one statement so that both come from one snapshot.
+    /// Nil when nothing matches (the web service answers 204).
+    public static func serialsUpdated(tenant: String, device: String, passType: String, since: Int64?, on connection: any SQLConnection) throws -> UpdatedSerials? {
+        let rows = try connection.query("""
+            SELECT c.serial_number AS serial_number,
+                   (SELECT last_tag FROM update_tags WHERE tenant_id = ?) AS last_tag
+            FROM registrations r
+            JOIN cards c ON c.tenant_id = r.tenant_id AND c.serial_number = r.serial_number
+            WHERE r.tenant_id = ? AND r.device_library_id = ? AND r.pass_type_identifier = ? AND c.update_tag > ?
+            ORDER BY c.serial_number
+            """, [.text(tenant), .text(tenant), .text(device), .text(passType), .int(since ?? -1)])
+        guard let first = rows.first else { return nil }
+        return UpdatedSerials(serialNumbers: try rows.map { try $0.string("serial_number") }, lastUpdated: try first.int("last_tag"))
+    }
+}

@@ -1,0 +1,195 @@
+import Foundation
+import PasslineSQL
+import PasslineStore
+import PasslineTestSupport
+import Synchronization
+import Testing
+
+@Suite("Job queue")
+struct JobQueueTests {
+    func job(_ n: Int, key: String? = nil, priority: JobPriority = .interactive, maxAttempts: Int = 3) -> NewJob {
+        NewJob(kind: "apns.push", tenant: "t1", payload: #"{"n":\#(n)}"#, priority: priority, maxAttempts: maxAttempts, coalesceKey: key)
+    }
+
+    @Test("jobs are written with the change or not at all (outbox)", arguments: TestDatabase.available)
+    func outbox(kind: TestDatabase) async throws {
+        let database = try await seeded(kind, cards: 1)
+        let dialect = database.dialect
+        struct Abort: Error {}
+        await #expect(throws: Abort.self) {
+            try await database.transaction { connection in
+                _ = try Records.recordChange(tenant: "t1", serial: "S0", now: 2, on: connection)
+                try JobQueue.enqueue(job(1), dialect: dialect, now: 2, on: connection)
+                throw Abort()
+            }
+        }
+        let queue = JobQueue(database: database)
+        #expect(try await queue.claim(limit: 10).isEmpty)
+        try await database.transaction { connection in
+            _ = try Records.recordChange(tenant: "t1", serial: "S0", now: 2, on: connection)
+            try JobQueue.enqueue(job(2), dialect: dialect, now: 2, on: connection)
+        }
+        #expect(try await queue.claim(limit: 10).map(\.payload) == [#"{"n":2}"#])
+        await database.close()
+    }
+
+    @Test("eight claimers never get the same job, and every job runs", arguments: TestDatabase.available)
+    func concurrentClaimers(kind: TestDatabase) async throws {
+        let database = try await seeded(kind, maxConnections: 10)
+        let queue = JobQueue(database: database)
+        try await queue.enqueue((0..<300).map { job($0) })
+        let seen = Shared<[Int64]>([])
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for w in 0..<8 {
+                group.addTask {
+                    let worker = JobQueue(database: database, worker: "w\(w)")
+                    while true {
+                        let claimed = try await worker.claim(limit: 7)
+                        if claimed.isEmpty { return }
+                        for job in claimed { try await worker.complete(job) }
+                        seen.update { $0.append(contentsOf: claimed.map(\.id)) }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let ids = seen.current
+        #expect(ids.count == 300)
+        #expect(Set(ids).count == 300)
+        #expect(try await queue.counts() == ["done": 300])
+        await database.close()
+    }
+
+    @Test("1,000 changes to one card coalesce into one waiting job with the newest payload", arguments: TestDatabase.available)
+    func coalescing(kind: TestDatabase) async throws {
+        let database = try await seeded(kind)
+        let queue = JobQueue(database: database)
+        for batch in stride(from: 0, to: 1000, by: 100) {
+            try await queue.enqueue((batch..<(batch + 100)).map { job($0, key: "push:token-1:pass.test", priority: $0 == 500 ? .interactive : .bulk) })
+        }
+        #expect(try await queue.counts() == ["ready": 1])
+        let claimed = try await queue.claim(limit: 10)
+        #expect(claimed.map(\.payload) == [#"{"n":999}"#])
+        // A change while the job runs waits as a new job: the device gets the newest version after.
+        try await queue.enqueue([job(1000, key: "push:token-1:pass.test")])
+        try await queue.complete(claimed[0])
+        #expect(try await queue.claim(limit: 10).map(\.payload) == [#"{"n":1000}"#])
+        await database.close()
+    }
+
+    @Test("a single card's job goes before a campaign's", arguments: TestDatabase.available)
+    func priorities(kind: TestDatabase) async throws {
+        let database = try await seeded(kind)
+        let queue = JobQueue(database: database)
+        try await queue.enqueue((0..<50).map { job($0, priority: .bulk) })
+        try await queue.enqueue([job(99, priority: .interactive)])
+        #expect(try await queue.claim(limit: 1).map(\.payload) == [#"{"n":99}"#])
+        await database.close()
+    }
+
+    @Test("a failure backs off, and after the last attempt the job is dead with its error", arguments: TestDatabase.available)
+    func backoffAndDead(kind: TestDatabase) async throws {
+        let database = try await seeded(kind)
+        let queue = JobQueue(database: database)
+        try await queue.enqueue([job(1, maxAttempts: 2)], now: 0)
+        let first = try #require(try await queue.claim(limit: 1, now: 0).first)
+        #expect(first.attempt == 1)
+        #expect(try await queue.fail(first, error: "503 from APNs", now: 0) == "ready")
+        #expect(try await queue.claim(limit: 1, now: 100).isEmpty, "retried before its backoff")
+        let second = try #require(try await queue.claim(limit: 1, now: 10_000).first)
+        #expect(second.attempt == 2)
+        #expect(try await queue.fail(second, error: "503 again", now: 10_000) == "dead")
+        #expect(try await queue.claim(limit: 1, now: 100_000_000).isEmpty)
+        let row = try await database.withConnection { try $0.first("SELECT state, last_error FROM jobs", []) }
+        #expect(try row?.string("state") == "dead")
+        #expect(try row?.string("last_error") == "503 again")
+
+        try await queue.enqueue([job(2)], now: 0)
+        let bad = try #require(try await queue.claim(limit: 1, now: 0).first)
+        #expect(try await queue.fail(bad, error: "400 BadTopic", retry: false, now: 0) == "dead")
+        await database.close()
+    }
+
+    @Test("backoff grows exponentially, with jitter, up to an hour")
+    func backoffCurve() {
+        for attempt in 1...20 {
+            let delay = JobQueue.backoff(attempt: attempt)
+            let base = min(3_600_000.0, 1000 * pow(2, Double(attempt - 1)))
+            #expect(Double(delay) >= base * 0.5 && Double(delay) <= base * 1.5)
+        }
+    }
+
+    @Test("a worker that dies leaves its leased jobs to others once the lease runs out", arguments: TestDatabase.available)
+    func leaseExpiry(kind: TestDatabase) async throws {
+        let database = try await seeded(kind)
+        let dead = JobQueue(database: database, worker: "dead")
+        let alive = JobQueue(database: database, worker: "alive")
+        try await dead.enqueue([job(1), job(2)], now: 0)
+        let held = try await dead.claim(limit: 10, leaseMilliseconds: 1000, now: 0)
+        #expect(held.count == 2)
+        #expect(try await alive.claim(limit: 10, now: 500).isEmpty, "taken while still leased")
+        let taken = try await alive.claim(limit: 10, now: 2000)
+        #expect(taken.map(\.id) == held.map(\.id))
+        #expect(taken.allSatisfy { $0.attempt == 2 })
+        await #expect(throws: StoreError.self) { try await dead.complete(held[0]) }
+        for job in taken { try await alive.complete(job) }
+        #expect(try await alive.counts() == ["done": 2])
+        await database.close()
+    }
+
+    @Test("a waiting worker wakes when a job is enqueued, in this process or another", arguments: TestDatabase.available)
+    func wakeups(kind: TestDatabase) async throws {
+        let database = try await seeded(kind)
+        let worker = JobQueue(database: database)
+        let listening = worker.listenForOtherProcesses()
+        defer { listening?.cancel() }
+        // Same process: the enqueuing queue signals after commit.
+        async let woke: Void = worker.waitForWork(timeoutMilliseconds: 20_000)
+        try await Task.sleep(for: .milliseconds(50))
+        let start = ContinuousClock.now
+        try await worker.enqueue([job(1)])
+        await woke
+        #expect(ContinuousClock.now - start < .seconds(10))
+
+        if kind == .postgres {
+            // Another process: a second database handle, as another instance would have.
+            let other = JobQueue(database: try await TestDatabase.reopen(database))
+            try await Task.sleep(for: .milliseconds(300)) // LISTEN is in place
+            _ = try await worker.claim(limit: 10)
+            async let wokeByOther: Void = worker.waitForWork(timeoutMilliseconds: 20_000)
+            try await Task.sleep(for: .milliseconds(50))
+            let sent = ContinuousClock.now
+            try await other.enqueue([job(2)])
+            await wokeByOther
+            #expect(ContinuousClock.now - sent < .seconds(10), "LISTEN/NOTIFY did not wake the worker")
+        }
+        await database.close()
+    }
+}
+
+@Suite("Hostile input in the store")
+struct HostileInputTests {
+    @Test("NULs and over-long values are refused naming the field; SQL fragments are stored as text", arguments: TestDatabase.available)
+    func hostile(kind: TestDatabase) async throws {
+        let database = try await seeded(kind)
+        await #expect { try await database.transaction { try Records.insertCard(card(1, name: "a\u{0}b"), tenant: "t1", now: 1, on: $0) } } throws: {
+            "\($0)".contains("memberName must not contain NUL")
+        }
+        let huge = String(repeating: "x", count: 1 << 20)
+        await #expect { try await database.transaction { try Records.insertCard(card(2, name: huge), tenant: "t1", now: 1, on: $0) } } throws: {
+            "\($0)".contains("memberName is 1048576 characters long; at most 256")
+        }
+        let sql = "Robert'); DROP TABLE cards;-- \"💥\" \\ %s %n ?"
+        try await database.transaction { try Records.insertCard(card(3, name: sql), tenant: "t1", now: 1, on: $0) }
+        let stored = try await database.withConnection { try $0.first("SELECT member_name FROM cards WHERE serial_number = 'S3'", []) }
+        #expect(try stored?.string("member_name") == sql)
+        await #expect { try await database.transaction { try Records.insertCard(card(3), tenant: "t1", now: 1, on: $0) } } throws: {
+            ($0 as? StoreError)?.code == .conflict
+        }
+        let unknownTemplate = { var c = card(4); c.templateID = "nope"; return c }()
+        await #expect { try await database.transaction { try Records.insertCard(unknownTemplate, tenant: "t1", now: 1, on: $0) } } throws: {
+            ($0 as? StoreError)?.code == .notFound
+        }
+        await database.close()
+    }
+}

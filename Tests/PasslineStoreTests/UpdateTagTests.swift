@@ -1,0 +1,99 @@
+import Foundation
+import PasslineSQL
+import PasslineStore
+import PasslineTestSupport
+import Synchronization
+import Testing
+
+@Suite("Update tags")
+struct UpdateTagTests {
+    @Test("a device sees its changed serials and a lastUpdated to ask with next", arguments: TestDatabase.available)
+    func basics(kind: TestDatabase) async throws {
+        let database = try await seeded(kind, cards: 3)
+        let all = try await database.withConnection { try DeviceQueries.serialsUpdated(tenant: "t1", device: "device-1", passType: "pass.test", since: nil, on: $0) }
+        #expect(all?.serialNumbers == ["S0", "S1", "S2"])
+        let tag = try #require(all?.lastUpdated)
+        #expect(try await database.withConnection { try DeviceQueries.serialsUpdated(tenant: "t1", device: "device-1", passType: "pass.test", since: tag, on: $0) } == nil)
+        _ = try await database.transaction { try Records.recordChange(tenant: "t1", serial: "S1", pointsDelta: 10, now: 2, on: $0) }
+        let changed = try await database.withConnection { try DeviceQueries.serialsUpdated(tenant: "t1", device: "device-1", passType: "pass.test", since: tag, on: $0) }
+        #expect(changed?.serialNumbers == ["S1"])
+        #expect(changed!.lastUpdated > tag)
+        // Another tenant's device, or another pass type, sees nothing.
+        #expect(try await database.withConnection { try DeviceQueries.serialsUpdated(tenant: "t2", device: "device-1", passType: "pass.test", since: nil, on: $0) } == nil)
+        #expect(try await database.withConnection { try DeviceQueries.serialsUpdated(tenant: "t1", device: "device-1", passType: "pass.other", since: nil, on: $0) } == nil)
+        await database.close()
+    }
+
+    /// Slow writers (who hold their transaction open after taking a tag) interleave with fast ones
+    /// while pollers ask "what changed since my last tag", as devices do. Every committed change
+    /// must reach every poller. With tags from a plain sequence, a slow writer's lower tag commits
+    /// after a poller has moved past it, and this test fails.
+    @Test("pollers never miss a change, whatever the commit order", arguments: TestDatabase.available)
+    func noMissedChange(kind: TestDatabase) async throws {
+        let cards = 12
+        let database = try await seeded(kind, cards: cards, maxConnections: 12)
+        struct Write: Sendable { let serial: String; let tag: Int64 }
+        let writes = Shared<[Write]>([])
+        let done = Shared(false)
+
+        struct Poll: Sendable { let since: Int64; let answer: UpdatedSerials? }
+        @Sendable func poller() async throws -> [Poll] {
+            var since: Int64 = -1
+            var polls: [Poll] = []
+            var finalRound = false
+            while true {
+                let finished = done.current
+                let s = since
+                let answer = try await database.withConnection { try DeviceQueries.serialsUpdated(tenant: "t1", device: "device-1", passType: "pass.test", since: s, on: $0) }
+                polls.append(Poll(since: since, answer: answer))
+                if let answer { since = answer.lastUpdated }
+                if finalRound { return polls }
+                if finished { finalRound = true }
+            }
+        }
+
+        try await withThrowingTaskGroup(of: [Poll]?.self) { group in
+            for pollerIndex in 0..<2 { _ = pollerIndex; group.addTask { try await poller() } }
+            group.addTask {
+                try await withThrowingTaskGroup(of: Void.self) { writers in
+                    for writer in 0..<6 {
+                        writers.addTask {
+                            for step in 0..<15 {
+                                let serial = "S\((writer * 7 + step * 5) % cards)"
+                                let slow = (writer + step) % 3 == 0
+                                let tag = try await database.transaction { connection -> Int64 in
+                                    let result = try Records.recordChange(tenant: "t1", serial: serial, pointsDelta: 1, now: 2, on: connection)
+                                    // Hold the tag, uncommitted, while others go ahead.
+                                    if slow { usleep(15_000) }
+                                    return result.tag
+                                }
+                                writes.update { $0.append(Write(serial: serial, tag: tag)) }
+                            }
+                        }
+                    }
+                    try await writers.waitForAll()
+                }
+                done.update { $0 = true }
+                return nil
+            }
+            var pollsPerPoller: [[Poll]] = []
+            for try await result in group { if let result { pollsPerPoller.append(result) } }
+
+            let committed = writes.current
+            #expect(committed.count == 90)
+            for polls in pollsPerPoller {
+                let last = polls.compactMap(\.answer?.lastUpdated).max() ?? -1
+                for write in committed {
+                    #expect(write.tag <= last, "a change was never covered")
+                    // The poll whose window (since, lastUpdated] holds the tag must list the serial.
+                    guard let poll = polls.first(where: { $0.since < write.tag && write.tag <= ($0.answer?.lastUpdated ?? Int64.min) }) else {
+                        Issue.record("no answer covered tag \(write.tag) of \(write.serial)")
+                        continue
+                    }
+                    #expect(poll.answer!.serialNumbers.contains(write.serial), "tag \(write.tag) of \(write.serial) was missed")
+                }
+            }
+        }
+        await database.close()
+    }
+}
