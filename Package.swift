@@ -49,6 +49,9 @@ let package = Package(
         // Schema, migrations, update tags and the job queue, on the SQL protocol only.
         .target(name: "PasslineStore", dependencies: ["PasslineSQL"]),
 
+        // Opens the store PASSLINE_DATABASE_URL names, with the right driver.
+        .target(name: "PasslineDatabase", dependencies: ["PasslineSQL", "PasslineSQLite", "PasslinePostgres"]),
+
         // Pure Swift.
         .target(name: "PasslineJSON"),
         .target(name: "ApplePass", dependencies: ["PasslineJSON", "PasslineCrypto", "PasslineZip"]),
@@ -57,7 +60,7 @@ let package = Package(
         .target(
             name: "PasslineCLI",
             dependencies: [
-                "ApplePass", "PasslineCrypto",
+                "ApplePass", "PasslineCrypto", "PasslineDatabase", "PasslineStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -75,6 +78,6 @@ let package = Package(
         .testTarget(name: "ApplePassTests", dependencies: ["ApplePass", "PasslineCrypto", "PasslineZip", "PasslineJSON", "PasslineTestSupport"]),
         .testTarget(name: "PasslineStoreTests", dependencies: ["PasslineStore", "PasslineSQL", "PasslineTestSupport"]),
         .testTarget(name: "PasslineSQLTests", dependencies: ["PasslineSQL", "PasslineSQLite", "PasslinePostgres", "PasslineTestSupport"]),
-        .testTarget(name: "PasslineCLITests", dependencies: ["ApplePass", "PasslineCrypto", "PasslineZip", "PasslineTestSupport"]),
+        .testTarget(name: "PasslineCLITests", dependencies: ["ApplePass", "PasslineCrypto", "PasslineZip", "PasslineDatabase", "PasslineTestSupport"]),
     ]
 )

@@ -1,0 +1,50 @@
+import Foundation
+import PasslineDatabase
+import PasslineTestSupport
+import Testing
+
+@Suite("passline migrate and PASSLINE_DATABASE_URL")
+struct MigrateTests {
+    @Test("URLs name their driver; anything else is refused with the accepted forms")
+    func parsing() throws {
+        #expect(try DatabaseURL(parsing: "sqlite:./var/x.sqlite") == .sqlite(path: "./var/x.sqlite"))
+        #expect(try DatabaseURL(parsing: "sqlite:///tmp/x.sqlite") == .sqlite(path: "/tmp/x.sqlite"))
+        #expect(try DatabaseURL(parsing: "postgres://u@h/db") == .postgres(conninfo: "postgres://u@h/db"))
+        #expect(try DatabaseURL(parsing: "postgresql://u@h/db") == .postgres(conninfo: "postgresql://u@h/db"))
+        #expect(try DatabaseURL(parsing: "host=/tmp dbname=x") == .postgres(conninfo: "host=/tmp dbname=x"))
+        #expect(try DatabaseURL.fromEnvironment([:]) == .default)
+        #expect(throws: DatabaseURLError.self) { try DatabaseURL(parsing: "mysql://x") }
+        #expect(throws: DatabaseURLError.self) { try DatabaseURL(parsing: "sqlite:") }
+    }
+
+    @Test("passwords never show in messages")
+    func redaction() throws {
+        #expect(try DatabaseURL(parsing: "postgresql://bob:s3cret@db/passline").description == "postgresql://bob:***@db/passline")
+        #expect(try DatabaseURL(parsing: "host=db password=s3cret dbname=x").description == "host=db password=*** dbname=x")
+        #expect(!(try DatabaseURL(parsing: "postgres://a:'b c'@h/d").description.contains("b c")))
+    }
+
+    @Test("migrate creates the SQLite file, then finds nothing to do", arguments: TestDatabase.available)
+    func migrate(kind: TestDatabase) async throws {
+        let folder = TestSupport.temporaryFolder()
+        var environment: [String: String] = [:]
+        if kind == .postgres { environment["PASSLINE_DATABASE_URL"] = try await TestDatabase.freshSchema() }
+        let first = try TestSupport.run(TestSupport.passlineExecutable, ["migrate"], environment: environment, in: folder)
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stdout.contains("applied 1 (initial schema)"))
+        let again = try TestSupport.run(TestSupport.passlineExecutable, ["migrate"], environment: environment, in: folder)
+        #expect(again.stdout.contains("schema up to date (version 1)"))
+        if kind == .sqlite {
+            #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("var/passline.sqlite").path))
+        }
+    }
+
+    @Test("an unreachable database is one clear error, exit 1")
+    func unreachable() throws {
+        let result = try TestSupport.run(TestSupport.passlineExecutable, ["migrate"],
+                                         environment: ["PASSLINE_DATABASE_URL": "postgresql://bob:s3cret@/x?host=/nonexistent"], in: TestSupport.temporaryFolder())
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("Cannot connect to PostgreSQL"))
+        #expect(!result.stderr.contains("s3cret"))
+    }
+}
