@@ -1,13 +1,89 @@
 import ApplePass
 import ArgumentParser
 import Foundation
+import PasslineDatabase
+import PasslineSQL
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks, each measured next to its ceiling in the same run.",
-        subcommands: [BuildBench.self]
+        subcommands: [BuildBench.self, StoreBench.self]
     )
+}
+
+struct StoreBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "store",
+        abstract: "Job queue throughput and the device poll on 100,000 cards and 1,000,000 registrations, per driver.",
+        discussion: "SQLite runs in a temporary file. PostgreSQL runs in a throwaway schema of PASSLINE_DATABASE_URL (or --postgres), dropped afterwards; without one it is skipped. With --json each driver's result is one JSON line."
+    )
+
+    @Option(help: "Jobs to push through the queue.")
+    var jobs: Int = 20_000
+
+    @Option(help: "Cards in the table.")
+    var cards: Int = 100_000
+
+    @Option(help: "Devices; each registers --per-device cards.")
+    var devices: Int = 10_000
+
+    @Option(name: .customLong("per-device"), help: "Registrations per device.")
+    var perDevice: Int = 100
+
+    @Option(help: "PostgreSQL to use (a libpq connection string or URL); default PASSLINE_DATABASE_URL when it names PostgreSQL.")
+    var postgres: String?
+
+    @Flag(help: "Print each driver's result as a JSON line.")
+    var json = false
+
+    func validate() throws {
+        guard jobs > 0, cards > 0, devices > 0, perDevice > 0, perDevice <= cards else {
+            throw ValidationError("--jobs, --cards, --devices and --per-device must be positive, and --per-device at most --cards.")
+        }
+    }
+
+    func run() async throws {
+        var targets: [(String, any SQLDatabase, (@Sendable () async -> Void))] = []
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("passline-bench-\(UUID().uuidString)")
+        // The bench never touches the configured store: SQLite gets a file of its own.
+        let sqlite = try await DatabaseURL.sqlite(path: folder.appendingPathComponent("bench.sqlite").path).open()
+        targets.append(("sqlite", sqlite, { try? FileManager.default.removeItem(at: folder) }))
+
+        let conninfo = try postgres ?? {
+            if case .postgres(let conninfo) = try DatabaseURL.fromEnvironment() { return conninfo }
+            return nil
+        }()
+        if let conninfo {
+            let schema = "bench_\(UInt32.random(in: 0...UInt32.max))"
+            let admin = try await DatabaseURL.postgres(conninfo: conninfo).open(maxConnections: 1)
+            try await admin.withConnection { try $0.executeScript("CREATE SCHEMA \(schema)") }
+            let separator = conninfo.contains("://") ? (conninfo.contains("?") ? "&" : "?") : " "
+            let scoped = conninfo.contains("://") ? conninfo + separator + "options=-csearch_path%3D\(schema)" : conninfo + " options='-csearch_path=\(schema)'"
+            let database = try await DatabaseURL.postgres(conninfo: scoped).open(maxConnections: 8)
+            targets.append(("postgres", database, {
+                try? await admin.withConnection { try $0.executeScript("DROP SCHEMA \(schema) CASCADE") }
+                await admin.close()
+            }))
+        } else {
+            Console.error("note: no PostgreSQL given (PASSLINE_DATABASE_URL or --postgres); measuring SQLite only")
+        }
+
+        for (name, database, cleanup) in targets {
+            let benchmark = StoreBenchmark(database: database, driver: name, jobs: jobs, cards: cards, registrationsPerDevice: perDevice, devices: devices)
+            let result = try await benchmark.run { Console.error($0) }
+            await database.close()
+            await cleanup()
+            print("\(name): \(result.jobs) jobs enqueued, claimed and completed at \(Int(result.jobsPerSecond))/s")
+            print("\(name): serials updated since tag, one device of \(devices), \(result.cards) cards, \(result.registrations) registrations: p50 \(String(format: "%.3f", result.pollP50Milliseconds)) ms, p99 \(String(format: "%.3f", result.pollP99Milliseconds)) ms over \(result.pollQueries) queries")
+            print("\(name): plan:\n  " + result.plan.replacingOccurrences(of: "\n", with: "\n  "))
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                print(String(decoding: try encoder.encode(result), as: UTF8.self))
+            }
+        }
+    }
 }
 
 struct BuildBench: ParsableCommand {

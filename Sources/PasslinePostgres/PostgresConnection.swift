@@ -5,8 +5,10 @@ import PasslineSQL
 /// One libpq connection. Not thread-safe: the pool lends it to one closure at a time, on its own queue.
 final class PostgresConnection: SQLConnection {
     private let handle: OpaquePointer
-    /// `?`-style SQL translated to `$n` once per statement text.
-    private var translated: [String: String] = [:]
+    /// Prepared statement names by SQL text: parsing and planning happen once per connection.
+    private var prepared: [String: String] = [:]
+    /// Bounds the cache: a connection that saw this many distinct statements starts over.
+    private static let maxPrepared = 256
 
     init(conninfo: String) throws {
         guard let handle = PQconnectdb(conninfo) else { throw SQLError(.connection, "libpq could not allocate a connection.") }
@@ -61,12 +63,22 @@ final class PostgresConnection: SQLConnection {
         return channels
     }
 
+    private func prepare(_ sql: String, parameters: Int) throws -> String {
+        if let name = prepared[sql] { return name }
+        if prepared.count >= Self.maxPrepared {
+            try executeScript("DEALLOCATE ALL")
+            prepared.removeAll()
+        }
+        let name = "passline_\(prepared.count)"
+        let result = PQprepare(handle, name, Self.numberPlaceholders(sql), Int32(parameters), nil)
+        defer { PQclear(result) }
+        try check(result, sql: sql)
+        prepared[sql] = name
+        return name
+    }
+
     private func run(_ sql: String, _ binds: [SQLValue]) throws -> OpaquePointer? {
-        let text = translated[sql] ?? {
-            let numbered = Self.numberPlaceholders(sql)
-            translated[sql] = numbered
-            return numbered
-        }()
+        let name = try prepare(sql, parameters: binds.count)
         // Every value goes as a parameter: text format, except binary data.
         var storage: [[CChar]?] = []
         var lengths: [Int32] = []
@@ -81,7 +93,7 @@ final class PostgresConnection: SQLConnection {
             }
         }
         let result: OpaquePointer? = Self.withPointers(storage) { pointers in
-            PQexecParams(handle, text, Int32(binds.count), nil, pointers, lengths, formats, 0)
+            PQexecPrepared(handle, name, Int32(binds.count), pointers, lengths, formats, 0)
         }
         do {
             try check(result, sql: sql)

@@ -58,32 +58,39 @@ public final class JobQueue: Sendable {
         self.worker = worker
     }
 
-    /// Enqueues a job on the caller's connection, inside the caller's transaction.
-    /// On PostgreSQL it also NOTIFYs `passline_jobs`, which the server delivers at commit.
+    /// Enqueues jobs on the caller's connection, inside the caller's transaction.
+    /// On PostgreSQL it also NOTIFYs `passline_jobs` once, which the server delivers at commit.
     /// Call `notifyCommitted()` after the transaction for same-process workers.
-    public static func enqueue(_ job: NewJob, dialect: SQLDialect, now: Int64, on connection: any SQLConnection) throws {
-        let runAt = job.runAt ?? now
+    public static func enqueue(_ jobs: [NewJob], dialect: SQLDialect, now: Int64, on connection: any SQLConnection) throws {
+        guard !jobs.isEmpty else { return }
         let least = dialect == .postgres ? "LEAST" : "MIN"
-        try connection.execute("""
-            INSERT INTO jobs (tenant_id, kind, payload, priority, state, run_at, attempts, max_attempts, coalesce_key, created_at)
-            VALUES (?, ?, ?, ?, 'ready', ?, 0, ?, ?, ?)
-            ON CONFLICT (coalesce_key) WHERE state = 'ready' DO UPDATE SET
-                payload = excluded.payload,
-                priority = \(least)(jobs.priority, excluded.priority),
-                run_at = \(least)(jobs.run_at, excluded.run_at),
-                max_attempts = excluded.max_attempts
-            """, [SQLValue(job.tenant), .text(job.kind), .text(job.payload), .int(Int64(job.priority.rawValue)), .int(runAt),
-                  .int(Int64(job.maxAttempts)), SQLValue(job.coalesceKey), .int(now)])
+        for job in jobs {
+            try connection.execute("""
+                INSERT INTO jobs (tenant_id, kind, payload, priority, state, run_at, attempts, max_attempts, coalesce_key, created_at)
+                VALUES (?, ?, ?, ?, 'ready', ?, 0, ?, ?, ?)
+                ON CONFLICT (coalesce_key) WHERE state = 'ready' DO UPDATE SET
+                    payload = excluded.payload,
+                    priority = \(least)(jobs.priority, excluded.priority),
+                    run_at = \(least)(jobs.run_at, excluded.run_at),
+                    max_attempts = excluded.max_attempts
+                """, [SQLValue(job.tenant), .text(job.kind), .text(job.payload), .int(Int64(job.priority.rawValue)), .int(job.runAt ?? now),
+                      .int(Int64(job.maxAttempts)), SQLValue(job.coalesceKey), .int(now)])
+        }
         if dialect == .postgres {
             try connection.execute("SELECT pg_notify('passline_jobs', '')", [])
         }
+    }
+
+    /// Enqueues one job on the caller's connection; see `enqueue(_:dialect:now:on:)`.
+    public static func enqueue(_ job: NewJob, dialect: SQLDialect, now: Int64, on connection: any SQLConnection) throws {
+        try enqueue([job], dialect: dialect, now: now, on: connection)
     }
 
     /// Enqueues jobs in a transaction of their own.
     public func enqueue(_ jobs: [NewJob], now: Int64 = Clock.milliseconds()) async throws {
         let dialect = database.dialect
         try await database.transaction { connection in
-            for job in jobs { try JobQueue.enqueue(job, dialect: dialect, now: now, on: connection) }
+            try JobQueue.enqueue(jobs, dialect: dialect, now: now, on: connection)
         }
         notifyCommitted()
     }
@@ -128,6 +135,21 @@ public final class JobQueue: Sendable {
                 """, [.int(now), .int(job.id), .text(worker)])
         }
         if changed == 0 { throw StoreError(.leaseLost, "Job \(job.id) is no longer leased to \(worker).") }
+    }
+
+    /// Records success for many jobs in one statement.
+    /// - Returns: how many were still leased to this worker (the rest were taken over).
+    @discardableResult
+    public func complete(_ jobs: [ClaimedJob], now: Int64 = Clock.milliseconds()) async throws -> Int {
+        guard !jobs.isEmpty else { return 0 }
+        let worker = self.worker
+        let marks = Array(repeating: "?", count: jobs.count).joined(separator: ", ")
+        return try await database.withConnection { connection in
+            try connection.execute("""
+                UPDATE jobs SET state = 'done', finished_at = ?, lease_until = NULL, last_error = NULL
+                WHERE locked_by = ? AND state = 'running' AND id IN (\(marks))
+                """, [.int(now), .text(worker)] + jobs.map { .int($0.id) })
+        }
     }
 
     /// Records a failure: the job runs again after a backoff, or goes dead after its last attempt
