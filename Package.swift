@@ -72,11 +72,14 @@ let package = Package(
         // Fixtures shared by the tests (a cached development identity, temporary folders, subprocesses).
         .target(name: "PasslineTestSupport", dependencies: ["ApplePass", "PasslineCrypto", "PasslineSQL", "PasslineSQLite", "PasslinePostgres"]),
 
+        // A second process for the crash tests: it claims jobs and waits to be killed.
+        .executableTarget(name: "PasslineTestClaimer", dependencies: ["PasslineDatabase", "PasslineStore"]),
+
         .testTarget(name: "PasslineCryptoTests", dependencies: ["PasslineCrypto", "PasslineTestSupport"]),
         .testTarget(name: "PasslineZipTests", dependencies: ["PasslineZip"]),
         .testTarget(name: "PasslineJSONTests", dependencies: ["PasslineJSON"]),
         .testTarget(name: "ApplePassTests", dependencies: ["ApplePass", "PasslineCrypto", "PasslineZip", "PasslineJSON", "PasslineTestSupport"]),
-        .testTarget(name: "PasslineStoreTests", dependencies: ["PasslineStore", "PasslineSQL", "PasslineTestSupport"]),
+        .testTarget(name: "PasslineStoreTests", dependencies: ["PasslineStore", "PasslineSQL", "PasslineDatabase", "PasslineTestSupport"]),
         .testTarget(name: "PasslineSQLTests", dependencies: ["PasslineSQL", "PasslineSQLite", "PasslinePostgres", "PasslineTestSupport"]),
         .testTarget(name: "PasslineCLITests", dependencies: ["ApplePass", "PasslineCrypto", "PasslineZip", "PasslineDatabase", "PasslineTestSupport"]),
     ]

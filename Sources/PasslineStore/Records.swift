@@ -4,7 +4,7 @@ import PasslineSQL
 public enum Records {
     /// Creates a tenant and its update-tag counter.
     public static func createTenant(id: String, name: String, now: Int64, on connection: any SQLConnection) throws {
-        try TextRules.check(name, field: "name", maxLength: 200)
+        try TextRules.check(name, field: "Tenant name", maxLength: 200)
         do {
             try connection.execute("INSERT INTO tenants (id, name, created_at, updated_at) VALUES (?, ?, ?, ?)",
                                    [.text(id), .text(name), .int(now), .int(now)])
@@ -16,7 +16,7 @@ public enum Records {
 
     /// Stores a template's pass.json for a tenant.
     public static func createTemplate(id: String, tenant: String, name: String, passJSON: [UInt8], now: Int64, on connection: any SQLConnection) throws {
-        try TextRules.check(name, field: "name", maxLength: 100)
+        try TextRules.check(name, field: "Template name", maxLength: 100)
         do {
             try connection.execute("INSERT INTO templates (id, tenant_id, name, pass_json, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
                                    [.text(id), .text(tenant), .text(name), .blob(passJSON), .int(now), .int(now)])

@@ -1,4 +1,5 @@
 import Foundation
+import PasslineDatabase
 import PasslineSQL
 import PasslineStore
 import PasslineTestSupport
@@ -190,6 +191,98 @@ struct HostileInputTests {
         await #expect { try await database.transaction { try Records.insertCard(unknownTemplate, tenant: "t1", now: 1, on: $0) } } throws: {
             ($0 as? StoreError)?.code == .notFound
         }
+        await database.close()
+    }
+}
+
+@Suite("Job queue across processes")
+struct CrashTests {
+    @Test("a claimer killed with SIGKILL while holding leases loses no job", arguments: TestDatabase.available)
+    func killedClaimer(kind: TestDatabase) async throws {
+        let folder = TestSupport.temporaryFolder()
+        let url = kind == .postgres ? try await TestDatabase.freshSchema() : "sqlite:" + folder.appendingPathComponent("store.sqlite").path
+        let database = try await DatabaseURL(parsing: url).open()
+        try await Migrator.migrate(database)
+        let queue = JobQueue(database: database, worker: "survivor")
+        try await queue.enqueue((0..<100).map { NewJob(kind: "apns.push", tenant: nil, payload: #"{"n":\#($0)}"#) })
+
+        let claimer = Process()
+        claimer.executableURL = URL(fileURLWithPath: TestSupport.passlineExecutable).deletingLastPathComponent().appendingPathComponent("PasslineTestClaimer")
+        claimer.arguments = ["1500"]
+        claimer.environment = ProcessInfo.processInfo.environment.merging(["PASSLINE_DATABASE_URL": url]) { $1 }
+        let output = Pipe()
+        claimer.standardOutput = output
+        try claimer.run()
+        let line = String(decoding: output.fileHandleForReading.availableDataBlocking(), as: UTF8.self)
+        #expect(line.contains("completed 10 holding 25"), "\(line)")
+        kill(claimer.processIdentifier, SIGKILL)
+        claimer.waitUntilExit()
+        #expect(claimer.terminationReason == .uncaughtSignal)
+
+        // The survivor works everything that is ready, then, once the dead claimer's leases
+        // run out, what it held.
+        var worked = 0
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            let claimed = try await queue.claim(limit: 20)
+            if claimed.isEmpty {
+                if (try await queue.counts())["done"] == 100 { break }
+                try await Task.sleep(for: .milliseconds(200))
+                continue
+            }
+            worked += claimed.count
+            try await queue.complete(claimed)
+        }
+        #expect(try await queue.counts() == ["done": 100])
+        #expect(worked == 90, "the survivor should do the 65 never claimed and the 25 held by the dead claimer")
+        await database.close()
+    }
+}
+
+extension FileHandle {
+    /// Reads until the first newline (or end of file).
+    func availableDataBlocking() -> Data {
+        var data = Data()
+        while true {
+            let chunk = availableData
+            if chunk.isEmpty { return data }
+            data.append(chunk)
+            if chunk.contains(UInt8(ascii: "\n")) { return data }
+        }
+    }
+}
+
+@Suite("Hostile input in every text field")
+struct HostileFieldTests {
+    enum Field: String, CaseIterable, Sendable {
+        case tenantName = "tenant name", templateName = "template name", serialNumber, memberId, memberName, fields, deviceLibraryIdentifier, pushToken
+    }
+
+    func write(_ field: Field, _ value: String, on connection: any SQLConnection) throws {
+        switch field {
+        case .tenantName: try Records.createTenant(id: "t-new", name: value, now: 1, on: connection)
+        case .templateName: try Records.createTemplate(id: "tpl-new", tenant: "t1", name: value, passJSON: [], now: 1, on: connection)
+        case .serialNumber: var c = card(9); c.serialNumber = value; try Records.insertCard(c, tenant: "t1", now: 1, on: connection)
+        case .memberId: var c = card(9); c.memberID = value; try Records.insertCard(c, tenant: "t1", now: 1, on: connection)
+        case .memberName: try Records.insertCard(card(9, name: value), tenant: "t1", now: 1, on: connection)
+        case .fields: var c = card(9); c.fieldsJSON = value; try Records.insertCard(c, tenant: "t1", now: 1, on: connection)
+        case .deviceLibraryIdentifier: _ = try Records.register(tenant: "t1", device: value, pushToken: "p", passType: "pass.test", serial: "S0", now: 1, on: connection)
+        case .pushToken: _ = try Records.register(tenant: "t1", device: "d", pushToken: value, passType: "pass.test", serial: "S0", now: 1, on: connection)
+        }
+    }
+
+    @Test("NUL bytes and 1 MB values are refused naming the field, and nothing is written", arguments: TestDatabase.available, Field.allCases)
+    func refused(kind: TestDatabase, field: Field) async throws {
+        let database = try await seeded(kind, cards: 1)
+        for value in ["a\u{0}b", String(repeating: "é", count: 1 << 20)] {
+            await #expect { try await database.transaction { try write(field, value, on: $0) } } throws: { error in
+                (error as? StoreError)?.code == .invalid && "\(error)".lowercased().contains(field.rawValue.lowercased())
+            }
+        }
+        let counts = try await database.withConnection { connection in
+            try ["tenants", "templates", "cards", "devices"].map { try connection.first("SELECT COUNT(*) AS n FROM \($0)", [])!.int("n") }
+        }
+        #expect(counts == [1, 1, 1, 1])
         await database.close()
     }
 }
