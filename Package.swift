@@ -29,6 +29,16 @@ let package = Package(
             pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"])]
         ),
+        .systemLibrary(
+            name: "CQRencode",
+            pkgConfig: "libqrencode",
+            providers: [.apt(["libqrencode-dev"])]
+        ),
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
         // glibc's allocator settings (a header only; nothing to link).
         .systemLibrary(name: "CMalloc"),
         .systemLibrary(
@@ -40,6 +50,8 @@ let package = Package(
         // One Swift wrapper per C library.
         .target(name: "PasslineCrypto", dependencies: ["COpenSSL"]),
         .target(name: "PasslineZip", dependencies: ["CLibzip"]),
+        .target(name: "PasslinePNG", dependencies: ["CZlib"]),
+        .target(name: "PasslineQR", dependencies: ["CQRencode", "PasslinePNG"]),
 
         // One SQL protocol, and a driver per database, each the one wrapper over its C library.
         .target(name: "PasslineSQL"),
@@ -60,7 +72,7 @@ let package = Package(
         .target(
             name: "PasslineCLI",
             dependencies: [
-                "ApplePass", "PasslineCrypto", "PasslineDatabase", "PasslineStore",
+                "ApplePass", "PasslineCrypto", "PasslineDatabase", "PasslineStore", "PasslineQR",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -78,6 +90,7 @@ let package = Package(
         .testTarget(name: "PasslineCryptoTests", dependencies: ["PasslineCrypto", "PasslineTestSupport"]),
         .testTarget(name: "PasslineZipTests", dependencies: ["PasslineZip"]),
         .testTarget(name: "PasslineJSONTests", dependencies: ["PasslineJSON"]),
+        .testTarget(name: "PasslineQRTests", dependencies: ["PasslineQR", "PasslinePNG", "PasslineTestSupport"]),
         .testTarget(name: "ApplePassTests", dependencies: ["ApplePass", "PasslineCrypto", "PasslineZip", "PasslineJSON", "PasslineTestSupport"]),
         .testTarget(name: "PasslineStoreTests", dependencies: ["PasslineStore", "PasslineSQL", "PasslineDatabase", "PasslineTestSupport"]),
         .testTarget(name: "PasslineSQLTests", dependencies: ["PasslineSQL", "PasslineSQLite", "PasslinePostgres", "PasslineTestSupport"]),

@@ -3,12 +3,13 @@ import ArgumentParser
 import Foundation
 import PasslineDatabase
 import PasslineSQL
+import PasslineQR
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks, each measured next to its ceiling in the same run.",
-        subcommands: [BuildBench.self, StoreBench.self]
+        subcommands: [BuildBench.self, StoreBench.self, QRBench.self]
     )
 }
 
@@ -140,6 +141,43 @@ struct BuildBench: ParsableCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             print(String(decoding: try encoder.encode(result), as: UTF8.self))
+        }
+    }
+}
+
+struct QRBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "qr",
+        abstract: "QR codes rendered per second, PNG and SVG, for a member id and a long URL.",
+        discussion: "With --json each case's result is one JSON line {\"text\", \"format\", \"rendersPerSecond\", \"bytes\"}."
+    )
+
+    @Option(help: "Seconds to spend on each case.")
+    var seconds: Double = 2
+
+    @Flag(help: "Print each case as a JSON line.")
+    var json = false
+
+    struct Result: Encodable { let text: String; let format: String; let rendersPerSecond: Double; let bytes: Int }
+
+    func run() throws {
+        let cases = [("member id", "M-100200"), ("long URL", "https://passline.example/c/" + String(repeating: "Zx8fQ2", count: 20) + "?utm_source=front-desk&utm_medium=qr")]
+        for (name, text) in cases {
+            for format in ["png", "svg"] {
+                var count = 0, bytes = 0
+                let start = DispatchTime.now().uptimeNanoseconds
+                let deadline = start + UInt64(seconds * 1e9)
+                repeat {
+                    let code = try QRCode(text, level: .medium)
+                    bytes = format == "png" ? try code.png(scale: 8).count : code.svg().utf8.count
+                    count += 1
+                } while DispatchTime.now().uptimeNanoseconds < deadline
+                let rate = Double(count) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+                print("\(name) (\(text.utf8.count) bytes) as \(format): \(Int(rate)) renders/s (\(bytes) bytes each)")
+                if json {
+                    print(String(decoding: try JSONEncoder().encode(Result(text: name, format: format, rendersPerSecond: rate, bytes: bytes)), as: UTF8.self))
+                }
+            }
         }
     }
 }

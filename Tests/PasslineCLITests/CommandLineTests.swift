@@ -178,3 +178,22 @@ struct CommandLineTests {
         #expect(abs(ratio - pps / sps) < 1e-9)
     }
 }
+
+@Suite("passline qr")
+struct QRCommandTests {
+    @Test("writes PNG and SVG that zbarimg reads; over capacity exits non-zero naming the limit")
+    func qr() throws {
+        let folder = TestSupport.temporaryFolder()
+        let bin = TestSupport.passlineExecutable
+        let png = try TestSupport.run(bin, ["qr", "https://passline.example/c/abc", "--format", "png", "--scale", "6", "--level", "Q", "--out", "c.png"], in: folder)
+        #expect(png.status == 0, "\(png.stderr)")
+        #expect(try TestSupport.run("zbarimg", ["--quiet", "--raw", "c.png"], in: folder).stdout == "https://passline.example/c/abc\n")
+        let svg = try TestSupport.run(bin, ["qr", "M-1", "--format", "svg", "--out", "c.svg"], in: folder)
+        #expect(svg.status == 0)
+        #expect(try String(contentsOf: folder.appendingPathComponent("c.svg"), encoding: .utf8).hasPrefix("<svg"))
+        let tooLong = try TestSupport.run(bin, ["qr", String(repeating: "x", count: 1300), "--format", "png", "--level", "H", "--out", "x.png"], in: folder)
+        #expect(tooLong.status == 1)
+        #expect(tooLong.stderr.contains("at most 1273"))
+        #expect(try TestSupport.run(bin, ["qr", "x", "--format", "gif", "--out", "x.gif"], in: folder).status == 64)
+    }
+}
