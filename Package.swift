@@ -61,6 +61,9 @@ let package = Package(
         // Schema, migrations, update tags and the job queue, on the SQL protocol only.
         .target(name: "PasslineStore", dependencies: ["PasslineSQL"]),
 
+        // The domain: tenants, keys, secrets at rest (more to come with the server).
+        .target(name: "PasslineService", dependencies: ["ApplePass", "PasslineCrypto", "PasslineSQL", "PasslineStore"]),
+
         // Opens the store PASSLINE_DATABASE_URL names, with the right driver.
         .target(name: "PasslineDatabase", dependencies: ["PasslineSQL", "PasslineSQLite", "PasslinePostgres"]),
 
@@ -72,7 +75,7 @@ let package = Package(
         .target(
             name: "PasslineCLI",
             dependencies: [
-                "ApplePass", "PasslineCrypto", "PasslineDatabase", "PasslineStore", "PasslineQR",
+                "ApplePass", "PasslineCrypto", "PasslineDatabase", "PasslineStore", "PasslineQR", "PasslineService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -94,6 +97,7 @@ let package = Package(
         .testTarget(name: "ApplePassTests", dependencies: ["ApplePass", "PasslineCrypto", "PasslineZip", "PasslineJSON", "PasslineTestSupport"]),
         .testTarget(name: "PasslineStoreTests", dependencies: ["PasslineStore", "PasslineSQL", "PasslineDatabase", "PasslineTestSupport"]),
         .testTarget(name: "PasslineSQLTests", dependencies: ["PasslineSQL", "PasslineSQLite", "PasslinePostgres", "PasslineTestSupport"]),
+        .testTarget(name: "PasslineServiceTests", dependencies: ["PasslineService", "PasslineStore", "PasslineSQL", "PasslineCrypto", "ApplePass", "PasslineTestSupport"]),
         .testTarget(name: "PasslineCLITests", dependencies: ["ApplePass", "PasslineCrypto", "PasslineZip", "PasslineDatabase", "PasslineTestSupport"]),
     ]
 )

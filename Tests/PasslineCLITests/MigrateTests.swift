@@ -48,3 +48,35 @@ struct MigrateTests {
         #expect(!result.stderr.contains("s3cret"))
     }
 }
+
+@Suite("passline tenant")
+struct TenantCommandTests {
+    @Test("tenant create --json prints the fields INTERFACE.md names; a mismatched identity exits 1", arguments: TestDatabase.available)
+    func create(kind: TestDatabase) async throws {
+        let folder = TestSupport.temporaryFolder()
+        let bin = TestSupport.passlineExecutable
+        var environment: [String: String] = [:]
+        if kind == .postgres { environment["PASSLINE_DATABASE_URL"] = try await TestDatabase.freshSchema() }
+        _ = try TestSupport.run(bin, ["certs", "dev", "--out", "id", "--pass-type-id", "pass.dev.cli", "--team-id", "CLITEAM001"], in: folder)
+        let result = try TestSupport.run(bin, ["tenant", "create", "--name", "Lumen Clinic", "--pass-type-id", "pass.dev.cli", "--team-id", "CLITEAM001",
+                                               "--identity", "id", "--json"], environment: environment, in: folder)
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: String]
+        #expect(Set(json.keys) == ["id", "name", "passTypeIdentifier", "liveKey", "testKey"])
+        #expect(json["name"] == "Lumen Clinic")
+        #expect(json["passTypeIdentifier"] == "pass.dev.cli")
+        #expect(json["liveKey"]!.hasPrefix("pl_live_") && json["testKey"]!.hasPrefix("pl_test_"))
+
+        let key = try TestSupport.run(bin, ["tenant", "key", "create", "--tenant", json["id"]!, "--mode", "test"], environment: environment, in: folder)
+        #expect(key.status == 0 && key.stdout.hasPrefix("pl_test_"), "\(key.stderr)")
+        let revoke = try TestSupport.run(bin, ["tenant", "key", "revoke", "--tenant", json["id"]!, "--key", json["liveKey"]!], environment: environment, in: folder)
+        #expect(revoke.status == 0, "\(revoke.stderr)")
+        let again = try TestSupport.run(bin, ["tenant", "key", "revoke", "--tenant", json["id"]!, "--key", json["liveKey"]!], environment: environment, in: folder)
+        #expect(again.status == 1 && again.stderr.contains("has no active key"))
+
+        let mismatch = try TestSupport.run(bin, ["tenant", "create", "--name", "X", "--pass-type-id", "pass.other", "--team-id", "CLITEAM001", "--identity", "id"],
+                                           environment: environment, in: folder)
+        #expect(mismatch.status == 1)
+        #expect(mismatch.stderr.contains("--pass-type-id is pass.other but the certificate in id is for pass.dev.cli"))
+    }
+}

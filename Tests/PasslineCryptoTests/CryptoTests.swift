@@ -174,3 +174,44 @@ struct SignatureTests {
         }
     }
 }
+
+@Suite("Secrets at rest, tokens and API keys")
+struct SecretTests {
+    let box = try! SecretBox(key: SecretBox.generateKey())
+
+    @Test("a sealed secret opens with the same key and context, and with nothing else")
+    func sealAndOpen() throws {
+        let secret = Array("-----BEGIN PRIVATE KEY-----\nsecret\n".utf8)
+        let sealed = try box.seal(secret, context: "signing_identities.private_key:tn_1")
+        #expect(try box.open(sealed, context: "signing_identities.private_key:tn_1") == secret)
+        #expect(!String(decoding: sealed, as: UTF8.self).contains("PRIVATE KEY"))
+        #expect(try box.seal(secret, context: "x") != box.seal(secret, context: "x"), "nonces must differ")
+        #expect(throws: CryptoError.self) { try box.open(sealed, context: "signing_identities.private_key:tn_2") }
+        #expect(throws: CryptoError.self) { try SecretBox(key: SecretBox.generateKey()).open(sealed, context: "signing_identities.private_key:tn_1") }
+        var altered = sealed
+        altered[20] ^= 1
+        #expect(throws: CryptoError.self) { try box.open(altered, context: "signing_identities.private_key:tn_1") }
+        #expect(throws: CryptoError.self) { try box.open([1, 2, 3], context: "") }
+        #expect(try box.open(try box.seal([], context: "empty"), context: "empty") == [])
+        #expect(throws: CryptoError.self) { try SecretBox(key: [1, 2, 3]) }
+    }
+
+    @Test("tokens are the length asked, from [0-9A-Za-z], and do not repeat")
+    func tokens() {
+        let tokens = (0..<1000).map { _ in SecureRandom.token(length: 24) }
+        #expect(Set(tokens).count == 1000)
+        #expect(tokens.allSatisfy { $0.count == 24 && $0.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) } })
+    }
+
+    @Test("API keys carry their mode, hash to 32 bytes, and compare in constant time")
+    func apiKeys() {
+        let live = APIKey.generate(mode: "live"), test = APIKey.generate(mode: "test")
+        #expect(live.hasPrefix("pl_live_") && live.count == 40)
+        #expect(APIKey.mode(of: live) == "live" && APIKey.mode(of: test) == "test" && APIKey.mode(of: "sk_x") == nil)
+        #expect(APIKey.hash(live).count == 32)
+        #expect(APIKey.displayPrefix(live) == String(live.prefix(12)))
+        #expect(ConstantTime.equal(APIKey.hash(live), APIKey.hash(live)))
+        #expect(!ConstantTime.equal(APIKey.hash(live), APIKey.hash(test)))
+        #expect(!ConstantTime.equal([1, 2], [1, 2, 3]))
+    }
+}

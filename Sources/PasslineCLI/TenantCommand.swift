@@ -1,0 +1,126 @@
+import ApplePass
+import ArgumentParser
+import Foundation
+import PasslineDatabase
+import PasslineSQL
+import PasslineService
+import PasslineStore
+
+struct TenantCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tenant",
+        abstract: "Tenants (businesses) and their API keys, in the store PASSLINE_DATABASE_URL names.",
+        subcommands: [Create.self, Key.self]
+    )
+
+    /// The store and the master key, as `serve` finds them.
+    struct StoreOptions: ParsableArguments {
+        @Option(name: .customLong("database-url"), help: "Overrides PASSLINE_DATABASE_URL.")
+        var databaseURL: String?
+
+        func open() async throws -> Tenants {
+            let url = try databaseURL.map(DatabaseURL.init(parsing:)) ?? DatabaseURL.fromEnvironment()
+            let database = try await url.open(maxConnections: 2)
+            try await Migrator.migrate(database)
+            let secrets = try MasterKey.load { Console.error("warning: \($0)") }
+            return Tenants(database: database, secrets: secrets)
+        }
+    }
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a tenant with its signing identity, and print one live and one test API key (shown only here)."
+        )
+
+        @Option(help: "The business's name.")
+        var name: String
+
+        @Option(name: .customLong("pass-type-id"), help: "Pass type identifier; must be the certificate's UID.")
+        var passTypeID: String
+
+        @Option(name: .customLong("team-id"), help: "Apple team identifier; must be the certificate's OU.")
+        var teamID: String
+
+        @Option(help: "Folder with certificate.pem, private-key.pem and wwdr.pem.")
+        var identity: String
+
+        @Option(name: .customLong("key-password-env"), help: "Environment variable holding the private key's passphrase.")
+        var keyPasswordEnv: String?
+
+        @Flag(help: "Print one JSON object {\"id\", \"name\", \"passTypeIdentifier\", \"liveKey\", \"testKey\"}.")
+        var json = false
+
+        @OptionGroup var store: StoreOptions
+
+        func run() async throws {
+            let passphrase = keyPasswordEnv.flatMap { ProcessInfo.processInfo.environment[$0] }
+            let loaded = try PassSigningIdentity.load(directory: URL(commandLinePath: identity), keyPassphrase: passphrase)
+            guard loaded.passTypeIdentifier == passTypeID else {
+                throw PassError(.invalidIdentity, "--pass-type-id is \(passTypeID) but the certificate in \(identity) is for \(loaded.passTypeIdentifier).")
+            }
+            guard loaded.teamIdentifier == teamID else {
+                throw PassError(.invalidIdentity, "--team-id is \(teamID) but the certificate in \(identity) belongs to team \(loaded.teamIdentifier).")
+            }
+            for warning in loaded.warnings { Console.error("warning: \(warning)") }
+            let tenants = try await store.open()
+            let created = try await tenants.create(name: name, identity: loaded)
+            await tenants.database.close()
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                print(String(decoding: try encoder.encode(created), as: UTF8.self))
+            } else {
+                print("Created tenant \(created.id) (\(created.name), \(created.passTypeIdentifier)).")
+                print("  live key: \(created.liveKey)")
+                print("  test key: \(created.testKey)")
+                print("The keys are shown only now; Passline keeps only their hashes.")
+            }
+        }
+    }
+
+    struct Key: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "A tenant's API keys.", subcommands: [CreateKey.self, RevokeKey.self])
+
+        struct CreateKey: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(commandName: "create", abstract: "Make a new API key (shown only now).")
+
+            @Option(help: "The tenant's id.")
+            var tenant: String
+
+            @Option(help: "live or test.")
+            var mode: String = "live"
+
+            @OptionGroup var store: StoreOptions
+
+            func validate() throws {
+                guard mode == "live" || mode == "test" else { throw ValidationError("--mode must be live or test, found \(mode).") }
+            }
+
+            func run() async throws {
+                let tenants = try await store.open()
+                let key = try await tenants.createKey(tenant: tenant, mode: mode)
+                await tenants.database.close()
+                print(key)
+            }
+        }
+
+        struct RevokeKey: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(commandName: "revoke", abstract: "Revoke an API key, named in full or by its first 12 characters.")
+
+            @Option(help: "The tenant's id.")
+            var tenant: String
+
+            @Option(help: "The key, or its prefix as listed (pl_live_Ab3d).")
+            var key: String
+
+            @OptionGroup var store: StoreOptions
+
+            func run() async throws {
+                let tenants = try await store.open()
+                try await tenants.revokeKey(tenant: tenant, key: key)
+                await tenants.database.close()
+                print("Revoked \(String(key.prefix(12)))… of tenant \(tenant).")
+            }
+        }
+    }
+}
