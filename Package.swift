@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 // Layers, bottom up: C modules (system libraries) → one Swift wrapper each →
@@ -11,6 +11,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // Without its default traits: swift-configuration and full Foundation are not needed here.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
     ],
     targets: [
         // C libraries from Debian, each behind a system-library target.
@@ -64,6 +66,15 @@ let package = Package(
         // The domain: tenants, keys, secrets at rest (more to come with the server).
         .target(name: "PasslineService", dependencies: ["ApplePass", "PasslineCrypto", "PasslineSQL", "PasslineStore"]),
 
+        // HTTP: Apple's pass web service, health, and (to come) the partner API. Thin handlers.
+        .target(
+            name: "PasslineServer",
+            dependencies: [
+                "PasslineService", "PasslineStore", "PasslineSQL", "PasslineCrypto", "PasslineJSON",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
+
         // Opens the store PASSLINE_DATABASE_URL names, with the right driver.
         .target(name: "PasslineDatabase", dependencies: ["PasslineSQL", "PasslineSQLite", "PasslinePostgres"]),
 
@@ -75,8 +86,9 @@ let package = Package(
         .target(
             name: "PasslineCLI",
             dependencies: [
-                "ApplePass", "PasslineCrypto", "PasslineDatabase", "PasslineStore", "PasslineQR", "PasslineService",
+                "ApplePass", "PasslineCrypto", "PasslineDatabase", "PasslineStore", "PasslineQR", "PasslineService", "PasslineServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
         .executableTarget(
@@ -98,6 +110,13 @@ let package = Package(
         .testTarget(name: "PasslineStoreTests", dependencies: ["PasslineStore", "PasslineSQL", "PasslineDatabase", "PasslineTestSupport"]),
         .testTarget(name: "PasslineSQLTests", dependencies: ["PasslineSQL", "PasslineSQLite", "PasslinePostgres", "PasslineTestSupport"]),
         .testTarget(name: "PasslineServiceTests", dependencies: ["PasslineService", "PasslineStore", "PasslineSQL", "PasslineCrypto", "ApplePass", "PasslineTestSupport"]),
+        .testTarget(
+            name: "PasslineServerTests",
+            dependencies: [
+                "PasslineServer", "PasslineService", "PasslineStore", "PasslineSQL", "PasslineCrypto", "PasslineTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
         .testTarget(name: "PasslineCLITests", dependencies: ["ApplePass", "PasslineCrypto", "PasslineZip", "PasslineDatabase", "PasslineTestSupport"]),
     ]
 )

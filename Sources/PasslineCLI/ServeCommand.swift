@@ -1,0 +1,46 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import PasslineDatabase
+import PasslineServer
+import PasslineService
+import PasslineStore
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the server: migrates the store first, then serves until SIGTERM or SIGINT.",
+        discussion: """
+            Reads PASSLINE_LISTEN (default 127.0.0.1:8080), PASSLINE_PUBLIC_URL (default http://<listen>), \
+            PASSLINE_DATABASE_URL (default sqlite:./var/passline.sqlite), PASSLINE_MASTER_KEY or PASSLINE_MASTER_KEY_FILE \
+            (default: a key file made under ./var), PASSLINE_ADMIN_TOKEN (default: admin API off).
+            """
+    )
+
+    @Option(help: "HOST:PORT to listen on; overrides PASSLINE_LISTEN.")
+    var listen: String?
+
+    func run() async throws {
+        let configuration: ServerConfiguration
+        do { configuration = try ServerConfiguration.resolve(listen: listen) } catch let invalid as ServerConfiguration.Invalid {
+            throw ValidationError(invalid.description)
+        }
+        let logger = {
+            var logger = Logger(label: "passline")
+            logger.logLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+            return logger
+        }()
+        let url = try DatabaseURL.fromEnvironment()
+        let database = try await url.open()
+        let applied = try await Migrator.migrate(database)
+        if !applied.isEmpty { logger.info("applied migrations", metadata: ["migrations": .string(applied.map(String.init).joined(separator: ","))]) }
+        _ = try MasterKey.load { logger.warning("\($0)") }
+        let app = buildApplication(database: database, configuration: configuration, logger: logger) { port in
+            logger.info("Passline is listening", metadata: ["address": .string("\(configuration.host):\(port)"), "store": .string(url.description),
+                                                         "public_url": .string(configuration.publicURL)])
+        }
+        try await app.runService()
+        await database.close()
+    }
+}

@@ -1,0 +1,38 @@
+import Hummingbird
+import Logging
+import PasslineSQL
+import PasslineStore
+
+/// The HTTP routes, thin: each parses, authorises, calls the store or the domain, and encodes.
+public func buildRouter(database: any SQLDatabase, configuration: ServerConfiguration) -> Router<BasicRequestContext> {
+    let router = Router(context: BasicRequestContext.self)
+    router.middlewares.add(ProblemMiddleware())
+    router.get("healthz") { _, _ in Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "ok\n"))) }
+    router.get("readyz") { _, _ -> Response in
+        do {
+            _ = try await database.withConnection { try $0.query("SELECT 1 AS ok", []) }
+        } catch {
+            throw Problem(.serviceUnavailable, type: "not-ready", title: "Not ready", detail: "The store does not answer.")
+        }
+        return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "ready\n")))
+    }
+    PassWebService<BasicRequestContext>(database: database, jobs: JobQueue(database: database), maxBodyBytes: configuration.maxBodyBytes)
+        .addRoutes(to: router)
+    return router
+}
+
+/// The application `passline serve` runs: the router on the configured address. Migrations run
+/// before it is built; SIGTERM and SIGINT stop it gracefully (in-flight requests finish).
+public func buildApplication(
+    database: any SQLDatabase,
+    configuration: ServerConfiguration,
+    logger: Logger,
+    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+) -> some ApplicationProtocol {
+    Application(
+        router: buildRouter(database: database, configuration: configuration),
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Passline"),
+        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
+        logger: logger
+    )
+}

@@ -1,0 +1,117 @@
+import Foundation
+import Hummingbird
+import PasslineCrypto
+import PasslineJSON
+import PasslineSQL
+import PasslineStore
+
+/// Apple's Wallet pass web service, under each tenant's `webServiceURL`
+/// (`<public URL>/passkit/<tenant id>`), with the paths and status codes Apple gives.
+struct PassWebService<Context: RequestContext>: Sendable {
+    let database: any SQLDatabase
+    let jobs: JobQueue
+    let maxBodyBytes: Int
+
+    func addRoutes(to router: Router<Context>) {
+        let service = router.group("passkit/:tenant/v1")
+        service.post("devices/:device/registrations/:passType/:serial", use: register)
+        service.get("devices/:device/registrations/:passType", use: updatedSerials)
+        service.delete("devices/:device/registrations/:passType/:serial", use: unregister)
+        service.post("log", use: log)
+    }
+
+    /// Register a device to receive push notifications for a pass: 201 when new, 200 when it was
+    /// registered already (the push token is replaced: tokens rotate), 401 on a wrong token.
+    @Sendable func register(_ request: Request, context: Context) async throws -> Response {
+        let (tenant, device, passType, serial) = try registrationPath(context)
+        try await authorize(request, tenant: tenant, passType: passType, serial: serial)
+        var request = request
+        let body = try await request.collectBody(upTo: 16 * 1024)
+        let json: JSONValue
+        do { json = try JSONParser.parse(Array(buffer: body)) } catch { throw Problem.invalidJSON("\(error)") }
+        guard case .string(let pushToken)? = json["pushToken"], !pushToken.isEmpty else {
+            throw Problem.invalid("pushToken", json["pushToken"] == nil ? "is required" : "must be a non-empty string")
+        }
+        let created = try await database.transaction { connection in
+            try Records.register(tenant: tenant, device: device, pushToken: pushToken, passType: passType, serial: serial,
+                                 now: Clock.milliseconds(), on: connection)
+        }
+        return Response(status: created ? .created : .ok)
+    }
+
+    /// The serial numbers of a device's passes of a type that changed since a tag: 200 with
+    /// `serialNumbers` and `lastUpdated` (a string: an integer stops updates on iPhones), or 204.
+    /// No ApplePass header comes with this call; the device library id is the secret.
+    @Sendable func updatedSerials(_ request: Request, context: Context) async throws -> Response {
+        let tenant = try context.parameters.require("tenant")
+        let device = try context.parameters.require("device")
+        let passType = try context.parameters.require("passType")
+        var since: Int64?
+        if let value = request.uri.queryParameters["passesUpdatedSince"], !value.isEmpty {
+            guard let tag = Int64(value), tag >= 0 else {
+                throw Problem.invalid("passesUpdatedSince", "must be a tag this service returned as lastUpdated, found \"\(value)\"")
+            }
+            since = tag
+        }
+        let after = since
+        let answer = try await database.withConnection { connection in
+            try DeviceQueries.serialsUpdated(tenant: tenant, device: device, passType: passType, since: after, on: connection)
+        }
+        guard let answer else { return Response(status: .noContent) }
+        let body = JSONObject([("serialNumbers", .array(answer.serialNumbers.map(JSONValue.string))), ("lastUpdated", .string(String(answer.lastUpdated)))])
+        return Self.json(.ok, .object(body))
+    }
+
+    /// Unregister a device from a pass: 200; 401 on a wrong token.
+    @Sendable func unregister(_ request: Request, context: Context) async throws -> Response {
+        let (tenant, device, passType, serial) = try registrationPath(context)
+        try await authorize(request, tenant: tenant, passType: passType, serial: serial)
+        try await database.transaction { connection in
+            try Devices.unregister(tenant: tenant, device: device, passType: passType, serial: serial, on: connection)
+        }
+        return Response(status: .ok)
+    }
+
+    /// Messages devices send about problems with a tenant's passes; kept (bounded) for the tenant.
+    @Sendable func log(_ request: Request, context: Context) async throws -> Response {
+        let tenant = try context.parameters.require("tenant")
+        var request = request
+        let body = try await request.collectBody(upTo: 64 * 1024)
+        let json: JSONValue
+        do { json = try JSONParser.parse(Array(buffer: body)) } catch { throw Problem.invalidJSON("\(error)") }
+        guard let logs = json["logs"]?.arrayValue else { throw Problem.invalid("logs", "is required and must be an array of strings") }
+        let messages = logs.prefix(100).compactMap(\.stringValue).map { String($0.prefix(2000)).replacingOccurrences(of: "\u{0}", with: "") }
+        let known = try await database.transaction { connection -> Bool in
+            guard try Devices.passType(tenant: tenant, on: connection) != nil else { return false }
+            try Devices.log(tenant: tenant, messages: messages, now: Clock.milliseconds(), on: connection)
+            return true
+        }
+        guard known else { throw Problem.notFound("No tenant \(tenant).") }
+        return Response(status: .ok)
+    }
+
+    private func registrationPath(_ context: Context) throws -> (String, String, String, String) {
+        let device = try context.parameters.require("device")
+        guard !device.isEmpty, device.count <= 256 else { throw Problem.invalid("deviceLibraryIdentifier", "must be 1 to 256 characters") }
+        return (try context.parameters.require("tenant"), device, try context.parameters.require("passType"), try context.parameters.require("serial"))
+    }
+
+    /// `Authorization: ApplePass <token>` must be the card's token, the pass type the tenant's.
+    /// Unknown cards get the same 401 as wrong tokens, so the answer does not reveal which serials exist.
+    private func authorize(_ request: Request, tenant: String, passType: String, serial: String) async throws {
+        let header = request.headers[.authorization] ?? ""
+        guard header.hasPrefix("ApplePass ") else { throw Problem.unauthorized("An Authorization: ApplePass <token> header is required.") }
+        let presented = Array(header.dropFirst("ApplePass ".count).utf8)
+        let expected = try await database.withConnection { connection -> [UInt8]? in
+            guard try Devices.passType(tenant: tenant, on: connection) == passType else { return nil }
+            return try Devices.authenticationToken(tenant: tenant, serial: serial, on: connection).map { Array($0.utf8) }
+        }
+        guard let expected, ConstantTime.equal(presented, expected) else {
+            throw Problem.unauthorized("The pass's authentication token does not match.")
+        }
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ value: JSONValue) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: JSONWriter.bytes(value))))
+    }
+}

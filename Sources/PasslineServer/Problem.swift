@@ -1,0 +1,86 @@
+import Foundation
+import Hummingbird
+import PasslineJSON
+
+/// A client error as RFC 9457 has it: `application/problem+json` with a stable `type`, a
+/// title, the detail, and the fields at fault.
+public struct Problem: HTTPResponseError, Sendable {
+    public struct FieldError: Sendable, Equatable {
+        public let field: String
+        public let message: String
+        public init(_ field: String, _ message: String) {
+            self.field = field
+            self.message = message
+        }
+    }
+
+    public let status: HTTPResponse.Status
+    /// A stable identifier of the kind of problem, e.g. `https://passline.dev/problems/invalid-json`.
+    public let type: String
+    public let title: String
+    public let detail: String
+    public let errors: [FieldError]
+    public var headers: HTTPFields = [:]
+
+    public init(_ status: HTTPResponse.Status, type: String, title: String, detail: String, errors: [FieldError] = []) {
+        self.status = status
+        self.type = "https://passline.dev/problems/" + type
+        self.title = title
+        self.detail = detail
+        self.errors = errors
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var body = JSONObject([
+            ("type", .string(type)), ("title", .string(title)), ("status", .int(Int64(status.code))), ("detail", .string(detail)),
+        ])
+        if !errors.isEmpty {
+            body["errors"] = .array(errors.map { .object(JSONObject([("field", .string($0.field)), ("message", .string($0.message))])) })
+        }
+        var fields = headers
+        fields[.contentType] = "application/problem+json"
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: JSONWriter.bytes(.object(body)))))
+    }
+
+    static func invalidJSON(_ detail: String) -> Problem {
+        Problem(.badRequest, type: "invalid-json", title: "The body is not valid JSON", detail: detail)
+    }
+
+    static func invalid(_ field: String, _ message: String) -> Problem {
+        Problem(.unprocessableContent, type: "invalid-field", title: "A field is not valid", detail: "\(field) \(message)", errors: [FieldError(field, message)])
+    }
+
+    static func notFound(_ what: String) -> Problem {
+        Problem(.notFound, type: "not-found", title: "Not found", detail: what)
+    }
+
+    static func unauthorized(_ detail: String) -> Problem {
+        Problem(.unauthorized, type: "unauthorized", title: "Not authorized", detail: detail)
+    }
+}
+
+/// Every error leaves as a problem: client errors as they are, HTTP errors from the framework
+/// (413, 404, …) in the same shape, and anything else logged in full and answered with a bare
+/// 500 and a request id, so no internal detail reaches the caller.
+struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let problem as Problem {
+            throw problem
+        } catch let error as HTTPError {
+            let detail = error.body ?? (error.status == .contentTooLarge ? "The request body is over the limit." : error.status.reasonPhrase)
+            var problem = Problem(error.status, type: "http-\(error.status.code)", title: error.status.reasonPhrase, detail: detail)
+            problem.headers = error.headers
+            throw problem
+        } catch let error as any HTTPResponseError {
+            // Errors the framework maps to a status itself, such as a body over the limit (413).
+            let detail = error.status == .contentTooLarge ? "The request body is over the limit." : error.status.reasonPhrase
+            throw Problem(error.status, type: "http-\(error.status.code)", title: error.status.reasonPhrase, detail: detail)
+        } catch {
+            let id = UUID().uuidString
+            context.logger.error("request failed", metadata: ["request.id": .string(id), "error": .string(String(reflecting: error))])
+            throw Problem(.internalServerError, type: "internal", title: "Internal error", detail: "Something went wrong on our side; request id \(id).")
+        }
+    }
+}

@@ -1,0 +1,50 @@
+import Foundation
+
+/// How `passline serve` is set up: flags over environment over defaults, with the names
+/// INTERFACE.md fixes.
+public struct ServerConfiguration: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+    /// The base outsiders use; a tenant's passes get `<publicURL>/passkit/<tenant id>`.
+    public var publicURL: String
+    /// Bearer token of the admin API; nil keeps it off.
+    public var adminToken: String?
+    /// The most a request body may hold.
+    public var maxBodyBytes: Int
+
+    public struct Invalid: Error, CustomStringConvertible, Sendable {
+        public let description: String
+    }
+
+    /// - Parameters:
+    ///   - listen: the `--listen` flag, overriding `PASSLINE_LISTEN` (default `127.0.0.1:8080`).
+    ///   - environment: `PASSLINE_LISTEN`, `PASSLINE_PUBLIC_URL`, `PASSLINE_ADMIN_TOKEN`.
+    /// - Throws: `Invalid` naming the setting and the value at fault.
+    public static func resolve(listen: String? = nil, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ServerConfiguration {
+        let listenValue = listen ?? environment["PASSLINE_LISTEN"].flatMap { $0.isEmpty ? nil : $0 } ?? "127.0.0.1:8080"
+        let source = listen != nil ? "--listen" : "PASSLINE_LISTEN"
+        let (host, port) = try parseListen(listenValue, source: source)
+        var publicURL = environment["PASSLINE_PUBLIC_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "http://\(listenValue)"
+        while publicURL.hasSuffix("/") { publicURL.removeLast() }
+        guard publicURL.hasPrefix("http://") || publicURL.hasPrefix("https://"), URL(string: publicURL)?.host != nil else {
+            throw Invalid(description: "PASSLINE_PUBLIC_URL must be an http or https URL, found \"\(publicURL)\".")
+        }
+        let admin = environment["PASSLINE_ADMIN_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        if let admin, admin.count < 16 {
+            throw Invalid(description: "PASSLINE_ADMIN_TOKEN is \(admin.count) characters; use at least 16 random ones.")
+        }
+        return ServerConfiguration(host: host, port: port, publicURL: publicURL, adminToken: admin, maxBodyBytes: 1 << 20)
+    }
+
+    static func parseListen(_ value: String, source: String) throws -> (String, Int) {
+        let invalid = Invalid(description: "\(source) must be HOST:PORT (127.0.0.1:8080, [::1]:8080), found \"\(value)\".")
+        guard let colon = value.lastIndex(of: ":") else { throw invalid }
+        var host = String(value[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty, let port = Int(value[value.index(after: colon)...]), (0...65535).contains(port) else { throw invalid }
+        return (host, port)
+    }
+
+    /// `webServiceURL` for a tenant's passes.
+    public func webServiceURL(tenant: String) -> String { "\(publicURL)/passkit/\(tenant)" }
+}

@@ -1,0 +1,46 @@
+import PasslineSQL
+
+/// What Apple's pass web service reads and writes about devices.
+public enum Devices {
+    /// The pass type identifier of the tenant's signing identity; nil for an unknown tenant.
+    public static func passType(tenant: String, on connection: any SQLConnection) throws -> String? {
+        try connection.first("SELECT pass_type_identifier FROM signing_identities WHERE tenant_id = ?", [.text(tenant)])?.string("pass_type_identifier")
+    }
+
+    /// A card's authentication token; nil when the tenant has no such card.
+    public static func authenticationToken(tenant: String, serial: String, on connection: any SQLConnection) throws -> String? {
+        try connection.first("SELECT authentication_token FROM cards WHERE tenant_id = ? AND serial_number = ?", [.text(tenant), .text(serial)])?
+            .string("authentication_token")
+    }
+
+    /// Removes a registration, and the device once it holds no more passes. Returns whether it existed.
+    @discardableResult
+    public static func unregister(tenant: String, device: String, passType: String, serial: String, on connection: any SQLConnection) throws -> Bool {
+        let removed = try connection.execute("""
+            DELETE FROM registrations WHERE tenant_id = ? AND device_library_id = ? AND pass_type_identifier = ? AND serial_number = ?
+            """, [.text(tenant), .text(device), .text(passType), .text(serial)])
+        try connection.execute("""
+            DELETE FROM devices WHERE tenant_id = ? AND device_library_id = ?
+              AND NOT EXISTS (SELECT 1 FROM registrations r WHERE r.tenant_id = ? AND r.device_library_id = ?)
+            """, [.text(tenant), .text(device), .text(tenant), .text(device)])
+        return removed > 0
+    }
+
+    /// Keeps messages that devices report, at most `keep` a tenant (the oldest go first).
+    public static func log(tenant: String, messages: [String], now: Int64, keep: Int = 1000, on connection: any SQLConnection) throws {
+        for message in messages {
+            try connection.execute("INSERT INTO device_logs (tenant_id, message, created_at) VALUES (?, ?, ?)",
+                                   [.text(tenant), .text(message), .int(now)])
+        }
+        try connection.execute("""
+            DELETE FROM device_logs WHERE tenant_id = ? AND id <= (
+                SELECT id FROM device_logs WHERE tenant_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)
+            """, [.text(tenant), .text(tenant), .int(Int64(keep))])
+    }
+
+    /// The tenant's newest device messages, newest first.
+    public static func logs(tenant: String, limit: Int, on connection: any SQLConnection) throws -> [(message: String, at: Int64)] {
+        try connection.query("SELECT message, created_at FROM device_logs WHERE tenant_id = ? ORDER BY id DESC LIMIT ?", [.text(tenant), .int(Int64(limit))])
+            .map { (try $0.string("message"), try $0.int("created_at")) }
+    }
+}

@@ -1,0 +1,207 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Hummingbird
+import Logging
+import PasslineCrypto
+import PasslineServer
+import PasslineService
+import PasslineSQL
+import PasslineStore
+import PasslineTestSupport
+import Testing
+
+/// A running server on a free loopback port, over a fresh store with two tenants, each with one card.
+struct LiveServer {
+    let base: String
+    let database: any SQLDatabase
+    let tenantA: Tenants.Created
+    let tenantB: Tenants.Created
+    let tokenA = "card-token-a-0123456789abcdef"
+    let task: Task<Void, any Error>
+
+    static func start(_ kind: TestDatabase) async throws -> LiveServer {
+        let database = try await kind.make()
+        try await Migrator.migrate(database)
+        let tenants = Tenants(database: database, secrets: try SecretBox(key: SecretBox.generateKey()))
+        let identity = try TestSupport.identity.signingIdentity()
+        let a = try await tenants.create(name: "Lumen", identity: identity)
+        let b = try await tenants.create(name: "Harbour", identity: identity)
+        for (tenant, token) in [(a.id, "card-token-a-0123456789abcdef"), (b.id, "card-token-b-0123456789abcdef")] {
+            try await database.transaction { connection in
+                try Records.createTemplate(id: "tpl-\(tenant)", tenant: tenant, name: "loyalty", passJSON: Array("{}".utf8), now: 1, on: connection)
+                try Records.insertCard(Records.NewCard(serialNumber: "S1", templateID: "tpl-\(tenant)", memberID: "M1", memberName: "Ada",
+                                                       authenticationToken: token, publicToken: "pub-\(tenant)", points: 0), tenant: tenant, now: 1, on: connection)
+            }
+        }
+        let configuration = try ServerConfiguration.resolve(listen: "127.0.0.1:0", environment: [:])
+        let (ports, continuation) = AsyncStream<Int>.makeStream()
+        let app = buildApplication(database: database, configuration: configuration, logger: Logger(label: "test")) { continuation.yield($0) }
+        let task = Task { try await app.run() }
+        var iterator = ports.makeAsyncIterator()
+        let port = await iterator.next()!
+        return LiveServer(base: "http://127.0.0.1:\(port)", database: database, tenantA: a, tenantB: b, task: task)
+    }
+
+    func stop() async {
+        task.cancel()
+        _ = await task.result
+        await database.close()
+    }
+
+    struct Reply {
+        let status: Int
+        let body: Data
+        let contentType: String?
+        var json: [String: Any]? { try? JSONSerialization.jsonObject(with: body) as? [String: Any] }
+    }
+
+    func send(_ method: String, _ path: String, body: String? = nil, bodyData: Data? = nil, headers: [String: String] = [:]) async throws -> Reply {
+        var request = URLRequest(url: URL(string: base + path)!)
+        request.httpMethod = method
+        request.httpBody = bodyData ?? body.map { Data($0.utf8) }
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let http = response as! HTTPURLResponse
+        return Reply(status: http.statusCode, body: data, contentType: http.value(forHTTPHeaderField: "Content-Type"))
+    }
+
+    func service(_ tenant: Tenants.Created) -> String { "/passkit/\(tenant.id)/v1" }
+}
+
+@Suite("Apple's pass web service, over HTTP")
+struct PassWebServiceTests {
+    @Test("a device registers, learns of changes, and unregisters, as an iPhone does", arguments: TestDatabase.available)
+    func deviceFlow(kind: TestDatabase) async throws {
+        let server = try await LiveServer.start(kind)
+        let a = server.service(server.tenantA)
+        let passType = "pass.dev.passline.tests"
+        let auth = ["Authorization": "ApplePass \(server.tokenA)"]
+
+        #expect(try await server.send("GET", "/healthz").status == 200)
+        #expect(try await server.send("GET", "/readyz").status == 200)
+
+        // Nothing registered yet.
+        #expect(try await server.send("GET", "\(a)/devices/phone-1/registrations/\(passType)").status == 204)
+
+        let first = try await server.send("POST", "\(a)/devices/phone-1/registrations/\(passType)/S1", body: #"{"pushToken":"tok-1"}"#, headers: auth)
+        #expect(first.status == 201)
+        // Registering again is 200, and a rotated push token replaces the old one.
+        let again = try await server.send("POST", "\(a)/devices/phone-1/registrations/\(passType)/S1", body: #"{"pushToken":"tok-2"}"#, headers: auth)
+        #expect(again.status == 200)
+        let tokenA = server.tenantA.id
+        let stored = try await server.database.withConnection { try $0.first("SELECT push_token FROM devices WHERE tenant_id = ?", [.text(tokenA)]) }
+        #expect(try stored?.string("push_token") == "tok-2")
+
+        let all = try await server.send("GET", "\(a)/devices/phone-1/registrations/\(passType)")
+        #expect(all.status == 200)
+        #expect(all.json?["serialNumbers"] as? [String] == ["S1"])
+        // lastUpdated is a JSON string: an integer silently stops updates on iPhones.
+        let tag = try #require(all.json?["lastUpdated"] as? String)
+        #expect(Int(tag) != nil)
+
+        #expect(try await server.send("GET", "\(a)/devices/phone-1/registrations/\(passType)?passesUpdatedSince=\(tag)").status == 204)
+        _ = try await server.database.transaction { try Records.recordChange(tenant: tokenA, serial: "S1", pointsDelta: 50, now: 2, on: $0) }
+        let changed = try await server.send("GET", "\(a)/devices/phone-1/registrations/\(passType)?passesUpdatedSince=\(tag)")
+        #expect(changed.status == 200)
+        #expect(changed.json?["serialNumbers"] as? [String] == ["S1"])
+        #expect(Int(changed.json?["lastUpdated"] as? String ?? "0")! > Int(tag)!)
+
+        #expect(try await server.send("DELETE", "\(a)/devices/phone-1/registrations/\(passType)/S1", headers: auth).status == 200)
+        #expect(try await server.send("GET", "\(a)/devices/phone-1/registrations/\(passType)").status == 204)
+        let devices = try await server.database.withConnection { try $0.first("SELECT COUNT(*) AS n FROM devices", [])!.int("n") }
+        #expect(devices == 0, "a device with no passes left is removed")
+        await server.stop()
+    }
+
+    @Test("wrong, missing or another tenant's tokens get 401 and change nothing", arguments: TestDatabase.available)
+    func authorization(kind: TestDatabase) async throws {
+        let server = try await LiveServer.start(kind)
+        let a = server.service(server.tenantA), b = server.service(server.tenantB)
+        let passType = "pass.dev.passline.tests"
+        let path = "/devices/phone-1/registrations/\(passType)/S1"
+        let cases: [(String, [String: String])] = [
+            (a, [:]),
+            (a, ["Authorization": "ApplePass wrong-token-0123456789"]),
+            (a, ["Authorization": "Bearer \(server.tokenA)"]),
+            // Tenant B's card S1 with tenant A's token: the token is per card and per tenant.
+            (b, ["Authorization": "ApplePass \(server.tokenA)"]),
+        ]
+        for (service, headers) in cases {
+            let reply = try await server.send("POST", service + path, body: #"{"pushToken":"t"}"#, headers: headers)
+            #expect(reply.status == 401, "\(service) \(headers)")
+            #expect(reply.contentType == "application/problem+json")
+            #expect(try await server.send("DELETE", service + path, headers: headers).status == 401)
+        }
+        // A serial that does not exist looks the same as a wrong token.
+        let unknownSerial = try await server.send("POST", "\(a)/devices/phone-1/registrations/\(passType)/S404", body: #"{"pushToken":"t"}"#,
+                                                  headers: ["Authorization": "ApplePass \(server.tokenA)"])
+        #expect(unknownSerial.status == 401)
+        let wrongPassType = try await server.send("POST", "\(a)/devices/phone-1/registrations/pass.other/S1", body: #"{"pushToken":"t"}"#,
+                                                  headers: ["Authorization": "ApplePass \(server.tokenA)"])
+        #expect(wrongPassType.status == 401)
+        let registrations = try await server.database.withConnection { try $0.first("SELECT COUNT(*) AS n FROM registrations", [])!.int("n") }
+        #expect(registrations == 0)
+        await server.stop()
+    }
+
+    @Test("bad bodies get a problem naming what is wrong", arguments: TestDatabase.available)
+    func badInput(kind: TestDatabase) async throws {
+        let server = try await LiveServer.start(kind)
+        let a = server.service(server.tenantA)
+        let register = "\(a)/devices/phone-1/registrations/pass.dev.passline.tests/S1"
+        let auth = ["Authorization": "ApplePass \(server.tokenA)"]
+
+        let malformed = try await server.send("POST", register, body: "{\"pushToken\": ", headers: auth)
+        #expect(malformed.status == 400)
+        #expect((malformed.json?["detail"] as? String)?.contains("line 1") == true)
+        let missing = try await server.send("POST", register, body: "{}", headers: auth)
+        #expect(missing.status == 422)
+        #expect(((missing.json?["errors"] as? [[String: String]])?.first)?["field"] == "pushToken")
+        let wrongType = try await server.send("POST", register, body: #"{"pushToken": 42}"#, headers: auth)
+        #expect(wrongType.status == 422)
+        let huge = try await server.send("POST", register, bodyData: Data(repeating: UInt8(ascii: " "), count: 100_000), headers: auth)
+        #expect(huge.status == 413)
+        #expect(huge.contentType == "application/problem+json")
+        let badTag = try await server.send("GET", "\(a)/devices/phone-1/registrations/pass.dev.passline.tests?passesUpdatedSince=yesterday")
+        #expect(badTag.status == 422)
+        #expect((badTag.json?["detail"] as? String)?.contains("passesUpdatedSince") == true)
+        let registrations = try await server.database.withConnection { try $0.first("SELECT COUNT(*) AS n FROM registrations", [])!.int("n") }
+        #expect(registrations == 0)
+        await server.stop()
+    }
+
+    @Test("devices' log messages are kept for their tenant, bounded; an unknown tenant is 404", arguments: TestDatabase.available)
+    func logs(kind: TestDatabase) async throws {
+        let server = try await LiveServer.start(kind)
+        let reply = try await server.send("POST", "\(server.service(server.tenantA))/log", body: #"{"logs":["Web service error: 500", "second"]}"#)
+        #expect(reply.status == 200)
+        let tenant = server.tenantA.id
+        let kept = try await server.database.withConnection { try Devices.logs(tenant: tenant, limit: 10, on: $0).map(\.message) }
+        #expect(kept == ["second", "Web service error: 500"])
+        let other = server.tenantB.id
+        #expect(try await server.database.withConnection { try Devices.logs(tenant: other, limit: 10, on: $0) }.isEmpty)
+        #expect(try await server.send("POST", "/passkit/tn_unknown/v1/log", body: #"{"logs":["x"]}"#).status == 404)
+        #expect(try await server.send("POST", "\(server.service(server.tenantA))/log", body: #"{"logs":"x"}"#).status == 422)
+        // Bounded: only the newest 1000 stay.
+        let many = "{\"logs\":[" + (0..<100).map { "\"m\($0)\"" }.joined(separator: ",") + "]}"
+        for _ in 0..<11 { _ = try await server.send("POST", "\(server.service(server.tenantA))/log", body: many) }
+        let count = try await server.database.withConnection { try $0.first("SELECT COUNT(*) AS n FROM device_logs WHERE tenant_id = ?", [.text(tenant)])!.int("n") }
+        #expect(count == 1000)
+        await server.stop()
+    }
+
+    @Test("configuration: flags over environment over defaults, and clear errors")
+    func configuration() throws {
+        let defaults = try ServerConfiguration.resolve(environment: [:])
+        #expect(defaults.host == "127.0.0.1" && defaults.port == 8080 && defaults.publicURL == "http://127.0.0.1:8080" && defaults.adminToken == nil)
+        let env = try ServerConfiguration.resolve(environment: ["PASSLINE_LISTEN": "0.0.0.0:9000", "PASSLINE_PUBLIC_URL": "https://cards.example.com/"])
+        #expect(env.port == 9000 && env.publicURL == "https://cards.example.com")
+        #expect(env.webServiceURL(tenant: "tn_1") == "https://cards.example.com/passkit/tn_1")
+        #expect(try ServerConfiguration.resolve(listen: "[::1]:7000", environment: ["PASSLINE_LISTEN": "0.0.0.0:9000"]).host == "::1")
+        #expect { try ServerConfiguration.resolve(listen: "8080", environment: [:]) } throws: { "\($0)".contains("--listen must be HOST:PORT") }
+        #expect { try ServerConfiguration.resolve(environment: ["PASSLINE_PUBLIC_URL": "cards.example.com"]) } throws: { "\($0)".contains("PASSLINE_PUBLIC_URL") }
+        #expect { try ServerConfiguration.resolve(environment: ["PASSLINE_ADMIN_TOKEN": "short"]) } throws: { "\($0)".contains("at least 16") }
+    }
+}
