@@ -113,7 +113,7 @@ let package = Package(
         .testTarget(
             name: "PasslineServerTests",
             dependencies: [
-                "PasslineServer", "PasslineService", "PasslineStore", "PasslineSQL", "PasslineCrypto", "PasslineTestSupport",
+                "PasslineServer", "PasslineService", "PasslineStore", "PasslineSQL", "PasslineCrypto", "PasslineTestSupport", "ApplePass", "PasslineZip",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),

@@ -59,6 +59,13 @@ public final class PassTemplate: Sendable {
     /// Loads a template uploaded as a zip: its files at the root, or inside one top folder.
     /// - Throws: `PassError.invalidTemplate` when the zip is unreadable, too large, or its template is invalid.
     public static func load(name: String, zip bytes: [UInt8]) throws -> PassTemplate {
+        try PassTemplate(name: name, files: try files(fromZip: bytes))
+    }
+
+    /// The files of a zipped template, by path relative to the template: from the zip's root,
+    /// or from inside its one top folder.
+    /// - Throws: `PassError.invalidTemplate` when the zip is unreadable or too large.
+    public static func files(fromZip bytes: [UInt8]) throws -> [String: [UInt8]] {
         let reader: ZipReader
         do { reader = try ZipReader(bytes: bytes, limits: limits) } catch {
             throw PassError(.invalidTemplate, "The template upload is not usable: \(error)")
@@ -77,7 +84,7 @@ public final class PassTemplate: Sendable {
                 path.hasPrefix(top + "/") ? (String(path.dropFirst(top.count + 1)), bytes) : nil
             })
         }
-        return try PassTemplate(name: name, files: files)
+        return files
     }
 
     static func isHidden(_ path: String) -> Bool {

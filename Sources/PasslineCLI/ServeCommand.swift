@@ -35,8 +35,12 @@ struct ServeCommand: AsyncParsableCommand {
         let database = try await url.open()
         let applied = try await Migrator.migrate(database)
         if !applied.isEmpty { logger.info("applied migrations", metadata: ["migrations": .string(applied.map(String.init).joined(separator: ","))]) }
-        _ = try MasterKey.load { logger.warning("\($0)") }
-        let app = buildApplication(database: database, configuration: configuration, logger: logger) { port in
+        let secrets = try MasterKey.load { logger.warning("\($0)") }
+        let tenants = Tenants(database: database, secrets: secrets)
+        let templates = Templates(database: database)
+        let services = Services(tenants: tenants, templates: templates,
+                                cards: Cards(database: database, templates: templates, tenants: tenants, publicURL: configuration.publicURL))
+        let app = buildApplication(database: database, services: services, configuration: configuration, logger: logger) { port in
             logger.info("Passline is listening", metadata: ["address": .string("\(configuration.host):\(port)"), "store": .string(url.description),
                                                          "public_url": .string(configuration.publicURL)])
         }

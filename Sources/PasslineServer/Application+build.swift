@@ -1,10 +1,11 @@
 import Hummingbird
 import Logging
 import PasslineSQL
+import PasslineService
 import PasslineStore
 
 /// The HTTP routes, thin: each parses, authorises, calls the store or the domain, and encodes.
-public func buildRouter(database: any SQLDatabase, configuration: ServerConfiguration) -> Router<BasicRequestContext> {
+public func buildRouter(database: any SQLDatabase, services: Services, configuration: ServerConfiguration) -> Router<BasicRequestContext> {
     let router = Router(context: BasicRequestContext.self)
     router.middlewares.add(ProblemMiddleware())
     router.get("healthz") { _, _ in Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "ok\n"))) }
@@ -16,8 +17,14 @@ public func buildRouter(database: any SQLDatabase, configuration: ServerConfigur
         }
         return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "ready\n")))
     }
-    PassWebService<BasicRequestContext>(database: database, jobs: JobQueue(database: database), maxBodyBytes: configuration.maxBodyBytes)
-        .addRoutes(to: router)
+    PassWebService<BasicRequestContext>(database: database, cards: services.cards).addRoutes(to: router)
+    PartnerAPI<BasicRequestContext>(services: services).addRoutes(to: router)
+    // The public link a card's emails and buttons carry: an unguessable token, not the serial.
+    router.get("c/:token/pass.pkpass") { request, context -> Response in
+        let token = try context.parameters.require("token")
+        let card = try await Errors.map { try await services.cards.get(publicToken: token) }
+        return PassDownload.response(try await services.cards.pass(card), card: card, request: request)
+    }
     return router
 }
 
@@ -25,12 +32,13 @@ public func buildRouter(database: any SQLDatabase, configuration: ServerConfigur
 /// before it is built; SIGTERM and SIGINT stop it gracefully (in-flight requests finish).
 public func buildApplication(
     database: any SQLDatabase,
+    services: Services,
     configuration: ServerConfiguration,
     logger: Logger,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
     Application(
-        router: buildRouter(database: database, configuration: configuration),
+        router: buildRouter(database: database, services: services, configuration: configuration),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Passline"),
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
         logger: logger

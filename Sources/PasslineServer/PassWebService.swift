@@ -3,14 +3,14 @@ import Hummingbird
 import PasslineCrypto
 import PasslineJSON
 import PasslineSQL
+import PasslineService
 import PasslineStore
 
 /// Apple's Wallet pass web service, under each tenant's `webServiceURL`
 /// (`<public URL>/passkit/<tenant id>`), with the paths and status codes Apple gives.
 struct PassWebService<Context: RequestContext>: Sendable {
     let database: any SQLDatabase
-    let jobs: JobQueue
-    let maxBodyBytes: Int
+    let cards: Cards
 
     func addRoutes(to router: Router<Context>) {
         let service = router.group("passkit/:tenant/v1")
@@ -18,6 +18,18 @@ struct PassWebService<Context: RequestContext>: Sendable {
         service.get("devices/:device/registrations/:passType", use: updatedSerials)
         service.delete("devices/:device/registrations/:passType/:serial", use: unregister)
         service.post("log", use: log)
+        service.get("passes/:passType/:serial", use: latestPass)
+    }
+
+    /// The latest version of a pass: 200 with the signed pass and `Last-Modified`, 304 when it has
+    /// not changed since `If-Modified-Since`, 401 on a wrong token.
+    @Sendable func latestPass(_ request: Request, context: Context) async throws -> Response {
+        let tenant = try context.parameters.require("tenant")
+        let passType = try context.parameters.require("passType")
+        let serial = try context.parameters.require("serial")
+        try await authorize(request, tenant: tenant, passType: passType, serial: serial)
+        let card = try await Errors.map { try await cards.get(tenant: tenant, mode: nil, serial: serial) }
+        return PassDownload.response(try await cards.pass(card), card: card, request: request)
     }
 
     /// Register a device to receive push notifications for a pass: 201 when new, 200 when it was

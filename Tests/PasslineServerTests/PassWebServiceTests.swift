@@ -37,7 +37,10 @@ struct LiveServer {
         }
         let configuration = try ServerConfiguration.resolve(listen: "127.0.0.1:0", environment: [:])
         let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let app = buildApplication(database: database, configuration: configuration, logger: Logger(label: "test")) { continuation.yield($0) }
+        let templates = Templates(database: database)
+        let services = Services(tenants: tenants, templates: templates,
+                                cards: Cards(database: database, templates: templates, tenants: tenants, publicURL: "https://cards.example.com"))
+        let app = buildApplication(database: database, services: services, configuration: configuration, logger: Logger(label: "test")) { continuation.yield($0) }
         let task = Task { try await app.run() }
         var iterator = ports.makeAsyncIterator()
         let port = await iterator.next()!
@@ -54,6 +57,7 @@ struct LiveServer {
         let status: Int
         let body: Data
         let contentType: String?
+        let lastModified: String?
         var json: [String: Any]? { try? JSONSerialization.jsonObject(with: body) as? [String: Any] }
     }
 
@@ -64,7 +68,8 @@ struct LiveServer {
         for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
         let (data, response) = try await URLSession.shared.data(for: request)
         let http = response as! HTTPURLResponse
-        return Reply(status: http.statusCode, body: data, contentType: http.value(forHTTPHeaderField: "Content-Type"))
+        return Reply(status: http.statusCode, body: data, contentType: http.value(forHTTPHeaderField: "Content-Type"),
+                     lastModified: http.value(forHTTPHeaderField: "Last-Modified"))
     }
 
     func service(_ tenant: Tenants.Created) -> String { "/passkit/\(tenant.id)/v1" }

@@ -1,0 +1,225 @@
+import ApplePass
+import Foundation
+import Hummingbird
+import PasslineJSON
+import PasslineService
+import PasslineStore
+
+/// The services the routes call.
+public struct Services: Sendable {
+    public let tenants: Tenants
+    public let templates: Templates
+    public let cards: Cards
+    public init(tenants: Tenants, templates: Templates, cards: Cards) {
+        self.tenants = tenants
+        self.templates = templates
+        self.cards = cards
+    }
+}
+
+/// The partner API under /api/v1: `Authorization: Bearer <API key>`, the key fixes tenant and mode.
+struct PartnerAPI<Context: RequestContext>: Sendable {
+    let services: Services
+
+    func addRoutes(to router: Router<Context>) {
+        let api = router.group("api/v1")
+        api.post("templates", use: createTemplate)
+        api.get("templates", use: listTemplates)
+        api.get("templates/:template", use: getTemplate)
+        api.post("cards", use: createCard)
+        api.get("cards/:serial", use: getCard)
+        api.get("cards/:serial/pass.pkpass", use: cardPass)
+    }
+
+    struct Principal { let tenant: String; let mode: String }
+
+    func authenticate(_ request: Request) async throws -> Principal {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+            throw Problem.unauthorized("An Authorization: Bearer <API key> header is required.")
+        }
+        guard let found = try await services.tenants.authenticate(key: String(header.dropFirst(7))) else {
+            throw Problem.unauthorized("The API key is unknown or revoked.")
+        }
+        return Principal(tenant: found.tenant, mode: found.mode)
+    }
+
+    @Sendable func createTemplate(_ request: Request, context: Context) async throws -> Response {
+        let principal = try await authenticate(request)
+        guard let name = request.uri.queryParameters["name"].map(String.init), !name.isEmpty else {
+            throw Problem.invalid("name", "is required as a query parameter (?name=loyalty)")
+        }
+        var request = request
+        let body = try await request.collectBody(upTo: Int(PassTemplate.limits.maxTotalSize))
+        let summary = try await Errors.map { try await services.templates.create(tenant: principal.tenant, name: name, zip: Array(buffer: body)) }
+        return PassWebService<Context>.json(.created, Self.json(summary))
+    }
+
+    @Sendable func listTemplates(_ request: Request, context: Context) async throws -> Response {
+        let principal = try await authenticate(request)
+        let list = try await services.templates.list(tenant: principal.tenant)
+        return PassWebService<Context>.json(.ok, .object(JSONObject([("templates", .array(list.map(Self.json)))])))
+    }
+
+    @Sendable func getTemplate(_ request: Request, context: Context) async throws -> Response {
+        let principal = try await authenticate(request)
+        let idOrName = try context.parameters.require("template")
+        let summary = try await Errors.map { try await services.templates.summary(tenant: principal.tenant, idOrName: idOrName) }
+        return PassWebService<Context>.json(.ok, Self.json(summary))
+    }
+
+    @Sendable func createCard(_ request: Request, context: Context) async throws -> Response {
+        let principal = try await authenticate(request)
+        var request = request
+        let body = try await request.collectBody(upTo: 64 * 1024)
+        let parsed: JSONValue
+        do { parsed = try JSONParser.parse(Array(buffer: body)) } catch { throw Problem.invalidJSON("\(error)") }
+        let new = try Self.newCard(parsed)
+        let card = try await Errors.map { try await services.cards.create(tenant: principal.tenant, mode: principal.mode, new) }
+        return PassWebService<Context>.json(.created, json(card))
+    }
+
+    @Sendable func getCard(_ request: Request, context: Context) async throws -> Response {
+        let principal = try await authenticate(request)
+        let serial = try context.parameters.require("serial")
+        let card = try await Errors.map { try await services.cards.get(tenant: principal.tenant, mode: principal.mode, serial: serial) }
+        return PassWebService<Context>.json(.ok, json(card))
+    }
+
+    @Sendable func cardPass(_ request: Request, context: Context) async throws -> Response {
+        let principal = try await authenticate(request)
+        let serial = try context.parameters.require("serial")
+        let card = try await Errors.map { try await services.cards.get(tenant: principal.tenant, mode: principal.mode, serial: serial) }
+        return PassDownload.response(try await services.cards.pass(card), card: card, request: request)
+    }
+
+    /// Reads `{"template", "memberId", "memberName", "points", "fields"}`, naming every bad field.
+    static func newCard(_ json: JSONValue) throws -> Cards.NewCard {
+        guard let object = json.objectValue else { throw Problem.invalid("body", "must be a JSON object, found \(json.typeName)") }
+        var errors: [Problem.FieldError] = []
+        func string(_ key: String, max: Int) -> String? {
+            switch object[key] {
+            case .string(let s)? where !s.isEmpty && s.count <= max && !s.utf8.contains(0): return s
+            case nil: errors.append(.init(key, "is required"))
+            case .string?: errors.append(.init(key, "must be 1 to \(max) characters, without NUL"))
+            case let other?: errors.append(.init(key, "must be a string, found \(other.typeName)"))
+            }
+            return nil
+        }
+        let template = string("template", max: 100), memberID = string("memberId", max: 256), memberName = string("memberName", max: 256)
+        var points: Int64?
+        switch object["points"] {
+        case .int(let p)? where p >= 0: points = p
+        case .int?: errors.append(.init("points", "must be zero or more"))
+        case nil: errors.append(.init("points", "is required"))
+        case let other?: errors.append(.init("points", "must be an integer, found \(other.typeName)"))
+        }
+        var fields = JSONObject()
+        switch object["fields"] {
+        case nil, .null?: break
+        case .object(let given)?:
+            for member in given.members {
+                switch member.value {
+                case .array, .object: errors.append(.init("fields.\(member.key)", "must be a single value, found \(member.value.typeName)"))
+                default: fields[member.key] = member.value
+                }
+            }
+        case let other?: errors.append(.init("fields", "must be an object, found \(other.typeName)"))
+        }
+        guard errors.isEmpty, let template, let memberID, let memberName, let points else {
+            throw Problem(.unprocessableContent, type: "invalid-field", title: "The card is not valid",
+                          detail: errors.map { "\($0.field) \($0.message)" }.joined(separator: "; "), errors: errors)
+        }
+        return Cards.NewCard(template: template, memberID: memberID, memberName: memberName, points: points, fields: fields)
+    }
+
+    func json(_ card: Cards.Card) -> JSONValue {
+        .object(JSONObject([
+            ("serialNumber", .string(card.serialNumber)), ("template", .string(card.templateID)), ("mode", .string(card.mode)),
+            ("memberId", .string(card.memberID)), ("memberName", .string(card.memberName)), ("points", .int(card.points)),
+            ("fields", .object(card.fields)), ("version", .int(card.version)), ("voided", .bool(card.voided)),
+            ("links", .object(JSONObject([("applePass", .string(services.cards.applePassLink(card))), ("page", .string(services.cards.pageLink(card)))]))),
+            ("createdAt", .string(HTTPDate.iso8601(card.createdAt))), ("updatedAt", .string(HTTPDate.iso8601(card.updatedAt))),
+        ]))
+    }
+
+    static func json(_ summary: Templates.Summary) -> JSONValue {
+        .object(JSONObject([
+            ("id", .string(summary.id)), ("name", .string(summary.name)), ("style", .string(summary.style)),
+            ("placeholders", .array(summary.placeholders.map(JSONValue.string))), ("warnings", .array(summary.warnings.map(JSONValue.string))),
+            ("createdAt", .string(HTTPDate.iso8601(summary.createdAt))),
+        ]))
+    }
+}
+
+/// Maps the domain's errors to problems: not found (another tenant's ids too) is 404, a name
+/// taken 409, bad values and templates 422 with every finding.
+enum Errors {
+    static func map<R>(_ body: () async throws -> R) async throws -> R {
+        do {
+            return try await body()
+        } catch let error as StoreError {
+            switch error.code {
+            case .notFound: throw Problem.notFound(error.message)
+            case .conflict: throw Problem(.conflict, type: "conflict", title: "Already exists", detail: error.message)
+            default: throw Problem(.unprocessableContent, type: "invalid-field", title: "A value is not valid", detail: error.message)
+            }
+        } catch let error as PassError where error.code == .invalidTemplate || error.code == .invalidCardData {
+            let errors = error.findings.errors.map { finding in
+                Problem.FieldError(finding.field ?? finding.file, [finding.file, finding.field, finding.message].compactMap { $0 }.joined(separator: ": "))
+            }
+            throw Problem(.unprocessableContent, type: error.code == .invalidTemplate ? "invalid-template" : "invalid-card-data",
+                          title: error.code == .invalidTemplate ? "The template is not valid" : "The card does not fit its template",
+                          detail: error.message, errors: errors)
+        }
+    }
+}
+
+/// Serving a pass: its content type, `Last-Modified`, and 304 when the device has it already.
+enum PassDownload {
+    static func response(_ pass: [UInt8], card: Cards.Card, request: Request) -> Response {
+        let modifiedSecond = card.updatedAt / 1000
+        // HTTP dates have one-second resolution: compare at that resolution, or a pass changed in
+        // the same second as the client's copy would be reported as modified forever.
+        if let since = request.headers[.ifModifiedSince].flatMap(HTTPDate.parse), modifiedSecond <= since {
+            return Response(status: .notModified, headers: [.lastModified: HTTPDate.format(modifiedSecond)])
+        }
+        return Response(
+            status: .ok,
+            headers: [.contentType: "application/vnd.apple.pkpass", .lastModified: HTTPDate.format(modifiedSecond),
+                      .contentDisposition: "attachment; filename=\"pass.pkpass\"", .cacheControl: "no-cache"],
+            body: .init(byteBuffer: ByteBuffer(bytes: pass))
+        )
+    }
+}
+
+/// HTTP dates (IMF-fixdate) and ISO 8601 for JSON.
+enum HTTPDate {
+    private static let days = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"]
+    private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+    /// `Sun, 06 Nov 1994 08:49:37 GMT` for seconds since 1970.
+    static func format(_ seconds: Int64) -> String {
+        var time = time_t(seconds)
+        var parts = tm()
+        gmtime_r(&time, &parts)
+        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        let day = days[Int((seconds / 86_400) % 7 + 7) % 7]
+        return "\(day), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) \(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
+    }
+
+    /// Seconds since 1970 from an IMF-fixdate; nil for anything else (treated as absent).
+    static func parse(_ text: String) -> Int64? {
+        let parts = text.split(separator: " ")
+        guard parts.count == 6, parts[5] == "GMT", let day = Int(parts[1]), let month = months.firstIndex(of: String(parts[2])), let year = Int(parts[3]) else { return nil }
+        let clock = parts[4].split(separator: ":").compactMap { Int($0) }
+        guard clock.count == 3 else { return nil }
+        var value = tm()
+        value.tm_year = Int32(year - 1900); value.tm_mon = Int32(month); value.tm_mday = Int32(day)
+        value.tm_hour = Int32(clock[0]); value.tm_min = Int32(clock[1]); value.tm_sec = Int32(clock[2])
+        return Int64(timegm(&value))
+    }
+
+    static func iso8601(_ milliseconds: Int64) -> String {
+        ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+    }
+}

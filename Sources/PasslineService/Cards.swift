@@ -1,0 +1,170 @@
+import ApplePass
+import Dispatch
+import Foundation
+import PasslineCrypto
+import PasslineJSON
+import PasslineSQL
+import PasslineStore
+import Synchronization
+
+/// A member's card: its data, and the signed pass built from it.
+public final class Cards: Sendable {
+    public let database: any SQLDatabase
+    public let templates: Templates
+    public let tenants: Tenants
+    /// The base of every link and every pass's `webServiceURL`.
+    public let publicURL: String
+    private let identities = Mutex<[String: PassSigningIdentity]>([:])
+    private let passes = PassCache(capacity: 2000)
+
+    public init(database: any SQLDatabase, templates: Templates, tenants: Tenants, publicURL: String) {
+        self.database = database
+        self.templates = templates
+        self.tenants = tenants
+        self.publicURL = publicURL
+    }
+
+    public struct Card: Sendable, Equatable {
+        public let tenant: String
+        public let serialNumber: String
+        public let templateID: String
+        public let mode: String
+        public let memberID: String
+        public let memberName: String
+        public let points: Int64
+        public let fields: JSONObject
+        public let version: Int64
+        public let voided: Bool
+        public let publicToken: String
+        public let authenticationToken: String
+        public let createdAt: Int64
+        public let updatedAt: Int64
+    }
+
+    /// What a partner sends to issue a card.
+    public struct NewCard: Sendable {
+        public var template: String
+        public var memberID: String
+        public var memberName: String
+        public var points: Int64
+        public var fields: JSONObject
+        public init(template: String, memberID: String, memberName: String, points: Int64, fields: JSONObject = JSONObject()) {
+            self.template = template; self.memberID = memberID; self.memberName = memberName; self.points = points; self.fields = fields
+        }
+    }
+
+    /// Issues a card at version 1. Its first pass is built before anything is stored, so data
+    /// that does not fit the template is refused with the template's own words.
+    /// - Throws: `StoreError.notFound` for an unknown template, `PassError.invalidCardData` when
+    ///   the data does not fit it, `StoreError.invalid` for bad values.
+    public func create(tenant: String, mode: String, _ request: NewCard, now: Int64 = Clock.milliseconds()) async throws -> Card {
+        guard request.points >= 0 else { throw StoreError(.invalid, "points must be zero or more, found \(request.points).") }
+        let (templateID, _, _) = try await templates.load(tenant: tenant, idOrName: request.template)
+        let card = Card(
+            tenant: tenant, serialNumber: SecureRandom.token(length: 20), templateID: templateID, mode: mode,
+            memberID: request.memberID, memberName: request.memberName, points: request.points, fields: request.fields, version: 1,
+            voided: false, publicToken: SecureRandom.token(length: 32), authenticationToken: SecureRandom.token(length: 32),
+            createdAt: now, updatedAt: now
+        )
+        let pass = try await buildPass(card)
+        let fieldsJSON = JSONWriter.string(.object(request.fields))
+        try await database.transaction { connection in
+            try Records.insertCard(Records.NewCard(
+                serialNumber: card.serialNumber, templateID: templateID, mode: mode, memberID: card.memberID, memberName: card.memberName,
+                authenticationToken: card.authenticationToken, publicToken: card.publicToken, fieldsJSON: fieldsJSON, points: card.points
+            ), tenant: tenant, now: now, on: connection)
+        }
+        passes.store(pass, for: Self.cacheKey(card))
+        return card
+    }
+
+    /// A card of the tenant in the key's mode.
+    /// - Throws: `StoreError.notFound` for unknown serials, other tenants' and the other mode's cards alike.
+    public func get(tenant: String, mode: String?, serial: String) async throws -> Card {
+        let row = try await database.withConnection { connection in
+            try connection.first("SELECT * FROM cards WHERE tenant_id = ? AND serial_number = ?", [.text(tenant), .text(serial)])
+        }
+        guard let row, let card = try? Self.card(row), mode == nil || card.mode == mode else { throw StoreError(.notFound, "No card \(serial).") }
+        return card
+    }
+
+    /// The card behind a public token (the add-to-wallet links).
+    public func get(publicToken: String) async throws -> Card {
+        let row = try await database.withConnection { connection in
+            try connection.first("SELECT * FROM cards WHERE public_token = ?", [.text(publicToken)])
+        }
+        guard let row else { throw StoreError(.notFound, "No card for that link.") }
+        return try Self.card(row)
+    }
+
+    /// The card's current signed pass, built once per version.
+    public func pass(_ card: Card) async throws -> [UInt8] {
+        if let cached = passes.pass(for: Self.cacheKey(card)) { return cached }
+        let pass = try await buildPass(card)
+        passes.store(pass, for: Self.cacheKey(card))
+        return pass
+    }
+
+    public func applePassLink(_ card: Card) -> String { "\(publicURL)/c/\(card.publicToken)/pass.pkpass" }
+    public func pageLink(_ card: Card) -> String { "\(publicURL)/c/\(card.publicToken)" }
+
+    private func buildPass(_ card: Card) async throws -> [UInt8] {
+        let (_, template, _) = try await templates.load(tenant: card.tenant, idOrName: card.templateID)
+        let identity = try await identity(tenant: card.tenant)
+        var values: [String: JSONValue] = [:]
+        for member in card.fields.members { values[member.key] = member.value }
+        values["memberId"] = .string(card.memberID)
+        values["memberName"] = .string(card.memberName)
+        values["points"] = .int(card.points)
+        let data = CardData(serialNumber: card.serialNumber, values: values, authenticationToken: card.authenticationToken,
+                            webServiceURL: "\(publicURL)/passkit/\(card.tenant)", voided: card.voided ? true : nil)
+        let modified = Date(timeIntervalSince1970: Double(card.updatedAt) / 1000)
+        // Signing and zipping block; they run on GCD's threads, not the cooperative pool or an event loop.
+        return try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try PassBuilder(identity: identity).build(template: template, card: data, modified: modified) })
+            }
+        }
+    }
+
+    private func identity(tenant: String) async throws -> PassSigningIdentity {
+        if let identity = identities.withLock({ $0[tenant] }) { return identity }
+        let identity = try await tenants.signingIdentity(tenant: tenant)
+        identities.withLock { $0[tenant] = identity }
+        return identity
+    }
+
+    static func cacheKey(_ card: Card) -> String { "\(card.tenant)/\(card.serialNumber)/\(card.version)" }
+
+    static func card(_ row: SQLRow) throws -> Card {
+        let fields = (try? JSONParser.parse(try row.string("fields")).objectValue) ?? JSONObject()
+        return Card(
+            tenant: try row.string("tenant_id"), serialNumber: try row.string("serial_number"), templateID: try row.string("template_id"),
+            mode: try row.string("mode"), memberID: try row.string("member_id"), memberName: try row.string("member_name"),
+            points: try row.int("points"), fields: fields, version: try row.int("version"), voided: try row.bool("voided"),
+            publicToken: try row.string("public_token"), authenticationToken: try row.string("authentication_token"),
+            createdAt: try row.int("created_at"), updatedAt: try row.int("updated_at")
+        )
+    }
+}
+
+/// Built passes by (tenant, serial, version), the oldest dropped past `capacity`.
+final class PassCache: Sendable {
+    private struct State {
+        var passes: [String: [UInt8]] = [:]
+        var order: [String] = []
+    }
+    private let state = Mutex(State())
+    let capacity: Int
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    func pass(for key: String) -> [UInt8]? { state.withLock { $0.passes[key] } }
+
+    func store(_ pass: [UInt8], for key: String) {
+        state.withLock { state in
+            if state.passes.updateValue(pass, forKey: key) == nil { state.order.append(key) }
+            while state.order.count > capacity { state.passes[state.order.removeFirst()] = nil }
+        }
+    }
+}

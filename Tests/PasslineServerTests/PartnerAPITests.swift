@@ -1,0 +1,137 @@
+import ApplePass
+import Foundation
+import PasslineCrypto
+import PasslineTestSupport
+import PasslineZip
+import Testing
+
+@Suite("Partner API and pass downloads, over HTTP")
+struct PartnerAPITests {
+    func loyaltyZip(folder: String = "loyalty.pass/", editing: ((inout [String: [UInt8]]) -> Void)? = nil) throws -> Data {
+        var files = TestSupport.templateFiles("loyalty")
+        editing?(&files)
+        let writer = try ZipWriter()
+        for (name, bytes) in files.sorted(by: { $0.key < $1.key }) { try writer.add(folder + name, bytes) }
+        return Data(try writer.finish())
+    }
+
+    @Test("upload a template, issue a card, download and verify its pass, register, fetch, 304", arguments: TestDatabase.available)
+    func endToEnd(kind: TestDatabase) async throws {
+        let server = try await LiveServer.start(kind)
+        let key = ["Authorization": "Bearer \(server.tenantA.liveKey)"]
+
+        let uploaded = try await server.send("POST", "/api/v1/templates?name=lumen", bodyData: try loyaltyZip(), headers: key.merging(["Content-Type": "application/zip"]) { $1 })
+        #expect(uploaded.status == 201, "\(String(decoding: uploaded.body, as: UTF8.self))")
+        #expect(uploaded.json?["name"] as? String == "lumen")
+        #expect((uploaded.json?["placeholders"] as? [String])?.contains("memberName") == true)
+        #expect(try await server.send("POST", "/api/v1/templates?name=lumen", bodyData: try loyaltyZip(), headers: key).status == 409)
+        #expect(try await server.send("GET", "/api/v1/templates/lumen", headers: key).status == 200)
+        // The fixture's own template (stored bare, as no upload could) is listed with a warning, not a failure.
+        let listed = try #require((try await server.send("GET", "/api/v1/templates", headers: key)).json?["templates"] as? [[String: Any]])
+        #expect(listed.map { $0["name"] as? String } == ["loyalty", "lumen"])
+        #expect((listed[0]["warnings"] as? [String])?.first?.contains("no longer loads") == true)
+
+        let created = try await server.send("POST", "/api/v1/cards", body: #"{"template":"lumen","memberId":"M-1","memberName":"Zoë \"Z\" 🌸","points":120,"fields":{"tier":"Gold"}}"#, headers: key)
+        #expect(created.status == 201, "\(String(decoding: created.body, as: UTF8.self))")
+        let card = try #require(created.json)
+        let serial = try #require(card["serialNumber"] as? String)
+        #expect(card["points"] as? Int == 120 && card["version"] as? Int == 1 && card["memberId"] as? String == "M-1")
+        let links = try #require(card["links"] as? [String: String])
+        let applePass = try #require(links["applePass"])
+        #expect(applePass.hasPrefix("https://cards.example.com/c/") && applePass.hasSuffix("/pass.pkpass"))
+        #expect(!applePass.contains(serial), "the public link must not be the serial")
+
+        let fetched = try await server.send("GET", "/api/v1/cards/\(serial)", headers: key)
+        #expect(fetched.json?["serialNumber"] as? String == serial)
+
+        let download = try await server.send("GET", "/api/v1/cards/\(serial)/pass.pkpass", headers: key)
+        #expect(download.status == 200)
+        #expect(download.contentType == "application/vnd.apple.pkpass")
+        let verification = PassVerifier.verify([UInt8](download.body), trustAnchors: [TestSupport.identity.root])
+        #expect(verification.isValid, "\(verification.findings)")
+        let passJSON = try #require(verification.passJSON)
+        #expect(passJSON["webServiceURL"] == .string("https://cards.example.com/passkit/\(server.tenantA.id)"))
+        #expect(passJSON["serialNumber"] == .string(serial))
+        let token = try #require(passJSON["authenticationToken"]?.stringValue)
+
+        // The public link serves the same pass, no key needed.
+        let publicPath = String(applePass.dropFirst("https://cards.example.com".count))
+        let publicDownload = try await server.send("GET", publicPath)
+        #expect(publicDownload.status == 200 && publicDownload.body == download.body, "one build per version")
+        #expect(try await server.send("GET", "/c/not-a-token/pass.pkpass").status == 404)
+
+        // The device: register with the pass's own token, then fetch the latest pass.
+        let service = server.service(server.tenantA)
+        let apple = ["Authorization": "ApplePass \(token)"]
+        #expect(try await server.send("POST", "\(service)/devices/phone/registrations/pass.dev.passline.tests/\(serial)", body: #"{"pushToken":"p"}"#, headers: apple).status == 201)
+        let latest = try await server.send("GET", "\(service)/passes/pass.dev.passline.tests/\(serial)", headers: apple)
+        #expect(latest.status == 200 && latest.body == download.body)
+        let lastModified = try #require(latest.lastModified)
+        #expect(lastModified.hasSuffix(" GMT"))
+        let notModified = try await server.send("GET", "\(service)/passes/pass.dev.passline.tests/\(serial)", headers: apple.merging(["If-Modified-Since": lastModified]) { $1 })
+        #expect(notModified.status == 304)
+        #expect(try await server.send("GET", "\(service)/passes/pass.dev.passline.tests/\(serial)", headers: ["Authorization": "ApplePass wrong"]).status == 401)
+        await server.stop()
+    }
+
+    @Test("keys fix the tenant and mode: another tenant's card is 404, a test key sees no live card, no key is 401", arguments: TestDatabase.available)
+    func isolation(kind: TestDatabase) async throws {
+        let server = try await LiveServer.start(kind)
+        let a = ["Authorization": "Bearer \(server.tenantA.liveKey)"]
+        _ = try await server.send("POST", "/api/v1/templates?name=lumen", bodyData: try loyaltyZip(), headers: a)
+        let created = try await server.send("POST", "/api/v1/cards", body: #"{"template":"lumen","memberId":"M","memberName":"N","points":1}"#, headers: a)
+        let serial = try #require(created.json?["serialNumber"] as? String)
+        for (headers, status) in [
+            (["Authorization": "Bearer \(server.tenantB.liveKey)"], 404),
+            (["Authorization": "Bearer \(server.tenantA.testKey)"], 404),
+            ([:], 401),
+            (["Authorization": "Bearer pl_live_" + String(repeating: "x", count: 32)], 401),
+            (["Authorization": "Basic abc"], 401),
+        ] {
+            #expect(try await server.send("GET", "/api/v1/cards/\(serial)", headers: headers).status == status, "\(headers)")
+            #expect(try await server.send("GET", "/api/v1/cards/\(serial)/pass.pkpass", headers: headers).status == status, "\(headers)")
+        }
+        #expect(try await server.send("GET", "/api/v1/templates/lumen", headers: ["Authorization": "Bearer \(server.tenantB.liveKey)"]).status == 404)
+        let bCard = try await server.send("POST", "/api/v1/cards", body: #"{"template":"lumen","memberId":"M","memberName":"N","points":1}"#,
+                                          headers: ["Authorization": "Bearer \(server.tenantB.liveKey)"])
+        #expect(bCard.status == 404, "tenant B cannot use tenant A's template")
+        await server.stop()
+    }
+
+    @Test("bad input on the partner routes names the problem and stores nothing", arguments: TestDatabase.available)
+    func badInput(kind: TestDatabase) async throws {
+        let server = try await LiveServer.start(kind)
+        let key = ["Authorization": "Bearer \(server.tenantA.liveKey)"]
+        let broken = try await server.send("POST", "/api/v1/templates?name=broken", bodyData: try loyaltyZip { files in
+            files["icon.png"] = nil
+            files["pass.json"] = Array(#"{"formatVersion": 2, "description": "x", "organizationName": "y", "storeCard": {}}"#.utf8)
+        }, headers: key)
+        #expect(broken.status == 422)
+        let messages = (broken.json?["errors"] as? [[String: String]])?.compactMap { $0["message"] } ?? []
+        #expect(messages.contains { $0.contains("icon.png") } && messages.contains { $0.contains("formatVersion") }, "\(messages)")
+        #expect(try await server.send("POST", "/api/v1/templates?name=junk", body: "not a zip", headers: key).status == 422)
+        #expect(try await server.send("POST", "/api/v1/templates", bodyData: try loyaltyZip(), headers: key).status == 422)
+
+        _ = try await server.send("POST", "/api/v1/templates?name=lumen", bodyData: try loyaltyZip(), headers: key)
+        let cases: [(String, Int, String)] = [
+            ("{", 400, "line 1"),
+            ("[]", 422, "must be a JSON object"),
+            (#"{"template":"lumen","memberId":"M","memberName":"N"}"#, 422, "points is required"),
+            (#"{"template":"lumen","memberId":"M","memberName":"N","points":"many"}"#, 422, "points must be an integer"),
+            (#"{"template":"lumen","memberId":"M","memberName":"N","points":-5}"#, 422, "points must be zero or more"),
+            (#"{"template":"lumen","memberId":5,"memberName":"N","points":1,"fields":{"x":[1]}}"#, 422, "memberId must be a string"),
+            (#"{"template":"nope","memberId":"M","memberName":"N","points":1}"#, 404, "No template nope"),
+            (#"{"template":"lumen","memberId":"M","memberName":"N","points":1,"fields":{"tier":7}}"#, 422, "tier must be a string"),
+        ]
+        for (body, status, detail) in cases {
+            let reply = try await server.send("POST", "/api/v1/cards", body: body, headers: key)
+            #expect(reply.status == status, "\(body)")
+            #expect((reply.json?["detail"] as? String)?.contains(detail) == true, "\(body): \(String(decoding: reply.body, as: UTF8.self))")
+            #expect(reply.contentType == "application/problem+json")
+        }
+        let cards = try await server.database.withConnection { try $0.first("SELECT COUNT(*) AS n FROM cards", [])!.int("n") }
+        #expect(cards == 2, "only the fixture's two cards")
+        #expect(try await server.send("GET", "/api/v1/cards/unknown-serial", headers: key).status == 404)
+        await server.stop()
+    }
+}
