@@ -61,7 +61,7 @@ let package = Package(
         .target(name: "PasslinePostgres", dependencies: ["CLibpq", "PasslineSQL"]),
 
         // Schema, migrations, update tags and the job queue, on the SQL protocol only.
-        .target(name: "PasslineStore", dependencies: ["PasslineSQL"]),
+        .target(name: "PasslineStore", dependencies: ["PasslineSQL", "PasslineJSON"]),
 
         // The domain: tenants, keys, secrets at rest (more to come with the server).
         .target(name: "PasslineService", dependencies: ["ApplePass", "PasslineCrypto", "PasslineSQL", "PasslineStore"]),

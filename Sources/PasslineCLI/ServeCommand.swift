@@ -39,7 +39,8 @@ struct ServeCommand: AsyncParsableCommand {
         let tenants = Tenants(database: database, secrets: secrets)
         let templates = Templates(database: database)
         let services = Services(tenants: tenants, templates: templates,
-                                cards: Cards(database: database, templates: templates, tenants: tenants, publicURL: configuration.publicURL))
+                                cards: Cards(database: database, templates: templates, tenants: tenants, publicURL: configuration.publicURL),
+                                jobs: JobQueue(database: database))
         let app = buildApplication(database: database, services: services, configuration: configuration, logger: logger) { port in
             logger.info("Passline is listening", metadata: ["address": .string("\(configuration.host):\(port)"), "store": .string(url.description),
                                                          "public_url": .string(configuration.publicURL)])

@@ -1,6 +1,7 @@
 import ApplePass
 import Foundation
 import Hummingbird
+import PasslineCrypto
 import PasslineJSON
 import PasslineService
 import PasslineStore
@@ -10,10 +11,13 @@ public struct Services: Sendable {
     public let tenants: Tenants
     public let templates: Templates
     public let cards: Cards
-    public init(tenants: Tenants, templates: Templates, cards: Cards) {
+    /// Where changes enqueue their pushes.
+    public let jobs: JobQueue
+    public init(tenants: Tenants, templates: Templates, cards: Cards, jobs: JobQueue) {
         self.tenants = tenants
         self.templates = templates
         self.cards = cards
+        self.jobs = jobs
     }
 }
 
@@ -29,6 +33,87 @@ struct PartnerAPI<Context: RequestContext>: Sendable {
         api.post("cards", use: createCard)
         api.get("cards/:serial", use: getCard)
         api.get("cards/:serial/pass.pkpass", use: cardPass)
+        api.post("cards/:serial/transactions", use: createTransaction)
+        api.get("cards/:serial/transactions", use: listTransactions)
+    }
+
+    /// Earn (positive) or redeem (negative) points: 201 with the entry, the balance and the version;
+    /// 409 when a redemption exceeds the balance; with `Idempotency-Key`, a repeat gets the stored answer.
+    @Sendable func createTransaction(_ request: Request, context: Context) async throws -> Response {
+        let principal = try await authenticate(request)
+        let serial = try context.parameters.require("serial")
+        var request = request
+        let body = Array(buffer: try await request.collectBody(upTo: 16 * 1024))
+        let key = request.headers[.init("Idempotency-Key")!]
+        if let key, key.isEmpty || key.count > 200 { throw Problem.invalid("Idempotency-Key", "must be 1 to 200 characters") }
+        let parsed: JSONValue
+        do { parsed = try JSONParser.parse(body) } catch { throw Problem.invalidJSON("\(error)") }
+        guard let object = parsed.objectValue else { throw Problem.invalid("body", "must be a JSON object, found \(parsed.typeName)") }
+        var errors: [Problem.FieldError] = []
+        var points: Int64 = 0, reason = "", amount: Int64?
+        switch object["points"] {
+        case .int(let p)? where p != 0: points = p
+        case .int?: errors.append(.init("points", "must not be zero"))
+        case nil: errors.append(.init("points", "is required (positive to earn, negative to redeem)"))
+        case let other?: errors.append(.init("points", "must be an integer, found \(other.typeName)"))
+        }
+        switch object["reason"] {
+        case .string(let r)? where !r.isEmpty && r.count <= 200: reason = r
+        case nil: errors.append(.init("reason", "is required"))
+        case let other?: errors.append(.init("reason", other.stringValue == nil ? "must be a string, found \(other.typeName)" : "must be 1 to 200 characters"))
+        }
+        switch object["amount"] {
+        case nil, .null?: break
+        case .int(let a)? where a >= 0: amount = a
+        case let other?: errors.append(.init("amount", "must be zero or more minor units (an integer), found \(JSONWriter.string(other))"))
+        }
+        guard errors.isEmpty else {
+            throw Problem(.unprocessableContent, type: "invalid-field", title: "The transaction is not valid",
+                          detail: errors.map { "\($0.field) \($0.message)" }.joined(separator: "; "), errors: errors)
+        }
+        let hash = Digest.sha256(Array("POST cards/\(serial)/transactions\n".utf8) + body)
+        let result = try await Errors.map {
+            try await services.cards.transact(tenant: principal.tenant, mode: principal.mode, serial: serial, points: points, reason: reason,
+                                              amount: amount, idempotencyKey: key, requestHash: hash, actor: principal.mode, jobs: services.jobs) { outcome in
+                JSONWriter.bytes(.object(JSONObject([
+                    ("transaction", Self.json(outcome.entry)), ("points", .int(outcome.points)), ("version", .int(outcome.version)),
+                ])))
+            }
+        }
+        switch result {
+        case .applied(_, let body):
+            return Response(status: .created, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        case .replayed(let status, let body):
+            return Response(status: HTTPResponse.Status(code: status), headers: [.contentType: "application/json", .init("Idempotent-Replayed")!: "true"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        }
+    }
+
+    /// The ledger, newest first: `?limit=` (1-200, default 50) and `?before=<id>` for the next page.
+    @Sendable func listTransactions(_ request: Request, context: Context) async throws -> Response {
+        let principal = try await authenticate(request)
+        let serial = try context.parameters.require("serial")
+        let limitText = request.uri.queryParameters["limit"].map(String.init)
+        guard let limit = limitText.map({ Int($0) }) ?? 50, (1...200).contains(limit) else { throw Problem.invalid("limit", "must be 1 to 200") }
+        let beforeText = request.uri.queryParameters["before"].map(String.init)
+        let before = try beforeText.map { text -> Int64 in
+            guard let value = Int64(text) else { throw Problem.invalid("before", "must be a transaction id") }
+            return value
+        }
+        let entries = try await Errors.map {
+            try await services.cards.ledger(tenant: principal.tenant, mode: principal.mode, serial: serial, limit: limit + 1, before: before)
+        }
+        var body = JSONObject([("transactions", .array(entries.prefix(limit).map(Self.json)))])
+        if entries.count > limit, let last = entries.prefix(limit).last { body["next"] = .string("?before=\(last.id)&limit=\(limit)") }
+        return PassWebService<Context>.json(.ok, .object(body))
+    }
+
+    static func json(_ entry: Ledger.Entry) -> JSONValue {
+        var object = JSONObject([("id", .string(String(entry.id))), ("points", .int(entry.points)), ("balanceAfter", .int(entry.balanceAfter)),
+                                 ("reason", .string(entry.reason))])
+        if let amount = entry.amount { object["amount"] = .int(amount) }
+        object["createdAt"] = .string(HTTPDate.iso8601(entry.createdAt))
+        return .object(object)
     }
 
     struct Principal { let tenant: String; let mode: String }

@@ -105,6 +105,54 @@ public final class Cards: Sendable {
         return pass
     }
 
+    /// What a points transaction answered: a fresh change, or the stored answer to a repeated request.
+    public enum TransactionResult: Sendable {
+        case applied(Ledger.Outcome, body: [UInt8])
+        case replayed(status: Int, body: [UInt8])
+    }
+
+    /// Earns or redeems points. With an idempotency key, a repeated request (same key, same
+    /// request hash) gets the stored answer and changes nothing; the same key with another request
+    /// is refused. The answer is rendered by `render` inside the transaction and stored with it.
+    /// - Throws: `StoreError.notFound`, `.conflict` (redemption over the balance), `.invalid`.
+    public func transact(tenant: String, mode: String, serial: String, points: Int64, reason: String, amount: Int64?,
+                         idempotencyKey: String?, requestHash: [UInt8], actor: String?, jobs: JobQueue,
+                         render: @escaping @Sendable (Ledger.Outcome) -> [UInt8], now: Int64 = Clock.milliseconds()) async throws -> TransactionResult {
+        if let key = idempotencyKey, let stored = try await storedAnswer(tenant: tenant, key: key, requestHash: requestHash) { return stored }
+        let dialect = database.dialect
+        do {
+            let (outcome, body) = try await database.transaction { connection -> (Ledger.Outcome, [UInt8]) in
+                let outcome = try Ledger.apply(tenant: tenant, mode: mode, serial: serial, points: points, reason: reason, amount: amount,
+                                               idempotencyKey: idempotencyKey, actor: actor, dialect: dialect, now: now, on: connection)
+                let body = render(outcome)
+                if let key = idempotencyKey {
+                    try Idempotency.store(tenant: tenant, key: key, requestHash: requestHash, status: 201, body: body, now: now, on: connection)
+                }
+                return (outcome, body)
+            }
+            if outcome.pushes > 0 { jobs.notifyCommitted() }
+            return .applied(outcome, body: body)
+        } catch let error as SQLError where error.code == .uniqueViolation && idempotencyKey != nil {
+            // A concurrent request with the same key committed first: answer as it did.
+            if let stored = try await storedAnswer(tenant: tenant, key: idempotencyKey!, requestHash: requestHash) { return stored }
+            throw error
+        }
+    }
+
+    private func storedAnswer(tenant: String, key: String, requestHash: [UInt8]) async throws -> TransactionResult? {
+        guard let stored = try await database.withConnection({ try Idempotency.find(tenant: tenant, key: key, on: $0) }) else { return nil }
+        guard ConstantTime.equal(stored.requestHash, requestHash) else {
+            throw StoreError(.invalid, "The Idempotency-Key \(key) was used with another request; use a new key for a new request.")
+        }
+        return .replayed(status: stored.status, body: stored.body)
+    }
+
+    /// A card's ledger, newest first.
+    public func ledger(tenant: String, mode: String, serial: String, limit: Int, before: Int64?) async throws -> [Ledger.Entry] {
+        _ = try await get(tenant: tenant, mode: mode, serial: serial)
+        return try await database.withConnection { try Ledger.entries(tenant: tenant, serial: serial, limit: limit, before: before, on: $0) }
+    }
+
     public func applePassLink(_ card: Card) -> String { "\(publicURL)/c/\(card.publicToken)/pass.pkpass" }
     public func pageLink(_ card: Card) -> String { "\(publicURL)/c/\(card.publicToken)" }
 

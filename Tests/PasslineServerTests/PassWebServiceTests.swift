@@ -39,7 +39,8 @@ struct LiveServer {
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         let templates = Templates(database: database)
         let services = Services(tenants: tenants, templates: templates,
-                                cards: Cards(database: database, templates: templates, tenants: tenants, publicURL: "https://cards.example.com"))
+                                cards: Cards(database: database, templates: templates, tenants: tenants, publicURL: "https://cards.example.com"),
+                                jobs: JobQueue(database: database))
         let app = buildApplication(database: database, services: services, configuration: configuration, logger: Logger(label: "test")) { continuation.yield($0) }
         let task = Task { try await app.run() }
         var iterator = ports.makeAsyncIterator()

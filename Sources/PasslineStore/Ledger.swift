@@ -1,0 +1,111 @@
+import PasslineJSON
+import PasslineSQL
+
+/// Earning and redeeming points: the balance change and everything it must cause, in one transaction.
+public enum Ledger {
+    public struct Entry: Sendable, Equatable {
+        public let id: Int64
+        public let points: Int64
+        public let balanceAfter: Int64
+        public let reason: String
+        public let amount: Int64?
+        public let createdAt: Int64
+    }
+
+    public struct Outcome: Sendable, Equatable {
+        public let entry: Entry
+        public let points: Int64
+        public let version: Int64
+        public let updateTag: Int64
+        /// Push jobs enqueued, one per registered device.
+        public let pushes: Int
+    }
+
+    /// Applies `points` (positive earns, negative redeems) to a card of the tenant in `mode`.
+    ///
+    /// In the caller's transaction: the card row is locked by the update (which refuses to go
+    /// below zero), the ledger entry written, the update tag taken last, and one push job per
+    /// registered device enqueued, coalesced per push token and pass type so a device holding
+    /// several changed cards gets one push.
+    /// - Throws: `StoreError.notFound` for a card the tenant does not have in that mode,
+    ///   `StoreError.conflict` when a redemption exceeds the balance, `.invalid` for bad values.
+    public static func apply(tenant: String, mode: String, serial: String, points: Int64, reason: String, amount: Int64?,
+                             idempotencyKey: String?, actor: String?, dialect: SQLDialect, now: Int64, on connection: any SQLConnection) throws -> Outcome {
+        guard points != 0 else { throw StoreError(.invalid, "points must not be zero.") }
+        guard abs(points) <= 1_000_000_000 else { throw StoreError(.invalid, "points must be within ±1,000,000,000.") }
+        try TextRules.check(reason, field: "reason", maxLength: 200)
+        if let amount, amount < 0 { throw StoreError(.invalid, "amount must be zero or more minor units, found \(amount).") }
+        guard let row = try connection.first("""
+            UPDATE cards SET points = points + ?, version = version + 1, updated_at = ?
+            WHERE tenant_id = ? AND serial_number = ? AND mode = ? AND points + ? >= 0
+            RETURNING points, version
+            """, [.int(points), .int(now), .text(tenant), .text(serial), .text(mode), .int(points)]) else {
+            guard let card = try connection.first("SELECT points FROM cards WHERE tenant_id = ? AND serial_number = ? AND mode = ?",
+                                                  [.text(tenant), .text(serial), .text(mode)]) else {
+                throw StoreError(.notFound, "No card \(serial).")
+            }
+            throw StoreError(.conflict, "Redeeming \(-points) points exceeds the balance of \(try card.int("points")).")
+        }
+        let balance = try row.int("points"), version = try row.int("version")
+        let entry = try connection.first("""
+            INSERT INTO ledger_entries (tenant_id, serial_number, points, balance_after, reason, amount, idempotency_key, actor, created_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
+            """, [.text(tenant), .text(serial), .int(points), .int(balance), .text(reason), SQLValue(amount), SQLValue(idempotencyKey),
+                  SQLValue(actor), .int(now)])!
+        let tag = try UpdateTags.next(tenant: tenant, on: connection)
+        try connection.execute("UPDATE cards SET update_tag = ? WHERE tenant_id = ? AND serial_number = ?", [.int(tag), .text(tenant), .text(serial)])
+        let pushes = try enqueuePushes(tenant: tenant, serial: serial, dialect: dialect, now: now, on: connection)
+        return Outcome(entry: Entry(id: try entry.int("id"), points: points, balanceAfter: balance, reason: reason, amount: amount, createdAt: now),
+                       points: balance, version: version, updateTag: tag, pushes: pushes)
+    }
+
+    /// One APNs job per device registered for the card, coalesced per (push token, pass type).
+    static func enqueuePushes(tenant: String, serial: String, dialect: SQLDialect, now: Int64, on connection: any SQLConnection) throws -> Int {
+        let devices = try connection.query("""
+            SELECT d.push_token AS push_token, r.pass_type_identifier AS pass_type
+            FROM registrations r JOIN devices d ON d.tenant_id = r.tenant_id AND d.device_library_id = r.device_library_id
+            WHERE r.tenant_id = ? AND r.serial_number = ?
+            """, [.text(tenant), .text(serial)])
+        let jobs = try devices.map { row -> NewJob in
+            let token = try row.string("push_token"), passType = try row.string("pass_type")
+            // Written by the JSON writer: the push token comes from the device and may hold anything.
+            let payload = JSONWriter.string(.object(JSONObject([("tenant", .string(tenant)), ("pushToken", .string(token)), ("passType", .string(passType))])))
+            return NewJob(kind: "apns.push", tenant: tenant, payload: payload, priority: .interactive, coalesceKey: "apns:\(tenant):\(token):\(passType)")
+        }
+        try JobQueue.enqueue(jobs, dialect: dialect, now: now, on: connection)
+        return jobs.count
+    }
+
+    /// A card's ledger, newest first, `limit` entries before entry id `before` (for paging).
+    public static func entries(tenant: String, serial: String, limit: Int, before: Int64?, on connection: any SQLConnection) throws -> [Entry] {
+        try connection.query("""
+            SELECT id, points, balance_after, reason, amount, created_at FROM ledger_entries
+            WHERE tenant_id = ? AND serial_number = ? AND id < ? ORDER BY id DESC LIMIT ?
+            """, [.text(tenant), .text(serial), .int(before ?? Int64.max), .int(Int64(limit))])
+        .map { Entry(id: try $0.int("id"), points: try $0.int("points"), balanceAfter: try $0.int("balance_after"),
+                     reason: try $0.string("reason"), amount: try $0.optionalInt("amount"), createdAt: try $0.int("created_at")) }
+    }
+}
+
+/// Stored answers to requests with an `Idempotency-Key`.
+public enum Idempotency {
+    public struct Stored: Sendable, Equatable {
+        public let requestHash: [UInt8]
+        public let status: Int
+        public let body: [UInt8]
+    }
+
+    public static func find(tenant: String, key: String, on connection: any SQLConnection) throws -> Stored? {
+        guard let row = try connection.first("SELECT request_hash, response_status, response_body FROM idempotency_records WHERE tenant_id = ? AND key = ?",
+                                             [.text(tenant), .text(key)]) else { return nil }
+        return Stored(requestHash: try row.blob("request_hash"), status: Int(try row.int("response_status")), body: try row.blob("response_body"))
+    }
+
+    /// Records the answer in the same transaction as the change, so a key never outlives a rolled-back change.
+    /// - Throws: `SQLError.uniqueViolation` when a concurrent request with the same key committed first.
+    public static func store(tenant: String, key: String, requestHash: [UInt8], status: Int, body: [UInt8], now: Int64, on connection: any SQLConnection) throws {
+        try connection.execute("""
+            INSERT INTO idempotency_records (tenant_id, key, request_hash, response_status, response_body, created_at) VALUES (?, ?, ?, ?, ?, ?)
+            """, [.text(tenant), .text(key), .blob(requestHash), .int(Int64(status)), .blob(body), .int(now)])
+    }
+}

@@ -1,0 +1,118 @@
+import ApplePass
+import Foundation
+import PasslineSQL
+import PasslineStore
+import PasslineTestSupport
+import PasslineZip
+import Testing
+
+@Suite("Points transactions, over HTTP")
+struct TransactionTests {
+    /// A server with the loyalty template and one card of 120 points.
+    func setUp(_ kind: TestDatabase) async throws -> (LiveServer, [String: String], String) {
+        let server = try await LiveServer.start(kind)
+        let key = ["Authorization": "Bearer \(server.tenantA.liveKey)"]
+        let writer = try ZipWriter()
+        for (name, bytes) in TestSupport.templateFiles("loyalty") { try writer.add(name, bytes) }
+        _ = try await server.send("POST", "/api/v1/templates?name=lumen", bodyData: Data(try writer.finish()), headers: key)
+        let created = try await server.send("POST", "/api/v1/cards", body: #"{"template":"lumen","memberId":"M","memberName":"N","points":120}"#, headers: key)
+        return (server, key, try #require(created.json?["serialNumber"] as? String))
+    }
+
+    @Test("earning and redeeming change the balance and version; over the balance is 409; the ledger keeps every entry", arguments: TestDatabase.available)
+    func earnAndRedeem(kind: TestDatabase) async throws {
+        let (server, key, serial) = try await setUp(kind)
+        let path = "/api/v1/cards/\(serial)/transactions"
+        let earned = try await server.send("POST", path, body: #"{"points":50,"reason":"Facial","amount":8500}"#, headers: key)
+        #expect(earned.status == 201)
+        #expect(earned.json?["points"] as? Int == 170 && earned.json?["version"] as? Int == 2)
+        #expect((earned.json?["transaction"] as? [String: Any])?["amount"] as? Int == 8500)
+        let tooMuch = try await server.send("POST", path, body: #"{"points":-500,"reason":"Reward"}"#, headers: key)
+        #expect(tooMuch.status == 409)
+        #expect((tooMuch.json?["detail"] as? String)?.contains("exceeds the balance of 170") == true)
+        let redeemed = try await server.send("POST", path, body: #"{"points":-70,"reason":"Reward"}"#, headers: key)
+        #expect(redeemed.json?["points"] as? Int == 100)
+        #expect(try await server.send("GET", "/api/v1/cards/\(serial)", headers: key).json?["points"] as? Int == 100)
+
+        let ledger = try await server.send("GET", path + "?limit=1", headers: key)
+        let first = try #require((ledger.json?["transactions"] as? [[String: Any]])?.first)
+        #expect(first["points"] as? Int == -70 && first["balanceAfter"] as? Int == 100)
+        let next = try #require(ledger.json?["next"] as? String)
+        let page2 = try await server.send("GET", path + next, headers: key)
+        #expect((page2.json?["transactions"] as? [[String: Any]])?.first?["points"] as? Int == 50)
+        #expect(try await server.send("GET", path, headers: ["Authorization": "Bearer \(server.tenantB.liveKey)"]).status == 404)
+        await server.stop()
+    }
+
+    @Test("an Idempotency-Key replays the stored answer once; with another body it is 422; concurrent repeats apply once", arguments: TestDatabase.available)
+    func idempotency(kind: TestDatabase) async throws {
+        let (server, key, serial) = try await setUp(kind)
+        let path = "/api/v1/cards/\(serial)/transactions"
+        let headers = key.merging(["Idempotency-Key": "order-42"]) { $1 }
+        let first = try await server.send("POST", path, body: #"{"points":10,"reason":"Visit"}"#, headers: headers)
+        let again = try await server.send("POST", path, body: #"{"points":10,"reason":"Visit"}"#, headers: headers)
+        #expect(first.status == 201 && again.status == 201 && first.body == again.body)
+        let other = try await server.send("POST", path, body: #"{"points":99,"reason":"Visit"}"#, headers: headers)
+        #expect(other.status == 422)
+        #expect((other.json?["detail"] as? String)?.contains("order-42") == true)
+
+        let burst = key.merging(["Idempotency-Key": "burst"]) { $1 }
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<10 { group.addTask { try await server.send("POST", path, body: #"{"points":5,"reason":"Burst"}"#, headers: burst).status } }
+            for try await status in group { #expect(status == 201) }
+        }
+        let card = try await server.send("GET", "/api/v1/cards/\(serial)", headers: key)
+        #expect(card.json?["points"] as? Int == 135, "120 + 10 once + 5 once")
+        await server.stop()
+    }
+
+    @Test("a change reaches the device: the serial shows as updated, the new pass has the new balance and the same serial and token, pushes coalesce", arguments: TestDatabase.available)
+    func reachesDevice(kind: TestDatabase) async throws {
+        let (server, key, serial) = try await setUp(kind)
+        let before = try await server.send("GET", "/api/v1/cards/\(serial)/pass.pkpass", headers: key)
+        let oldPass = try #require(PassVerifier.verify([UInt8](before.body), trustAnchors: nil).passJSON)
+        let token = try #require(oldPass["authenticationToken"]?.stringValue)
+        let service = server.service(server.tenantA), passType = "pass.dev.passline.tests"
+        let apple = ["Authorization": "ApplePass \(token)"]
+        _ = try await server.send("POST", "\(service)/devices/phone/registrations/\(passType)/\(serial)", body: #"{"pushToken":"tok"}"#, headers: apple)
+        let tag = try #require(try await server.send("GET", "\(service)/devices/phone/registrations/\(passType)").json?["lastUpdated"] as? String)
+
+        for points in [5, 6, 7] {
+            #expect(try await server.send("POST", "/api/v1/cards/\(serial)/transactions", body: #"{"points":\#(points),"reason":"Visit"}"#, headers: key).status == 201)
+        }
+        let changed = try await server.send("GET", "\(service)/devices/phone/registrations/\(passType)?passesUpdatedSince=\(tag)")
+        #expect(changed.json?["serialNumbers"] as? [String] == [serial])
+        let after = try await server.send("GET", "\(service)/passes/\(passType)/\(serial)", headers: apple)
+        let newPass = try #require(PassVerifier.verify([UInt8](after.body), trustAnchors: [TestSupport.identity.root]).passJSON)
+        #expect(newPass["serialNumber"] == oldPass["serialNumber"] && newPass["authenticationToken"] == oldPass["authenticationToken"])
+        let primary = newPass["storeCard"]?["primaryFields"]?.arrayValue?.first
+        #expect(primary?["value"] == .int(138))
+        #expect(primary?["changeMessage"] == .string("You now have %@ points"), "the lock-screen text comes from the pass")
+        // Three changes while nothing sent yet: one waiting push for the device.
+        let jobs = try await server.database.withConnection { try $0.query("SELECT payload FROM jobs WHERE state = 'ready' AND kind = 'apns.push'", []) }
+        #expect(jobs.count == 1)
+        #expect(try jobs.first?.string("payload").contains(#""pushToken":"tok""#) == true)
+        await server.stop()
+    }
+
+    @Test("bad transactions name the field and change nothing", arguments: TestDatabase.available)
+    func badInput(kind: TestDatabase) async throws {
+        let (server, key, serial) = try await setUp(kind)
+        let path = "/api/v1/cards/\(serial)/transactions"
+        for (body, status, detail) in [
+            (#"{"points":0,"reason":"x"}"#, 422, "points must not be zero"),
+            (#"{"points":"10","reason":"x"}"#, 422, "points must be an integer"),
+            (#"{"points":10}"#, 422, "reason is required"),
+            (#"{"points":10,"reason":"x","amount":-1}"#, 422, "amount must be zero or more"),
+            (#"{"points":10,"reason":"x","amount":1.5}"#, 422, "amount must be zero or more"),
+            ("nope", 400, "line 1"),
+        ] {
+            let reply = try await server.send("POST", path, body: body, headers: key)
+            #expect(reply.status == status, "\(body)")
+            #expect((reply.json?["detail"] as? String)?.contains(detail) == true, "\(body): \(String(decoding: reply.body, as: UTF8.self))")
+        }
+        #expect(try await server.send("POST", "/api/v1/cards/nope/transactions", body: #"{"points":1,"reason":"x"}"#, headers: key).status == 404)
+        #expect(try await server.send("GET", "/api/v1/cards/\(serial)", headers: key).json?["points"] as? Int == 120)
+        await server.stop()
+    }
+}
