@@ -72,7 +72,8 @@ let package = Package(
             dependencies: [
                 "PasslineService", "PasslineStore", "PasslineSQL", "PasslineCrypto", "PasslineJSON",
                 .product(name: "Hummingbird", package: "hummingbird"),
-            ]
+            ],
+            resources: [.copy("Resources/openapi.json")]
         ),
 
         // Opens the store PASSLINE_DATABASE_URL names, with the right driver.
@@ -113,7 +114,7 @@ let package = Package(
         .testTarget(
             name: "PasslineServerTests",
             dependencies: [
-                "PasslineServer", "PasslineService", "PasslineStore", "PasslineSQL", "PasslineCrypto", "PasslineTestSupport", "ApplePass", "PasslineZip",
+                "PasslineServer", "PasslineService", "PasslineStore", "PasslineSQL", "PasslineSQLite", "PasslineCrypto", "PasslineTestSupport", "ApplePass", "PasslineZip",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),

@@ -38,6 +38,13 @@ passline_setup() {
     passline_install_packages "${PASSLINE_PACKAGES[@]}"
 }
 
+# The OpenAPI validator the tests check the partner API's document with (PyPI).
+passline_install_openapi_validator() {
+    python3 -c "import openapi_spec_validator" 2>/dev/null && return 0
+    echo "==> installing openapi-spec-validator"
+    python3 -m pip install -q openapi-spec-validator 2>/dev/null || python3 -m pip install -q --break-system-packages openapi-spec-validator
+}
+
 # A development signing identity under Certificates/dev, made once.
 passline_dev_identity() {
     local passline="$1"

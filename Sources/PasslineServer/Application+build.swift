@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import Logging
 import PasslineSQL
@@ -19,6 +20,10 @@ public func buildRouter(database: any SQLDatabase, services: Services, configura
     }
     PassWebService<BasicRequestContext>(database: database, cards: services.cards).addRoutes(to: router)
     PartnerAPI<BasicRequestContext>(services: services).addRoutes(to: router)
+    let openAPI = OpenAPIDocument.bytes
+    router.get("openapi.json") { _, _ in
+        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: openAPI)))
+    }
     // The public link a card's emails and buttons carry: an unguessable token, not the serial.
     router.get("c/:token/pass.pkpass") { request, context -> Response in
         let token = try context.parameters.require("token")
@@ -43,4 +48,14 @@ public func buildApplication(
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
         logger: logger
     )
+}
+
+/// The partner API's OpenAPI 3.1 document, committed beside the code and kept true by a test.
+public enum OpenAPIDocument {
+    public static let bytes: [UInt8] = {
+        guard let url = Bundle.module.url(forResource: "openapi", withExtension: "json"), let data = try? Data(contentsOf: url) else {
+            fatalError("openapi.json is missing from the PasslineServer bundle")
+        }
+        return [UInt8](data)
+    }()
 }
