@@ -20,6 +20,10 @@ public func buildRouter(database: any SQLDatabase, services: Services, configura
     }
     PassWebService<BasicRequestContext>(database: database, cards: services.cards).addRoutes(to: router)
     PartnerAPI<BasicRequestContext>(services: services).addRoutes(to: router)
+    router.get("metrics") { _, _ -> Response in
+        let page = try await MetricsPage.render(database: database)
+        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: page)))
+    }
     let openAPI = OpenAPIDocument.bytes
     router.get("openapi.json") { _, _ in
         Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: openAPI)))

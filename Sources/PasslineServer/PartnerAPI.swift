@@ -35,6 +35,17 @@ struct PartnerAPI<Context: RequestContext>: Sendable {
         api.get("cards/:serial/pass.pkpass", use: cardPass)
         api.post("cards/:serial/transactions", use: createTransaction)
         api.get("cards/:serial/transactions", use: listTransactions)
+        api.get("device-logs", use: deviceLogs)
+    }
+
+    /// What devices reported through Apple's log endpoint for this tenant, newest first.
+    @Sendable func deviceLogs(_ request: Request, context: Context) async throws -> Response {
+        let principal = try await authenticate(request)
+        let limitText = request.uri.queryParameters["limit"].map(String.init)
+        guard let limit = limitText.map({ Int($0) }) ?? 100, (1...1000).contains(limit) else { throw Problem.invalid("limit", "must be 1 to 1000") }
+        let logs = try await services.cards.database.withConnection { try Devices.logs(tenant: principal.tenant, limit: limit, on: $0) }
+        let items = logs.map { JSONValue.object(JSONObject([("message", .string($0.message)), ("createdAt", .string(HTTPDate.iso8601($0.at)))])) }
+        return PassWebService<Context>.json(.ok, .object(JSONObject([("logs", .array(items))])))
     }
 
     /// Earn (positive) or redeem (negative) points: 201 with the entry, the balance and the version;

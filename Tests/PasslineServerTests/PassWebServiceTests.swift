@@ -188,6 +188,12 @@ struct PassWebServiceTests {
         #expect(kept == ["second", "Web service error: 500"])
         let other = server.tenantB.id
         #expect(try await server.database.withConnection { try Devices.logs(tenant: other, limit: 10, on: $0) }.isEmpty)
+        // The tenant reads them through the partner API; another tenant sees none of them.
+        let seen = try await server.send("GET", "/api/v1/device-logs?limit=5", headers: ["Authorization": "Bearer \(server.tenantA.liveKey)"])
+        #expect((seen.json?["logs"] as? [[String: String]])?.map { $0["message"] } == ["second", "Web service error: 500"])
+        let notSeen = try await server.send("GET", "/api/v1/device-logs", headers: ["Authorization": "Bearer \(server.tenantB.liveKey)"])
+        #expect((notSeen.json?["logs"] as? [Any])?.isEmpty == true)
+        #expect(try await server.send("GET", "/api/v1/device-logs?limit=0", headers: ["Authorization": "Bearer \(server.tenantB.liveKey)"]).status == 422)
         #expect(try await server.send("POST", "/passkit/tn_unknown/v1/log", body: #"{"logs":["x"]}"#).status == 404)
         #expect(try await server.send("POST", "\(server.service(server.tenantA))/log", body: #"{"logs":"x"}"#).status == 422)
         // Bounded: only the newest 1000 stay.
@@ -195,6 +201,18 @@ struct PassWebServiceTests {
         for _ in 0..<11 { _ = try await server.send("POST", "\(server.service(server.tenantA))/log", body: many) }
         let count = try await server.database.withConnection { try $0.first("SELECT COUNT(*) AS n FROM device_logs WHERE tenant_id = ?", [.text(tenant)])!.int("n") }
         #expect(count == 1000)
+        await server.stop()
+    }
+
+    @Test("/metrics shows jobs, cards and each tenant's days to certificate expiry", arguments: TestDatabase.available)
+    func metrics(kind: TestDatabase) async throws {
+        let server = try await LiveServer.start(kind)
+        let reply = try await server.send("GET", "/metrics")
+        #expect(reply.status == 200)
+        let text = String(decoding: reply.body, as: UTF8.self)
+        #expect(text.contains("passline_cards{mode=\"live\"} 2"))
+        #expect(text.contains("passline_jobs{state=\"ready\"} 0"))
+        #expect(text.contains("passline_signing_certificate_days_to_expiry{tenant=\"\(server.tenantA.id)\"} 36"))
         await server.stop()
     }
 

@@ -1,0 +1,28 @@
+import Foundation
+import PasslineSQL
+import PasslineStore
+
+/// `/metrics` in Prometheus' text format: what an operator watches.
+enum MetricsPage {
+    static func render(database: any SQLDatabase, now: Int64 = Clock.milliseconds()) async throws -> String {
+        let (jobs, cards, certificates) = try await database.withConnection { connection in
+            (
+                try connection.query("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state ORDER BY state", []).map { (try $0.string("state"), try $0.int("n")) },
+                try connection.query("SELECT mode, COUNT(*) AS n FROM cards GROUP BY mode ORDER BY mode", []).map { (try $0.string("mode"), try $0.int("n")) },
+                try connection.query("SELECT tenant_id, not_after FROM signing_identities ORDER BY tenant_id", []).map { (try $0.string("tenant_id"), try $0.int("not_after")) }
+            )
+        }
+        var out = "# HELP passline_jobs Jobs in the durable queue, by state.\n# TYPE passline_jobs gauge\n"
+        let byState = Dictionary(jobs, uniquingKeysWith: { a, _ in a })
+        for state in ["ready", "running", "done", "dead"] { out += "passline_jobs{state=\"\(state)\"} \(byState[state] ?? 0)\n" }
+        out += "# HELP passline_cards Cards issued, by mode.\n# TYPE passline_cards gauge\n"
+        let byMode = Dictionary(cards, uniquingKeysWith: { a, _ in a })
+        for mode in ["live", "test"] { out += "passline_cards{mode=\"\(mode)\"} \(byMode[mode] ?? 0)\n" }
+        out += "# HELP passline_signing_certificate_days_to_expiry Days until a tenant's Pass Type ID certificate expires (negative once it has).\n"
+        out += "# TYPE passline_signing_certificate_days_to_expiry gauge\n"
+        for (tenant, notAfter) in certificates {
+            out += "passline_signing_certificate_days_to_expiry{tenant=\"\(tenant)\"} \((notAfter - now) / 86_400_000)\n"
+        }
+        return out
+    }
+}
