@@ -39,17 +39,7 @@ public final class PostgresDatabase: SQLDatabase, SQLNotificationSource {
         while true {
             attempt += 1
             do {
-                return try await withConnection { connection in
-                    try connection.executeScript("BEGIN")
-                    do {
-                        let result = try body(connection)
-                        try connection.executeScript("COMMIT")
-                        return result
-                    } catch {
-                        try? connection.executeScript("ROLLBACK")
-                        throw error
-                    }
-                }
+                return try await withConnection { connection in try connection.inTransaction(body) }
             } catch let error as SQLError where error.code == .serialization && attempt < 4 {
                 // Deadlocks and serialization failures leave nothing behind; the work can simply run again.
                 try await Task.sleep(nanoseconds: UInt64(attempt) * 5_000_000)

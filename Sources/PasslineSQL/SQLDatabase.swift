@@ -14,6 +14,19 @@ public protocol SQLConnection {
 }
 
 extension SQLConnection {
+    /// Runs `body` between `begin` and COMMIT; rolls back and rethrows when it throws.
+    public func inTransaction<R>(begin: String = "BEGIN", _ body: (any SQLConnection) throws -> R) throws -> R {
+        try executeScript(begin)
+        do {
+            let result = try body(self)
+            try executeScript("COMMIT")
+            return result
+        } catch {
+            try? executeScript("ROLLBACK")
+            throw error
+        }
+    }
+
     public func query(_ sql: String, _ binds: SQLValue...) throws -> [SQLRow] { try query(sql, binds) }
     @discardableResult
     public func execute(_ sql: String, _ binds: SQLValue...) throws -> Int { try execute(sql, binds) }

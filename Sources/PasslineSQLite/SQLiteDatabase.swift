@@ -32,15 +32,7 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
     public func transaction<R: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> R) async throws -> R {
         try await run { connection in
             // IMMEDIATE takes the write lock up front, so two transactions never deadlock upgrading.
-            try connection.executeScript("BEGIN IMMEDIATE")
-            do {
-                let result = try body(connection)
-                try connection.executeScript("COMMIT")
-                return result
-            } catch {
-                try? connection.executeScript("ROLLBACK")
-                throw error
-            }
+            try connection.inTransaction(begin: "BEGIN IMMEDIATE", body)
         }
     }
 
