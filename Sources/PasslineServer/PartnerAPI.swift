@@ -36,6 +36,64 @@ struct PartnerAPI<Context: RequestContext>: Sendable {
         api.post("cards/:serial/transactions", use: createTransaction)
         api.get("cards/:serial/transactions", use: listTransactions)
         api.get("device-logs", use: deviceLogs)
+        api.patch("cards/:serial", use: patchCard)
+        api.post("cards/:serial/reissue", use: reissueCard)
+        api.post("cards/:serial/void", use: voidCard)
+    }
+
+    /// Changes `memberName` and/or `fields` (replacing them): a new version, pushed to every device.
+    @Sendable func patchCard(_ request: Request, context: Context) async throws -> Response {
+        let principal = try await authenticate(request)
+        let serial = try context.parameters.require("serial")
+        var request = request
+        let body = try await request.collectBody(upTo: 64 * 1024)
+        let parsed: JSONValue
+        do { parsed = try JSONParser.parse(Array(buffer: body)) } catch { throw Problem.invalidJSON("\(error)") }
+        guard let object = parsed.objectValue else { throw Problem.invalid("body", "must be a JSON object, found \(parsed.typeName)") }
+        var memberName: String?, fields: JSONObject?
+        for key in object.keys where !["memberName", "fields"].contains(key) {
+            throw Problem.invalid(key, "cannot be changed here (memberName and fields can; points change through transactions)")
+        }
+        switch object["memberName"] {
+        case nil: break
+        case .string(let s)? where !s.isEmpty && s.count <= 256: memberName = s
+        case let other?: throw Problem.invalid("memberName", other.stringValue == nil ? "must be a string, found \(other.typeName)" : "must be 1 to 256 characters")
+        }
+        switch object["fields"] {
+        case nil: break
+        case .object(let given)?:
+            for member in given.members where member.value.arrayValue != nil || member.value.objectValue != nil {
+                throw Problem.invalid("fields.\(member.key)", "must be a single value, found \(member.value.typeName)")
+            }
+            fields = given
+        case let other?: throw Problem.invalid("fields", "must be an object, found \(other.typeName)")
+        }
+        guard memberName != nil || fields != nil else { throw Problem.invalid("body", "names nothing to change (memberName, fields)") }
+        let card = try await Errors.map {
+            try await services.cards.change(tenant: principal.tenant, mode: principal.mode, serial: serial, memberName: memberName, fields: fields,
+                                            voided: nil, jobs: services.jobs)
+        }
+        return PassWebService<Context>.json(.ok, json(card))
+    }
+
+    /// A new version with the same data (after a template change, say), pushed to every device.
+    @Sendable func reissueCard(_ request: Request, context: Context) async throws -> Response {
+        let principal = try await authenticate(request)
+        let serial = try context.parameters.require("serial")
+        let card = try await Errors.map {
+            try await services.cards.change(tenant: principal.tenant, mode: principal.mode, serial: serial, memberName: nil, fields: nil, voided: nil, jobs: services.jobs)
+        }
+        return PassWebService<Context>.json(.ok, json(card))
+    }
+
+    /// Voids the card: its pass gets `"voided": true`, devices are told, and it takes no more changes.
+    @Sendable func voidCard(_ request: Request, context: Context) async throws -> Response {
+        let principal = try await authenticate(request)
+        let serial = try context.parameters.require("serial")
+        let card = try await Errors.map {
+            try await services.cards.change(tenant: principal.tenant, mode: principal.mode, serial: serial, memberName: nil, fields: nil, voided: true, jobs: services.jobs)
+        }
+        return PassWebService<Context>.json(.ok, json(card))
     }
 
     /// What devices reported through Apple's log endpoint for this tenant, newest first.

@@ -147,6 +147,26 @@ public final class Cards: Sendable {
         return .replayed(status: stored.status, body: stored.body)
     }
 
+    /// Changes a card's member name and fields (an empty change reissues it, `voided` voids it).
+    /// The new data is checked against the template by building a pass before anything is stored.
+    /// - Returns: the card as it is now.
+    public func change(tenant: String, mode: String, serial: String, memberName: String?, fields: JSONObject?, voided: Bool?,
+                       jobs: JobQueue, now: Int64 = Clock.milliseconds()) async throws -> Card {
+        let current = try await get(tenant: tenant, mode: mode, serial: serial)
+        let proposed = Card(tenant: tenant, serialNumber: serial, templateID: current.templateID, mode: mode, memberID: current.memberID,
+                            memberName: memberName ?? current.memberName, points: current.points, fields: fields ?? current.fields,
+                            version: current.version + 1, voided: voided ?? current.voided, publicToken: current.publicToken,
+                            authenticationToken: current.authenticationToken, createdAt: current.createdAt, updatedAt: now)
+        _ = try await buildPass(proposed)
+        let change = CardChanges.Change(memberName: memberName, fieldsJSON: fields.map { JSONWriter.string(.object($0)) }, voided: voided)
+        let dialect = database.dialect
+        let outcome = try await database.transaction { connection in
+            try CardChanges.apply(change, tenant: tenant, mode: mode, serial: serial, dialect: dialect, now: now, on: connection)
+        }
+        if outcome.pushes > 0 { jobs.notifyCommitted() }
+        return try await get(tenant: tenant, mode: mode, serial: serial)
+    }
+
     /// A card's ledger, newest first.
     public func ledger(tenant: String, mode: String, serial: String, limit: Int, before: Int64?) async throws -> [Ledger.Entry] {
         _ = try await get(tenant: tenant, mode: mode, serial: serial)

@@ -37,13 +37,14 @@ public enum Ledger {
         if let amount, amount < 0 { throw StoreError(.invalid, "amount must be zero or more minor units, found \(amount).") }
         guard let row = try connection.first("""
             UPDATE cards SET points = points + ?, version = version + 1, updated_at = ?
-            WHERE tenant_id = ? AND serial_number = ? AND mode = ? AND points + ? >= 0
+            WHERE tenant_id = ? AND serial_number = ? AND mode = ? AND points + ? >= 0 AND voided = 0
             RETURNING points, version
             """, [.int(points), .int(now), .text(tenant), .text(serial), .text(mode), .int(points)]) else {
-            guard let card = try connection.first("SELECT points FROM cards WHERE tenant_id = ? AND serial_number = ? AND mode = ?",
+            guard let card = try connection.first("SELECT points, voided FROM cards WHERE tenant_id = ? AND serial_number = ? AND mode = ?",
                                                   [.text(tenant), .text(serial), .text(mode)]) else {
                 throw StoreError(.notFound, "No card \(serial).")
             }
+            if try card.bool("voided") { throw StoreError(.conflict, "Card \(serial) is voided; it takes no more transactions.") }
             throw StoreError(.conflict, "Redeeming \(-points) points exceeds the balance of \(try card.int("points")).")
         }
         let balance = try row.int("points"), version = try row.int("version")
@@ -60,7 +61,7 @@ public enum Ledger {
     }
 
     /// One APNs job per device registered for the card, coalesced per (push token, pass type).
-    static func enqueuePushes(tenant: String, serial: String, dialect: SQLDialect, now: Int64, on connection: any SQLConnection) throws -> Int {
+    public static func enqueuePushes(tenant: String, serial: String, dialect: SQLDialect, now: Int64, on connection: any SQLConnection) throws -> Int {
         let devices = try connection.query("""
             SELECT d.push_token AS push_token, r.pass_type_identifier AS pass_type
             FROM registrations r JOIN devices d ON d.tenant_id = r.tenant_id AND d.device_library_id = r.device_library_id

@@ -116,3 +116,58 @@ struct TransactionTests {
         await server.stop()
     }
 }
+
+@Suite("Card changes, over HTTP")
+struct CardChangeTests {
+    @Test("PATCH, reissue and void make new versions that keep serial and token, reach the device, and a voided card takes no more", arguments: TestDatabase.available)
+    func changes(kind: TestDatabase) async throws {
+        let (server, key, serial) = try await TransactionTests().setUp(kind)
+        let first = try #require(PassVerifier.verify([UInt8](try await server.send("GET", "/api/v1/cards/\(serial)/pass.pkpass", headers: key).body), trustAnchors: nil).passJSON)
+        let token = try #require(first["authenticationToken"]?.stringValue)
+        let service = server.service(server.tenantA), passType = "pass.dev.passline.tests"
+        _ = try await server.send("POST", "\(service)/devices/phone/registrations/\(passType)/\(serial)", body: #"{"pushToken":"tok"}"#,
+                                  headers: ["Authorization": "ApplePass \(token)"])
+
+        let patched = try await server.send("PATCH", "/api/v1/cards/\(serial)", body: #"{"memberName":"Ada L.","fields":{"tier":"Platinum"}}"#, headers: key)
+        #expect(patched.status == 200)
+        #expect(patched.json?["version"] as? Int == 2 && patched.json?["memberName"] as? String == "Ada L.")
+        let reissued = try await server.send("POST", "/api/v1/cards/\(serial)/reissue", headers: key)
+        #expect(reissued.json?["version"] as? Int == 3)
+        let pass = try #require(PassVerifier.verify([UInt8](try await server.send("GET", "\(service)/passes/\(passType)/\(serial)",
+                                                                                    headers: ["Authorization": "ApplePass \(token)"]).body), trustAnchors: nil).passJSON)
+        #expect(pass["serialNumber"] == first["serialNumber"] && pass["authenticationToken"] == first["authenticationToken"])
+        #expect(pass["storeCard"]?["headerFields"]?.arrayValue?.first?["value"] == .string("Platinum"))
+
+        let voided = try await server.send("POST", "/api/v1/cards/\(serial)/void", headers: key)
+        #expect(voided.json?["voided"] as? Bool == true)
+        let voidedPass = try #require(PassVerifier.verify([UInt8](try await server.send("GET", "/api/v1/cards/\(serial)/pass.pkpass", headers: key).body), trustAnchors: nil).passJSON)
+        #expect(voidedPass["voided"] == .bool(true))
+        let earn = try await server.send("POST", "/api/v1/cards/\(serial)/transactions", body: #"{"points":5,"reason":"x"}"#, headers: key)
+        #expect(earn.status == 409 && (earn.json?["detail"] as? String)?.contains("voided") == true)
+        #expect(try await server.send("PATCH", "/api/v1/cards/\(serial)", body: #"{"memberName":"Z"}"#, headers: key).status == 409)
+        let jobs = try await server.database.withConnection { try $0.first("SELECT COUNT(*) AS n FROM jobs WHERE kind = 'apns.push'", [])!.int("n") }
+        #expect(jobs == 1, "the device's pushes coalesced while none was sent")
+        await server.stop()
+    }
+
+    @Test("bad changes name the field; another tenant's card is 404", arguments: TestDatabase.available)
+    func badChanges(kind: TestDatabase) async throws {
+        let (server, key, serial) = try await TransactionTests().setUp(kind)
+        for (body, detail) in [
+            (#"{}"#, "names nothing to change"),
+            (#"{"points":5}"#, "points cannot be changed here"),
+            (#"{"memberName":""}"#, "memberName must be 1 to 256"),
+            (#"{"fields":{"tier":7}}"#, "tier must be a string"),
+            (#"{"fields":{"x":[1]}}"#, "fields.x must be a single value"),
+        ] {
+            let reply = try await server.send("PATCH", "/api/v1/cards/\(serial)", body: body, headers: key)
+            #expect(reply.status == 422, "\(body)")
+            #expect((reply.json?["detail"] as? String)?.contains(detail) == true, "\(body): \(String(decoding: reply.body, as: UTF8.self))")
+        }
+        let other = ["Authorization": "Bearer \(server.tenantB.liveKey)"]
+        #expect(try await server.send("PATCH", "/api/v1/cards/\(serial)", body: #"{"memberName":"Z"}"#, headers: other).status == 404)
+        #expect(try await server.send("POST", "/api/v1/cards/\(serial)/void", headers: other).status == 404)
+        #expect(try await server.send("GET", "/api/v1/cards/\(serial)", headers: key).json?["version"] as? Int == 1)
+        await server.stop()
+    }
+}

@@ -1,0 +1,42 @@
+import PasslineSQL
+
+/// Changes to a card other than its balance: its data, a reissue, voiding. Each makes a new
+/// version with a new update tag and a push to every registered device, in the caller's
+/// transaction. The serial number and authentication token never change: Apple forbids it.
+public enum CardChanges {
+    public struct Change: Sendable {
+        public var memberName: String?
+        /// The card's fields as JSON, replacing the old ones.
+        public var fieldsJSON: String?
+        public var voided: Bool?
+        public init(memberName: String? = nil, fieldsJSON: String? = nil, voided: Bool? = nil) {
+            self.memberName = memberName
+            self.fieldsJSON = fieldsJSON
+            self.voided = voided
+        }
+    }
+
+    /// Applies a change (an empty one is a reissue) and returns (version, tag, pushes).
+    /// - Throws: `StoreError.notFound` for a card the tenant does not have in that mode,
+    ///   `.conflict` for changing a voided card, `.invalid` for bad values.
+    public static func apply(_ change: Change, tenant: String, mode: String, serial: String, dialect: SQLDialect, now: Int64,
+                             on connection: any SQLConnection) throws -> (version: Int64, tag: Int64, pushes: Int) {
+        if let name = change.memberName { try TextRules.check(name, field: "memberName", maxLength: 256) }
+        if let fields = change.fieldsJSON { try TextRules.check(fields, field: "fields", maxLength: 65_536) }
+        guard let current = try connection.first("SELECT voided FROM cards WHERE tenant_id = ? AND serial_number = ? AND mode = ?",
+                                                  [.text(tenant), .text(serial), .text(mode)]) else {
+            throw StoreError(.notFound, "No card \(serial).")
+        }
+        if try current.bool("voided") { throw StoreError(.conflict, "Card \(serial) is voided; it cannot change any more.") }
+        let row = try connection.first("""
+            UPDATE cards SET version = version + 1, updated_at = ?, member_name = COALESCE(?, member_name),
+                             fields = COALESCE(?, fields), voided = COALESCE(?, voided)
+            WHERE tenant_id = ? AND serial_number = ? AND mode = ? RETURNING version
+            """, [.int(now), SQLValue(change.memberName), SQLValue(change.fieldsJSON), change.voided.map { SQLValue($0) } ?? .null,
+                  .text(tenant), .text(serial), .text(mode)])!
+        let tag = try UpdateTags.next(tenant: tenant, on: connection)
+        try connection.execute("UPDATE cards SET update_tag = ? WHERE tenant_id = ? AND serial_number = ?", [.int(tag), .text(tenant), .text(serial)])
+        let pushes = try Ledger.enqueuePushes(tenant: tenant, serial: serial, dialect: dialect, now: now, on: connection)
+        return (try row.int("version"), tag, pushes)
+    }
+}
