@@ -67,12 +67,12 @@ public final class Cards: Sendable {
             createdAt: now, updatedAt: now
         )
         let pass = try await buildPass(card)
-        let fieldsJSON = JSONWriter.string(.object(request.fields))
+        let fieldsJSON = JSONWriter.string(.object(request.fields)), dialect = database.dialect
         try await database.transaction { connection in
             try Records.insertCard(Records.NewCard(
                 serialNumber: card.serialNumber, templateID: templateID, mode: mode, memberID: card.memberID, memberName: card.memberName,
                 authenticationToken: card.authenticationToken, publicToken: card.publicToken, fieldsJSON: fieldsJSON, points: card.points
-            ), tenant: tenant, now: now, on: connection)
+            ), tenant: tenant, now: now, dialect: dialect, on: connection)
         }
         passes.store(pass, for: Self.cacheKey(card))
         return card

@@ -53,9 +53,9 @@ public enum Ledger {
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
             """, [.text(tenant), .text(serial), .int(points), .int(balance), .text(reason), SQLValue(amount), SQLValue(idempotencyKey),
                   SQLValue(actor), .int(now)])!
-        let tag = try UpdateTags.next(tenant: tenant, on: connection)
-        try connection.execute("UPDATE cards SET update_tag = ? WHERE tenant_id = ? AND serial_number = ?", [.int(tag), .text(tenant), .text(serial)])
         let pushes = try enqueuePushes(tenant: tenant, serial: serial, dialect: dialect, now: now, on: connection)
+        // Last: the tenant's tag counter stays locked from here to COMMIT.
+        let tag = try UpdateTags.stamp(tenant: tenant, serial: serial, dialect: dialect, on: connection)
         return Outcome(entry: Entry(id: try entry.int("id"), points: points, balanceAfter: balance, reason: reason, amount: amount, createdAt: now),
                        points: balance, version: version, updateTag: tag, pushes: pushes)
     }

@@ -37,7 +37,7 @@ public enum Records {
         }
     }
 
-    public static func insertCard(_ card: NewCard, tenant: String, now: Int64, on connection: any SQLConnection) throws {
+    public static func insertCard(_ card: NewCard, tenant: String, now: Int64, dialect: SQLDialect = .sqlite, on connection: any SQLConnection) throws {
         try TextRules.check(card.serialNumber, field: "serialNumber", maxLength: 128)
         try TextRules.check(card.memberID, field: "memberId", maxLength: 256)
         try TextRules.check(card.memberName, field: "memberName", maxLength: 256)
@@ -55,22 +55,20 @@ public enum Records {
         } catch let error as SQLError where error.code == .foreignKeyViolation {
             throw StoreError(.notFound, "Template \(card.templateID) does not exist for this tenant.")
         }
-        let tag = try UpdateTags.next(tenant: tenant, on: connection)
-        try connection.execute("UPDATE cards SET update_tag = ? WHERE tenant_id = ? AND serial_number = ?",
-                               [.int(tag), .text(tenant), .text(card.serialNumber)])
+        _ = try UpdateTags.stamp(tenant: tenant, serial: card.serialNumber, dialect: dialect, on: connection)
     }
 
     /// Marks a card changed: a new version and a new update tag. Returns (version, tag).
     /// The card row is locked first and the tag taken last, as `UpdateTags` asks.
-    public static func recordChange(tenant: String, serial: String, pointsDelta: Int64 = 0, now: Int64, on connection: any SQLConnection) throws -> (version: Int64, tag: Int64) {
+    public static func recordChange(tenant: String, serial: String, pointsDelta: Int64 = 0, now: Int64, dialect: SQLDialect,
+                                    on connection: any SQLConnection) throws -> (version: Int64, tag: Int64) {
         guard let row = try connection.first("""
             UPDATE cards SET version = version + 1, points = points + ?, updated_at = ?
             WHERE tenant_id = ? AND serial_number = ? RETURNING version
             """, [.int(pointsDelta), .int(now), .text(tenant), .text(serial)]) else {
             throw StoreError(.notFound, "Card \(serial) does not exist for this tenant.")
         }
-        let tag = try UpdateTags.next(tenant: tenant, on: connection)
-        try connection.execute("UPDATE cards SET update_tag = ? WHERE tenant_id = ? AND serial_number = ?", [.int(tag), .text(tenant), .text(serial)])
+        let tag = try UpdateTags.stamp(tenant: tenant, serial: serial, dialect: dialect, on: connection)
         return (try row.int("version"), tag)
     }
 

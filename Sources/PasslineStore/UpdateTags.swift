@@ -28,6 +28,30 @@ public enum UpdateTags {
     }
 }
 
+extension UpdateTags {
+    /// Takes the tenant's next tag and writes it to the card: the last statement of a change
+    /// before COMMIT, since the tenant's counter stays locked from here to the commit. On
+    /// PostgreSQL it is one statement (a data-modifying CTE), so the locked window is that
+    /// statement and the COMMIT; SQLite has one writer, so two statements cost nothing there.
+    /// - Returns: the card's new tag.
+    /// - Throws: `StoreError.notFound` when the tenant or the card does not exist.
+    public static func stamp(tenant: String, serial: String, dialect: SQLDialect, on connection: any SQLConnection) throws -> Int64 {
+        if dialect == .postgres {
+            guard let row = try connection.first("""
+                WITH tag AS (UPDATE update_tags SET last_tag = last_tag + 1 WHERE tenant_id = ? RETURNING last_tag)
+                UPDATE cards SET update_tag = tag.last_tag FROM tag WHERE cards.tenant_id = ? AND cards.serial_number = ?
+                RETURNING cards.update_tag AS update_tag
+                """, [.text(tenant), .text(tenant), .text(serial)]) else {
+                throw StoreError(.notFound, "Card \(serial) of tenant \(tenant) does not exist.")
+            }
+            return try row.int("update_tag")
+        }
+        let tag = try next(tenant: tenant, on: connection)
+        try connection.execute("UPDATE cards SET update_tag = ? WHERE tenant_id = ? AND serial_number = ?", [.int(tag), .text(tenant), .text(serial)])
+        return tag
+    }
+}
+
 /// What a device is told when it asks which of its passes changed.
 public struct UpdatedSerials: Sendable, Equatable {
     public let serialNumbers: [String]

@@ -19,7 +19,7 @@ struct JobQueueTests {
         struct Abort: Error {}
         await #expect(throws: Abort.self) {
             try await database.transaction { connection in
-                _ = try Records.recordChange(tenant: "t1", serial: "S0", now: 2, on: connection)
+                _ = try Records.recordChange(tenant: "t1", serial: "S0", now: 2, dialect: dialect, on: connection)
                 try JobQueue.enqueue(job(1), dialect: dialect, now: 2, on: connection)
                 throw Abort()
             }
@@ -27,7 +27,7 @@ struct JobQueueTests {
         let queue = JobQueue(database: database)
         #expect(try await queue.claim(limit: 10).isEmpty)
         try await database.transaction { connection in
-            _ = try Records.recordChange(tenant: "t1", serial: "S0", now: 2, on: connection)
+            _ = try Records.recordChange(tenant: "t1", serial: "S0", now: 2, dialect: dialect, on: connection)
             try JobQueue.enqueue(job(2), dialect: dialect, now: 2, on: connection)
         }
         #expect(try await queue.claim(limit: 10).map(\.payload) == [#"{"n":2}"#])

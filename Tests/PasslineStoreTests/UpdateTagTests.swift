@@ -14,7 +14,7 @@ struct UpdateTagTests {
         #expect(all?.serialNumbers == ["S0", "S1", "S2"])
         let tag = try #require(all?.lastUpdated)
         #expect(try await database.withConnection { try DeviceQueries.serialsUpdated(tenant: "t1", device: "device-1", passType: "pass.test", since: tag, on: $0) } == nil)
-        _ = try await database.transaction { try Records.recordChange(tenant: "t1", serial: "S1", pointsDelta: 10, now: 2, on: $0) }
+        _ = try await database.transaction { try Records.recordChange(tenant: "t1", serial: "S1", pointsDelta: 10, now: 2, dialect: database.dialect, on: $0) }
         let changed = try await database.withConnection { try DeviceQueries.serialsUpdated(tenant: "t1", device: "device-1", passType: "pass.test", since: tag, on: $0) }
         #expect(changed?.serialNumbers == ["S1"])
         #expect(changed!.lastUpdated > tag)
@@ -32,6 +32,7 @@ struct UpdateTagTests {
     func noMissedChange(kind: TestDatabase) async throws {
         let cards = 12
         let database = try await seeded(kind, cards: cards, maxConnections: 12)
+        let dialect = database.dialect
         struct Write: Sendable { let serial: String; let tag: Int64 }
         let writes = Shared<[Write]>([])
         let done = Shared(false)
@@ -62,7 +63,7 @@ struct UpdateTagTests {
                                 let serial = "S\((writer * 7 + step * 5) % cards)"
                                 let slow = (writer + step) % 3 == 0
                                 let tag = try await database.transaction { connection -> Int64 in
-                                    let result = try Records.recordChange(tenant: "t1", serial: serial, pointsDelta: 1, now: 2, on: connection)
+                                    let result = try Records.recordChange(tenant: "t1", serial: serial, pointsDelta: 1, now: 2, dialect: dialect, on: connection)
                                     // Hold the tag, uncommitted, while others go ahead.
                                     if slow { usleep(15_000) }
                                     return result.tag
