@@ -37,7 +37,7 @@ public enum Records {
         }
     }
 
-    public static func insertCard(_ card: NewCard, tenant: String, now: Int64, dialect: SQLDialect = .sqlite, on connection: any SQLConnection) throws {
+    public static func insertCard(_ card: NewCard, tenant: String, now: Int64, dialect: SQLDialect, on connection: any SQLConnection) throws {
         try TextRules.check(card.serialNumber, field: "serialNumber", maxLength: 128)
         try TextRules.check(card.memberID, field: "memberId", maxLength: 256)
         try TextRules.check(card.memberName, field: "memberName", maxLength: 256)

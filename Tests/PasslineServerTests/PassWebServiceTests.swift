@@ -32,7 +32,8 @@ struct LiveServer {
             try await database.transaction { connection in
                 try Records.createTemplate(id: "tpl-\(tenant)", tenant: tenant, name: "loyalty", passJSON: Array("{}".utf8), now: 1, on: connection)
                 try Records.insertCard(Records.NewCard(serialNumber: "S1", templateID: "tpl-\(tenant)", memberID: "M1", memberName: "Ada",
-                                                       authenticationToken: token, publicToken: "pub-\(tenant)", points: 0), tenant: tenant, now: 1, on: connection)
+                                                       authenticationToken: token, publicToken: "pub-\(tenant)", points: 0), tenant: tenant, now: 1,
+                                       dialect: database.dialect, on: connection)
             }
         }
         let configuration = try ServerConfiguration.resolve(listen: "127.0.0.1:0", environment: [:])
