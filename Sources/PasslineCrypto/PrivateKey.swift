@@ -31,7 +31,7 @@ public final class PrivateKey: @unchecked Sendable {
                 let what = passphrase == nil ? "is encrypted and no passphrase was given" : "does not open with the passphrase given"
                 throw CryptoError.openSSL(.wrongPassword, "The private key \(what).")
             }
-            throw CryptoError.openSSL(.invalidKey, "The bytes are not a PEM private key (-----BEGIN PRIVATE KEY-----).")
+            throw CryptoError.openSSL(.invalidKey, "The bytes are not a PEM private key (a PEM block of type PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY).")
         }
         self.init(taking: key)
     }

@@ -78,20 +78,19 @@ struct PartnerAPI<Context: RequestContext>: Sendable {
 
     /// A new version with the same data (after a template change, say), pushed to every device.
     @Sendable func reissueCard(_ request: Request, context: Context) async throws -> Response {
-        let principal = try await authenticate(request)
-        let serial = try context.parameters.require("serial")
-        let card = try await Errors.map {
-            try await services.cards.change(tenant: principal.tenant, mode: principal.mode, serial: serial, memberName: nil, fields: nil, voided: nil, jobs: services.jobs)
-        }
-        return PassWebService<Context>.json(.ok, json(card))
+        try await newVersion(request, context: context, voided: nil)
     }
 
     /// Voids the card: its pass gets `"voided": true`, devices are told, and it takes no more changes.
     @Sendable func voidCard(_ request: Request, context: Context) async throws -> Response {
+        try await newVersion(request, context: context, voided: true)
+    }
+
+    private func newVersion(_ request: Request, context: Context, voided: Bool?) async throws -> Response {
         let principal = try await authenticate(request)
         let serial = try context.parameters.require("serial")
         let card = try await Errors.map {
-            try await services.cards.change(tenant: principal.tenant, mode: principal.mode, serial: serial, memberName: nil, fields: nil, voided: true, jobs: services.jobs)
+            try await services.cards.change(tenant: principal.tenant, mode: principal.mode, serial: serial, memberName: nil, fields: nil, voided: voided, jobs: services.jobs)
         }
         return PassWebService<Context>.json(.ok, json(card))
     }
