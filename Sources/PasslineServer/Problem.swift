@@ -34,9 +34,8 @@ public struct Problem: HTTPResponseError, Sendable {
         var body = JSONObject([
             ("type", .string(type)), ("title", .string(title)), ("status", .int(Int64(status.code))), ("detail", .string(detail)),
         ])
-        if !errors.isEmpty {
-            body["errors"] = .array(errors.map { .object(JSONObject([("field", .string($0.field)), ("message", .string($0.message))])) })
-        }
+        // Always present, empty when no one field is at fault: INTERFACE.md gives it as part of the shape.
+        body["errors"] = .array(errors.map { .object(JSONObject([("field", .string($0.field)), ("message", .string($0.message))])) })
         var fields = headers
         fields[.contentType] = "application/problem+json"
         return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: JSONWriter.bytes(.object(body)))))

@@ -122,3 +122,16 @@ struct DriverTests {
         #expect { try SQLiteDatabase(path: "/proc/passline/nope.sqlite") } throws: { "\($0)".contains("/proc/passline/nope.sqlite") }
     }
 }
+
+@Suite("SQLite settings")
+struct SQLiteSettingsTests {
+    @Test("WAL, a busy timeout and foreign keys are on for every connection")
+    func pragmas() async throws {
+        let database = try SQLiteDatabase(path: TestSupport.temporaryFolder().appendingPathComponent("p.sqlite").path)
+        let values = try await database.withConnection { connection in
+            try ["journal_mode", "busy_timeout", "foreign_keys"].map { try connection.first("PRAGMA \($0)", [])!.values[0] }
+        }
+        #expect(values == [.text("wal"), .int(5000), .int(1)])
+        await database.close()
+    }
+}

@@ -139,6 +139,9 @@ struct PassWebServiceTests {
             let reply = try await server.send("POST", service + path, body: #"{"pushToken":"t"}"#, headers: headers)
             #expect(reply.status == 401, "\(service) \(headers)")
             #expect(reply.contentType == "application/problem+json")
+            // The problem shape INTERFACE.md fixes, every key present.
+            #expect(Set(reply.json?.keys ?? [:].keys) == ["type", "title", "status", "detail", "errors"])
+            #expect(reply.json?["status"] as? Int == 401)
             #expect(try await server.send("DELETE", service + path, headers: headers).status == 401)
         }
         // A serial that does not exist looks the same as a wrong token.
