@@ -79,9 +79,7 @@ struct StoreBench: AsyncParsableCommand {
             print("\(name): serials updated since tag, one device of \(devices), \(result.cards) cards, \(result.registrations) registrations: p50 \(String(format: "%.3f", result.pollP50Milliseconds)) ms, p99 \(String(format: "%.3f", result.pollP99Milliseconds)) ms over \(result.pollQueries) queries")
             print("\(name): plan:\n  " + result.plan.replacingOccurrences(of: "\n", with: "\n  "))
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys]
-                print(String(decoding: try encoder.encode(result), as: UTF8.self))
+                try Console.printJSONLine(result)
             }
         }
     }
@@ -138,9 +136,7 @@ struct BuildBench: ParsableCommand {
         print(String(format: "ratio passes/signatures: %.3f", result.ratio))
         print(String(format: "resident memory: %.1f MiB after warm-up, %.1f MiB at the end", result.rssStartMiB, result.rssEndMiB))
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+            try Console.printJSONLine(result)
         }
     }
 }
@@ -175,7 +171,7 @@ struct QRBench: ParsableCommand {
                 let rate = Double(count) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
                 print("\(name) (\(text.utf8.count) bytes) as \(format): \(Int(rate)) renders/s (\(bytes) bytes each)")
                 if json {
-                    print(String(decoding: try JSONEncoder().encode(Result(text: name, format: format, rendersPerSecond: rate, bytes: bytes)), as: UTF8.self))
+                    try Console.printJSONLine(Result(text: name, format: format, rendersPerSecond: rate, bytes: bytes))
                 }
             }
         }

@@ -66,9 +66,7 @@ struct TenantCommand: AsyncParsableCommand {
             let created = try await tenants.create(name: name, identity: loaded)
             await tenants.database.close()
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys]
-                print(String(decoding: try encoder.encode(created), as: UTF8.self))
+                try Console.printJSONLine(created)
             } else {
                 print("Created tenant \(created.id) (\(created.name), \(created.passTypeIdentifier)).")
                 print("  live key: \(created.liveKey)")

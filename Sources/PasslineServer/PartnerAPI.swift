@@ -372,7 +372,10 @@ enum HTTPDate {
         return Int64(timegm(&value))
     }
 
+    /// A format style is a value and Sendable: no formatter object made per timestamp.
+    private static let iso8601Style = Date.ISO8601FormatStyle()
+
     static func iso8601(_ milliseconds: Int64) -> String {
-        ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+        Date(timeIntervalSince1970: Double(milliseconds) / 1000).formatted(iso8601Style)
     }
 }
