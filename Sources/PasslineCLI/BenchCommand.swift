@@ -98,8 +98,8 @@ struct BuildBench: ParsableCommand {
     @Option(help: "Threads (cores) to build on; signatures are measured on as many.")
     var jobs: Int = 1
 
-    @Option(help: "Template folder.")
-    var template: String = "PassTemplates/loyalty.pass"
+    @Option(help: "Template folder (default: the shipped PassTemplates/loyalty.pass).")
+    var template: String?
 
     @Option(help: "Signing identity folder; by default a throwaway development identity made in memory.")
     var identity: String?
@@ -116,7 +116,7 @@ struct BuildBench: ParsableCommand {
     }
 
     func run() throws {
-        let loaded = try PassTemplate.load(folder: URL(commandLinePath: template))
+        let loaded = try PassTemplate.load(folder: template.map(URL.init(commandLinePath:)) ?? ShippedTemplates.folder("loyalty"))
         let signing: PassSigningIdentity
         if let identity {
             signing = try PassSigningIdentity.load(directory: URL(commandLinePath: identity))

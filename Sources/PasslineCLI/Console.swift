@@ -20,3 +20,22 @@ extension URL {
         self.init(fileURLWithPath: (path as NSString).expandingTildeInPath)
     }
 }
+
+/// The templates that ship with Passline, for commands that use one by default.
+enum ShippedTemplates {
+    /// `PassTemplates/<name>.pass` in the working directory, or else beside the executable (which
+    /// lives under the repository's `.build`), so the default works from any directory.
+    static func folder(_ name: String) -> URL {
+        let relative = "PassTemplates/\(name).pass"
+        let here = URL(commandLinePath: relative)
+        if FileManager.default.fileExists(atPath: here.path) { return here }
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        while directory.path != "/" {
+            let candidate = directory.appendingPathComponent(relative)
+            if FileManager.default.fileExists(atPath: candidate.path) { return candidate }
+            directory.deleteLastPathComponent()
+        }
+        // Not found: load() will say that this folder does not exist, naming it.
+        return here
+    }
+}
