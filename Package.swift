@@ -70,7 +70,7 @@ let package = Package(
         .target(
             name: "PasslineServer",
             dependencies: [
-                "PasslineService", "PasslineStore", "PasslineSQL", "PasslineCrypto", "PasslineJSON",
+                "PasslineService", "PasslineStore", "PasslineSQL", "PasslineCrypto", "PasslineJSON", "PasslineQR", "ApplePass",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             resources: [.copy("Resources/openapi.json")]

@@ -28,12 +28,7 @@ public func buildRouter(database: any SQLDatabase, services: Services, configura
     router.get("openapi.json") { _, _ in
         Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: openAPI)))
     }
-    // The public link a card's emails and buttons carry: an unguessable token, not the serial.
-    router.get("c/:token/pass.pkpass") { request, context -> Response in
-        let token = try context.parameters.require("token")
-        let card = try await Errors.map { try await services.cards.get(publicToken: token) }
-        return PassDownload.response(try await services.cards.pass(card), card: card, request: request)
-    }
+    PublicCardRoutes<BasicRequestContext>(cards: services.cards).addRoutes(to: router)
     return router
 }
 

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import PasslineCrypto
 import PasslineJSON
+import PasslineQR
 import PasslineService
 import PasslineStore
 
@@ -39,6 +40,40 @@ struct PartnerAPI<Context: RequestContext>: Sendable {
         api.patch("cards/:serial", use: patchCard)
         api.post("cards/:serial/reissue", use: reissueCard)
         api.post("cards/:serial/void", use: voidCard)
+        api.get("cards/:serial/qr.svg", use: cardQR)
+        api.get("cards/:serial/qr.png", use: cardQR)
+    }
+
+    /// The member's own code (what the pass's barcode carries), for receipts and emails, or with
+    /// `?of=page` a code that opens the card's public page. `?level=L|M|Q|H`, `?scale=1…32`.
+    @Sendable func cardQR(_ request: Request, context: Context) async throws -> Response {
+        let principal = try await authenticate(request)
+        let serial = try context.parameters.require("serial")
+        let query = request.uri.queryParameters
+        let levelText = query["level"].map(String.init) ?? "M"
+        guard let level = QRCode.Level(rawValue: levelText) else { throw Problem.invalid("level", "must be one of L, M, Q, H, found \(levelText)") }
+        let scaleText = query["scale"].map(String.init)
+        guard let scale = scaleText.map({ Int($0) }) ?? 8, (1...32).contains(scale) else { throw Problem.invalid("scale", "must be 1 to 32 pixels a module") }
+        let card = try await Errors.map { try await services.cards.get(tenant: principal.tenant, mode: principal.mode, serial: serial) }
+        let text: String
+        switch query["of"].map(String.init) ?? "member" {
+        case "member":
+            let preview = try PassPreview(pkpass: try await services.cards.pass(card))
+            text = preview.barcode?.message ?? card.memberID
+        case "page": text = services.cards.pageLink(card)
+        case let other: throw Problem.invalid("of", "must be member or page, found \(other)")
+        }
+        let code: QRCode
+        do { code = try QRCode(text, level: level) } catch { throw Problem.invalid("level", "\(error)") }
+        let headers: HTTPFields = [.cacheControl: "private, max-age=3600"]
+        if request.uri.path.hasSuffix(".png") {
+            var all = headers
+            all[.contentType] = "image/png"
+            return Response(status: .ok, headers: all, body: .init(byteBuffer: ByteBuffer(bytes: try code.png(scale: scale))))
+        }
+        var all = headers
+        all[.contentType] = "image/svg+xml"
+        return Response(status: .ok, headers: all, body: .init(byteBuffer: ByteBuffer(string: code.svg(pixelsPerModule: scale))))
     }
 
     /// Changes `memberName` and/or `fields` (replacing them): a new version, pushed to every device.

@@ -60,6 +60,8 @@ struct LiveServer {
         let body: Data
         let contentType: String?
         let lastModified: String?
+        let headers: [String: String]
+        func header(_ name: String) -> String? { headers.first { $0.key.lowercased() == name.lowercased() }?.value }
         var json: [String: Any]? { try? JSONSerialization.jsonObject(with: body) as? [String: Any] }
     }
 
@@ -71,7 +73,8 @@ struct LiveServer {
         let (data, response) = try await URLSession.shared.data(for: request)
         let http = response as! HTTPURLResponse
         return Reply(status: http.statusCode, body: data, contentType: http.value(forHTTPHeaderField: "Content-Type"),
-                     lastModified: http.value(forHTTPHeaderField: "Last-Modified"))
+                     lastModified: http.value(forHTTPHeaderField: "Last-Modified"),
+                     headers: http.allHeaderFields.reduce(into: [:]) { $0["\($1.key)"] = "\($1.value)" })
     }
 
     func service(_ tenant: Tenants.Created) -> String { "/passkit/\(tenant.id)/v1" }

@@ -1,0 +1,78 @@
+import ApplePass
+import Hummingbird
+import PasslineService
+import PasslineStore
+
+/// What a customer opens without any key: `/c/{publicToken}` (the card's page), its pass and its
+/// images. The token is unguessable and is not the serial, so these links can go in emails.
+struct PublicCardRoutes<Context: RequestContext>: Sendable {
+    let cards: Cards
+
+    func addRoutes(to router: Router<Context>) {
+        router.get("c/:token", use: page)
+        router.get("c/:token/pass.pkpass", use: pass)
+        router.get("c/:token/logo.png", use: image)
+        router.get("c/:token/strip.png", use: image)
+    }
+
+    @Sendable func pass(_ request: Request, context: Context) async throws -> Response {
+        let card = try await Errors.map { try await cards.get(publicToken: try context.parameters.require("token")) }
+        return PassDownload.response(try await cards.pass(card), card: card, request: request)
+    }
+
+    @Sendable func page(_ request: Request, context: Context) async throws -> Response {
+        let token = try context.parameters.require("token")
+        guard let card = try? await cards.get(publicToken: token) else {
+            return Self.html(.notFound, CardPage.notFoundHTML(), headers: [.cacheControl: "no-store"])
+        }
+        let pass = try await cards.pass(card)
+        let languages = PassPreview.languages(acceptLanguage: request.headers[.acceptLanguage])
+        let preview = try PassPreview(pkpass: pass, languages: languages)
+        let platform = CardPage.Platform(userAgent: request.headers[.userAgent])
+        // The page changes with the card's version, the visitor's platform (button order) and language.
+        let etag = "W/\"\(card.version)-\(platform)-\(preview.language ?? "none")\""
+        let headers: HTTPFields = [
+            .eTag: etag,
+            // Personal data behind a secret link: browsers revalidate, shared caches keep nothing.
+            .cacheControl: "private, no-cache",
+            .vary: "User-Agent, Accept-Language",
+        ]
+        if let match = request.headers[.ifNoneMatch], match.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == etag }) {
+            return Response(status: .notModified, headers: headers)
+        }
+        let hasLogo = try PassPreview.file("logo.png", in: pass) != nil
+        let hasStrip = try PassPreview.file("strip.png", in: pass) != nil
+        // Relative links: the page works under whatever host and prefix it was reached through.
+        let page = CardPage(
+            preview: preview, applePassURL: "\(token)/pass.pkpass", googleSaveURL: nil, pageURL: cards.pageLink(card),
+            logoPath: hasLogo ? "\(token)/logo.png?v=\(card.version)" : nil, stripPath: hasStrip ? "\(token)/strip.png?v=\(card.version)" : nil,
+            platform: platform
+        )
+        return Self.html(.ok, page.html(), headers: headers)
+    }
+
+    /// The pass's own logo or strip, at the best resolution it has up to @2x.
+    @Sendable func image(_ request: Request, context: Context) async throws -> Response {
+        let card = try await Errors.map { try await cards.get(publicToken: try context.parameters.require("token")) }
+        let base = request.uri.path.hasSuffix("/strip.png") ? "strip" : "logo"
+        let pass = try await cards.pass(card)
+        guard let bytes = try PassPreview.file("\(base)@2x.png", in: pass) ?? PassPreview.file("\(base).png", in: pass) else {
+            throw Problem.notFound("This card's pass has no \(base) image.")
+        }
+        // The page links each version's images under their own URL, so they can be cached for long.
+        return Response(status: .ok, headers: [.contentType: "image/png", .cacheControl: "public, max-age=86400"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    static func html(_ status: HTTPResponse.Status, _ text: String, headers extra: HTTPFields = [:]) -> Response {
+        var headers: HTTPFields = [
+            .contentType: "text/html; charset=utf-8",
+            .contentSecurityPolicy: "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+            .init("Referrer-Policy")!: "no-referrer",
+            .init("X-Robots-Tag")!: "noindex, nofollow",
+            .xContentTypeOptions: "nosniff",
+        ]
+        headers.append(contentsOf: extra)
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}
