@@ -13,6 +13,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // Without its default traits: swift-configuration and full Foundation are not needed here.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        // The APNs stand-in only: an HTTP/2 server over TLS that checks client certificates.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),
+        .package(url: "https://github.com/apple/swift-nio-http2", from: "1.40.0"),
     ],
     targets: [
         // C libraries from Debian, each behind a system-library target.
@@ -41,6 +45,11 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
         // glibc's allocator settings (a header only; nothing to link).
         .systemLibrary(name: "CMalloc"),
         .systemLibrary(
@@ -54,6 +63,21 @@ let package = Package(
         .target(name: "PasslineZip", dependencies: ["CLibzip"]),
         .target(name: "PasslinePNG", dependencies: ["CZlib"]),
         .target(name: "PasslineQR", dependencies: ["CQRencode", "PasslinePNG"]),
+        // The one outbound HTTP client: libcurl's multi interface, HTTP/2, on a thread of its own.
+        .target(name: "PasslineHTTPClient", dependencies: ["CCurl"]),
+
+        // The local APNs stand-in (tests, benchmarks, the demo): real HTTP/2 and TLS on the wire.
+        .target(
+            name: "PasslineAPNsSim",
+            dependencies: [
+                "PasslineCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2"),
+            ]
+        ),
 
         // One SQL protocol, and a driver per database, each the one wrapper over its C library.
         .target(name: "PasslineSQL"),
@@ -118,6 +142,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
+        .testTarget(name: "PasslineHTTPClientTests", dependencies: ["PasslineHTTPClient", "PasslineAPNsSim", "PasslineTestSupport"]),
         .testTarget(name: "PasslineCLITests", dependencies: ["ApplePass", "PasslineCrypto", "PasslineZip", "PasslineDatabase", "PasslineTestSupport"]),
     ]
 )

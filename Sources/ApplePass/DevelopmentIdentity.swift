@@ -45,7 +45,8 @@ public struct DevelopmentIdentity: Sendable {
                                         ("OU", teamIdentifier), ("O", "Passline Development"), ("C", "US")]),
             subjectKey: key, issuer: (intermediate, intermediateKey),
             validFrom: validFrom, validUntil: validFrom.addingTimeInterval(TimeInterval(validDays) * 86_400),
-            profile: .signer(extendedKeyUsages: [passTypeUsage], extraExtensions: [(passTypeExtension, passTypeIdentifier)])
+            // Like Apple's, the certificate is also the TLS client certificate for APNs.
+            profile: .signer(extendedKeyUsages: ["clientAuth", passTypeUsage], extraExtensions: [(passTypeExtension, passTypeIdentifier)])
         )
         return DevelopmentIdentity(root: root, intermediate: intermediate, certificate: certificate, key: key)
     }

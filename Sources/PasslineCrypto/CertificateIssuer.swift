@@ -9,6 +9,8 @@ public enum CertificateIssuer {
         case authority(pathLength: Int?)
         /// An end-entity signing certificate with the given extended key usages (OIDs or names).
         case signer(extendedKeyUsages: [String], extraExtensions: [(oid: String, value: String)])
+        /// A TLS server certificate for these host names and IP addresses (a local stand-in's).
+        case tlsServer(hosts: [String])
     }
 
     /// Issues a certificate for `subjectKey`, signed with SHA-256.
@@ -67,6 +69,12 @@ public enum CertificateIssuer {
         case .authority(let pathLength):
             try add(NID_basic_constraints, "critical,CA:TRUE" + (pathLength.map { ",pathlen:\($0)" } ?? ""))
             try add(NID_key_usage, "critical,keyCertSign,cRLSign")
+        case .tlsServer(let hosts):
+            try add(NID_basic_constraints, "critical,CA:FALSE")
+            try add(NID_key_usage, "critical,digitalSignature,keyEncipherment")
+            try add(NID_ext_key_usage, "serverAuth")
+            let names = hosts.map { host in host.allSatisfy({ $0.isNumber || $0 == "." || $0 == ":" }) ? "IP:\(host)" : "DNS:\(host)" }
+            try add(NID_subject_alt_name, names.joined(separator: ","))
         case .signer(let usages, let extra):
             try add(NID_basic_constraints, "critical,CA:FALSE")
             try add(NID_key_usage, "critical,digitalSignature")

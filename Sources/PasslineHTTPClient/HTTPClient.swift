@@ -1,0 +1,158 @@
+import CCurl
+import Foundation
+import Synchronization
+
+/// A client certificate and its key, PEM, handed to TLS from memory (no file on disk).
+/// Requests with the same identity share connections; each identity gets its own.
+public struct ClientIdentity: Sendable, Hashable {
+    public let certificatePEM: [UInt8]
+    public let keyPEM: [UInt8]
+    public init(certificatePEM: [UInt8], keyPEM: [UInt8]) {
+        self.certificatePEM = certificatePEM
+        self.keyPEM = keyPEM
+    }
+}
+
+public struct HTTPRequest: Sendable {
+    public var method: String
+    public var url: String
+    public var headers: [(name: String, value: String)]
+    public var body: [UInt8]
+    /// The whole exchange, connecting included.
+    public var timeoutMilliseconds: Int
+    public var identity: ClientIdentity?
+
+    public init(method: String, url: String, headers: [(name: String, value: String)] = [], body: [UInt8] = [],
+                timeoutMilliseconds: Int = 30_000, identity: ClientIdentity? = nil) {
+        self.method = method; self.url = url; self.headers = headers; self.body = body
+        self.timeoutMilliseconds = timeoutMilliseconds; self.identity = identity
+    }
+}
+
+public struct HTTPResponse: Sendable {
+    public let status: Int
+    /// Names lowercased, as HTTP/2 sends them.
+    public let headers: [(name: String, value: String)]
+    public let body: [UInt8]
+    /// 2 for HTTP/2, 1 for HTTP/1.x.
+    public let httpVersion: Int
+
+    public func header(_ name: String) -> String? {
+        let lower = name.lowercased()
+        return headers.first { $0.name == lower }?.value
+    }
+}
+
+/// Why a request got no answer. `connection` and `timeout` are worth a retry; `tls` and
+/// `invalidRequest` are configuration to fix.
+public struct HTTPClientError: Error, Sendable, CustomStringConvertible {
+    public enum Code: String, Sendable { case connection, timeout, tls, invalidRequest, shutdown }
+    public let code: Code
+    public let message: String
+    public var description: String { message }
+}
+
+/// The project's one outbound HTTP client: libcurl's multi interface on a thread of its own,
+/// HTTP/2 over TLS with many concurrent streams on each connection, connections kept and reused
+/// (one set per client certificate), and callers that `await` their answers.
+///
+/// Back-pressure: at most `maxInFlight` requests are inside libcurl at once; further callers
+/// wait their turn instead of queueing without bound.
+public final class HTTPClient: Sendable {
+    public struct Configuration: Sendable {
+        /// A PEM file of extra certificate authorities to trust (a local stand-in's).
+        public var caFile: String?
+        public var maxInFlight: Int
+        /// Streams per connection we open at most; servers may allow fewer, and libcurl obeys them.
+        public var maxConcurrentStreams: Int
+        public var connectTimeoutMilliseconds: Int
+        /// Connections a pool (one client certificate) keeps to one host. Transfers beyond what
+        /// they carry wait inside libcurl rather than opening a connection each.
+        public var connectionsPerHost: Int
+        public init(caFile: String? = nil, maxInFlight: Int = 2_000, maxConcurrentStreams: Int = 1_000, connectTimeoutMilliseconds: Int = 10_000,
+                    connectionsPerHost: Int = 2) {
+            self.caFile = caFile; self.maxInFlight = maxInFlight; self.connectionsPerHost = connectionsPerHost
+            self.maxConcurrentStreams = maxConcurrentStreams; self.connectTimeoutMilliseconds = connectTimeoutMilliseconds
+        }
+    }
+
+    public let configuration: Configuration
+    /// One pool a client certificate, each a multi handle on its own thread: libcurl limits
+    /// connections per host, not per certificate, so tenants must not share one.
+    private let pools = Mutex<[ClientIdentity?: CurlLoop]>([:])
+    private let slots: AsyncSlots
+
+    public init(configuration: Configuration = Configuration()) {
+        self.configuration = configuration
+        self.slots = AsyncSlots(count: configuration.maxInFlight)
+    }
+
+    private func pool(for identity: ClientIdentity?) -> CurlLoop {
+        pools.withLock { pools in
+            if let pool = pools[identity] { return pool }
+            let pool = CurlLoop(configuration: configuration)
+            pools[identity] = pool
+            return pool
+        }
+    }
+
+    /// Sends one request and waits for its whole answer.
+    /// - Throws: `HTTPClientError` when no answer came (an HTTP error status is an answer).
+    public func send(_ request: HTTPRequest) async throws -> HTTPResponse {
+        try await slots.acquire()
+        defer { slots.release() }
+        return try await withCheckedThrowingContinuation { continuation in
+            pool(for: request.identity).submit(Transfer(request: request, continuation: continuation))
+        }
+    }
+
+    /// Stops the loop: transfers still running fail with `.shutdown`.
+    public func shutdown() {
+        slots.close()
+        for pool in pools.withLock({ Array($0.values) }) { pool.stop() }
+    }
+
+    deinit { for pool in pools.withLock({ Array($0.values) }) { pool.stop() } }
+}
+
+/// A counting semaphore for async callers.
+final class AsyncSlots: Sendable {
+    private struct State {
+        var available: Int
+        var waiters: [CheckedContinuation<Void, any Error>] = []
+        var closed = false
+    }
+    private let state: Mutex<State>
+
+    init(count: Int) { state = Mutex(State(available: count)) }
+
+    func acquire() async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let result: Result<Void, any Error>? = state.withLock { state in
+                if state.closed { return .failure(HTTPClientError(code: .shutdown, message: "The HTTP client was shut down.")) }
+                if state.available > 0 { state.available -= 1; return .success(()) }
+                state.waiters.append(continuation)
+                return nil
+            }
+            if let result { continuation.resume(with: result) }
+        }
+    }
+
+    func release() {
+        let next = state.withLock { state -> CheckedContinuation<Void, any Error>? in
+            if !state.waiters.isEmpty { return state.waiters.removeFirst() }
+            state.available += 1
+            return nil
+        }
+        next?.resume()
+    }
+
+    func close() {
+        let waiters = state.withLock { state in
+            state.closed = true
+            defer { state.waiters.removeAll() }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume(throwing: HTTPClientError(code: .shutdown, message: "The HTTP client was shut down.")) }
+    }
+}

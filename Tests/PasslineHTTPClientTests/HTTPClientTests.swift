@@ -1,0 +1,121 @@
+import Foundation
+import PasslineAPNsSim
+import PasslineHTTPClient
+import PasslineTestSupport
+import Testing
+
+/// The libcurl client against the APNs stand-in: real HTTP/2 over TLS with client certificates.
+@Suite("HTTP/2 client over libcurl, against the APNs stand-in")
+struct HTTPClientTests {
+    static let credentials = try! StandInCredentials.generate()
+    static let caFile: String = {
+        let file = TestSupport.temporaryFolder().appendingPathComponent("stand-in-ca.pem")
+        TestSupport.write(credentials.authorityPEM, to: file)
+        return file.path
+    }()
+    static let identity = ClientIdentity(
+        certificatePEM: TestSupport.identity.certificate.pemBytes + TestSupport.identity.intermediate.pemBytes,
+        keyPEM: try! TestSupport.identity.key.pemBytes()
+    )
+    static let token = String(repeating: "ab", count: 32)
+
+    func simulator(allowAnonymous: Bool = false) async throws -> APNsSimulator {
+        try await APNsSimulator.start(.init(certificateChainPEM: Self.credentials.certificateChainPEM, keyPEM: Self.credentials.keyPEM,
+                                            clientCAPEM: TestSupport.identity.root.pemBytes, allowAnonymous: allowAnonymous))
+    }
+
+    func push(_ port: Int, token: String = token, topic: String = "pass.dev.passline.tests", timeout: Int = 10_000, identity: ClientIdentity? = identity) -> HTTPRequest {
+        HTTPRequest(method: "POST", url: "https://127.0.0.1:\(port)/3/device/\(token)",
+                    headers: [("apns-topic", topic), ("apns-expiration", "1900000000")], body: Array("{}".utf8),
+                    timeoutMilliseconds: timeout, identity: identity)
+    }
+
+    @Test("200 concurrent requests share a connection or two over HTTP/2, each with the client certificate")
+    func multiplexing() async throws {
+        let sim = try await simulator()
+        let client = HTTPClient(configuration: .init(caFile: Self.caFile))
+        let statuses = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
+            for _ in 0..<200 { group.addTask { let r = try await client.send(push(sim.port)); return (r.status, r.httpVersion) } }
+            return try await group.reduce(into: [(Int, Int)]()) { $0.append($1) }
+        }
+        #expect(statuses.count == 200 && statuses.allSatisfy { $0 == (200, 2) })
+        let pushes = sim.pushes()
+        #expect(pushes.count == 200)
+        #expect(pushes.allSatisfy { $0.certificateTopic == "pass.dev.passline.tests" && $0.body == Array("{}".utf8) && $0.expiration == "1900000000" })
+        #expect(sim.connections() <= 2, "streams are multiplexed, not a connection each: \(sim.connections())")
+        // Kept open: more requests later reuse it.
+        _ = try await client.send(push(sim.port))
+        #expect(sim.connections() <= 2)
+        client.shutdown()
+        await sim.stop()
+    }
+
+    @Test("APNs' error answers arrive as answers with their JSON reason")
+    func errorAnswers() async throws {
+        let sim = try await simulator()
+        let client = HTTPClient(configuration: .init(caFile: Self.caFile))
+        let gone = String(repeating: "cd", count: 32)
+        sim.update { $0.unregistered[gone] = 1_700_000_000_000; $0.forbiddenTopics = [] }
+        let bad = try await client.send(push(sim.port, token: "nothex"))
+        #expect(bad.status == 400 && String(decoding: bad.body, as: UTF8.self) == #"{"reason":"BadDeviceToken"}"#)
+        let unregistered = try await client.send(push(sim.port, token: gone))
+        #expect(unregistered.status == 410 && String(decoding: unregistered.body, as: UTF8.self).contains(#""timestamp":1700000000000"#))
+        let wrongTopic = try await client.send(push(sim.port, topic: "pass.other"))
+        #expect(wrongTopic.status == 400 && String(decoding: wrongTopic.body, as: UTF8.self).contains("TopicDisallowed"))
+        sim.update { $0.forbiddenTopics = ["pass.dev.passline.tests"] }
+        #expect(try await client.send(push(sim.port)).status == 403)
+        #expect(try await client.send(push(sim.port)).header("apns-id") != nil)
+        client.shutdown()
+        await sim.stop()
+    }
+
+    @Test("no client certificate, a timeout and a dropped connection are errors that say so")
+    func failures() async throws {
+        let sim = try await simulator()
+        let client = HTTPClient(configuration: .init(caFile: Self.caFile))
+        await #expect(throws: HTTPClientError.self) { try await client.send(push(sim.port, identity: nil)) }
+
+        sim.update { $0.delayMilliseconds = 2_000 }
+        do {
+            _ = try await client.send(push(sim.port, timeout: 200))
+            Issue.record("a 200 ms timeout against a 2 s delay must fail")
+        } catch let error as HTTPClientError {
+            #expect(error.code == .timeout, "\(error)")
+        }
+        sim.update { $0.delayMilliseconds = 0; $0.dropRate = 1 }
+        do {
+            _ = try await client.send(push(sim.port))
+            Issue.record("a dropped connection must fail")
+        } catch let error as HTTPClientError {
+            #expect(error.code == .connection, "\(error)")
+        }
+        sim.update { $0.dropRate = 0 }
+        #expect(try await client.send(push(sim.port)).status == 200, "a fresh connection after the drop")
+
+        let untrusting = HTTPClient()
+        do {
+            _ = try await untrusting.send(push(sim.port))
+            Issue.record("the stand-in's CA is not in the system store")
+        } catch let error as HTTPClientError {
+            #expect(error.code == .tls, "\(error)")
+        }
+        client.shutdown()
+        untrusting.shutdown()
+        await sim.stop()
+    }
+
+    @Test("at most maxInFlight requests are inside libcurl; the rest wait and then complete")
+    func backPressure() async throws {
+        let sim = try await simulator()
+        sim.update { $0.delayMilliseconds = 20 }
+        let client = HTTPClient(configuration: .init(caFile: Self.caFile, maxInFlight: 4))
+        let count = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<40 { group.addTask { try await client.send(push(sim.port)).status } }
+            return try await group.reduce(0) { $0 + ($1 == 200 ? 1 : 0) }
+        }
+        #expect(count == 40)
+        client.shutdown()
+        await #expect(throws: HTTPClientError.self) { try await client.send(push(sim.port)) }
+        await sim.stop()
+    }
+}
