@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // Without its default traits: swift-configuration and full Foundation are not needed here.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         // The APNs stand-in only: an HTTP/2 server over TLS that checks client certificates.
         .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),
@@ -100,6 +101,15 @@ let package = Package(
             resources: [.copy("Resources/openapi.json")]
         ),
 
+        // Sends the pushes that changes enqueue, and acts on APNs' answers.
+        .target(
+            name: "PasslinePush",
+            dependencies: [
+                "PasslineHTTPClient", "PasslineJSON", "PasslineService", "PasslineSQL", "PasslineStore",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         // Opens the store PASSLINE_DATABASE_URL names, with the right driver.
         .target(name: "PasslineDatabase", dependencies: ["PasslineSQL", "PasslineSQLite", "PasslinePostgres"]),
 
@@ -112,6 +122,7 @@ let package = Package(
             name: "PasslineCLI",
             dependencies: [
                 "ApplePass", "PasslineCrypto", "PasslineDatabase", "PasslineStore", "PasslineQR", "PasslineService", "PasslineServer",
+                "PasslinePush", "PasslineHTTPClient", "PasslineAPNsSim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
@@ -139,6 +150,14 @@ let package = Package(
             name: "PasslineServerTests",
             dependencies: [
                 "PasslineServer", "PasslineService", "PasslineStore", "PasslineSQL", "PasslineSQLite", "PasslineCrypto", "PasslineTestSupport", "ApplePass", "PasslineZip",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
+        .testTarget(
+            name: "PasslinePushTests",
+            dependencies: [
+                "PasslinePush", "PasslineHTTPClient", "PasslineAPNsSim", "PasslineServer", "PasslineService", "PasslineStore", "PasslineSQL",
+                "PasslineCrypto", "PasslineTestSupport", "ApplePass", "PasslineZip",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),

@@ -50,6 +50,7 @@ public struct HTTPClientError: Error, Sendable, CustomStringConvertible {
     public let code: Code
     public let message: String
     public var description: String { message }
+    public init(code: Code, message: String) { self.code = code; self.message = message }
 }
 
 /// The project's one outbound HTTP client: libcurl's multi interface on a thread of its own,

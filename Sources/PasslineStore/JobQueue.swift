@@ -100,21 +100,36 @@ public final class JobQueue: Sendable {
 
     /// Claims up to `limit` jobs that are due (or whose lease ran out), most urgent first, and
     /// leases them to this worker for `lease` milliseconds. Other claimers skip them.
-    public func claim(limit: Int, leaseMilliseconds lease: Int64 = 60_000, now: Int64 = Clock.milliseconds()) async throws -> [ClaimedJob] {
+    /// - Parameters:
+    ///   - kinds: only jobs of these kinds (all when nil).
+    ///   - skipPausedTenants: leave jobs of tenants whose pushes are paused where they are, so
+    ///     waiting for a new certificate burns no attempts.
+    public func claim(limit: Int, kinds: [String]? = nil, skipPausedTenants: Bool = false, leaseMilliseconds lease: Int64 = 60_000,
+                      now: Int64 = Clock.milliseconds()) async throws -> [ClaimedJob] {
         let worker = self.worker, skipLocked = database.dialect.skipLocked
+        var filter = ""
+        var filterValues: [SQLValue] = []
+        if let kinds {
+            filter += " AND kind IN (\(Array(repeating: "?", count: kinds.count).joined(separator: ", ")))"
+            filterValues = kinds.map(SQLValue.text)
+        }
+        if skipPausedTenants {
+            filter += " AND NOT EXISTS (SELECT 1 FROM tenants t WHERE t.id = jobs.tenant_id AND t.push_paused_reason IS NOT NULL)"
+        }
+        let condition = filter, conditionValues = filterValues
         return try await database.transaction { connection in
             try connection.query("""
                 UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = ?, locked_by = ?
                 WHERE id IN (
                     SELECT id FROM jobs
                     WHERE state IN ('ready', 'running')
-                      AND ((state = 'ready' AND run_at <= ?) OR (state = 'running' AND lease_until < ?))
+                      AND ((state = 'ready' AND run_at <= ?) OR (state = 'running' AND lease_until < ?))\(condition)
                     ORDER BY priority, run_at, id
                     LIMIT ?
                     \(skipLocked)
                 )
                 RETURNING id, kind, tenant_id, payload, attempts, max_attempts, coalesce_key, priority, run_at
-                """, [.int(now + lease), .text(worker), .int(now), .int(now), .int(Int64(limit))])
+                """, [.int(now + lease), .text(worker), .int(now), .int(now)] + conditionValues + [.int(Int64(limit))])
             .map { row in
                 ClaimedJob(id: try row.int("id"), kind: try row.string("kind"), tenant: try row.optionalString("tenant_id"),
                            payload: try row.string("payload"), attempt: Int(try row.int("attempts")),
@@ -185,6 +200,23 @@ public final class JobQueue: Sendable {
             return "ready"
         }
         return state
+    }
+
+    /// Puts a claimed job back without counting the attempt (its tenant was paused meanwhile, say).
+    public func release(_ job: ClaimedJob, afterMilliseconds delay: Int64, now: Int64 = Clock.milliseconds()) async throws {
+        let worker = self.worker
+        try await database.transaction { connection in
+            if let key = job.coalesceKey,
+               try connection.first("SELECT id FROM jobs WHERE coalesce_key = ? AND state = 'ready'", [.text(key)]) != nil {
+                _ = try connection.execute("UPDATE jobs SET state = 'done', finished_at = ?, last_error = 'superseded by a newer job', lease_until = NULL WHERE id = ? AND locked_by = ?",
+                                           [.int(now), .int(job.id), .text(worker)])
+                return
+            }
+            _ = try connection.execute("""
+                UPDATE jobs SET state = 'ready', attempts = attempts - 1, run_at = ?, lease_until = NULL, locked_by = NULL
+                WHERE id = ? AND locked_by = ? AND state = 'running'
+                """, [.int(now + delay), .int(job.id), .text(worker)])
+        }
     }
 
     /// Exponential backoff with jitter: about 1 s, 2 s, 4 s, … capped at an hour, each ±50%.

@@ -176,5 +176,24 @@ public enum Schema {
             CREATE UNIQUE INDEX jobs_coalesce ON jobs (coalesce_key) WHERE state = 'ready';
             """
         },
+        Migration(version: 2, name: "push deliveries") { dialect in
+            let serial = dialect.serialPrimaryKey
+            return """
+                -- One row an APNs answer (or a failure to get one): what delivery tracking and
+                -- /metrics report. Pushes go per device token, so rows are per token and topic.
+                CREATE TABLE push_deliveries (
+                    id \(serial),
+                    tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+                    push_token TEXT NOT NULL,
+                    pass_type TEXT NOT NULL,
+                    outcome TEXT NOT NULL,
+                    apns_id TEXT,
+                    reason TEXT,
+                    attempt INTEGER NOT NULL,
+                    created_at BIGINT NOT NULL
+                );
+                CREATE INDEX push_deliveries_by_tenant ON push_deliveries (tenant_id, created_at);
+                """
+        },
     ]
 }

@@ -1,0 +1,189 @@
+import Foundation
+import Logging
+import PasslineHTTPClient
+import PasslineJSON
+import PasslineService
+import PasslineSQL
+import PasslineStore
+import Synchronization
+
+/// Sends the `apns.push` jobs that card changes enqueue: one `POST /3/device/{token}` per job,
+/// authenticated with the tenant's Pass Type ID certificate, and acts on APNs' answer as Apple
+/// documents it (see `APNsOutcome`). Jobs are claimed in batches and sent concurrently over the
+/// HTTP/2 client's multiplexed connections; a crash leaves the leases to run out and the jobs
+/// to be claimed again, so no push is lost.
+public final class PushWorker: Sendable {
+    public struct Configuration: Sendable {
+        /// `https://api.push.apple.com` unless PASSLINE_APNS_URL says otherwise.
+        public var apnsURL: String
+        public var batchSize: Int
+        /// How long APNs keeps the push for a device that is off: pass updates are still worth
+        /// having days later, and APNs keeps only the newest push per topic anyway.
+        public var expirationSeconds: Int
+        public var requestTimeoutMilliseconds: Int
+        /// A 429 for a token: wait this long before trying it again.
+        public var throttleMilliseconds: Int64
+        public init(apnsURL: String = "https://api.push.apple.com", batchSize: Int = 1000, expirationSeconds: Int = 7 * 86_400,
+                    requestTimeoutMilliseconds: Int = 15_000, throttleMilliseconds: Int64 = 60_000) {
+            var url = apnsURL
+            while url.hasSuffix("/") { url.removeLast() }
+            self.apnsURL = url; self.batchSize = batchSize; self.expirationSeconds = expirationSeconds
+            self.requestTimeoutMilliseconds = requestTimeoutMilliseconds; self.throttleMilliseconds = throttleMilliseconds
+        }
+    }
+
+    public let jobs: JobQueue
+    public let tenants: Tenants
+    public let client: HTTPClient
+    public let configuration: Configuration
+    private let logger: Logger
+    private let identities = Mutex<[String: ClientIdentity]>([:])
+
+    public init(jobs: JobQueue, tenants: Tenants, client: HTTPClient, configuration: Configuration, logger: Logger = Logger(label: "passline.push")) {
+        self.jobs = jobs
+        self.tenants = tenants
+        self.client = client
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Claims and sends until the task is cancelled.
+    public func run() async {
+        while !Task.isCancelled {
+            do {
+                if try await runOnce() == 0 { await jobs.waitForWork(timeoutMilliseconds: 1000) }
+            } catch {
+                logger.error("push worker: \(error)")
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    /// One batch: claims what is due, sends it, records the outcomes.
+    /// - Returns: how many jobs it handled.
+    @discardableResult
+    public func runOnce() async throws -> Int {
+        let claimed = try await jobs.claim(limit: configuration.batchSize, kinds: ["apns.push"], skipPausedTenants: true)
+        guard !claimed.isEmpty else { return 0 }
+        let results = await withTaskGroup(of: Outcome.self) { group in
+            for job in claimed { group.addTask { await self.send(job) } }
+            var results: [Outcome] = []
+            results.reserveCapacity(claimed.count)
+            for await result in group { results.append(result) }
+            return results
+        }
+        try await settle(results)
+        return claimed.count
+    }
+
+    struct Push: Sendable { let tenant: String, token: String, passType: String }
+    typealias Outcome = (ClaimedJob, Push?, Result)
+
+    enum Result: Sendable {
+        case answered(APNsOutcome)
+        case transport(HTTPClientError)
+        case unusable(String)
+    }
+
+    private func send(_ job: ClaimedJob) async -> Outcome {
+        guard case .object(let payload)? = try? JSONParser.parse(Array(job.payload.utf8)),
+              let tenant = payload["tenant"]?.stringValue, let token = payload["pushToken"]?.stringValue,
+              let passType = payload["passType"]?.stringValue else {
+            return (job, nil, .unusable("the job's payload is not {tenant, pushToken, passType}: \(job.payload.prefix(200))"))
+        }
+        let push = Push(tenant: tenant, token: token, passType: passType)
+        let identity: ClientIdentity
+        do { identity = try await self.identity(tenant: tenant) } catch {
+            return (job, push, .unusable("the tenant's signing identity cannot be used: \(error)"))
+        }
+        // The token came from a device: it must not be able to change the request's path.
+        guard !token.isEmpty, token.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) }) else {
+            return (job, push, .answered(.removeRegistration(reason: "BadDeviceToken (not sent: the token is not hexadecimal)")))
+        }
+        let request = HTTPRequest(
+            method: "POST", url: "\(configuration.apnsURL)/3/device/\(token)",
+            headers: [("apns-topic", passType), ("apns-expiration", String(Int(Date().timeIntervalSince1970) + configuration.expirationSeconds)),
+                      ("content-type", "application/json")],
+            // Wallet's push carries no content: an empty dictionary tells the device to ask what changed.
+            body: Array("{}".utf8), timeoutMilliseconds: configuration.requestTimeoutMilliseconds, identity: identity
+        )
+        do {
+            let response = try await client.send(request)
+            return (job, push, .answered(APNsOutcome.classify(status: response.status, body: response.body, apnsID: response.header("apns-id"))))
+        } catch let error as HTTPClientError {
+            return (job, push, .transport(error))
+        } catch {
+            return (job, push, .transport(HTTPClientError(code: .connection, message: "\(error)")))
+        }
+    }
+
+    private func identity(tenant: String) async throws -> ClientIdentity {
+        if let cached = identities.withLock({ $0[tenant] }) { return cached }
+        let signing = try await tenants.signingIdentity(tenant: tenant)
+        let identity = ClientIdentity(certificatePEM: signing.certificate.pemBytes + signing.intermediate.pemBytes, keyPEM: try signing.signerKey.pemBytes())
+        identities.withLock { $0[tenant] = identity }
+        return identity
+    }
+
+    /// Forgets a tenant's cached certificate (after it was replaced).
+    public func forgetIdentity(tenant: String) { _ = identities.withLock { $0.removeValue(forKey: tenant) } }
+
+    private func settle(_ results: [Outcome]) async throws {
+        var delivered: [ClaimedJob] = []
+        var deliveries: [Pushes.Delivery] = []
+        let database = jobs.database
+        func note(_ push: Push?, _ job: ClaimedJob, _ outcome: String, apnsID: String? = nil, reason: String? = nil) {
+            guard let push else { return }
+            deliveries.append(.init(tenant: push.tenant, pushToken: push.token, passType: push.passType, outcome: outcome,
+                                    apnsID: apnsID, reason: reason, attempt: job.attempt))
+        }
+        for (job, push, result) in results {
+            switch result {
+            case .answered(.delivered(let apnsID)):
+                delivered.append(job)
+                note(push, job, "delivered", apnsID: apnsID)
+            case .answered(.removeRegistration(let reason)):
+                if let push {
+                    try await database.withConnection { try Pushes.removeRegistrations(tenant: push.tenant, pushToken: push.token, passType: push.passType, registeredBefore: nil, on: $0) }
+                }
+                delivered.append(job)
+                note(push, job, "removed", reason: reason)
+            case .answered(.unregistered(let since)):
+                if let push {
+                    try await database.withConnection { try Pushes.removeRegistrations(tenant: push.tenant, pushToken: push.token, passType: push.passType, registeredBefore: since, on: $0) }
+                }
+                delivered.append(job)
+                note(push, job, "unregistered", reason: "Unregistered")
+            case .answered(.deadLetter(let reason)):
+                logger.error("APNs refused a push for good; this is a bug or a configuration error", metadata: ["reason": .string(reason), "job": .stringConvertible(job.id)])
+                try await jobs.fail(job, error: "APNs: \(reason)", retry: false)
+                note(push, job, "dead", reason: reason)
+            case .answered(.pauseTenant(let reason)):
+                if let push {
+                    logger.error("pausing the tenant's pushes", metadata: ["tenant": .string(push.tenant), "reason": .string(reason)])
+                    try await database.withConnection { try Pushes.pause(tenant: push.tenant, reason: reason, now: Clock.milliseconds(), on: $0) }
+                    forgetIdentity(tenant: push.tenant)
+                }
+                try await jobs.release(job, afterMilliseconds: 0)
+                note(push, job, "paused", reason: reason)
+            case .answered(.throttled(let reason)):
+                try await jobs.fail(job, error: "APNs: 429 \(reason)", retryAfterMilliseconds: configuration.throttleMilliseconds * Int64(job.attempt))
+                note(push, job, "throttled", reason: reason)
+            case .answered(.retry(let reason)):
+                let state = try await jobs.fail(job, error: "APNs: \(reason)")
+                note(push, job, state == "dead" ? "failed" : "retrying", reason: reason)
+            case .transport(let error):
+                let state = try await jobs.fail(job, error: "no answer from APNs: \(error.message)")
+                note(push, job, state == "dead" ? "failed" : "retrying", reason: error.message)
+            case .unusable(let reason):
+                try await jobs.fail(job, error: reason, retry: false)
+                note(push, job, "dead", reason: reason)
+            }
+        }
+        try await jobs.complete(delivered)
+        let recorded = deliveries
+        if !recorded.isEmpty {
+            try await database.transaction { try Pushes.record(recorded, now: Clock.milliseconds(), on: $0) }
+        }
+    }
+}

@@ -1,0 +1,181 @@
+import ApplePass
+import Foundation
+import PasslineAPNsSim
+import PasslineCrypto
+import PasslineHTTPClient
+import PasslinePush
+import PasslineService
+import PasslineSQL
+import PasslineStore
+import PasslineTestSupport
+import PasslineZip
+import Testing
+
+/// A store with one tenant (the test identity), the loyalty template, and the APNs stand-in.
+struct PushHarness {
+    static let credentials = try! StandInCredentials.generate()
+    static let caFile: String = {
+        let file = TestSupport.temporaryFolder().appendingPathComponent("stand-in-ca.pem")
+        TestSupport.write(credentials.authorityPEM, to: file)
+        return file.path
+    }()
+    static let passType = "pass.dev.passline.tests"
+
+    let database: any SQLDatabase
+    let tenant: String
+    let cards: Cards
+    let jobs: JobQueue
+    let sim: APNsSimulator
+    let client: HTTPClient
+    let worker: PushWorker
+
+    static func start(_ kind: TestDatabase) async throws -> PushHarness {
+        let database = try await kind.make()
+        try await Migrator.migrate(database)
+        let tenants = Tenants(database: database, secrets: try SecretBox(key: SecretBox.generateKey()))
+        let tenant = try await tenants.create(name: "Lumen", identity: try TestSupport.identity.signingIdentity()).id
+        let templates = Templates(database: database)
+        let writer = try ZipWriter()
+        for (name, bytes) in TestSupport.templateFiles("loyalty") { try writer.add(name, bytes) }
+        _ = try await templates.create(tenant: tenant, name: "loyalty", zip: try writer.finish())
+        let sim = try await APNsSimulator.start(.init(certificateChainPEM: credentials.certificateChainPEM, keyPEM: credentials.keyPEM,
+                                                      clientCAPEM: TestSupport.identity.root.pemBytes))
+        let client = HTTPClient(configuration: .init(caFile: caFile))
+        let jobs = JobQueue(database: database)
+        let worker = PushWorker(jobs: jobs, tenants: tenants, client: client,
+                                configuration: .init(apnsURL: "https://127.0.0.1:\(sim.port)", requestTimeoutMilliseconds: 5_000))
+        return PushHarness(database: database, tenant: tenant, cards: Cards(database: database, templates: templates, tenants: tenants, publicURL: "https://x.example"),
+                           jobs: jobs, sim: sim, client: client, worker: worker)
+    }
+
+    func stop() async {
+        client.shutdown()
+        await sim.stop()
+        await database.close()
+    }
+
+    static func token(_ n: Int) -> String { String(repeating: "0", count: 56) + String(format: "%08x", n) }
+
+    func card(points: Int64 = 100) async throws -> String {
+        try await cards.create(tenant: tenant, mode: "live", .init(template: "loyalty", memberID: "M-\(UUID().uuidString.prefix(6))", memberName: "Ada", points: points)).serialNumber
+    }
+
+    func register(device: String, token: String, serial: String, now: Int64 = Clock.milliseconds()) async throws {
+        _ = try await database.withConnection { try Records.register(tenant: tenant, device: device, pushToken: token, passType: Self.passType, serial: serial, now: now, on: $0) }
+    }
+
+    func earn(_ serial: String, _ points: Int64 = 5) async throws {
+        _ = try await cards.transact(tenant: tenant, mode: "live", serial: serial, points: points, reason: "visit", amount: nil, idempotencyKey: nil,
+                                     requestHash: [], actor: nil, jobs: jobs) { _ in [] }
+    }
+
+    /// Runs the worker until no job is due, moving retries' backoff to now between rounds.
+    func drain(rounds: Int = 50) async throws {
+        for _ in 0..<rounds {
+            try await database.withConnection { _ = try $0.execute("UPDATE jobs SET run_at = 0 WHERE state = 'ready'", []) }
+            if try await worker.runOnce() == 0 { return }
+        }
+    }
+
+    func registrations() async throws -> Int {
+        try await database.withConnection { Int(try $0.first("SELECT COUNT(*) AS n FROM registrations", [])!.int("n")) }
+    }
+}
+
+@Suite("APNs pushes on every change, against the stand-in")
+struct PushTests {
+    @Test("a transaction pushes once per device token, with the topic, the tenant's certificate and an expiration; the new pass carries the change", arguments: TestDatabase.available)
+    func endToEnd(kind: TestDatabase) async throws {
+        let h = try await PushHarness.start(kind)
+        let serial = try await h.card()
+        try await h.register(device: "phone-1", token: PushHarness.token(1), serial: serial)
+        try await h.register(device: "phone-2", token: PushHarness.token(2), serial: serial)
+        // A third phone holds three cards of the pass type: it gets one push and asks what changed.
+        let others = [try await h.card(), try await h.card()]
+        for s in [serial] + others { try await h.register(device: "phone-3", token: PushHarness.token(3), serial: s) }
+
+        try await h.earn(serial, 25)
+        for s in others { try await h.earn(s) }
+        try await h.drain()
+        let pushes = h.sim.pushes()
+        #expect(pushes.map(\.token).sorted() == [PushHarness.token(1), PushHarness.token(2), PushHarness.token(3)])
+        for push in pushes {
+            #expect(push.topic == PushHarness.passType && push.certificateTopic == PushHarness.passType)
+            #expect(push.body == Array("{}".utf8))
+            let expiration = try #require(push.expiration.flatMap(Int.init))
+            #expect(expiration > Int(Date().timeIntervalSince1970) + 86_400, "kept for phones that are off")
+        }
+        let counts = try await h.database.withConnection { try Pushes.counts(tenant: h.tenant, on: $0) }
+        #expect(counts["delivered"] == 3)
+
+        // What the lock screen shows comes from the new pass: the changed value under a changeMessage.
+        let card = try await h.cards.get(tenant: h.tenant, mode: "live", serial: serial)
+        let pass = try #require(PassVerifier.verify(try await h.cards.pass(card), trustAnchors: nil).passJSON)
+        let points = try #require(pass["storeCard"]?["primaryFields"]?.arrayValue?.first)
+        #expect(points["value"] == .int(125) && points["changeMessage"]?.stringValue?.contains("%@") == true)
+        await h.stop()
+    }
+
+    @Test("410 and BadDeviceToken remove the registration (unless re-registered after the 410); nothing more goes there", arguments: TestDatabase.available)
+    func deadTokens(kind: TestDatabase) async throws {
+        let h = try await PushHarness.start(kind)
+        let serial = try await h.card()
+        let gone = PushHarness.token(10), bad = PushHarness.token(11), back = PushHarness.token(12)
+        try await h.register(device: "gone", token: gone, serial: serial)
+        try await h.register(device: "bad", token: bad, serial: serial)
+        // This device told APNs it was gone at t=1000 but registered again later: keep it.
+        try await h.register(device: "back", token: back, serial: serial, now: 5_000)
+        h.sim.update { $0.unregistered = [gone: Clock.milliseconds(), back: 1_000]; $0.badTokens = [bad] }
+        try await h.earn(serial)
+        try await h.drain()
+        let left = try await h.database.withConnection { try $0.query("SELECT device_library_id FROM registrations", []).map { try $0.string("device_library_id") } }
+        #expect(left == ["back"])
+        let counts = try await h.database.withConnection { try Pushes.counts(tenant: h.tenant, on: $0) }
+        #expect(counts["unregistered"] == 2 && counts["removed"] == 1)
+
+        h.sim.update { $0.unregistered = [:]; $0.badTokens = [] }
+        h.sim.reset()
+        try await h.earn(serial)
+        try await h.drain()
+        #expect(h.sim.pushes().map(\.token) == [back])
+        await h.stop()
+    }
+
+    @Test("a 403 pauses the tenant without burning attempts; pushes resume once it is lifted", arguments: TestDatabase.available)
+    func pause(kind: TestDatabase) async throws {
+        let h = try await PushHarness.start(kind)
+        let serial = try await h.card()
+        try await h.register(device: "phone", token: PushHarness.token(1), serial: serial)
+        h.sim.update { $0.forbiddenTopics = [PushHarness.passType] }
+        try await h.earn(serial)
+        try await h.drain()
+        let reason = try await h.database.withConnection { try Pushes.pausedReason(tenant: h.tenant, on: $0) }
+        #expect(reason?.contains("BadCertificate") == true)
+        #expect(try await h.worker.runOnce() == 0, "a paused tenant's jobs stay waiting")
+        let job = try await h.database.withConnection { try $0.first("SELECT state, attempts FROM jobs", [])! }
+        #expect(try job.string("state") == "ready" && job.int("attempts") == 0)
+
+        h.sim.update { $0.forbiddenTopics = [] }
+        try await h.database.withConnection { try Pushes.resume(tenant: h.tenant, now: Clock.milliseconds(), on: $0) }
+        try await h.drain()
+        #expect(h.sim.pushes().count == 1)
+        await h.stop()
+    }
+
+    @Test("a flaky APNs (20% 429/5xx, dropped connections): every device still ends with its push, within the attempt limit")
+    func flaky() async throws {
+        let h = try await PushHarness.start(.sqlite)
+        let serial = try await h.card()
+        for n in 0..<60 { try await h.register(device: "phone-\(n)", token: PushHarness.token(n), serial: serial) }
+        h.sim.update { $0.failureRate = 0.2; $0.dropRate = 0.02 }
+        try await h.earn(serial)
+        try await h.drain(rounds: 200)
+        let delivered = Set(h.sim.pushes().map(\.token))
+        #expect(delivered.count == 60, "missing \(60 - delivered.count)")
+        let states = try await h.jobs.counts()
+        #expect(states["dead"] == nil && states["ready"] == nil && states["running"] == nil, "\(states)")
+        let stats = h.sim.stats()
+        #expect(stats.rejected.values.reduce(0, +) + stats.dropped > 0, "the stand-in did fail some")
+        await h.stop()
+    }
+}
