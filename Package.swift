@@ -122,7 +122,7 @@ let package = Package(
             name: "PasslineCLI",
             dependencies: [
                 "ApplePass", "PasslineCrypto", "PasslineDatabase", "PasslineStore", "PasslineQR", "PasslineService", "PasslineServer",
-                "PasslinePush", "PasslineHTTPClient", "PasslineAPNsSim",
+                "PasslinePush", "PasslineHTTPClient", "PasslineAPNsSim", "PasslineSQLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
@@ -156,7 +156,7 @@ let package = Package(
         .testTarget(
             name: "PasslinePushTests",
             dependencies: [
-                "PasslinePush", "PasslineHTTPClient", "PasslineAPNsSim", "PasslineServer", "PasslineService", "PasslineStore", "PasslineSQL",
+                "PasslinePush", "PasslineHTTPClient", "PasslineAPNsSim", "PasslineSQLite", "PasslineServer", "PasslineService", "PasslineStore", "PasslineSQL",
                 "PasslineCrypto", "PasslineTestSupport", "ApplePass", "PasslineZip",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]

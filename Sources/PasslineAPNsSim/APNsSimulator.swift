@@ -63,6 +63,8 @@ public final class APNsSimulator: Sendable {
         /// Keep every push (tests); off for benchmarks of many pushes.
         public var recordPushes: Bool
         public var threads: Int
+        /// Called with each delivered push (on an event loop: keep it short).
+        public var onPush: (@Sendable (Push) -> Void)?
 
         public init(host: String = "127.0.0.1", port: Int = 0, certificateChainPEM: [UInt8], keyPEM: [UInt8], clientCAPEM: [UInt8],
                     allowAnonymous: Bool = false, maxConcurrentStreams: Int = 1000, recordPushes: Bool = true, threads: Int = 1) {
@@ -81,11 +83,13 @@ public final class APNsSimulator: Sendable {
 
     let state = Mutex(State())
     let recordPushes: Bool
+    let onPush: (@Sendable (Push) -> Void)?
     public let port: Int
     private let channel: any Channel
     private let group: MultiThreadedEventLoopGroup
 
-    private init(channel: any Channel, group: MultiThreadedEventLoopGroup, recordPushes: Bool) {
+    private init(channel: any Channel, group: MultiThreadedEventLoopGroup, recordPushes: Bool, onPush: (@Sendable (Push) -> Void)?) {
+        self.onPush = onPush
         self.channel = channel
         self.group = group
         self.recordPushes = recordPushes
@@ -133,7 +137,7 @@ public final class APNsSimulator: Sendable {
             }
             .bind(host: configuration.host, port: configuration.port)
             .get()
-        let simulator = APNsSimulator(channel: channel, group: group, recordPushes: configuration.recordPushes)
+        let simulator = APNsSimulator(channel: channel, group: group, recordPushes: configuration.recordPushes, onPush: configuration.onPush)
         holder.simulator = simulator
         return simulator
     }
@@ -276,6 +280,7 @@ final class APNsStreamHandler: ChannelInboundHandler {
             state.stats.delivered += 1
             if record { state.pushes.append(push) }
         }
+        simulator.onPush?(push)
         return .respond(status: 200, reason: nil, timestamp: nil, apnsID: apnsID)
     }
 

@@ -3,6 +3,8 @@ import Foundation
 import Hummingbird
 import Logging
 import PasslineDatabase
+import PasslineHTTPClient
+import PasslinePush
 import PasslineServer
 import PasslineService
 import PasslineStore
@@ -14,7 +16,8 @@ struct ServeCommand: AsyncParsableCommand {
         discussion: """
             Reads PASSLINE_LISTEN (default 127.0.0.1:8080), PASSLINE_PUBLIC_URL (default http://<listen>), \
             PASSLINE_DATABASE_URL (default sqlite:./var/passline.sqlite), PASSLINE_MASTER_KEY or PASSLINE_MASTER_KEY_FILE \
-            (default: a key file made under ./var), PASSLINE_ADMIN_TOKEN (default: admin API off).
+            (default: a key file made under ./var), PASSLINE_ADMIN_TOKEN (default: admin API off), \
+            PASSLINE_APNS_URL (default https://api.push.apple.com), PASSLINE_APNS_CA_FILE (default: the system's trust store).
             """
     )
 
@@ -45,7 +48,24 @@ struct ServeCommand: AsyncParsableCommand {
             logger.info("Passline is listening", metadata: ["address": .string("\(configuration.host):\(port)"), "store": .string(url.description),
                                                          "public_url": .string(configuration.publicURL)])
         }
+        let environment = ProcessInfo.processInfo.environment
+        let apnsURL = environment["PASSLINE_APNS_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "https://api.push.apple.com"
+        guard apnsURL.hasPrefix("https://") else { throw ValidationError("PASSLINE_APNS_URL must be an https URL (APNs speaks HTTP/2 over TLS), found \"\(apnsURL)\".") }
+        let caFile = environment["PASSLINE_APNS_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+        if let caFile, !FileManager.default.isReadableFile(atPath: caFile) {
+            throw ValidationError("PASSLINE_APNS_CA_FILE names \(caFile), which cannot be read.")
+        }
+        let client = HTTPClient(configuration: .init(caFile: caFile))
+        let worker = PushWorker(jobs: services.jobs, tenants: tenants, client: client, configuration: .init(apnsURL: apnsURL), logger: logger)
+        let listener = services.jobs.listenForOtherProcesses()
+        let pushing = Task { await worker.run() }
+        logger.info("sending pushes", metadata: ["apns": .string(apnsURL)])
         try await app.runService()
+        // In-flight requests have finished; stop claiming, let the batch in hand settle.
+        pushing.cancel()
+        listener?.cancel()
+        await pushing.value
+        client.shutdown()
         await database.close()
     }
 }

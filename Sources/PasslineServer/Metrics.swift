@@ -5,11 +5,13 @@ import PasslineStore
 /// `/metrics` in Prometheus' text format: what an operator watches.
 enum MetricsPage {
     static func render(database: any SQLDatabase, now: Int64 = Clock.milliseconds()) async throws -> String {
-        let (jobs, cards, certificates) = try await database.withConnection { connection in
+        let (jobs, cards, certificates, pushes, paused) = try await database.withConnection { connection in
             (
                 try connection.query("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state ORDER BY state", []).map { (try $0.string("state"), try $0.int("n")) },
                 try connection.query("SELECT mode, COUNT(*) AS n FROM cards GROUP BY mode ORDER BY mode", []).map { (try $0.string("mode"), try $0.int("n")) },
-                try connection.query("SELECT tenant_id, not_after FROM signing_identities ORDER BY tenant_id", []).map { (try $0.string("tenant_id"), try $0.int("not_after")) }
+                try connection.query("SELECT tenant_id, not_after FROM signing_identities ORDER BY tenant_id", []).map { (try $0.string("tenant_id"), try $0.int("not_after")) },
+                try Pushes.counts(tenant: nil, on: connection),
+                try connection.query("SELECT id FROM tenants WHERE push_paused_reason IS NOT NULL ORDER BY id", []).map { try $0.string("id") }
             )
         }
         var out = "# HELP passline_jobs Jobs in the durable queue, by state.\n# TYPE passline_jobs gauge\n"
@@ -23,6 +25,12 @@ enum MetricsPage {
         for (tenant, notAfter) in certificates {
             out += "passline_signing_certificate_days_to_expiry{tenant=\"\(tenant)\"} \((notAfter - now) / 86_400_000)\n"
         }
+        out += "# HELP passline_push_deliveries APNs answers (and failures to get one), by outcome.\n# TYPE passline_push_deliveries counter\n"
+        for outcome in ["delivered", "unregistered", "removed", "retrying", "throttled", "failed", "dead", "paused"] {
+            out += "passline_push_deliveries{outcome=\"\(outcome)\"} \(pushes[outcome] ?? 0)\n"
+        }
+        out += "# HELP passline_push_paused Tenants whose pushes are paused because APNs refused their certificate.\n# TYPE passline_push_paused gauge\n"
+        for tenant in paused { out += "passline_push_paused{tenant=\"\(tenant)\"} 1\n" }
         return out
     }
 }

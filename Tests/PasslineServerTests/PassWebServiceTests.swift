@@ -220,6 +220,10 @@ struct PassWebServiceTests {
         #expect(text.contains("passline_cards{mode=\"live\"} 2"))
         #expect(text.contains("passline_jobs{state=\"ready\"} 0"))
         #expect(text.contains("passline_signing_certificate_days_to_expiry{tenant=\"\(server.tenantA.id)\"} 36"))
+        #expect(text.contains("passline_push_deliveries{outcome=\"delivered\"} 0") && !text.contains("passline_push_paused{"))
+        try await server.database.withConnection { try Pushes.pause(tenant: server.tenantA.id, reason: "BadCertificate", now: 1, on: $0) }
+        let paused = String(decoding: try await server.send("GET", "/metrics").body, as: UTF8.self)
+        #expect(paused.contains("passline_push_paused{tenant=\"\(server.tenantA.id)\"} 1"))
         await server.stop()
     }
 

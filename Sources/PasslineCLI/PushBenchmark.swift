@@ -1,0 +1,115 @@
+import ApplePass
+import ArgumentParser
+import Foundation
+import PasslineAPNsSim
+import PasslineCrypto
+import PasslineDatabase
+import PasslineHTTPClient
+import PasslinePush
+import PasslineService
+import PasslineSQL
+import PasslineSQLite
+import PasslineStore
+
+struct PushBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "push",
+        abstract: "Fans one change out to N registered devices through the push worker and the APNs stand-in, next to h2load against the same stand-in.",
+        discussion: "The store is SQLite in a temporary folder. h2load (Debian's nghttp2-client) sends the same number of pushes over 2 connections with 1,000 streams each; it cannot present a client certificate, so the stand-in accepts anonymous connections for it. With --json the last line is {devices, seconds, pushesPerSecond, h2loadPerSecond, ratio}."
+    )
+
+    @Option(help: "Registered devices, each with its own push token.")
+    var devices = 100_000
+
+    @Flag(help: "Print the result as a JSON line.")
+    var json = false
+
+    struct Result: Encodable {
+        let devices: Int
+        let seconds: Double
+        let pushesPerSecond: Double
+        let h2loadPerSecond: Double?
+        let ratio: Double?
+    }
+
+    func run() async throws {
+        guard devices > 0 else { throw ValidationError("--devices must be at least 1.") }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("passline-bench-push-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+
+        let passType = "pass.bench.passline"
+        let identity = try DevelopmentIdentity.generate(passTypeIdentifier: passType, teamIdentifier: "BENCH00001")
+        let database = try SQLiteDatabase(path: folder.appendingPathComponent("bench.sqlite").path)
+        try await Migrator.migrate(database)
+        let tenants = Tenants(database: database, secrets: try SecretBox(key: SecretBox.generateKey()))
+        let tenant = try await tenants.create(name: "Bench", identity: try identity.signingIdentity()).id
+        let count = devices
+        Console.error("registering \(count) devices…")
+        try await database.transaction { connection in
+            try Records.createTemplate(id: "tpl", tenant: tenant, name: "bench", passJSON: Array("{}".utf8), now: 1, on: connection)
+            try Records.insertCard(.init(serialNumber: "S1", templateID: "tpl", memberID: "M1", memberName: "Bench", authenticationToken: String(repeating: "a", count: 32),
+                                         publicToken: "bench", points: 0), tenant: tenant, now: 1, dialect: .sqlite, on: connection)
+            for n in 0..<count {
+                _ = try Records.register(tenant: tenant, device: "device-\(n)", pushToken: Self.token(n), passType: passType, serial: "S1", now: 1, on: connection)
+            }
+        }
+
+        let credentials = try StandInCredentials.generate()
+        let caFile = folder.appendingPathComponent("ca.pem")
+        try Data(credentials.authorityPEM).write(to: caFile)
+        let sim = try await APNsSimulator.start(.init(certificateChainPEM: credentials.certificateChainPEM, keyPEM: credentials.keyPEM,
+                                                      clientCAPEM: identity.root.pemBytes, allowAnonymous: true, recordPushes: false))
+        let client = HTTPClient(configuration: .init(caFile: caFile.path))
+        let jobs = JobQueue(database: database)
+        let worker = PushWorker(jobs: jobs, tenants: tenants, client: client, configuration: .init(apnsURL: "https://127.0.0.1:\(sim.port)", batchSize: 2000))
+
+        Console.error("one change, \(count) pushes…")
+        let start = DispatchTime.now().uptimeNanoseconds
+        try await database.transaction { connection in
+            _ = try Ledger.apply(tenant: tenant, mode: "live", serial: "S1", points: 10, reason: "campaign", amount: nil, idempotencyKey: nil,
+                                 actor: nil, dialect: .sqlite, now: Clock.milliseconds(), on: connection)
+        }
+        while try await worker.runOnce() > 0 {}
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        let delivered = sim.stats().delivered
+        client.shutdown()
+        guard delivered >= count else { throw ValidationError("only \(delivered) of \(count) pushes arrived; see the job table's errors.") }
+        let rate = Double(count) / seconds
+        Console.error(String(format: "passline: %d pushes in %.2f s, %.0f pushes/s", count, seconds, rate))
+
+        let h2load = try Self.h2load(port: sim.port, requests: count, passType: passType, folder: folder)
+        await sim.stop()
+        if let h2load { Console.error(String(format: "h2load:   %.0f requests/s against the same stand-in", h2load)) }
+        let result = Result(devices: count, seconds: seconds, pushesPerSecond: rate, h2loadPerSecond: h2load, ratio: h2load.map { rate / $0 })
+        if json { try Console.printJSONLine(result) } else if let ratio = result.ratio { print(String(format: "ratio %.2f", ratio)) }
+    }
+
+    static func token(_ n: Int) -> String { String(repeating: "0", count: 56) + String(format: "%08x", n) }
+
+    /// h2load's requests per second, or nil (with a note) when it is not installed.
+    static func h2load(port: Int, requests: Int, passType: String, folder: URL) throws -> Double? {
+        let body = folder.appendingPathComponent("body.json")
+        try Data("{}".utf8).write(to: body)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["h2load", "-n", String(requests), "-c", "2", "-m", "1000", "-H", "apns-topic: \(passType)",
+                             "-d", body.path, "https://127.0.0.1:\(port)/3/device/\(token(1))"]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        do { try process.run() } catch {
+            Console.error("h2load is not installed (apt-get install nghttp2-client); no ceiling measured.")
+            return nil
+        }
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        // "finished in 1.23s, 81234.56 req/s, 1.2MB/s"
+        guard process.terminationStatus == 0, let match = text.firstMatch(of: /finished in [0-9.]+m?s, ([0-9.]+) req\/s/), let rate = Double(match.1) else {
+            Console.error("h2load failed: \(text.suffix(400))")
+            return nil
+        }
+        if text.contains("succeeded, 0 failed") == false, let status = text.firstMatch(of: /requests: .*/) { Console.error("h2load: \(status.0)") }
+        return rate
+    }
+}
