@@ -65,15 +65,9 @@ struct PartnerAPI<Context: RequestContext>: Sendable {
         }
         let code: QRCode
         do { code = try QRCode(text, level: level) } catch { throw Problem.invalid("level", "\(error)") }
-        let headers: HTTPFields = [.cacheControl: "private, max-age=3600"]
-        if request.uri.path.hasSuffix(".png") {
-            var all = headers
-            all[.contentType] = "image/png"
-            return Response(status: .ok, headers: all, body: .init(byteBuffer: ByteBuffer(bytes: try code.png(scale: scale))))
-        }
-        var all = headers
-        all[.contentType] = "image/svg+xml"
-        return Response(status: .ok, headers: all, body: .init(byteBuffer: ByteBuffer(string: code.svg(pixelsPerModule: scale))))
+        let png = request.uri.path.hasSuffix(".png")
+        return Response(status: .ok, headers: [.contentType: png ? "image/png" : "image/svg+xml", .cacheControl: "private, max-age=3600"],
+                        body: .init(byteBuffer: png ? ByteBuffer(bytes: try code.png(scale: scale)) : ByteBuffer(string: code.svg(pixelsPerModule: scale))))
     }
 
     /// Changes `memberName` and/or `fields` (replacing them): a new version, pushed to every device.
