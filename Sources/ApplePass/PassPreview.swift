@@ -41,6 +41,8 @@ public struct PassPreview: Sendable {
     public let voided: Bool
     /// The language whose strings were used (nil when the pass has none).
     public let language: String?
+    /// Every file name in the pass, so a page can tell which images it may link.
+    public let fileNames: Set<String>
 
     /// Reads a `.pkpass`, localized for the first of `languages` the pass has (then English, then any).
     /// - Throws: `PassError` when the pass has no readable `pass.json`.
@@ -50,10 +52,11 @@ public struct PassPreview: Sendable {
         for entry in zip.entries where entry.name == "pass.json" || entry.name.hasSuffix(".lproj/pass.strings") {
             files[entry.name] = try zip.read(entry)
         }
-        try self.init(files: files, languages: languages)
+        try self.init(files: files, languages: languages, fileNames: Set(zip.entries.map(\.name)))
     }
 
-    public init(files: [String: [UInt8]], languages: [String] = []) throws {
+    public init(files: [String: [UInt8]], languages: [String] = [], fileNames: Set<String>? = nil) throws {
+        self.fileNames = fileNames ?? Set(files.keys)
         guard let bytes = files["pass.json"], case .object(let pass)? = try? JSONParser.parse(bytes) else {
             throw PassError(.invalidPass, "The pass has no readable pass.json.")
         }

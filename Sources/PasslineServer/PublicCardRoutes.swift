@@ -40,8 +40,8 @@ struct PublicCardRoutes<Context: RequestContext>: Sendable {
         if let match = request.headers[.ifNoneMatch], match.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == etag }) {
             return Response(status: .notModified, headers: headers)
         }
-        let hasLogo = try PassPreview.file("logo.png", in: pass) != nil
-        let hasStrip = try PassPreview.file("strip.png", in: pass) != nil
+        // Read from the same opening of the pass as the preview: one zip parse a page view.
+        let hasLogo = preview.fileNames.contains("logo.png"), hasStrip = preview.fileNames.contains("strip.png")
         // Relative links: the page works under whatever host and prefix it was reached through.
         let page = CardPage(
             preview: preview, applePassURL: "\(token)/pass.pkpass", googleSaveURL: nil, pageURL: cards.pageLink(card),
