@@ -10,6 +10,8 @@ public struct DevelopmentIdentity: Sendable {
     public let intermediate: Certificate
     public let certificate: Certificate
     public let key: PrivateKey
+    /// Kept so the chain can renew its pass certificate, as Apple's WWDR does once a year.
+    let intermediateKey: PrivateKey
 
     /// Apple's OID for Pass Type ID certificates (extended key usage and the pass type extension).
     static let passTypeUsage = "1.2.840.113635.100.4.14"
@@ -39,6 +41,24 @@ public struct DevelopmentIdentity: Sendable {
             validFrom: now.addingTimeInterval(-86_400), validUntil: now.addingTimeInterval(5 * 365 * 86_400),
             profile: .authority(pathLength: 0)
         )
+        let (key, certificate) = try issuePassCertificate(passTypeIdentifier: passTypeIdentifier, teamIdentifier: teamIdentifier,
+                                                          intermediate: intermediate, intermediateKey: intermediateKey,
+                                                          validFrom: validFrom, validDays: validDays)
+        return DevelopmentIdentity(root: root, intermediate: intermediate, certificate: certificate, key: key, intermediateKey: intermediateKey)
+    }
+
+    /// A new pass certificate and key for the same pass type under the same intermediate: what
+    /// renewing a Pass Type ID certificate gives.
+    public func renewed(validFrom: Date = Date().addingTimeInterval(-3600), validDays: Int = 365) throws -> DevelopmentIdentity {
+        let subject = certificate.subject
+        let (key, certificate) = try Self.issuePassCertificate(passTypeIdentifier: subject.userID ?? "", teamIdentifier: subject.organizationalUnit ?? "",
+                                                               intermediate: intermediate, intermediateKey: intermediateKey,
+                                                               validFrom: validFrom, validDays: validDays)
+        return DevelopmentIdentity(root: root, intermediate: intermediate, certificate: certificate, key: key, intermediateKey: intermediateKey)
+    }
+
+    static func issuePassCertificate(passTypeIdentifier: String, teamIdentifier: String, intermediate: Certificate, intermediateKey: PrivateKey,
+                                     validFrom: Date, validDays: Int) throws -> (PrivateKey, Certificate) {
         let key = try PrivateKey.generateRSA(bits: 2048)
         let certificate = try CertificateIssuer.issue(
             subject: DistinguishedName([("UID", passTypeIdentifier), ("CN", "Pass Type ID: \(passTypeIdentifier)"),
@@ -48,7 +68,7 @@ public struct DevelopmentIdentity: Sendable {
             // Like Apple's, the certificate is also the TLS client certificate for APNs.
             profile: .signer(extendedKeyUsages: ["clientAuth", passTypeUsage], extraExtensions: [(passTypeExtension, passTypeIdentifier)])
         )
-        return DevelopmentIdentity(root: root, intermediate: intermediate, certificate: certificate, key: key)
+        return (key, certificate)
     }
 
     /// Writes `root.pem`, `wwdr.pem`, `certificate.pem` and `private-key.pem` (mode 0600) into `directory`.

@@ -115,6 +115,25 @@ public struct PassSigningIdentity: Sendable {
         )
     }
 
+    /// Makes an identity of PEM text received over the network (the admin API), naming the
+    /// fields it came from in every error.
+    /// - Throws: `PassError.invalidIdentity`.
+    public static func load(certificatePEM: [UInt8], keyPEM: [UInt8], keyPassphrase: String? = nil, intermediatesPEM: [UInt8],
+                            sources: Sources, now: Date = Date()) throws -> PassSigningIdentity {
+        func certificates(_ bytes: [UInt8], _ source: String) throws -> [Certificate] {
+            do { return try Certificate.loadPEM(bytes) } catch let error as CryptoError {
+                throw PassError(.invalidIdentity, "\(source): \(error)")
+            }
+        }
+        let certificate = try certificates(certificatePEM, sources.certificate)[0]
+        let key: PrivateKey
+        do { key = try PrivateKey(pem: keyPEM, passphrase: keyPassphrase) } catch let error as CryptoError {
+            throw PassError(.invalidIdentity, "\(sources.key): \(error)")
+        }
+        return try PassSigningIdentity(certificate: certificate, key: key, intermediates: try certificates(intermediatesPEM, sources.intermediates),
+                                       sources: sources, now: now)
+    }
+
     static func read(_ url: URL) throws -> [UInt8] {
         guard let data = FileManager.default.contents(atPath: url.path) else {
             throw PassError(.unreadableFile, "\(url.path) does not exist or cannot be read.")

@@ -20,6 +20,9 @@ public final class APNsSimulator: Sendable {
         public var badTokens: Set<String> = []
         /// Topics whose certificates are answered 403 `BadCertificate` (a revoked certificate, say).
         public var forbiddenTopics: Set<String> = []
+        /// Client certificates (SHA-256 fingerprints, lowercase hex) answered 403 `BadCertificate`,
+        /// as Apple answers a revoked one: the tenant's other certificates still work.
+        public var revokedCertificates: Set<String> = []
         /// The share of requests answered 429 `TooManyRequests`, 500 or 503, evenly.
         public var failureRate: Double = 0
         /// The share of requests whose connection is closed without an answer.
@@ -164,7 +167,7 @@ private final class Holder: @unchecked Sendable {
 
 /// The topic (the certificate's UID) of one connection's client certificate, read once.
 final class PeerTopic: @unchecked Sendable {
-    enum Value { case unknown, anonymous, topic(String) }
+    enum Value { case unknown, anonymous, topic(String, fingerprint: String) }
     var value = Value.unknown
 }
 
@@ -201,7 +204,7 @@ final class APNsStreamHandler: ChannelInboundHandler {
         if case .unknown = peer.value {
             if let certificate = try? connection.pipeline.syncOperations.nioSSL_peerCertificate(), let der = try? certificate.toDERBytes(),
                let parsed = try? Certificate(der: der), let uid = parsed.subject.userID {
-                peer.value = .topic(uid)
+                peer.value = .topic(uid, fingerprint: parsed.fingerprintSHA256)
             } else {
                 peer.value = .anonymous
             }
@@ -251,9 +254,11 @@ final class APNsStreamHandler: ChannelInboundHandler {
         guard let topic, !topic.isEmpty else { return reject(400, "MissingTopic") }
         var certificateTopic: String?
         switch certificate {
-        case .topic(let uid):
+        case .topic(let uid, let fingerprint):
             certificateTopic = uid
-            guard !behaviour.forbiddenTopics.contains(uid) else { return reject(403, "BadCertificate") }
+            guard !behaviour.forbiddenTopics.contains(uid), !behaviour.revokedCertificates.contains(fingerprint) else {
+                return reject(403, "BadCertificate")
+            }
             guard uid == topic else { return reject(400, "TopicDisallowed") }
         case .anonymous, .unknown: break
         }

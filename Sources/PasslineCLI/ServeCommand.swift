@@ -56,7 +56,8 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("PASSLINE_APNS_CA_FILE names \(caFile), which cannot be read.")
         }
         let client = HTTPClient(configuration: .init(caFile: caFile))
-        let worker = PushWorker(jobs: services.jobs, tenants: tenants, client: client, configuration: .init(apnsURL: apnsURL), logger: logger)
+        let worker = PushWorker(jobs: services.jobs, tenants: tenants, client: client, configuration: .init(apnsURL: apnsURL),
+                                signing: services.cards.identities, logger: logger)
         let listener = services.jobs.listenForOtherProcesses()
         let pushing = Task { await worker.run() }
         logger.info("sending pushes", metadata: ["apns": .string(apnsURL)])

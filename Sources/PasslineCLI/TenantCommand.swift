@@ -10,7 +10,7 @@ struct TenantCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tenant",
         abstract: "Tenants (businesses) and their API keys, in the store PASSLINE_DATABASE_URL names.",
-        subcommands: [Create.self, Key.self]
+        subcommands: [Create.self, Show.self, Identity.self, Key.self]
     )
 
     /// The store and the master key, as `serve` finds them.
@@ -120,5 +120,83 @@ struct TenantCommand: AsyncParsableCommand {
                 print("Revoked \(String(key.prefix(12)))… of tenant \(tenant).")
             }
         }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show tenants: pass type, days until the certificate expires, and whether pushes are paused."
+        )
+
+        @Option(help: "Only this tenant.")
+        var tenant: String?
+
+        @Flag(help: "One JSON object a line.")
+        var json = false
+
+        @OptionGroup var store: StoreOptions
+
+        func run() async throws {
+            let tenants = try await store.open()
+            let list = try await tenants.list(only: tenant)
+            await tenants.database.close()
+            if let tenant, list.isEmpty { throw ValidationError("There is no tenant \(tenant).") }
+            for info in list {
+                if json {
+                    try Console.printJSONLine(TenantJSON(info))
+                } else {
+                    let paused = info.pushPausedReason.map { "; pushes paused: \($0)" } ?? ""
+                    print("\(info.id)  \(info.name)  \(info.passTypeIdentifier)  certificate expires in \(info.daysToExpiry) days\(paused)")
+                }
+            }
+        }
+    }
+
+    struct Identity: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "A tenant's signing identity.", subcommands: [SetIdentity.self])
+
+        struct SetIdentity: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                commandName: "set",
+                abstract: "Replace a tenant's signing identity (a renewed Pass Type ID certificate for the same pass type).",
+                discussion: "The new identity must sign and verify a canary first. Paused pushes resume; a running server uses it within seconds."
+            )
+
+            @Option(help: "The tenant's id.")
+            var tenant: String
+
+            @Option(help: "Folder with certificate.pem, private-key.pem and wwdr.pem.")
+            var identity: String
+
+            @Option(name: .customLong("key-password-env"), help: "Environment variable holding the private key's passphrase.")
+            var keyPasswordEnv: String?
+
+            @OptionGroup var store: StoreOptions
+
+            func run() async throws {
+                let passphrase = keyPasswordEnv.flatMap { ProcessInfo.processInfo.environment[$0] }
+                let loaded = try PassSigningIdentity.load(directory: URL(commandLinePath: identity), keyPassphrase: passphrase)
+                for warning in loaded.warnings { Console.error("warning: \(warning)") }
+                let tenants = try await store.open()
+                let info: Tenants.Info
+                do { info = try await tenants.replaceIdentity(tenant: tenant, with: loaded) } catch {
+                    await tenants.database.close()
+                    throw error
+                }
+                await tenants.database.close()
+                print("Tenant \(info.id) now signs with the certificate \(info.certificateFingerprint.prefix(16))…, which expires in \(info.daysToExpiry) days.")
+            }
+        }
+    }
+}
+
+/// A tenant as the command line and the admin API print it.
+struct TenantJSON: Encodable {
+    let id: String, name: String, passTypeIdentifier: String, teamIdentifier: String
+    let certificateExpiresAt: String, daysToExpiry: Int64, certificateFingerprint: String, pushesPausedReason: String?
+
+    init(_ info: Tenants.Info) {
+        id = info.id; name = info.name; passTypeIdentifier = info.passTypeIdentifier; teamIdentifier = info.teamIdentifier
+        certificateExpiresAt = Date(timeIntervalSince1970: Double(info.certificateNotAfter) / 1000).formatted(.iso8601)
+        daysToExpiry = info.daysToExpiry; certificateFingerprint = info.certificateFingerprint; pushesPausedReason = info.pushPausedReason
     }
 }

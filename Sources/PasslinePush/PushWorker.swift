@@ -37,11 +37,15 @@ public final class PushWorker: Sendable {
     public let client: HTTPClient
     public let configuration: Configuration
     private let logger: Logger
-    private let identities = Mutex<[String: ClientIdentity]>([:])
+    private let signing: SigningIdentities
+    /// Client identities made from signing identities, by tenant, with the stamp they came from.
+    private let identities = Mutex<[String: (stamp: Int64, identity: ClientIdentity)]>([:])
 
-    public init(jobs: JobQueue, tenants: Tenants, client: HTTPClient, configuration: Configuration, logger: Logger = Logger(label: "passline.push")) {
+    public init(jobs: JobQueue, tenants: Tenants, client: HTTPClient, configuration: Configuration, signing: SigningIdentities? = nil,
+                logger: Logger = Logger(label: "passline.push")) {
         self.jobs = jobs
         self.tenants = tenants
+        self.signing = signing ?? SigningIdentities(tenants: tenants)
         self.client = client
         self.configuration = configuration
         self.logger = logger
@@ -76,7 +80,11 @@ public final class PushWorker: Sendable {
         return claimed.count
     }
 
-    struct Push: Sendable { let tenant: String, token: String, passType: String }
+    struct Push: Sendable {
+        let tenant: String, token: String, passType: String
+        /// The stamp of the signing identity the push went out with.
+        var identityStamp: Int64 = 0
+    }
     typealias Outcome = (ClaimedJob, Push?, Result)
 
     enum Result: Sendable {
@@ -91,9 +99,9 @@ public final class PushWorker: Sendable {
               let passType = payload["passType"]?.stringValue else {
             return (job, nil, .unusable("the job's payload is not {tenant, pushToken, passType}: \(job.payload.prefix(200))"))
         }
-        let push = Push(tenant: tenant, token: token, passType: passType)
+        var push = Push(tenant: tenant, token: token, passType: passType)
         let identity: ClientIdentity
-        do { identity = try await self.identity(tenant: tenant) } catch {
+        do { (push.identityStamp, identity) = try await self.identity(tenant: tenant) } catch {
             return (job, push, .unusable("the tenant's signing identity cannot be used: \(error)"))
         }
         // The token came from a device: it must not be able to change the request's path.
@@ -117,16 +125,20 @@ public final class PushWorker: Sendable {
         }
     }
 
-    private func identity(tenant: String) async throws -> ClientIdentity {
-        if let cached = identities.withLock({ $0[tenant] }) { return cached }
-        let signing = try await tenants.signingIdentity(tenant: tenant)
-        let identity = ClientIdentity(certificatePEM: signing.certificate.pemBytes + signing.intermediate.pemBytes, keyPEM: try signing.signerKey.pemBytes())
-        identities.withLock { $0[tenant] = identity }
-        return identity
+    private func identity(tenant: String) async throws -> (Int64, ClientIdentity) {
+        let entry = try await signing.entry(tenant: tenant)
+        if let cached = identities.withLock({ $0[tenant] }), cached.stamp == entry.stamp { return cached }
+        let identity = ClientIdentity(certificatePEM: entry.identity.certificate.pemBytes + entry.identity.intermediate.pemBytes,
+                                      keyPEM: try entry.identity.signerKey.pemBytes())
+        identities.withLock { $0[tenant] = (entry.stamp, identity) }
+        return (entry.stamp, identity)
     }
 
-    /// Forgets a tenant's cached certificate (after it was replaced).
-    public func forgetIdentity(tenant: String) { _ = identities.withLock { $0.removeValue(forKey: tenant) } }
+    /// Forgets a tenant's cached certificate (after it was replaced in this process).
+    public func forgetIdentity(tenant: String) {
+        signing.invalidate(tenant: tenant)
+        _ = identities.withLock { $0.removeValue(forKey: tenant) }
+    }
 
     private func settle(_ results: [Outcome]) async throws {
         var delivered: [ClaimedJob] = []
@@ -160,9 +172,14 @@ public final class PushWorker: Sendable {
                 note(push, job, "dead", reason: reason)
             case .answered(.pauseTenant(let reason)):
                 if let push {
-                    logger.error("pausing the tenant's pushes", metadata: ["tenant": .string(push.tenant), "reason": .string(reason)])
-                    try await database.withConnection { try Pushes.pause(tenant: push.tenant, reason: reason, now: Clock.milliseconds(), on: $0) }
                     forgetIdentity(tenant: push.tenant)
+                    // A certificate replaced while this push was on the wire is not the one refused: try again with the new one.
+                    if try await signing.stamp(tenant: push.tenant) == push.identityStamp {
+                        logger.error("pausing the tenant's pushes", metadata: ["tenant": .string(push.tenant), "reason": .string(reason)])
+                        try await database.withConnection {
+                            try Pushes.pause(tenant: push.tenant, reason: reason, now: Clock.milliseconds(), on: $0)
+                        }
+                    }
                 }
                 try await jobs.release(job, afterMilliseconds: 0)
                 note(push, job, "paused", reason: reason)

@@ -20,6 +20,7 @@ public func buildRouter(database: any SQLDatabase, services: Services, configura
     }
     PassWebService<BasicRequestContext>(database: database, cards: services.cards).addRoutes(to: router)
     PartnerAPI<BasicRequestContext>(services: services).addRoutes(to: router)
+    AdminAPI<BasicRequestContext>(services: services, token: configuration.adminToken).addRoutes(to: router)
     router.get("metrics") { _, _ -> Response in
         let page = try await MetricsPage.render(database: database)
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: page)))

@@ -37,6 +37,7 @@ struct PartnerAPI<Context: RequestContext>: Sendable {
         api.post("cards/:serial/transactions", use: createTransaction)
         api.get("cards/:serial/transactions", use: listTransactions)
         api.get("device-logs", use: deviceLogs)
+        api.get("tenant", use: tenant)
         api.patch("cards/:serial", use: patchCard)
         api.post("cards/:serial/reissue", use: reissueCard)
         api.post("cards/:serial/void", use: voidCard)
@@ -122,6 +123,13 @@ struct PartnerAPI<Context: RequestContext>: Sendable {
             try await services.cards.change(tenant: principal.tenant, mode: principal.mode, serial: serial, memberName: nil, fields: nil, voided: voided, jobs: services.jobs)
         }
         return PassWebService<Context>.json(.ok, json(card))
+    }
+
+    /// The key's tenant: its pass type, days until its certificate expires, and whether pushes are paused.
+    @Sendable func tenant(_ request: Request, context: Context) async throws -> Response {
+        let principal = try await authenticate(request)
+        let info = try await Errors.map { try await services.tenants.info(tenant: principal.tenant) }
+        return PassWebService<Context>.json(.ok, AdminAPI<Context>.json(info))
     }
 
     /// What devices reported through Apple's log endpoint for this tenant, newest first.
@@ -345,6 +353,8 @@ enum Errors {
             case .conflict: throw Problem(.conflict, type: "conflict", title: "Already exists", detail: error.message)
             default: throw Problem(.unprocessableContent, type: "invalid-field", title: "A value is not valid", detail: error.message)
             }
+        } catch let error as PassError where error.code == .invalidIdentity {
+            throw Problem(.unprocessableContent, type: "invalid-identity", title: "The signing identity cannot be used", detail: error.message)
         } catch let error as PassError where error.code == .invalidTemplate || error.code == .invalidCardData {
             let errors = error.findings.errors.map { finding in
                 Problem.FieldError(finding.field ?? finding.file, [finding.file, finding.field, finding.message].compactMap { $0 }.joined(separator: ": "))

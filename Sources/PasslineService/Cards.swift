@@ -14,7 +14,8 @@ public final class Cards: Sendable {
     public let tenants: Tenants
     /// The base of every link and every pass's `webServiceURL`.
     public let publicURL: String
-    private let identities = Mutex<[String: PassSigningIdentity]>([:])
+    /// Signing identities, shared with whatever replaces them in this process.
+    public let identities: SigningIdentities
     private let passes = PassCache(capacity: 2000)
 
     public init(database: any SQLDatabase, templates: Templates, tenants: Tenants, publicURL: String) {
@@ -22,6 +23,17 @@ public final class Cards: Sendable {
         self.templates = templates
         self.tenants = tenants
         self.publicURL = publicURL
+        self.identities = SigningIdentities(tenants: tenants)
+    }
+
+    /// Replaces the tenant's signing identity (see `Tenants.replaceIdentity`) and drops what was
+    /// built with the old one, so every download from now on is signed with the new certificate.
+    @discardableResult
+    public func replaceIdentity(tenant: String, with identity: PassSigningIdentity) async throws -> Tenants.Info {
+        let info = try await tenants.replaceIdentity(tenant: tenant, with: identity)
+        identities.invalidate(tenant: tenant)
+        passes.removeAll(prefix: "\(tenant)/")
+        return info
     }
 
     public struct Card: Sendable, Equatable {
@@ -178,7 +190,7 @@ public final class Cards: Sendable {
 
     private func buildPass(_ card: Card) async throws -> [UInt8] {
         let (_, template, _) = try await templates.load(tenant: card.tenant, idOrName: card.templateID)
-        let identity = try await identity(tenant: card.tenant)
+        let identity = try await identities.identity(tenant: card.tenant)
         var values: [String: JSONValue] = [:]
         for member in card.fields.members { values[member.key] = member.value }
         values["memberId"] = .string(card.memberID)
@@ -193,13 +205,6 @@ public final class Cards: Sendable {
                 continuation.resume(with: Result { try PassBuilder(identity: identity).build(template: template, card: data, modified: modified) })
             }
         }
-    }
-
-    private func identity(tenant: String) async throws -> PassSigningIdentity {
-        if let identity = identities.withLock({ $0[tenant] }) { return identity }
-        let identity = try await tenants.signingIdentity(tenant: tenant)
-        identities.withLock { $0[tenant] = identity }
-        return identity
     }
 
     static func cacheKey(_ card: Card) -> String { "\(card.tenant)/\(card.serialNumber)/\(card.version)" }
@@ -228,6 +233,13 @@ final class PassCache: Sendable {
     init(capacity: Int) { self.capacity = capacity }
 
     func pass(for key: String) -> [UInt8]? { state.withLock { $0.passes[key] } }
+
+    func removeAll(prefix: String) {
+        state.withLock { state in
+            state.order.removeAll { $0.hasPrefix(prefix) }
+            state.passes = state.passes.filter { !$0.key.hasPrefix(prefix) }
+        }
+    }
 
     func store(_ pass: [UInt8], for key: String) {
         state.withLock { state in

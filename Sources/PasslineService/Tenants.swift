@@ -87,15 +87,96 @@ public struct Tenants: Sendable {
 
     /// The tenant's signing identity, with its private key unsealed.
     public func signingIdentity(tenant: String) async throws -> PassSigningIdentity {
+        try await signingIdentityEntry(tenant: tenant).identity
+    }
+
+    /// The tenant's signing identity and the stamp of its row (changed by every replacement).
+    public func signingIdentityEntry(tenant: String) async throws -> SigningIdentities.Entry {
         guard let row = try await database.withConnection({ try $0.first("SELECT * FROM signing_identities WHERE tenant_id = ?", [.text(tenant)]) }) else {
             throw StoreError(.notFound, "Tenant \(tenant) has no signing identity.")
         }
         let keyPEM = try secrets.open(try row.blob("private_key_encrypted"), context: "signing_identities.private_key:\(tenant)")
-        return try PassSigningIdentity(
+        let identity = try PassSigningIdentity(
             certificate: try Certificate.loadPEM(try row.blob("certificate_pem"))[0],
             key: try PrivateKey(pem: keyPEM),
             intermediates: try Certificate.loadPEM(try row.blob("intermediate_pem"))
         )
+        return .init(identity: identity, stamp: try row.int("updated_at"))
+    }
+
+    /// Replaces a tenant's signing identity (Pass Type ID certificates expire yearly). The new one
+    /// must be for the same pass type identifier, since issued passes keep theirs, and must pass
+    /// the sign-and-verify canary before it is stored. Pushes paused because APNs refused the old
+    /// certificate resume in the same transaction.
+    /// - Throws: `StoreError.notFound` for an unknown tenant, `PassError.invalidIdentity` for an
+    ///   identity of another pass type or one that cannot sign.
+    @discardableResult
+    public func replaceIdentity(tenant: String, with identity: PassSigningIdentity, now: Int64 = Clock.milliseconds()) async throws -> Info {
+        try Self.canary(identity)
+        let sealedKey = try secrets.seal(try identity.signerKey.pemBytes(), context: "signing_identities.private_key:\(tenant)")
+        let notAfter = Int64(identity.certificate.notAfter.timeIntervalSince1970 * 1000)
+        try await database.transaction { connection in
+            guard let row = try connection.first("SELECT pass_type_identifier, updated_at FROM signing_identities WHERE tenant_id = ?", [.text(tenant)]) else {
+                throw StoreError(.notFound, "Tenant \(tenant) does not exist.")
+            }
+            let current = try row.string("pass_type_identifier")
+            guard current == identity.passTypeIdentifier else {
+                throw PassError(.invalidIdentity, "The new certificate is for \(identity.passTypeIdentifier), but tenant \(tenant)'s passes are \(current): "
+                                + "issued passes keep their pass type identifier, so the replacement must be a certificate for \(current).")
+            }
+            // The stamp must change even when two replacements land in one millisecond.
+            let stamp = max(now, try row.int("updated_at") + 1)
+            try connection.execute("""
+                UPDATE signing_identities SET team_identifier = ?, certificate_pem = ?, intermediate_pem = ?, private_key_encrypted = ?,
+                                              not_after = ?, updated_at = ? WHERE tenant_id = ?
+                """, [.text(identity.teamIdentifier), .blob(identity.certificate.pemBytes), .blob(identity.intermediate.pemBytes),
+                      .blob(sealedKey), .int(notAfter), .int(stamp), .text(tenant)])
+            try Pushes.resume(tenant: tenant, now: now, on: connection)
+        }
+        return try await info(tenant: tenant, now: now)
+    }
+
+    /// What the APIs show of a tenant: its certificate's expiry and whether its pushes are paused.
+    public struct Info: Sendable, Equatable {
+        public let id: String
+        public let name: String
+        public let passTypeIdentifier: String
+        public let teamIdentifier: String
+        public let certificateNotAfter: Int64
+        public let certificateFingerprint: String
+        public let pushPausedReason: String?
+        /// Whole days left, rounded down (negative once expired).
+        public let daysToExpiry: Int64
+    }
+
+    /// - Throws: `StoreError.notFound` for an unknown tenant.
+    public func info(tenant: String, now: Int64 = Clock.milliseconds()) async throws -> Info {
+        guard let info = try await list(now: now, only: tenant).first else { throw StoreError(.notFound, "Tenant \(tenant) does not exist.") }
+        return info
+    }
+
+    /// Every tenant, oldest first (`only` narrows it to one).
+    public func list(now: Int64 = Clock.milliseconds(), only: String? = nil) async throws -> [Info] {
+        let rows = try await database.withConnection { connection in
+            try connection.query("""
+                SELECT t.id, t.name, t.push_paused_reason, s.pass_type_identifier, s.team_identifier, s.not_after, s.certificate_pem
+                FROM tenants t JOIN signing_identities s ON s.tenant_id = t.id
+                WHERE t.id = ? OR ? = '' ORDER BY t.created_at, t.id
+                """, [.text(only ?? ""), .text(only ?? "")])
+        }
+        return try rows.map { row in
+            let notAfter = try row.int("not_after")
+            let fingerprint = (try? Certificate.loadPEM(try row.blob("certificate_pem")))?.first?.fingerprintSHA256 ?? ""
+            return Info(id: try row.string("id"), name: try row.string("name"), passTypeIdentifier: try row.string("pass_type_identifier"),
+                        teamIdentifier: try row.string("team_identifier"), certificateNotAfter: notAfter, certificateFingerprint: fingerprint,
+                        pushPausedReason: try row.optionalString("push_paused_reason"), daysToExpiry: Self.wholeDays(notAfter - now))
+        }
+    }
+
+    /// Rounds towards minus infinity: a certificate expired half a day ago has -1 days left, not 0.
+    static func wholeDays(_ milliseconds: Int64) -> Int64 {
+        let (q, r) = milliseconds.quotientAndRemainder(dividingBy: 86_400_000)
+        return r < 0 ? q - 1 : q
     }
 
     private static func insert(key: String, tenant: String, now: Int64, on connection: any SQLConnection) throws {

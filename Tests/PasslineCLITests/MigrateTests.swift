@@ -1,4 +1,5 @@
 import Foundation
+import PasslineCrypto
 import PasslineDatabase
 import PasslineTestSupport
 import Testing
@@ -78,5 +79,19 @@ struct TenantCommandTests {
                                            environment: environment, in: folder)
         #expect(mismatch.status == 1)
         #expect(mismatch.stderr.contains("--pass-type-id is pass.other but the certificate in id is for pass.dev.cli"))
+
+        // A renewed certificate replaces the identity; one for another pass type cannot.
+        _ = try TestSupport.run(bin, ["certs", "dev", "--out", "renewed", "--pass-type-id", "pass.dev.cli", "--team-id", "CLITEAM001"], in: folder)
+        _ = try TestSupport.run(bin, ["certs", "dev", "--out", "other", "--pass-type-id", "pass.other", "--team-id", "CLITEAM001"], in: folder)
+        let replaced = try TestSupport.run(bin, ["tenant", "identity", "set", "--tenant", json["id"]!, "--identity", "renewed"], environment: environment, in: folder)
+        #expect(replaced.status == 0 && replaced.stdout.contains("expires in 364 days"), "\(replaced.stderr)")
+        let refused = try TestSupport.run(bin, ["tenant", "identity", "set", "--tenant", json["id"]!, "--identity", "other"], environment: environment, in: folder)
+        #expect(refused.status == 1 && refused.stderr.contains("replacement must be a certificate for pass.dev.cli"), "\(refused.stderr)")
+        let show = try TestSupport.run(bin, ["tenant", "show", "--tenant", json["id"]!, "--json"], environment: environment, in: folder)
+        let shown = try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as! [String: Any]
+        let renewed = try Certificate.loadPEM(Array(try Data(contentsOf: folder.appendingPathComponent("renewed/certificate.pem"))))[0]
+        #expect(shown["certificateFingerprint"] as? String == renewed.fingerprintSHA256 && shown["daysToExpiry"] as? Int == 364)
+        let unknown = try TestSupport.run(bin, ["tenant", "identity", "set", "--tenant", "tn_nope", "--identity", "renewed"], environment: environment, in: folder)
+        #expect(unknown.status == 1 && unknown.stderr.contains("tn_nope does not exist"))
     }
 }

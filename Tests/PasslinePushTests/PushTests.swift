@@ -141,24 +141,53 @@ struct PushTests {
         await h.stop()
     }
 
-    @Test("a 403 pauses the tenant without burning attempts; pushes resume once it is lifted", arguments: TestDatabase.available)
+    @Test("a 403 pauses the tenant without burning attempts; pushes resume once its certificate is replaced", arguments: TestDatabase.available)
     func pause(kind: TestDatabase) async throws {
         let h = try await PushHarness.start(kind)
         let serial = try await h.card()
         try await h.register(device: "phone", token: PushHarness.token(1), serial: serial)
-        h.sim.update { $0.forbiddenTopics = [PushHarness.passType] }
+        // APNs refuses this certificate (revoked, say); the tenant's renewed one works.
+        h.sim.update { $0.revokedCertificates = [TestSupport.identity.certificate.fingerprintSHA256] }
         try await h.earn(serial)
         try await h.drain()
         let reason = try await h.database.withConnection { try Pushes.pausedReason(tenant: h.tenant, on: $0) }
         #expect(reason?.contains("BadCertificate") == true)
         #expect(try await h.worker.runOnce() == 0, "a paused tenant's jobs stay waiting")
+        try await h.earn(serial)
         let job = try await h.database.withConnection { try $0.first("SELECT state, attempts FROM jobs", [])! }
         #expect(try job.string("state") == "ready" && job.int("attempts") == 0)
 
-        h.sim.update { $0.forbiddenTopics = [] }
-        try await h.database.withConnection { try Pushes.resume(tenant: h.tenant, now: Clock.milliseconds(), on: $0) }
+        // Another pass type's certificate is refused and changes nothing.
+        await #expect(throws: PassError.self) { try await h.cards.replaceIdentity(tenant: h.tenant, with: try TestSupport.otherIdentity.signingIdentity()) }
+        #expect(try await h.database.withConnection { try Pushes.pausedReason(tenant: h.tenant, on: $0) } != nil)
+
+        let renewed = try TestSupport.identity.renewed()
+        let info = try await h.cards.replaceIdentity(tenant: h.tenant, with: try renewed.signingIdentity())
+        #expect(info.pushPausedReason == nil && info.certificateFingerprint == renewed.certificate.fingerprintSHA256)
+        try await h.drain()
+        #expect(h.sim.pushes().map(\.token) == [PushHarness.token(1)], "one push, coalesced, with the new certificate")
+        let counts = try await h.database.withConnection { try Pushes.counts(tenant: h.tenant, on: $0) }
+        #expect(counts["delivered"] == 1 && counts["paused"] == 1)
+        await h.stop()
+    }
+
+    @Test("a certificate replaced by another process (the command line) is picked up by a running worker")
+    func replacedElsewhere() async throws {
+        let h = try await PushHarness.start(.sqlite)
+        let serial = try await h.card()
+        try await h.register(device: "phone", token: PushHarness.token(1), serial: serial)
+        try await h.earn(serial)
         try await h.drain()
         #expect(h.sim.pushes().count == 1)
+        // Another process's Tenants replaces it; this worker's cache has the old one.
+        h.sim.update { $0.revokedCertificates = [TestSupport.identity.certificate.fingerprintSHA256] }
+        let renewed = try TestSupport.identity.renewed()
+        try await h.cards.tenants.replaceIdentity(tenant: h.tenant, with: try renewed.signingIdentity())
+        try await h.earn(serial)
+        try await h.drain()
+        // The stale certificate is refused once; that 403 is not the new certificate's, so it must not pause the tenant.
+        #expect(try await h.database.withConnection { try Pushes.pausedReason(tenant: h.tenant, on: $0) } == nil)
+        #expect(h.sim.pushes().count == 2)
         await h.stop()
     }
 

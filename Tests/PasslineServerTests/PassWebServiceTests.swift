@@ -21,7 +21,7 @@ struct LiveServer {
     let tokenA = "card-token-a-0123456789abcdef"
     let task: Task<Void, any Error>
 
-    static func start(_ kind: TestDatabase) async throws -> LiveServer {
+    static func start(_ kind: TestDatabase, adminToken: String? = nil) async throws -> LiveServer {
         let database = try await kind.make()
         try await Migrator.migrate(database)
         let tenants = Tenants(database: database, secrets: try SecretBox(key: SecretBox.generateKey()))
@@ -36,7 +36,7 @@ struct LiveServer {
                                        dialect: database.dialect, on: connection)
             }
         }
-        let configuration = try ServerConfiguration.resolve(listen: "127.0.0.1:0", environment: [:])
+        let configuration = try ServerConfiguration.resolve(listen: "127.0.0.1:0", environment: adminToken.map { ["PASSLINE_ADMIN_TOKEN": $0] } ?? [:])
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         let templates = Templates(database: database)
         let services = Services(tenants: tenants, templates: templates,
