@@ -89,7 +89,7 @@ let package = Package(
         .target(name: "PasslineStore", dependencies: ["PasslineSQL", "PasslineJSON"]),
 
         // The domain: tenants, keys, secrets at rest (more to come with the server).
-        .target(name: "PasslineService", dependencies: ["ApplePass", "PasslineCrypto", "PasslineSQL", "PasslineStore"]),
+        .target(name: "PasslineService", dependencies: ["ApplePass", "PasslineCrypto", "PasslineJSON", "PasslineSQL", "PasslineStore", .product(name: "Logging", package: "swift-log")]),
 
         // HTTP: Apple's pass web service, health, and (to come) the partner API. Thin handlers.
         .target(

@@ -60,12 +60,15 @@ struct ServeCommand: AsyncParsableCommand {
                                 signing: services.cards.identities, logger: logger)
         let listener = services.jobs.listenForOtherProcesses()
         let pushing = Task { await worker.run() }
+        let campaigning = Task { await services.campaigns.run() }
         logger.info("sending pushes", metadata: ["apns": .string(apnsURL)])
         try await app.runService()
         // In-flight requests have finished; stop claiming, let the batch in hand settle.
         pushing.cancel()
+        campaigning.cancel()
         listener?.cancel()
         await pushing.value
+        await campaigning.value
         client.shutdown()
         await database.close()
     }

@@ -82,6 +82,8 @@ public final class PushWorker: Sendable {
 
     struct Push: Sendable {
         let tenant: String, token: String, passType: String
+        /// The campaign that caused it, for delivery tracking.
+        var campaign: String?
         /// The stamp of the signing identity the push went out with.
         var identityStamp: Int64 = 0
     }
@@ -91,6 +93,8 @@ public final class PushWorker: Sendable {
         case answered(APNsOutcome)
         case transport(HTTPClientError)
         case unusable(String)
+        /// A test-mode card's push: recorded as sent, never sent.
+        case testMode
     }
 
     private func send(_ job: ClaimedJob) async -> Outcome {
@@ -99,7 +103,8 @@ public final class PushWorker: Sendable {
               let passType = payload["passType"]?.stringValue else {
             return (job, nil, .unusable("the job's payload is not {tenant, pushToken, passType}: \(job.payload.prefix(200))"))
         }
-        var push = Push(tenant: tenant, token: token, passType: passType)
+        var push = Push(tenant: tenant, token: token, passType: passType, campaign: payload["campaign"]?.stringValue)
+        if payload["mode"]?.stringValue == "test" { return (job, push, .testMode) }
         let identity: ClientIdentity
         do { (push.identityStamp, identity) = try await self.identity(tenant: tenant) } catch {
             return (job, push, .unusable("the tenant's signing identity cannot be used: \(error)"))
@@ -147,7 +152,7 @@ public final class PushWorker: Sendable {
         func note(_ push: Push?, _ job: ClaimedJob, _ outcome: String, apnsID: String? = nil, reason: String? = nil) {
             guard let push else { return }
             deliveries.append(.init(tenant: push.tenant, pushToken: push.token, passType: push.passType, outcome: outcome,
-                                    apnsID: apnsID, reason: reason, attempt: job.attempt))
+                                    apnsID: apnsID, reason: reason, attempt: job.attempt, campaign: push.campaign))
         }
         for (job, push, result) in results {
             switch result {
@@ -192,6 +197,9 @@ public final class PushWorker: Sendable {
             case .transport(let error):
                 let state = try await jobs.fail(job, error: "no answer from APNs: \(error.message)")
                 note(push, job, state == "dead" ? "failed" : "retrying", reason: error.message)
+            case .testMode:
+                delivered.append(job)
+                note(push, job, "delivered", reason: "test mode: recorded as sent, not sent to APNs")
             case .unusable(let reason):
                 try await jobs.fail(job, error: reason, retry: false)
                 note(push, job, "dead", reason: reason)

@@ -5,13 +5,15 @@ import PasslineStore
 /// `/metrics` in Prometheus' text format: what an operator watches.
 enum MetricsPage {
     static func render(database: any SQLDatabase, now: Int64 = Clock.milliseconds()) async throws -> String {
-        let (jobs, cards, certificates, pushes, paused) = try await database.withConnection { connection in
+        let (jobs, cards, certificates, pushes, paused, campaigns) = try await database.withConnection { connection in
             (
                 try connection.query("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state ORDER BY state", []).map { (try $0.string("state"), try $0.int("n")) },
                 try connection.query("SELECT mode, COUNT(*) AS n FROM cards GROUP BY mode ORDER BY mode", []).map { (try $0.string("mode"), try $0.int("n")) },
                 try connection.query("SELECT tenant_id, not_after FROM signing_identities ORDER BY tenant_id", []).map { (try $0.string("tenant_id"), try $0.int("not_after")) },
                 try Pushes.counts(tenant: nil, on: connection),
-                try connection.query("SELECT id FROM tenants WHERE push_paused_reason IS NOT NULL ORDER BY id", []).map { try $0.string("id") }
+                try connection.query("SELECT id FROM tenants WHERE push_paused_reason IS NOT NULL ORDER BY id", []).map { try $0.string("id") },
+                try connection.first("SELECT COUNT(*) AS n, CAST(COALESCE(SUM(total - done - failed), 0) AS BIGINT) AS pending FROM campaigns WHERE state = 'running'", [])
+                    .map { (try $0.int("n"), try $0.int("pending")) } ?? (0, 0)
             )
         }
         var out = "# HELP passline_jobs Jobs in the durable queue, by state.\n# TYPE passline_jobs gauge\n"
@@ -26,11 +28,15 @@ enum MetricsPage {
             out += "passline_signing_certificate_days_to_expiry{tenant=\"\(tenant)\"} \((notAfter - now) / 86_400_000)\n"
         }
         out += "# HELP passline_push_deliveries APNs answers (and failures to get one), by outcome.\n# TYPE passline_push_deliveries counter\n"
-        for outcome in ["delivered", "unregistered", "removed", "retrying", "throttled", "failed", "dead", "paused"] {
+        for outcome in PushOutcomeNames.all {
             out += "passline_push_deliveries{outcome=\"\(outcome)\"} \(pushes[outcome] ?? 0)\n"
         }
         out += "# HELP passline_push_paused Tenants whose pushes are paused because APNs refused their certificate.\n# TYPE passline_push_paused gauge\n"
         for tenant in paused { out += "passline_push_paused{tenant=\"\(tenant)\"} 1\n" }
+        out += "# HELP passline_campaigns_running Campaigns still working through their cards.\n# TYPE passline_campaigns_running gauge\n"
+        out += "passline_campaigns_running \(campaigns.0)\n"
+        out += "# HELP passline_campaign_cards_pending Cards that running campaigns have yet to change.\n# TYPE passline_campaign_cards_pending gauge\n"
+        out += "passline_campaign_cards_pending \(campaigns.1)\n"
         return out
     }
 }

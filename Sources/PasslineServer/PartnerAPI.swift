@@ -14,11 +14,13 @@ public struct Services: Sendable {
     public let cards: Cards
     /// Where changes enqueue their pushes.
     public let jobs: JobQueue
-    public init(tenants: Tenants, templates: Templates, cards: Cards, jobs: JobQueue) {
+    public let campaigns: CardCampaigns
+    public init(tenants: Tenants, templates: Templates, cards: Cards, jobs: JobQueue, campaigns: CardCampaigns? = nil) {
         self.tenants = tenants
         self.templates = templates
         self.cards = cards
         self.jobs = jobs
+        self.campaigns = campaigns ?? CardCampaigns(cards: cards, jobs: jobs)
     }
 }
 
@@ -38,6 +40,11 @@ struct PartnerAPI<Context: RequestContext>: Sendable {
         api.get("cards/:serial/transactions", use: listTransactions)
         api.get("device-logs", use: deviceLogs)
         api.get("tenant", use: tenant)
+        api.post("templates/:template/reissue", use: startCampaign)
+        api.post("templates/:template/message", use: startCampaign)
+        api.get("campaigns/:campaign", use: getCampaign)
+        api.post("cards/:serial/message", use: messageCard)
+        api.get("cards/:serial/delivery", use: cardDelivery)
         api.patch("cards/:serial", use: patchCard)
         api.post("cards/:serial/reissue", use: reissueCard)
         api.post("cards/:serial/void", use: voidCard)

@@ -29,7 +29,10 @@ struct PassWebService<Context: RequestContext>: Sendable {
         let serial = try context.parameters.require("serial")
         try await authorize(request, tenant: tenant, passType: passType, serial: serial)
         let card = try await Errors.map { try await cards.get(tenant: tenant, mode: nil, serial: serial) }
-        return PassDownload.response(try await cards.pass(card), card: card, request: request)
+        let response = PassDownload.response(try await cards.pass(card), card: card, request: request)
+        // A device took the new version: the partner API can tell "delivered" from "opened".
+        if response.status == .ok { try await cards.recordFetch(card) }
+        return response
     }
 
     /// Register a device to receive push notifications for a pass: 201 when new, 200 when it was

@@ -51,6 +51,9 @@ public final class Cards: Sendable {
         public let authenticationToken: String
         public let createdAt: Int64
         public let updatedAt: Int64
+        /// The newest version a device fetched through the web service, and when.
+        public var fetchedVersion: Int64? = nil
+        public var fetchedAt: Int64? = nil
     }
 
     /// What a partner sends to issue a card.
@@ -179,6 +182,36 @@ public final class Cards: Sendable {
         return try await get(tenant: tenant, mode: mode, serial: serial)
     }
 
+    /// Notes that a device fetched the card's current version: what tells "delivered" from "opened".
+    public func recordFetch(_ card: Card, now: Int64 = Clock.milliseconds()) async throws {
+        guard (card.fetchedVersion ?? 0) < card.version else { return }
+        _ = try await database.withConnection { connection in
+            try connection.execute("""
+                UPDATE cards SET fetched_version = ?, fetched_at = ?
+                WHERE tenant_id = ? AND serial_number = ? AND (fetched_version IS NULL OR fetched_version < ?)
+                """, [.int(card.version), .int(now), .text(card.tenant), .text(card.serialNumber), .int(card.version)])
+        }
+    }
+
+    /// Sends a message to the card's holder: written into the `message` field (a back field whose
+    /// `changeMessage` is `%@`), a new version, pushed; Wallet shows it on the lock screen.
+    /// - Throws: `StoreError.invalid` when the card's template has no `message` placeholder.
+    public func sendMessage(tenant: String, mode: String, serial: String, message: String, jobs: JobQueue) async throws -> Card {
+        let current = try await get(tenant: tenant, mode: mode, serial: serial)
+        try await templates.requireMessageField(tenant: tenant, idOrName: current.templateID)
+        let fields = Campaigns.Change(message: message).apply(to: current.fields)
+        return try await change(tenant: tenant, mode: mode, serial: serial, memberName: nil, fields: fields, voided: nil, jobs: jobs)
+    }
+
+    /// Checks that a change fits the template by building a pass of `card` with it, before a campaign starts.
+    public func check(_ change: Campaigns.Change, on card: Card) async throws {
+        let proposed = Card(tenant: card.tenant, serialNumber: card.serialNumber, templateID: card.templateID, mode: card.mode, memberID: card.memberID,
+                            memberName: card.memberName, points: card.points, fields: change.apply(to: card.fields), version: card.version + 1,
+                            voided: false, publicToken: card.publicToken, authenticationToken: card.authenticationToken,
+                            createdAt: card.createdAt, updatedAt: card.updatedAt)
+        _ = try await buildPass(proposed)
+    }
+
     /// A card's ledger, newest first.
     public func ledger(tenant: String, mode: String, serial: String, limit: Int, before: Int64?) async throws -> [Ledger.Entry] {
         _ = try await get(tenant: tenant, mode: mode, serial: serial)
@@ -216,7 +249,8 @@ public final class Cards: Sendable {
             mode: try row.string("mode"), memberID: try row.string("member_id"), memberName: try row.string("member_name"),
             points: try row.int("points"), fields: fields, version: try row.int("version"), voided: try row.bool("voided"),
             publicToken: try row.string("public_token"), authenticationToken: try row.string("authentication_token"),
-            createdAt: try row.int("created_at"), updatedAt: try row.int("updated_at")
+            createdAt: try row.int("created_at"), updatedAt: try row.int("updated_at"),
+            fetchedVersion: try row.optionalInt("fetched_version"), fetchedAt: try row.optionalInt("fetched_at")
         )
     }
 }

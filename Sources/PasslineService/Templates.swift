@@ -92,6 +92,15 @@ public final class Templates: Sendable {
         return (id, template, createdAt)
     }
 
+    /// - Throws: `StoreError.invalid` when the template has nowhere to show a message.
+    public func requireMessageField(tenant: String, idOrName: String) async throws {
+        let (_, template, _) = try await load(tenant: tenant, idOrName: idOrName)
+        guard template.placeholders.contains(where: { $0.key == MessageField.key }) else {
+            throw StoreError(.invalid, "Template \(template.name) has no {{message}} placeholder; add a back field whose value is {{message}} "
+                             + "and whose changeMessage is \"%@\", so Wallet shows the message on the lock screen.")
+        }
+    }
+
     static func summary(id: String, template: PassTemplate, createdAt: Int64) -> Summary {
         Summary(id: id, name: template.name, style: template.style, placeholders: template.placeholders.map(\.key),
                 warnings: template.warnings.map(\.description), createdAt: createdAt)

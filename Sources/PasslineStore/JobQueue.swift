@@ -219,6 +219,17 @@ public final class JobQueue: Sendable {
         }
     }
 
+    /// Keeps a long job's lease: call between its steps, well within the lease.
+    /// - Throws: `StoreError.leaseLost` when the lease already ran out and another worker took the job.
+    public func extendLease(_ job: ClaimedJob, milliseconds lease: Int64, now: Int64 = Clock.milliseconds()) async throws {
+        let worker = self.worker
+        let changed = try await database.withConnection { connection in
+            try connection.execute("UPDATE jobs SET lease_until = ? WHERE id = ? AND locked_by = ? AND state = 'running'",
+                                   [.int(now + lease), .int(job.id), .text(worker)])
+        }
+        if changed == 0 { throw StoreError(.leaseLost, "Job \(job.id) is no longer leased to \(worker).") }
+    }
+
     /// Exponential backoff with jitter: about 1 s, 2 s, 4 s, … capped at an hour, each ±50%.
     public static func backoff(attempt: Int) -> Int64 {
         let base = min(3_600_000.0, 1000.0 * pow(2.0, Double(max(0, attempt - 1))))

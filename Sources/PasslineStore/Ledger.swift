@@ -53,7 +53,7 @@ public enum Ledger {
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
             """, [.text(tenant), .text(serial), .int(points), .int(balance), .text(reason), SQLValue(amount), SQLValue(idempotencyKey),
                   SQLValue(actor), .int(now)])!
-        let pushes = try enqueuePushes(tenant: tenant, serial: serial, dialect: dialect, now: now, on: connection)
+        let pushes = try enqueuePushes(tenant: tenant, serial: serial, mode: mode, dialect: dialect, now: now, on: connection)
         // Last: the tenant's tag counter stays locked from here to COMMIT.
         let tag = try UpdateTags.stamp(tenant: tenant, serial: serial, dialect: dialect, on: connection)
         return Outcome(entry: Entry(id: try entry.int("id"), points: points, balanceAfter: balance, reason: reason, amount: amount, createdAt: now),
@@ -61,7 +61,10 @@ public enum Ledger {
     }
 
     /// One APNs job per device registered for the card, coalesced per (push token, pass type).
-    public static func enqueuePushes(tenant: String, serial: String, dialect: SQLDialect, now: Int64, on connection: any SQLConnection) throws -> Int {
+    /// A test-mode card's jobs say so: the sender records them as sent and sends nothing, so a
+    /// partner's integration tests never reach Apple.
+    public static func enqueuePushes(tenant: String, serial: String, mode: String, priority: JobPriority = .interactive, campaign: String? = nil,
+                                     dialect: SQLDialect, now: Int64, on connection: any SQLConnection) throws -> Int {
         let devices = try connection.query("""
             SELECT d.push_token AS push_token, r.pass_type_identifier AS pass_type
             FROM registrations r JOIN devices d ON d.tenant_id = r.tenant_id AND d.device_library_id = r.device_library_id
@@ -70,8 +73,11 @@ public enum Ledger {
         let jobs = try devices.map { row -> NewJob in
             let token = try row.string("push_token"), passType = try row.string("pass_type")
             // Written by the JSON writer: the push token comes from the device and may hold anything.
-            let payload = JSONWriter.string(.object(JSONObject([("tenant", .string(tenant)), ("pushToken", .string(token)), ("passType", .string(passType))])))
-            return NewJob(kind: "apns.push", tenant: tenant, payload: payload, priority: .interactive, coalesceKey: "apns:\(tenant):\(token):\(passType)")
+            var payload = JSONObject([("tenant", .string(tenant)), ("pushToken", .string(token)), ("passType", .string(passType))])
+            if mode == "test" { payload["mode"] = .string("test") }
+            if let campaign { payload["campaign"] = .string(campaign) }
+            let key = "apns:\(tenant):\(token):\(passType)" + (mode == "test" ? ":test" : "")
+            return NewJob(kind: "apns.push", tenant: tenant, payload: JSONWriter.string(.object(payload)), priority: priority, coalesceKey: key)
         }
         try JobQueue.enqueue(jobs, dialect: dialect, now: now, on: connection)
         return jobs.count

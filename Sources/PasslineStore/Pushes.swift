@@ -6,20 +6,31 @@ public enum Pushes {
     public struct Delivery: Sendable {
         public var tenant: String, pushToken: String, passType: String, outcome: String
         public var apnsID: String?, reason: String?, attempt: Int
-        public init(tenant: String, pushToken: String, passType: String, outcome: String, apnsID: String?, reason: String?, attempt: Int) {
+        public var campaign: String?
+        public init(tenant: String, pushToken: String, passType: String, outcome: String, apnsID: String?, reason: String?, attempt: Int,
+                    campaign: String? = nil) {
             self.tenant = tenant; self.pushToken = pushToken; self.passType = passType; self.outcome = outcome
-            self.apnsID = apnsID; self.reason = reason; self.attempt = attempt
+            self.apnsID = apnsID; self.reason = reason; self.attempt = attempt; self.campaign = campaign
         }
     }
 
+    /// Writes the rows in multi-row INSERTs: a fan-out records thousands a second.
     public static func record(_ deliveries: [Delivery], now: Int64, on connection: any SQLConnection) throws {
-        for delivery in deliveries {
+        var start = deliveries.startIndex
+        while start < deliveries.endIndex {
+            let chunk = deliveries[start..<min(start + 200, deliveries.endIndex)]
+            start = chunk.endIndex
+            let rows = Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?)", count: chunk.count).joined(separator: ", ")
+            var binds: [SQLValue] = []
+            binds.reserveCapacity(chunk.count * 9)
+            for delivery in chunk {
+                binds += [.text(delivery.tenant), .text(delivery.pushToken), .text(delivery.passType), .text(delivery.outcome),
+                          SQLValue(delivery.apnsID), SQLValue(delivery.reason), .int(Int64(delivery.attempt)), SQLValue(delivery.campaign), .int(now)]
+            }
             try connection.execute("""
-                INSERT INTO push_deliveries (tenant_id, push_token, pass_type, outcome, apns_id, reason, attempt, created_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """, [.text(delivery.tenant), .text(delivery.pushToken), .text(delivery.passType), .text(delivery.outcome),
-                      delivery.apnsID.map(SQLValue.text) ?? .null, delivery.reason.map(SQLValue.text) ?? .null,
-                      .int(Int64(delivery.attempt)), .int(now)])
+                INSERT INTO push_deliveries (tenant_id, push_token, pass_type, outcome, apns_id, reason, attempt, campaign_id, created_at)
+                VALUES \(rows)
+                """, binds)
         }
     }
 
@@ -52,6 +63,27 @@ public enum Pushes {
 
     public static func pausedReason(tenant: String, on connection: any SQLConnection) throws -> String? {
         try connection.first("SELECT push_paused_reason FROM tenants WHERE id = ?", [.text(tenant)])?.optionalString("push_paused_reason")
+    }
+
+    /// What a card's devices got: how many are registered, and the outcomes of pushes to their
+    /// tokens since `since` (the card's current version), counted, with the newest.
+    public static func forCard(tenant: String, serial: String, since: Int64, on connection: any SQLConnection)
+        throws -> (devices: Int, outcomes: [String: Int], last: (outcome: String, reason: String?, at: Int64)?) {
+        let devices = try connection.first("SELECT COUNT(*) AS n FROM registrations WHERE tenant_id = ? AND serial_number = ?",
+                                           [.text(tenant), .text(serial)])!.int("n")
+        let rows = try connection.query("""
+            SELECT pd.outcome AS outcome, pd.reason AS reason, pd.created_at AS created_at
+            FROM registrations r
+            JOIN devices d ON d.tenant_id = r.tenant_id AND d.device_library_id = r.device_library_id
+            JOIN push_deliveries pd ON pd.tenant_id = d.tenant_id AND pd.push_token = d.push_token
+                                   AND pd.pass_type = r.pass_type_identifier AND pd.created_at >= ?
+            WHERE r.tenant_id = ? AND r.serial_number = ?
+            ORDER BY pd.id
+            """, [.int(since), .text(tenant), .text(serial)])
+        var outcomes: [String: Int] = [:]
+        for row in rows { outcomes[try row.string("outcome"), default: 0] += 1 }
+        let last = try rows.last.map { (try $0.string("outcome"), try $0.optionalString("reason"), try $0.int("created_at")) }
+        return (Int(devices), outcomes, last)
     }
 
     /// Delivery outcomes of a tenant (or all tenants), counted.

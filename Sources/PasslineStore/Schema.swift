@@ -195,5 +195,42 @@ public enum Schema {
                 CREATE INDEX push_deliveries_by_tenant ON push_deliveries (tenant_id, created_at);
                 """
         },
+        Migration(version: 3, name: "campaigns and delivery tracking") { _ in
+            """
+            CREATE TABLE campaigns (
+                id TEXT PRIMARY KEY,
+                tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+                template_id TEXT NOT NULL REFERENCES templates (id),
+                mode TEXT NOT NULL CHECK (mode IN ('live', 'test')),
+                kind TEXT NOT NULL CHECK (kind IN ('reissue', 'fields', 'message')),
+                change TEXT NOT NULL,
+                total BIGINT NOT NULL,
+                done BIGINT NOT NULL,
+                failed BIGINT NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('running', 'finished')),
+                created_at BIGINT NOT NULL,
+                finished_at BIGINT
+            );
+            CREATE INDEX campaigns_by_tenant ON campaigns (tenant_id, created_at);
+            -- The cards a campaign covers, fixed when it starts; each step takes pending ones.
+            CREATE TABLE campaign_cards (
+                campaign_id TEXT NOT NULL REFERENCES campaigns (id) ON DELETE CASCADE,
+                tenant_id TEXT NOT NULL,
+                serial_number TEXT NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('pending', 'done', 'failed')),
+                version BIGINT,
+                reason TEXT,
+                PRIMARY KEY (campaign_id, serial_number)
+            );
+            CREATE INDEX campaign_cards_pending ON campaign_cards (campaign_id, serial_number) WHERE state = 'pending';
+            ALTER TABLE push_deliveries ADD COLUMN campaign_id TEXT;
+            CREATE INDEX push_deliveries_by_campaign ON push_deliveries (campaign_id) WHERE campaign_id IS NOT NULL;
+            -- A card's deliveries are found through its devices' tokens.
+            CREATE INDEX push_deliveries_by_token ON push_deliveries (tenant_id, push_token, created_at);
+            -- The newest version a device fetched through the web service: "delivered" versus "opened".
+            ALTER TABLE cards ADD COLUMN fetched_version BIGINT;
+            ALTER TABLE cards ADD COLUMN fetched_at BIGINT;
+            """
+        },
     ]
 }

@@ -80,12 +80,25 @@ public enum TestSupport {
         let group = DispatchGroup()
         nonisolated(unsafe) var stdoutData = Data(), stderrData = Data()
         group.enter()
-        DispatchQueue.global().async { stdoutData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        DispatchQueue.global().async { stdoutData = readToEnd(out.fileHandleForReading); group.leave() }
         group.enter()
-        DispatchQueue.global().async { stderrData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        DispatchQueue.global().async { stderrData = readToEnd(err.fileHandleForReading); group.leave() }
         group.wait()
         process.waitUntilExit()
         return ProcessResult(status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self), stderr: String(decoding: stderrData, as: UTF8.self))
+    }
+
+    /// Reads a pipe to its end with read(2), retrying when a signal interrupts it: Foundation's
+    /// `readDataToEndOfFile` traps on EINTR, which the SIGCHLDs of parallel tests' children cause.
+    static func readToEnd(_ handle: FileHandle) -> Data {
+        var data = Data()
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(handle.fileDescriptor, $0.baseAddress, $0.count) }
+            if count > 0 { data.append(contentsOf: buffer[0..<count]); continue }
+            if count < 0 && errno == EINTR { continue }
+            return data
+        }
     }
 
     /// The `passline` executable built next to the tests (or `PASSLINE_BIN`).

@@ -28,6 +28,7 @@ struct PushHarness {
     let sim: APNsSimulator
     let client: HTTPClient
     let worker: PushWorker
+    let campaigns: CardCampaigns
 
     static func start(_ kind: TestDatabase) async throws -> PushHarness {
         let database = try await kind.make()
@@ -44,8 +45,9 @@ struct PushHarness {
         let jobs = JobQueue(database: database)
         let worker = PushWorker(jobs: jobs, tenants: tenants, client: client,
                                 configuration: .init(apnsURL: "https://127.0.0.1:\(sim.port)", requestTimeoutMilliseconds: 5_000))
-        return PushHarness(database: database, tenant: tenant, cards: Cards(database: database, templates: templates, tenants: tenants, publicURL: "https://x.example"),
-                           jobs: jobs, sim: sim, client: client, worker: worker)
+        let cards = Cards(database: database, templates: templates, tenants: tenants, publicURL: "https://x.example")
+        return PushHarness(database: database, tenant: tenant, cards: cards, jobs: jobs, sim: sim, client: client, worker: worker,
+                           campaigns: CardCampaigns(cards: cards, jobs: jobs))
     }
 
     func stop() async {
@@ -56,8 +58,8 @@ struct PushHarness {
 
     static func token(_ n: Int) -> String { String(repeating: "0", count: 56) + String(format: "%08x", n) }
 
-    func card(points: Int64 = 100) async throws -> String {
-        try await cards.create(tenant: tenant, mode: "live", .init(template: "loyalty", memberID: "M-\(UUID().uuidString.prefix(6))", memberName: "Ada", points: points)).serialNumber
+    func card(points: Int64 = 100, mode: String = "live") async throws -> String {
+        try await cards.create(tenant: tenant, mode: mode, .init(template: "loyalty", memberID: "M-\(UUID().uuidString.prefix(6))", memberName: "Ada", points: points)).serialNumber
     }
 
     func register(device: String, token: String, serial: String, now: Int64 = Clock.milliseconds()) async throws {

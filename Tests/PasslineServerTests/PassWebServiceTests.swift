@@ -43,7 +43,12 @@ struct LiveServer {
                                 cards: Cards(database: database, templates: templates, tenants: tenants, publicURL: "https://cards.example.com"),
                                 jobs: JobQueue(database: database))
         let app = buildApplication(database: database, services: services, configuration: configuration, logger: Logger(label: "test")) { continuation.yield($0) }
-        let task = Task { try await app.run() }
+        let task = Task {
+            // The campaign runner beside the server, as `passline serve` runs it.
+            let campaigns = Task { await services.campaigns.run() }
+            defer { campaigns.cancel() }
+            try await app.run()
+        }
         var iterator = ports.makeAsyncIterator()
         let port = await iterator.next()!
         return LiveServer(base: "http://127.0.0.1:\(port)", database: database, tenantA: a, tenantB: b, task: task)

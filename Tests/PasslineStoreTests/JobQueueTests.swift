@@ -241,13 +241,16 @@ struct CrashTests {
 
 extension FileHandle {
     /// Reads until the first newline (or end of file).
+    /// read(2) with EINTR retried: Foundation's `availableData` traps when a signal interrupts it.
     func availableDataBlocking() -> Data {
         var data = Data()
+        var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
-            let chunk = availableData
-            if chunk.isEmpty { return data }
-            data.append(chunk)
-            if chunk.contains(UInt8(ascii: "\n")) { return data }
+            let count = buffer.withUnsafeMutableBytes { Glibc.read(fileDescriptor, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { return data }
+            data.append(contentsOf: buffer[0..<count])
+            if buffer[0..<count].contains(UInt8(ascii: "\n")) { return data }
         }
     }
 }

@@ -1,0 +1,115 @@
+import Foundation
+import Logging
+import PasslineCrypto
+import PasslineJSON
+import PasslineSQL
+import PasslineStore
+
+/// Starting campaigns (a change to every card of a template) and running their `campaign.run`
+/// jobs. A step changes `stepSize` cards in one transaction and enqueues their pushes at bulk
+/// priority, so a single card's change (interactive priority) is sent ahead of a campaign's backlog
+/// and waits for at most one step's transaction.
+public final class CardCampaigns: Sendable {
+    public let cards: Cards
+    public let jobs: JobQueue
+    public let stepSize: Int
+    /// A step takes well under a second; the lease is renewed after each, so a crashed runner's
+    /// campaign is picked up again within this long.
+    public let leaseMilliseconds: Int64
+    private let logger: Logger
+
+    public init(cards: Cards, jobs: JobQueue, stepSize: Int = 200, leaseMilliseconds: Int64 = 15_000,
+                logger: Logger = Logger(label: "passline.campaigns")) {
+        self.cards = cards
+        self.jobs = jobs
+        self.stepSize = stepSize
+        self.leaseMilliseconds = leaseMilliseconds
+        self.logger = logger
+    }
+
+    public struct Status: Sendable {
+        public let campaign: Campaigns.Campaign
+        /// Push outcomes of the campaign's pushes, by outcome.
+        public let pushes: [String: Int]
+        /// Cards whose new version a device has fetched since.
+        public let fetched: Int
+    }
+
+    /// Starts a campaign over every card of the template in the key's mode. The change is tried on
+    /// one of the cards first, so data that does not fit the template is refused before any card changes.
+    /// - Throws: `StoreError.notFound` for an unknown template, `.invalid` for a message to a template
+    ///   without a message field, `PassError.invalidCardData` for fields that do not fit it.
+    public func start(tenant: String, mode: String, template idOrName: String, change: Campaigns.Change,
+                      now: Int64 = Clock.milliseconds()) async throws -> Campaigns.Campaign {
+        let (templateID, _, _) = try await cards.templates.load(tenant: tenant, idOrName: idOrName)
+        if change.message != nil { try await cards.templates.requireMessageField(tenant: tenant, idOrName: templateID) }
+        let database = cards.database
+        let sample = try await database.withConnection { connection in
+            try connection.first("SELECT * FROM cards WHERE tenant_id = ? AND template_id = ? AND mode = ? AND voided = 0 LIMIT 1",
+                                 [.text(tenant), .text(templateID), .text(mode)])
+        }
+        if let sample { try await cards.check(change, on: try Cards.card(sample)) }
+        let id = "cmp_" + SecureRandom.token(length: 16), dialect = database.dialect
+        let campaign = try await database.transaction { connection in
+            try Campaigns.create(id: id, tenant: tenant, mode: mode, templateID: templateID, change: change, dialect: dialect, now: now, on: connection)
+        }
+        jobs.notifyCommitted()
+        return campaign
+    }
+
+    /// - Throws: `StoreError.notFound` for unknown ids and other tenants' alike.
+    public func status(tenant: String, id: String) async throws -> Status {
+        try await cards.database.withConnection { connection in
+            guard let campaign = try Campaigns.get(tenant: tenant, id: id, on: connection) else { throw StoreError(.notFound, "No campaign \(id).") }
+            let (pushes, fetched) = try Campaigns.delivery(campaign: id, on: connection)
+            return Status(campaign: campaign, pushes: pushes, fetched: fetched)
+        }
+    }
+
+    /// Runs campaign jobs until the task is cancelled.
+    public func run() async {
+        while !Task.isCancelled {
+            do {
+                if try await runOnce() == 0 { await jobs.waitForWork(timeoutMilliseconds: 1000) }
+            } catch {
+                logger.error("campaign runner: \(error)")
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    /// Claims one due campaign job and works through its cards.
+    /// - Returns: how many cards it took (0 when no campaign was due).
+    @discardableResult
+    public func runOnce() async throws -> Int {
+        guard let job = try await jobs.claim(limit: 1, kinds: ["campaign.run"], leaseMilliseconds: leaseMilliseconds).first else { return 0 }
+        guard let id = (try? JSONParser.parse(Array(job.payload.utf8)))?["campaign"]?.stringValue else {
+            try await jobs.fail(job, error: "the job's payload is not {campaign}: \(job.payload.prefix(200))", retry: false)
+            return 0
+        }
+        let database = cards.database, dialect = database.dialect, stepSize = self.stepSize
+        var changed = 0
+        do {
+            while !Task.isCancelled {
+                let (taken, remaining) = try await database.transaction { connection in
+                    try Campaigns.step(campaign: id, limit: stepSize, dialect: dialect, now: Clock.milliseconds(), on: connection)
+                }
+                jobs.notifyCommitted()
+                changed += taken
+                guard remaining else {
+                    try await jobs.complete(job)
+                    return changed
+                }
+                try await jobs.extendLease(job, milliseconds: leaseMilliseconds)
+            }
+            // Stopping: the campaign goes back to the queue as it is, with this attempt not counted.
+            try await jobs.release(job, afterMilliseconds: 0)
+        } catch let error as StoreError where error.code == .leaseLost {
+            logger.warning("campaign \(id) was taken over by another runner")
+        } catch {
+            _ = try? await jobs.fail(job, error: "\(error)")
+            throw error
+        }
+        return changed
+    }
+}
