@@ -23,12 +23,16 @@ public final class PushWorker: Sendable {
         public var requestTimeoutMilliseconds: Int
         /// A 429 for a token: wait this long before trying it again.
         public var throttleMilliseconds: Int64
+        /// How long a claimed batch is this worker's. A batch settles within the request timeout,
+        /// so twice that is safe; after a crash its pushes go out again once it runs out.
+        public var leaseMilliseconds: Int64
         public init(apnsURL: String = "https://api.push.apple.com", batchSize: Int = 1000, expirationSeconds: Int = 7 * 86_400,
-                    requestTimeoutMilliseconds: Int = 15_000, throttleMilliseconds: Int64 = 60_000) {
+                    requestTimeoutMilliseconds: Int = 15_000, throttleMilliseconds: Int64 = 60_000, leaseMilliseconds: Int64 = 30_000) {
             var url = apnsURL
             while url.hasSuffix("/") { url.removeLast() }
             self.apnsURL = url; self.batchSize = batchSize; self.expirationSeconds = expirationSeconds
             self.requestTimeoutMilliseconds = requestTimeoutMilliseconds; self.throttleMilliseconds = throttleMilliseconds
+            self.leaseMilliseconds = leaseMilliseconds
         }
     }
 
@@ -67,7 +71,8 @@ public final class PushWorker: Sendable {
     /// - Returns: how many jobs it handled.
     @discardableResult
     public func runOnce() async throws -> Int {
-        let claimed = try await jobs.claim(limit: configuration.batchSize, kinds: ["apns.push"], skipPausedTenants: true)
+        let claimed = try await jobs.claim(limit: configuration.batchSize, kinds: ["apns.push"], skipPausedTenants: true,
+                                           leaseMilliseconds: configuration.leaseMilliseconds)
         guard !claimed.isEmpty else { return 0 }
         let results = await withTaskGroup(of: Outcome.self) { group in
             for job in claimed { group.addTask { await self.send(job) } }
