@@ -62,7 +62,7 @@ struct PushBench: AsyncParsableCommand {
                                                       clientCAPEM: identity.root.pemBytes, allowAnonymous: true, recordPushes: false))
         let client = HTTPClient(configuration: .init(caFile: caFile.path))
         let jobs = JobQueue(database: database)
-        let worker = PushWorker(jobs: jobs, tenants: tenants, client: client, configuration: .init(apnsURL: "https://127.0.0.1:\(sim.port)", batchSize: 2000))
+        let worker = PushWorker(jobs: jobs, tenants: tenants, client: client, configuration: .init(apnsURL: "https://127.0.0.1:\(sim.port)", batchSize: 1000, lanes: 2))
 
         Console.error("one change, \(count) pushes…")
         let start = DispatchTime.now().uptimeNanoseconds
@@ -70,7 +70,7 @@ struct PushBench: AsyncParsableCommand {
             _ = try Ledger.apply(tenant: tenant, mode: "live", serial: "S1", points: 10, reason: "campaign", amount: nil, idempotencyKey: nil,
                                  actor: nil, dialect: .sqlite, now: Clock.milliseconds(), on: connection)
         }
-        while try await worker.runOnce() > 0 {}
+        try await worker.drain()
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         let delivered = sim.stats().delivered
         client.shutdown()
@@ -98,12 +98,13 @@ struct PushBench: AsyncParsableCommand {
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
-        do { try process.run() } catch {
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        if process.terminationStatus == 127 {
             Console.error("h2load is not installed (apt-get install nghttp2-client); no ceiling measured.")
             return nil
         }
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
         // "finished in 1.23s, 81234.56 req/s, 1.2MB/s"
         guard process.terminationStatus == 0, let match = text.firstMatch(of: /finished in [0-9.]+m?s, ([0-9.]+) req\/s/), let rate = Double(match.1) else {
             Console.error("h2load failed: \(text.suffix(400))")

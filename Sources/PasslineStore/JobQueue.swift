@@ -64,17 +64,45 @@ public final class JobQueue: Sendable {
     public static func enqueue(_ jobs: [NewJob], dialect: SQLDialect, now: Int64, on connection: any SQLConnection) throws {
         guard !jobs.isEmpty else { return }
         let least = dialect == .postgres ? "LEAST" : "MIN"
+        // One statement may not upsert the same key twice (PostgreSQL refuses it), so jobs that
+        // share a key merge here first, as the upsert would merge them.
+        var merged: [NewJob] = []
+        merged.reserveCapacity(jobs.count)
+        var slot: [String: Int] = [:]
         for job in jobs {
+            guard let key = job.coalesceKey else { merged.append(job); continue }
+            if let index = slot[key] {
+                let earlier = merged[index]
+                var job = job
+                job.priority = min(earlier.priority, job.priority)
+                job.runAt = [earlier.runAt ?? now, job.runAt ?? now].min()
+                merged[index] = job
+            } else {
+                slot[key] = merged.count
+                merged.append(job)
+            }
+        }
+        // Many rows a statement: a campaign step or a fan-out to thousands of devices enqueues
+        // in a handful of round trips instead of one per device.
+        var start = 0
+        while start < merged.count {
+            let chunk = merged[start..<min(start + 250, merged.count)]
+            start = chunk.endIndex
+            var binds: [SQLValue] = []
+            binds.reserveCapacity(chunk.count * 8)
+            for job in chunk {
+                binds += [SQLValue(job.tenant), .text(job.kind), .text(job.payload), .int(Int64(job.priority.rawValue)), .int(job.runAt ?? now),
+                          .int(Int64(job.maxAttempts)), SQLValue(job.coalesceKey), .int(now)]
+            }
             try connection.execute("""
                 INSERT INTO jobs (tenant_id, kind, payload, priority, state, run_at, attempts, max_attempts, coalesce_key, created_at)
-                VALUES (?, ?, ?, ?, 'ready', ?, 0, ?, ?, ?)
+                VALUES \(Array(repeating: "(?, ?, ?, ?, 'ready', ?, 0, ?, ?, ?)", count: chunk.count).joined(separator: ", "))
                 ON CONFLICT (coalesce_key) WHERE state = 'ready' DO UPDATE SET
                     payload = excluded.payload,
                     priority = \(least)(jobs.priority, excluded.priority),
                     run_at = \(least)(jobs.run_at, excluded.run_at),
                     max_attempts = excluded.max_attempts
-                """, [SQLValue(job.tenant), .text(job.kind), .text(job.payload), .int(Int64(job.priority.rawValue)), .int(job.runAt ?? now),
-                      .int(Int64(job.maxAttempts)), SQLValue(job.coalesceKey), .int(now)])
+                """, binds)
         }
         if dialect == .postgres {
             try connection.execute("SELECT pg_notify('passline_jobs', '')", [])
