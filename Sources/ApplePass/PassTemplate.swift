@@ -29,6 +29,14 @@ public final class PassTemplate: Sendable {
     /// Loads and validates `PassTemplates/<name>.pass/`.
     /// - Throws: `PassError.invalidTemplate` listing every fault, `.unreadableFile` when the folder cannot be read.
     public static func load(folder: URL) throws -> PassTemplate {
+        var name = folder.lastPathComponent
+        if name.hasSuffix(".pass") { name.removeLast(5) }
+        return try PassTemplate(name: name, files: try files(inFolder: folder))
+    }
+
+    /// Every file of a template folder by its relative path, within the upload limits.
+    /// - Throws: `PassError.unreadableFile` when the folder cannot be read, `.invalidTemplate` over the limits.
+    public static func files(inFolder folder: URL) throws -> [String: [UInt8]] {
         var files: [String: [UInt8]] = [:]
         let base = folder.standardizedFileURL
         var isDirectory: ObjCBool = false
@@ -51,9 +59,7 @@ public final class PassTemplate: Sendable {
             }
             files[relative] = [UInt8](data)
         }
-        var name = folder.lastPathComponent
-        if name.hasSuffix(".pass") { name.removeLast(5) }
-        return try PassTemplate(name: name, files: files)
+        return files
     }
 
     /// Loads a template uploaded as a zip: its files at the root, or inside one top folder.

@@ -62,7 +62,7 @@ struct PushBench: AsyncParsableCommand {
                                                       clientCAPEM: identity.root.pemBytes, allowAnonymous: true, recordPushes: false))
         let client = HTTPClient(configuration: .init(caFile: caFile.path))
         let jobs = JobQueue(database: database)
-        let worker = PushWorker(jobs: jobs, tenants: tenants, client: client, configuration: .init(apnsURL: "https://127.0.0.1:\(sim.port)", batchSize: 1000, lanes: 2))
+        let worker = PushWorker(jobs: jobs, tenants: tenants, client: client, configuration: .init(apnsURL: "https://127.0.0.1:\(sim.port)", batchSize: 800, lanes: 2))
 
         Console.error("one change, \(count) pushes…")
         let start = DispatchTime.now().uptimeNanoseconds

@@ -28,15 +28,19 @@ public final class PushWorker: Sendable {
         public var leaseMilliseconds: Int64
         /// Batches in progress at once: while one is on the wire, another is claimed or settled.
         public var lanes: Int
-        public init(apnsURL: String = "https://api.push.apple.com", batchSize: Int = 1000, expirationSeconds: Int = 7 * 86_400,
+        /// One more lane that takes only single cards' pushes, in small batches, so a customer's
+        /// change never waits for a campaign's batch to finish on the wire.
+        public var interactiveBatchSize: Int
+        public init(apnsURL: String = "https://api.push.apple.com", batchSize: Int = 800, expirationSeconds: Int = 7 * 86_400,
                     requestTimeoutMilliseconds: Int = 15_000, throttleMilliseconds: Int64 = 60_000, leaseMilliseconds: Int64 = 30_000,
-                    lanes: Int = 2) {
+                    lanes: Int = 2, interactiveBatchSize: Int = 100) {
             var url = apnsURL
             while url.hasSuffix("/") { url.removeLast() }
             self.apnsURL = url; self.batchSize = batchSize; self.expirationSeconds = expirationSeconds
             self.requestTimeoutMilliseconds = requestTimeoutMilliseconds; self.throttleMilliseconds = throttleMilliseconds
             self.leaseMilliseconds = leaseMilliseconds
             self.lanes = max(1, lanes)
+            self.interactiveBatchSize = interactiveBatchSize
         }
     }
 
@@ -59,14 +63,18 @@ public final class PushWorker: Sendable {
         self.logger = logger
     }
 
-    /// Claims and sends until the task is cancelled, in `lanes` concurrent loops.
+    /// Claims and sends until the task is cancelled, in `lanes` concurrent loops and one for single changes.
     public func run() async {
         await withTaskGroup(of: Void.self) { group in
-            for _ in 0..<configuration.lanes {
+            for lane in 0...configuration.lanes {
+                let interactive = lane == configuration.lanes
                 group.addTask {
                     while !Task.isCancelled {
                         do {
-                            if try await self.runOnce() == 0 { await self.jobs.waitForWork(timeoutMilliseconds: 1000) }
+                            let seen = self.jobs.workSignals
+                            let handled = interactive ? try await self.runOnce(limit: self.configuration.interactiveBatchSize, atLeast: .interactive)
+                                                      : try await self.runOnce()
+                            if handled == 0 { await self.jobs.waitForWork(since: seen, timeoutMilliseconds: 1000) }
                         } catch {
                             self.logger.error("push worker: \(error)")
                             try? await Task.sleep(for: .seconds(1))
@@ -90,12 +98,10 @@ public final class PushWorker: Sendable {
     /// One batch: claims what is due, sends it, records the outcomes.
     /// - Returns: how many jobs it handled.
     @discardableResult
-    public func runOnce() async throws -> Int {
-        let t0 = DispatchTime.now().uptimeNanoseconds
-        let claimed = try await jobs.claim(limit: configuration.batchSize, kinds: ["apns.push"], skipPausedTenants: true,
-                                           leaseMilliseconds: configuration.leaseMilliseconds)
+    public func runOnce(limit: Int? = nil, atLeast: JobPriority? = nil) async throws -> Int {
+        let claimed = try await jobs.claim(limit: limit ?? configuration.batchSize, kinds: ["apns.push"], skipPausedTenants: true,
+                                           atLeast: atLeast, leaseMilliseconds: configuration.leaseMilliseconds)
         guard !claimed.isEmpty else { return 0 }
-        let t1 = DispatchTime.now().uptimeNanoseconds
         // Each tenant's certificate is looked up once a batch, not once a push: a cold cache
         // hit by 2,000 concurrent pushes would unseal the same key 2,000 times.
         var identities: [String: Swift.Result<(Int64, ClientIdentity), any Error>] = [:]
@@ -110,9 +116,7 @@ public final class PushWorker: Sendable {
             for await result in group { results.append(result) }
             return results
         }
-        let t2 = DispatchTime.now().uptimeNanoseconds
         try await settle(results)
-        let t3 = DispatchTime.now().uptimeNanoseconds
         return claimed.count
     }
 

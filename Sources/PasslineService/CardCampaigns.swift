@@ -18,7 +18,7 @@ public final class CardCampaigns: Sendable {
     public let leaseMilliseconds: Int64
     private let logger: Logger
 
-    public init(cards: Cards, jobs: JobQueue, stepSize: Int = 200, leaseMilliseconds: Int64 = 15_000,
+    public init(cards: Cards, jobs: JobQueue, stepSize: Int = 50, leaseMilliseconds: Int64 = 15_000,
                 logger: Logger = Logger(label: "passline.campaigns")) {
         self.cards = cards
         self.jobs = jobs
@@ -70,7 +70,8 @@ public final class CardCampaigns: Sendable {
     public func run() async {
         while !Task.isCancelled {
             do {
-                if try await runOnce() == 0 { await jobs.waitForWork(timeoutMilliseconds: 1000) }
+                let seen = jobs.workSignals
+                if try await runOnce() == 0 { await jobs.waitForWork(since: seen, timeoutMilliseconds: 1000) }
             } catch {
                 logger.error("campaign runner: \(error)")
                 try? await Task.sleep(for: .seconds(1))

@@ -27,10 +27,16 @@ public final class Templates: Sendable {
     /// Validates and stores a template uploaded as a zip.
     /// - Throws: `PassError.invalidTemplate` listing every fault, `StoreError.conflict` when the name exists.
     public func create(tenant: String, name: String, zip: [UInt8], now: Int64 = Clock.milliseconds()) async throws -> Summary {
+        try await create(tenant: tenant, name: name, files: try PassTemplate.files(fromZip: zip), now: now)
+    }
+
+    /// Validates and stores a template given file by file (path → bytes), as the zip or JSON upload delivers it.
+    /// - Throws: `PassError.invalidTemplate` listing every fault, `StoreError.conflict` when the name exists.
+    public func create(tenant: String, name: String, files given: [String: [UInt8]], now: Int64 = Clock.milliseconds()) async throws -> Summary {
         guard !name.isEmpty, name.count <= 100, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }) else {
             throw StoreError(.invalid, "name must be 1 to 100 letters, digits, '-', '_' or '.', found \"\(name)\".")
         }
-        let files = try PassTemplate.files(fromZip: zip).filter { !$0.key.split(separator: "/").contains { $0.hasPrefix(".") || $0 == "__MACOSX" } }
+        let files = given.filter { !$0.key.split(separator: "/").contains { $0.hasPrefix(".") || $0 == "__MACOSX" } }
         let template = try PassTemplate(name: name, files: files)
         let id = "tpl_" + SecureRandom.token(length: 16)
         let assets = files.filter { $0.key != "pass.json" }, passJSON = files["pass.json"]!

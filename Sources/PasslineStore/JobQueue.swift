@@ -132,14 +132,19 @@ public final class JobQueue: Sendable {
     ///   - kinds: only jobs of these kinds (all when nil).
     ///   - skipPausedTenants: leave jobs of tenants whose pushes are paused where they are, so
     ///     waiting for a new certificate burns no attempts.
-    public func claim(limit: Int, kinds: [String]? = nil, skipPausedTenants: Bool = false, leaseMilliseconds lease: Int64 = 60_000,
-                      now: Int64 = Clock.milliseconds()) async throws -> [ClaimedJob] {
+    ///   - atLeast: only jobs at least this urgent (a lane kept free for single changes).
+    public func claim(limit: Int, kinds: [String]? = nil, skipPausedTenants: Bool = false, atLeast: JobPriority? = nil,
+                      leaseMilliseconds lease: Int64 = 60_000, now: Int64 = Clock.milliseconds()) async throws -> [ClaimedJob] {
         let worker = self.worker, skipLocked = database.dialect.skipLocked
         var filter = ""
         var filterValues: [SQLValue] = []
         if let kinds {
             filter += " AND kind IN (\(Array(repeating: "?", count: kinds.count).joined(separator: ", ")))"
             filterValues = kinds.map(SQLValue.text)
+        }
+        if let atLeast {
+            filter += " AND priority <= ?"
+            filterValues.append(.int(Int64(atLeast.rawValue)))
         }
         if skipPausedTenants {
             filter += " AND NOT EXISTS (SELECT 1 FROM tenants t WHERE t.id = jobs.tenant_id AND t.push_paused_reason IS NOT NULL)"
@@ -279,6 +284,15 @@ public final class JobQueue: Sendable {
         await wakeup.wait(timeoutMilliseconds: timeoutMilliseconds)
     }
 
+    /// A count of the signals so far. Read it before looking for work, then pass it to
+    /// `waitForWork(since:…)`: a signal in between (another waiter may have been woken by it)
+    /// ends the wait at once instead of being slept through.
+    public var workSignals: UInt64 { wakeup.generation }
+
+    public func waitForWork(since seen: UInt64, timeoutMilliseconds: Int64) async {
+        await wakeup.wait(since: seen, timeoutMilliseconds: timeoutMilliseconds)
+    }
+
     /// Counts jobs by state, for progress and metrics.
     public func counts() async throws -> [String: Int] {
         try await database.withConnection { connection in
@@ -296,12 +310,16 @@ public final class JobQueue: Sendable {
 final class Wakeup: Sendable {
     private struct State {
         var pending = false
+        var generation: UInt64 = 0
         var waiters: [UUID: CheckedContinuation<Void, Never>] = [:]
     }
     private let state = Mutex(State())
 
+    var generation: UInt64 { state.withLock { $0.generation } }
+
     func signal() {
         let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.generation &+= 1
             if state.waiters.isEmpty {
                 state.pending = true
                 return []
@@ -312,11 +330,12 @@ final class Wakeup: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
-    func wait(timeoutMilliseconds: Int64) async {
+    func wait(since seen: UInt64? = nil, timeoutMilliseconds: Int64) async {
         let id = UUID()
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let resumeNow = state.withLock { state -> Bool in
-                if state.pending {
+                if let seen, state.generation != seen { return true }
+                if seen == nil, state.pending {
                     state.pending = false
                     return true
                 }

@@ -166,6 +166,22 @@ struct JobQueueTests {
         }
         await database.close()
     }
+
+    @Test("a signal that came while a worker was looking is not slept through, even when another waiter took it")
+    func signalBetweenLookAndWait() async throws {
+        let database = try await seeded(.sqlite)
+        let queue = JobQueue(database: database)
+        // Another waiter (the campaign runner, say) is already waiting.
+        async let other: Void = queue.waitForWork(timeoutMilliseconds: 20_000)
+        try await Task.sleep(for: .milliseconds(50))
+        let seen = queue.workSignals          // this worker looks for work: none yet
+        queue.notifyCommitted()               // a change commits before it starts waiting
+        await other
+        let start = ContinuousClock.now
+        await queue.waitForWork(since: seen, timeoutMilliseconds: 5_000)
+        #expect(ContinuousClock.now - start < .seconds(1), "the worker slept through the signal")
+        await database.close()
+    }
 }
 
 @Suite("Hostile input in the store")
