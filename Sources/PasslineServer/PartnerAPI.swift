@@ -246,9 +246,54 @@ struct PartnerAPI<Context: RequestContext>: Sendable {
             throw Problem.invalid("name", "is required as a query parameter (?name=loyalty)")
         }
         var request = request
-        let body = try await request.collectBody(upTo: Int(PassTemplate.limits.maxTotalSize))
-        let summary = try await Errors.map { try await services.templates.create(tenant: principal.tenant, name: name, zip: Array(buffer: body)) }
+        let json = request.headers[.contentType].map { $0.lowercased().hasPrefix("application/json") } ?? false
+        // Base64 makes the JSON form a third larger than the files it carries.
+        let body = try await request.collectBody(upTo: Int(PassTemplate.limits.maxTotalSize) * (json ? 4 : 3) / 3 + (json ? 64 * 1024 : 0))
+        let summary: Templates.Summary
+        if json {
+            let files = try Self.templateFiles(Array(buffer: body))
+            summary = try await Errors.map { try await services.templates.create(tenant: principal.tenant, name: name, files: files) }
+        } else {
+            summary = try await Errors.map { try await services.templates.create(tenant: principal.tenant, name: name, zip: Array(buffer: body)) }
+        }
         return PassWebService<Context>.json(.created, Self.json(summary))
+    }
+
+    /// The JSON form of a template upload: `{"passJson": {…}, "files": {"icon.png": "<base64>", "en.lproj/pass.strings": "<base64>", …}}`,
+    /// for clients that build templates in code rather than zipping a folder.
+    static func templateFiles(_ body: [UInt8]) throws -> [String: [UInt8]] {
+        let parsed: JSONValue
+        do { parsed = try JSONParser.parse(body) } catch { throw Problem.invalidJSON("\(error)") }
+        guard let object = parsed.objectValue else { throw Problem.invalid("body", "must be a JSON object, found \(parsed.typeName)") }
+        var errors: [Problem.FieldError] = []
+        var files: [String: [UInt8]] = [:]
+        for key in object.keys where key != "passJson" && key != "files" {
+            errors.append(.init(key, "is not part of a template upload (passJson, files)"))
+        }
+        switch object["passJson"] {
+        case .object(let passJSON)?: files["pass.json"] = JSONWriter.bytes(.object(passJSON))
+        case nil: errors.append(.init("passJson", "is required: the template's pass.json as an object"))
+        case let other?: errors.append(.init("passJson", "must be an object, found \(other.typeName)"))
+        }
+        switch object["files"] {
+        case nil: errors.append(.init("files", "is required: at least icon.png, base64-encoded"))
+        case .object(let given)?:
+            for member in given.members {
+                let field = "files.\(member.key)"
+                if member.key == "pass.json" { errors.append(.init(field, "goes in passJson")); continue }
+                guard case .string(let text) = member.value else { errors.append(.init(field, "must be base64 text, found \(member.value.typeName)")); continue }
+                guard let data = Data(base64Encoded: text, options: .ignoreUnknownCharacters), !data.isEmpty else {
+                    errors.append(.init(field, "is not base64")); continue
+                }
+                files[member.key] = [UInt8](data)
+            }
+        case let other?: errors.append(.init("files", "must be an object of file name to base64 content, found \(other.typeName)"))
+        }
+        guard errors.isEmpty else {
+            throw Problem(.unprocessableContent, type: "invalid-field", title: "The template upload is not valid",
+                          detail: errors.map { "\($0.field) \($0.message)" }.joined(separator: "; "), errors: errors)
+        }
+        return files
     }
 
     @Sendable func listTemplates(_ request: Request, context: Context) async throws -> Response {

@@ -36,6 +36,13 @@ public final class Templates: Sendable {
         guard !name.isEmpty, name.count <= 100, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }) else {
             throw StoreError(.invalid, "name must be 1 to 100 letters, digits, '-', '_' or '.', found \"\(name)\".")
         }
+        // Path tricks are refused before hidden files are dropped: ".." starts with a dot too.
+        for path in given.keys.sorted() {
+            let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+            if parts.contains("..") || parts.contains(".") || parts.contains("") || path.contains("\\") {
+                throw StoreError(.invalid, "The file name \(path) points outside the template; use paths such as icon.png or en.lproj/pass.strings.")
+            }
+        }
         let files = given.filter { !$0.key.split(separator: "/").contains { $0.hasPrefix(".") || $0 == "__MACOSX" } }
         let template = try PassTemplate(name: name, files: files)
         let id = "tpl_" + SecureRandom.token(length: 16)

@@ -135,3 +135,46 @@ struct PartnerAPITests {
         await server.stop()
     }
 }
+
+@Suite("Template upload as JSON")
+struct TemplateJSONUploadTests {
+    @Test("a template as JSON with base64 files loads like the zip; bad files are named", arguments: TestDatabase.available)
+    func jsonUpload(kind: TestDatabase) async throws {
+        let server = try await LiveServer.start(kind)
+        let key = ["Authorization": "Bearer \(server.tenantA.liveKey)", "Content-Type": "application/json"]
+        var files = TestSupport.templateFiles("loyalty")
+        let passJSON = try JSONSerialization.jsonObject(with: Data(files.removeValue(forKey: "pass.json")!))
+        let encoded = files.mapValues { Data($0).base64EncodedString() }
+        func upload(_ name: String, _ object: Any) async throws -> LiveServer.Reply {
+            try await server.send("POST", "/api/v1/templates?name=\(name)", bodyData: try JSONSerialization.data(withJSONObject: object), headers: key)
+        }
+        let created = try await upload("coded", ["passJson": passJSON, "files": encoded])
+        #expect(created.status == 201, "\(String(decoding: created.body, as: UTF8.self))")
+        #expect(created.json?["style"] as? String == "storeCard")
+        let card = try await server.send("POST", "/api/v1/cards", body: #"{"template":"coded","memberId":"M-1","memberName":"Ada","points":5}"#, headers: key)
+        let serial = try #require(card.json?["serialNumber"] as? String)
+        let pass = PassVerifier.verify([UInt8](try await server.send("GET", "/api/v1/cards/\(serial)/pass.pkpass", headers: key).body), trustAnchors: [TestSupport.identity.root])
+        #expect(pass.isValid, "\(pass.findings)")
+
+        func fields(_ reply: LiveServer.Reply) -> [String] { (reply.json?["errors"] as? [[String: Any]])?.compactMap { $0["field"] as? String } ?? [] }
+        var broken = encoded
+        broken["icon.png"] = "not base64 at all!"
+        let badBase64 = try await upload("x1", ["passJson": passJSON, "files": broken])
+        #expect(badBase64.status == 422 && fields(badBase64) == ["files.icon.png"])
+        var tricky = encoded
+        tricky["../escape.png"] = encoded["icon.png"]
+        let escape = try await upload("x2", ["passJson": passJSON, "files": tricky])
+        #expect(escape.status == 422 && String(decoding: escape.body, as: UTF8.self).contains("../escape.png"))
+        let missing = try await upload("x3", ["files": ["icon.png": 5], "extra": true])
+        #expect(missing.status == 422 && Set(fields(missing)) == ["extra", "passJson", "files.icon.png"])
+        var noIcon = encoded
+        noIcon.removeValue(forKey: "icon.png")
+        let withoutIcon = try await upload("x4", ["passJson": passJSON, "files": noIcon])
+        #expect(withoutIcon.status == 422 && String(decoding: withoutIcon.body, as: UTF8.self).contains("icon.png"))
+        #expect(try await server.send("POST", "/api/v1/templates?name=x5", body: "{\"passJson\":", headers: key).status == 400)
+        #expect(try await upload("coded", ["passJson": passJSON, "files": encoded]).status == 409)
+        let list = try #require(try await server.send("GET", "/api/v1/templates", headers: key).json?["templates"] as? [[String: Any]])
+        #expect(list.compactMap { $0["name"] as? String }.sorted() == ["coded", "loyalty"])
+        await server.stop()
+    }
+}
