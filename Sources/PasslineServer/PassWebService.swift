@@ -11,6 +11,8 @@ import PasslineStore
 struct PassWebService<Context: RequestContext>: Sendable {
     let database: any SQLDatabase
     let cards: Cards
+    /// The log endpoint needs no authentication: a tenant's devices may send 100 at once, then 2 a second.
+    var logLimiter = RateLimiter(burst: 100, perSecond: 2)
 
     func addRoutes(to router: Router<Context>) {
         let service = router.group("passkit/:tenant/v1")
@@ -90,6 +92,12 @@ struct PassWebService<Context: RequestContext>: Sendable {
     /// Messages devices send about problems with a tenant's passes; kept (bounded) for the tenant.
     @Sendable func log(_ request: Request, context: Context) async throws -> Response {
         let tenant = try context.parameters.require("tenant")
+        if let wait = logLimiter.take(tenant) {
+            var problem = Problem(.tooManyRequests, type: "rate-limited", title: "Too many log requests",
+                                  detail: "This tenant's devices sent too many log requests; try again in \(wait) s.")
+            problem.headers[.retryAfter] = String(wait)
+            throw problem
+        }
         var request = request
         let body = try await request.collectBody(upTo: 64 * 1024)
         let json: JSONValue

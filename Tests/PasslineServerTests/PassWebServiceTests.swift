@@ -5,7 +5,7 @@ import FoundationNetworking
 import Hummingbird
 import Logging
 import PasslineCrypto
-import PasslineServer
+@testable import PasslineServer
 import PasslineService
 import PasslineSQL
 import PasslineStore
@@ -213,7 +213,24 @@ struct PassWebServiceTests {
         for _ in 0..<11 { _ = try await server.send("POST", "\(server.service(server.tenantA))/log", body: many) }
         let count = try await server.database.withConnection { try $0.first("SELECT COUNT(*) AS n FROM device_logs WHERE tenant_id = ?", [.text(tenant)])!.int("n") }
         #expect(count == 1000)
+        // Rate-limited per tenant: after a burst of 100 requests, 429 with Retry-After; another tenant is unaffected.
+        var statuses: [Int] = []
+        for _ in 0..<100 { statuses.append(try await server.send("POST", "\(server.service(server.tenantA))/log", body: #"{"logs":["x"]}"#).status) }
+        let limited = try await server.send("POST", "\(server.service(server.tenantA))/log", body: #"{"logs":["x"]}"#)
+        #expect(statuses.contains(429) && limited.status == 429 && Int(limited.header("Retry-After") ?? "") ?? 0 >= 1)
+        #expect(limited.contentType == "application/problem+json")
+        #expect(try await server.send("POST", "\(server.service(server.tenantB))/log", body: #"{"logs":["x"]}"#).status == 200)
         await server.stop()
+    }
+
+    @Test("the log limiter refills at its rate and forgets idle keys beyond its capacity")
+    func limiter() {
+        let limiter = RateLimiter(burst: 3, perSecond: 2, capacity: 4)
+        #expect((0..<3).map { _ in limiter.take("a", now: 100) } == [nil, nil, nil])
+        #expect(limiter.take("a", now: 100) == 1)
+        #expect(limiter.take("a", now: 100.5) == nil, "one token back after half a second")
+        for key in 0..<10 { _ = limiter.take("k\(key)", now: 200) }
+        #expect(limiter.take("a", now: 200) == nil)
     }
 
     @Test("/metrics shows jobs, cards and each tenant's days to certificate expiry", arguments: TestDatabase.available)
