@@ -28,6 +28,11 @@ public final class APNsSimulator: Sendable {
         /// The share of requests whose connection is closed without an answer.
         public var dropRate: Double = 0
         public var delayMilliseconds: Int = 0
+        /// After every this many requests on a connection (0: never), the stand-in answers the
+        /// request, sends GOAWAY naming it as the last stream it processed, and closes the
+        /// connection: streams the client opened after it are not processed, and the client is
+        /// expected to send them again on a new connection, as when APNs rotates connections.
+        public var goAwayEvery: Int = 0
         public init() {}
     }
 
@@ -47,6 +52,8 @@ public final class APNsSimulator: Sendable {
         public var received = 0
         public var delivered = 0
         public var dropped = 0
+        /// GOAWAY frames sent (see `Behaviour.goAwayEvery`).
+        public var goAways = 0
         /// Answers other than 200, by reason.
         public var rejected: [String: Int] = [:]
     }
@@ -169,6 +176,9 @@ private final class Holder: @unchecked Sendable {
 final class PeerTopic: @unchecked Sendable {
     enum Value { case unknown, anonymous, topic(String, fingerprint: String) }
     var value = Value.unknown
+    /// Requests answered on this connection, and the last stream processed once GOAWAY was sent.
+    var requests = 0
+    var goneAwayAfter: HTTP2StreamID?
 }
 
 /// One HTTP/2 stream: one push request.
@@ -213,6 +223,24 @@ final class APNsStreamHandler: ChannelInboundHandler {
     }
 
     private func answer(context: ChannelHandlerContext) {
+        let streamID = (try? context.channel.syncOptions?.getOption(HTTP2StreamChannelOptions.streamID)) ?? nil
+        if let last = peer.goneAwayAfter, let streamID, streamID > last {
+            // After GOAWAY: not processed, so not counted; the client sends it again elsewhere.
+            context.close(promise: nil)
+            return
+        }
+        peer.requests += 1
+        let every = simulator.state.withLock { $0.behaviour.goAwayEvery }
+        defer {
+            if every > 0, peer.requests % every == 0, peer.goneAwayAfter == nil, let streamID {
+                peer.goneAwayAfter = streamID
+                simulator.state.withLock { $0.stats.goAways += 1 }
+                let connection = self.connection
+                connection.writeAndFlush(HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: streamID, errorCode: .noError, opaqueData: nil)),
+                                         promise: nil)
+                connection.eventLoop.scheduleTask(in: .milliseconds(100)) { connection.close(promise: nil) }
+            }
+        }
         let decision = decide()
         switch decision {
         case .drop:

@@ -40,6 +40,9 @@ struct APNsSimCommand: AsyncParsableCommand {
     @Option(name: .customLong("delay-ms"), help: "Delay before each answer.")
     var delayMilliseconds = 0
 
+    @Option(name: .customLong("goaway-every"), help: "Send GOAWAY and close a connection after every N requests on it (0: never).")
+    var goAwayEvery = 0
+
     @Flag(name: .customLong("allow-anonymous"), help: "Accept connections without a client certificate (for h2load).")
     var allowAnonymous = false
 
@@ -47,6 +50,7 @@ struct APNsSimCommand: AsyncParsableCommand {
         guard (0...1).contains(failureRate) else { throw ValidationError("--failure-rate must be between 0 and 1, found \(failureRate).") }
         guard (0...1).contains(dropRate) else { throw ValidationError("--drop-rate must be between 0 and 1, found \(dropRate).") }
         guard delayMilliseconds >= 0 else { throw ValidationError("--delay-ms must be zero or more.") }
+        guard goAwayEvery >= 0 else { throw ValidationError("--goaway-every must be zero or more.") }
     }
 
     func run() async throws {
@@ -83,6 +87,7 @@ struct APNsSimCommand: AsyncParsableCommand {
             behaviour.failureRate = failureRate
             behaviour.dropRate = dropRate
             behaviour.delayMilliseconds = delayMilliseconds
+            behaviour.goAwayEvery = goAwayEvery
         }
         FileHandle.standardError.write(Data("APNs stand-in on https://\(host):\(sim.port); clients trust \(files[0].path)\n".utf8))
         // Until interrupted.

@@ -18,7 +18,9 @@ public func buildRouter(database: any SQLDatabase, services: Services, configura
         }
         return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "ready\n")))
     }
-    PassWebService<BasicRequestContext>(database: database, cards: services.cards).addRoutes(to: router)
+    PassWebService<BasicRequestContext>(database: database, cards: services.cards,
+                                        logLimiter: RateLimiter(burst: configuration.deviceLogBurst, perSecond: configuration.deviceLogPerSecond))
+        .addRoutes(to: router)
     PartnerAPI<BasicRequestContext>(services: services).addRoutes(to: router)
     AdminAPI<BasicRequestContext>(services: services, token: configuration.adminToken).addRoutes(to: router)
     router.get("metrics") { _, _ -> Response in

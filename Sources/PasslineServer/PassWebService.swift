@@ -11,8 +11,8 @@ import PasslineStore
 struct PassWebService<Context: RequestContext>: Sendable {
     let database: any SQLDatabase
     let cards: Cards
-    /// The log endpoint needs no authentication: a tenant's devices may send 100 at once, then 2 a second.
-    var logLimiter = RateLimiter(burst: 100, perSecond: 2)
+    /// The log endpoint needs no authentication, so it is rate-limited per tenant.
+    let logLimiter: RateLimiter
 
     func addRoutes(to router: Router<Context>) {
         let service = router.group("passkit/:tenant/v1")

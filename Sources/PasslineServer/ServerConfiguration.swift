@@ -11,6 +11,9 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var adminToken: String?
     /// The most a request body may hold.
     public var maxBodyBytes: Int
+    /// Apple's log endpoint needs no authentication: per tenant, this many requests at once, then `perSecond`.
+    public var deviceLogBurst = 100
+    public var deviceLogPerSecond = 2.0
 
     public struct Invalid: Error, CustomStringConvertible, Sendable {
         public let description: String

@@ -50,6 +50,25 @@ struct HTTPClientTests {
         await sim.stop()
     }
 
+    @Test("GOAWAY: the connection is replaced, and only the streams the server did not process are sent again")
+    func goAway() async throws {
+        let sim = try await simulator()
+        sim.update { $0.goAwayEvery = 100 }
+        let client = HTTPClient(configuration: .init(caFile: Self.caFile))
+        let tokens = (0..<300).map { String(format: "%064x", $0) }
+        let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+            for token in tokens { group.addTask { try await client.send(push(sim.port, token: token)).status } }
+            return try await group.reduce(into: [Int]()) { $0.append($1) }
+        }
+        #expect(statuses.count == 300 && statuses.allSatisfy { $0 == 200 })
+        let pushes = sim.pushes().map(\.token)
+        // Each processed exactly once: a stream past the GOAWAY was retried, a processed one was not.
+        #expect(pushes.count == 300 && Set(pushes) == Set(tokens), "\(pushes.count) processed for 300 requests")
+        #expect(sim.stats().goAways >= 2 && sim.connections() >= 3, "goaways \(sim.stats().goAways), connections \(sim.connections())")
+        client.shutdown()
+        await sim.stop()
+    }
+
     @Test("APNs' error answers arrive as answers with their JSON reason")
     func errorAnswers() async throws {
         let sim = try await simulator()
