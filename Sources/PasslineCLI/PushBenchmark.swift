@@ -34,16 +34,9 @@ struct PushBench: AsyncParsableCommand {
 
     func run() async throws {
         guard devices > 0 else { throw ValidationError("--devices must be at least 1.") }
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("passline-bench-push-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
-
-        let passType = "pass.bench.passline"
-        let identity = try DevelopmentIdentity.generate(passTypeIdentifier: passType, teamIdentifier: "BENCH00001")
-        let database = try SQLiteDatabase(path: folder.appendingPathComponent("bench.sqlite").path)
-        try await Migrator.migrate(database)
-        let tenants = Tenants(database: database, secrets: try SecretBox(key: SecretBox.generateKey()))
-        let tenant = try await tenants.create(name: "Bench", identity: try identity.signingIdentity()).id
+        let store = try await PushBenchStore.make(label: "push")
+        defer { store.remove() }
+        let (folder, passType, identity, database, tenants, tenant) = (store.folder, store.passType, store.identity, store.database, store.tenants, store.tenant)
         let count = devices
         Console.error("registering \(count) devices…")
         try await database.transaction { connection in
@@ -113,4 +106,28 @@ struct PushBench: AsyncParsableCommand {
         if text.contains("succeeded, 0 failed") == false, let status = text.firstMatch(of: /requests: .*/) { Console.error("h2load: \(status.0)") }
         return rate
     }
+}
+
+/// What both push benchmarks start from: a SQLite store in a temporary folder with one tenant
+/// signing with a fresh development identity.
+struct PushBenchStore {
+    let folder: URL
+    let passType = "pass.bench.passline"
+    let identity: DevelopmentIdentity
+    let database: SQLiteDatabase
+    let tenants: Tenants
+    let tenant: String
+
+    static func make(label: String) async throws -> PushBenchStore {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("passline-bench-\(label)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let identity = try DevelopmentIdentity.generate(passTypeIdentifier: "pass.bench.passline", teamIdentifier: "BENCH00001")
+        let database = try SQLiteDatabase(path: folder.appendingPathComponent("bench.sqlite").path)
+        try await Migrator.migrate(database)
+        let tenants = Tenants(database: database, secrets: try SecretBox(key: SecretBox.generateKey()))
+        let tenant = try await tenants.create(name: "Bench", identity: try identity.signingIdentity()).id
+        return PushBenchStore(folder: folder, identity: identity, database: database, tenants: tenants, tenant: tenant)
+    }
+
+    func remove() { try? FileManager.default.removeItem(at: folder) }
 }

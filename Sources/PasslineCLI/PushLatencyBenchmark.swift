@@ -43,16 +43,9 @@ struct PushLatencyBench: AsyncParsableCommand {
 
     func run() async throws {
         guard changes > 0, campaignDevices > 0 else { throw ValidationError("--changes and --campaign-devices must be at least 1.") }
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("passline-bench-latency-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
-
-        let passType = "pass.bench.passline"
-        let identity = try DevelopmentIdentity.generate(passTypeIdentifier: passType, teamIdentifier: "BENCH00001")
-        let database = try SQLiteDatabase(path: folder.appendingPathComponent("bench.sqlite").path)
-        try await Migrator.migrate(database)
-        let tenants = Tenants(database: database, secrets: try SecretBox(key: SecretBox.generateKey()))
-        let tenant = try await tenants.create(name: "Bench", identity: try identity.signingIdentity()).id
+        let store = try await PushBenchStore.make(label: "latency")
+        defer { store.remove() }
+        let (folder, passType, identity, database, tenants, tenant) = (store.folder, store.passType, store.identity, store.database, store.tenants, store.tenant)
         let counterToken = String(repeating: "f", count: 64)
         let devices = campaignDevices
         let templates = Templates(database: database)

@@ -178,6 +178,22 @@ struct CommandLineTests {
         let pps = try #require(json["passesPerSecond"] as? Double), sps = try #require(json["signaturesPerSecond"] as? Double)
         #expect(abs(ratio - pps / sps) < 1e-9)
     }
+
+    @Test("bench push and bench push-latency run end to end and print their JSON")
+    func pushBenchmarks() throws {
+        let folder = TestSupport.temporaryFolder()
+        let push = try passline("bench", "push", "--devices", "300", "--json", in: folder)
+        #expect(push.status == 0, "\(push.stderr)")
+        let pushed = try JSONSerialization.jsonObject(with: Data(try #require(push.stdout.split(separator: "\n").last).utf8)) as! [String: Any]
+        #expect(pushed["devices"] as? Int == 300 && (pushed["pushesPerSecond"] as? Double ?? 0) > 0)
+
+        let latency = try passline("bench", "push-latency", "--changes", "5", "--campaign-devices", "400", "--json", in: folder)
+        #expect(latency.status == 0, "\(latency.stderr)")
+        let measured = try JSONSerialization.jsonObject(with: Data(try #require(latency.stdout.split(separator: "\n").last).utf8)) as! [String: Any]
+        let idle = try #require(measured["idle"] as? [String: Double]), during = try #require(measured["duringCampaign"] as? [String: Double])
+        #expect(idle["p50"]! > 0 && idle["p50"]! <= idle["p99"]! && during["p50"]! <= during["p99"]!)
+        #expect(measured["changes"] as? Int == 5 && measured["campaignDevices"] as? Int == 400)
+    }
 }
 
 @Suite("passline qr")
