@@ -9,6 +9,19 @@ enum Console {
         print(String(decoding: try encoder.encode(value), as: UTF8.self))
     }
 
+    /// Reads a pipe to its end with read(2), retrying when a signal interrupts it: Foundation's
+    /// `readDataToEndOfFile` traps on EINTR, which a child's exit (SIGCHLD) can cause.
+    static func readToEnd(_ handle: FileHandle) -> [UInt8] {
+        var data: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { Glibc.read(handle.fileDescriptor, $0.baseAddress, $0.count) }
+            if count > 0 { data += buffer[0..<count]; continue }
+            if count < 0 && errno == EINTR { continue }
+            return data
+        }
+    }
+
     static func error(_ line: String) {
         FileHandle.standardError.write(Data((line + "\n").utf8))
     }

@@ -92,7 +92,7 @@ struct PushBench: AsyncParsableCommand {
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let text = String(decoding: Console.readToEnd(output.fileHandleForReading), as: UTF8.self)
         process.waitUntilExit()
         if process.terminationStatus == 127 {
             Console.error("h2load is not installed (apt-get install nghttp2-client); no ceiling measured.")
