@@ -109,15 +109,32 @@ public final class PushWorker: Sendable {
             do { identities[tenant] = .success(try await identity(tenant: tenant)) } catch { identities[tenant] = .failure(error) }
         }
         let resolved = identities
-        let results = await withTaskGroup(of: Outcome.self) { group in
+        let results = await withTaskGroup(of: Outcome?.self) { group in
+            // The batch's lease is renewed while it is on the wire: a batch that outlived its
+            // lease on a starved machine was claimed again and sent twice.
+            group.addTask { await self.keepLeases(of: claimed); return nil }
             for job in claimed { group.addTask { await self.send(job, identities: resolved) } }
             var results: [Outcome] = []
             results.reserveCapacity(claimed.count)
-            for await result in group { results.append(result) }
+            for await result in group {
+                guard let result else { continue }
+                results.append(result)
+                if results.count == claimed.count { group.cancelAll() }
+            }
             return results
         }
         try await settle(results)
         return claimed.count
+    }
+
+    private func keepLeases(of claimed: [ClaimedJob]) async {
+        let lease = configuration.leaseMilliseconds
+        while true {
+            do { try await Task.sleep(for: .milliseconds(max(1, lease / 3))) } catch { return }
+            do { try await jobs.extendLeases(claimed, milliseconds: lease) } catch {
+                logger.warning("could not renew a push batch's lease: \(error)")
+            }
+        }
     }
 
     struct Push: Sendable {

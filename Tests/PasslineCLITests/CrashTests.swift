@@ -98,9 +98,10 @@ struct CrashTests {
         server.waitUntilExit()
         let pushes = sim.pushes()
         #expect(all, "\(10_000 - Set(pushes.map(\.token)).count) devices never got their push (\(atKill) had it at the kill): \(serverLog())")
-        // At least once: what the killed process had in flight (up to 1,700) goes again; on a
-        // starved machine a batch that outlives its lease goes twice too. Not a runaway, though.
-        #expect(pushes.count - 10_000 <= 5_000, "\(pushes.count) pushes for 10,000 devices")
+        // At least once: what the killed process had claimed (up to 1,700: two lanes of 800 and
+        // one of 100) goes again once its lease runs out. Leases are renewed while a batch is on
+        // the wire, so a slow machine adds no more.
+        #expect(pushes.count - 10_000 <= 3_000, "\(pushes.count) pushes for 10,000 devices")
 
         let shown = try TestSupport.run(bin, ["campaign", "show", "--tenant", tenant, "--id", campaign], environment: environment, in: folder)
         #expect(shown.stdout.contains("2000/2000 done, 0 failed, finished"), "\(shown.stdout) \(shown.stderr)")

@@ -210,3 +210,26 @@ struct PushTests {
         await h.stop()
     }
 }
+
+@Suite("Push batches keep their lease")
+struct PushLeaseTests {
+    @Test("a batch on the wire longer than its lease is not claimed by another worker, so nothing goes twice")
+    func leaseRenewed() async throws {
+        let h = try await PushHarness.start(.sqlite)
+        let serial = try await h.card()
+        for n in 0..<5 { try await h.register(device: "phone-\(n)", token: PushHarness.token(n), serial: serial) }
+        try await h.earn(serial)
+        let worker = PushWorker(jobs: h.jobs, tenants: h.cards.tenants, client: h.client,
+                                configuration: .init(apnsURL: h.worker.configuration.apnsURL, requestTimeoutMilliseconds: 5_000, leaseMilliseconds: 300))
+        h.sim.update { $0.delayMilliseconds = 1_200 }
+        async let sent = worker.runOnce()
+        try await Task.sleep(for: .milliseconds(800))
+        let other = JobQueue(database: h.database, worker: "other-instance")
+        #expect(try await other.claim(limit: 10, kinds: ["apns.push"]).isEmpty, "the lease ran out while the batch was still on the wire")
+        #expect(try await sent == 5)
+        #expect(h.sim.pushes().count == 5)
+        let states = try await h.jobs.counts()
+        #expect(states["done"] == 5 && states["running"] == nil)
+        await h.stop()
+    }
+}
