@@ -121,6 +121,18 @@ public final class HTTPClient: Sendable {
         }
     }
 
+    /// Retires a client certificate's pool (the tenant's certificate was replaced): new requests
+    /// with it get a fresh pool; the old one's connections and thread go once the requests on
+    /// it have had `graceMilliseconds` to finish.
+    public func retire(_ identity: ClientIdentity, graceMilliseconds: Int = 60_000) {
+        guard let pool = pools.withLock({ $0.removeValue(forKey: identity) }) else { return }
+        // stop() waits for the loop's thread: not on the cooperative pool.
+        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(graceMilliseconds)) { pool.stop() }
+    }
+
+    /// Client certificates with a pool (and a thread) of their own right now.
+    public var poolCount: Int { pools.withLock { $0.count } }
+
     /// Stops the loop: transfers still running fail with `.shutdown`.
     public func shutdown() {
         slots.close()

@@ -192,7 +192,10 @@ public final class PushWorker: Sendable {
 
     private func identity(tenant: String) async throws -> (Int64, ClientIdentity) {
         let entry = try await signing.entry(tenant: tenant)
-        if let cached = identities.withLock({ $0[tenant] }), cached.stamp == entry.stamp { return cached }
+        let cached = identities.withLock { $0[tenant] }
+        if let cached, cached.stamp == entry.stamp { return cached }
+        // A replaced certificate's connections and thread are not needed any more.
+        if let cached { client.retire(cached.identity) }
         let identity = ClientIdentity(certificatePEM: entry.identity.certificate.pemBytes + entry.identity.intermediate.pemBytes,
                                       keyPEM: try entry.identity.signerKey.pemBytes())
         identities.withLock { $0[tenant] = (entry.stamp, identity) }
@@ -202,7 +205,7 @@ public final class PushWorker: Sendable {
     /// Forgets a tenant's cached certificate (after it was replaced in this process).
     public func forgetIdentity(tenant: String) {
         signing.invalidate(tenant: tenant)
-        _ = identities.withLock { $0.removeValue(forKey: tenant) }
+        if let old = identities.withLock({ $0.removeValue(forKey: tenant) }) { client.retire(old.identity) }
     }
 
     private func settle(_ results: [Outcome]) async throws {

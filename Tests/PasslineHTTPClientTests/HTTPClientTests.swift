@@ -69,6 +69,20 @@ struct HTTPClientTests {
         await sim.stop()
     }
 
+    @Test("a retired certificate's pool goes; a request with it later gets a new one")
+    func retire() async throws {
+        let sim = try await simulator()
+        let client = HTTPClient(configuration: .init(caFile: Self.caFile))
+        #expect(try await client.send(push(sim.port)).status == 200)
+        #expect(client.poolCount == 1)
+        client.retire(Self.identity, graceMilliseconds: 0)
+        #expect(client.poolCount == 0)
+        #expect(try await client.send(push(sim.port)).status == 200)
+        #expect(client.poolCount == 1 && sim.connections() == 2)
+        client.shutdown()
+        await sim.stop()
+    }
+
     @Test("APNs' error answers arrive as answers with their JSON reason")
     func errorAnswers() async throws {
         let sim = try await simulator()

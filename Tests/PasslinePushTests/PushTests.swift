@@ -168,6 +168,7 @@ struct PushTests {
         #expect(info.pushPausedReason == nil && info.certificateFingerprint == renewed.certificate.fingerprintSHA256)
         try await h.drain()
         #expect(h.sim.pushes().map(\.token) == [PushHarness.token(1)], "one push, coalesced, with the new certificate")
+        #expect(h.client.poolCount == 1, "the refused certificate's pool is retired")
         let counts = try await h.database.withConnection { try Pushes.counts(tenant: h.tenant, on: $0) }
         #expect(counts["delivered"] == 1 && counts["paused"] == 1)
         await h.stop()
@@ -220,10 +221,12 @@ struct PushLeaseTests {
         for n in 0..<5 { try await h.register(device: "phone-\(n)", token: PushHarness.token(n), serial: serial) }
         try await h.earn(serial)
         let worker = PushWorker(jobs: h.jobs, tenants: h.cards.tenants, client: h.client,
-                                configuration: .init(apnsURL: h.worker.configuration.apnsURL, requestTimeoutMilliseconds: 5_000, leaseMilliseconds: 300))
-        h.sim.update { $0.delayMilliseconds = 1_200 }
+                                configuration: .init(apnsURL: h.worker.configuration.apnsURL, requestTimeoutMilliseconds: 15_000, leaseMilliseconds: 3_000))
+        // Renewed every second; the answers come after 6 s; another worker tries at 4.5 s. The
+        // margins are wide because parallel tests can starve a renewal for a moment.
+        h.sim.update { $0.delayMilliseconds = 6_000 }
         async let sent = worker.runOnce()
-        try await Task.sleep(for: .milliseconds(800))
+        try await Task.sleep(for: .milliseconds(4_500))
         let other = JobQueue(database: h.database, worker: "other-instance")
         #expect(try await other.claim(limit: 10, kinds: ["apns.push"]).isEmpty, "the lease ran out while the batch was still on the wire")
         #expect(try await sent == 5)
