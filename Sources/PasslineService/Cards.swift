@@ -54,6 +54,15 @@ public final class Cards: Sendable {
         /// The newest version a device fetched through the web service, and when.
         public var fetchedVersion: Int64? = nil
         public var fetchedAt: Int64? = nil
+
+        /// The card as its next version would be, for building a pass before anything is stored.
+        /// Serial number and authentication token stay: Apple forbids changing them.
+        func nextVersion(memberName: String? = nil, fields: JSONObject? = nil, voided: Bool? = nil, updatedAt: Int64) -> Card {
+            Card(tenant: tenant, serialNumber: serialNumber, templateID: templateID, mode: mode, memberID: memberID,
+                 memberName: memberName ?? self.memberName, points: points, fields: fields ?? self.fields, version: version + 1,
+                 voided: voided ?? self.voided, publicToken: publicToken, authenticationToken: authenticationToken,
+                 createdAt: createdAt, updatedAt: updatedAt)
+        }
     }
 
     /// What a partner sends to issue a card.
@@ -168,11 +177,7 @@ public final class Cards: Sendable {
     public func change(tenant: String, mode: String, serial: String, memberName: String?, fields: JSONObject?, voided: Bool?,
                        jobs: JobQueue, now: Int64 = Clock.milliseconds()) async throws -> Card {
         let current = try await get(tenant: tenant, mode: mode, serial: serial)
-        let proposed = Card(tenant: tenant, serialNumber: serial, templateID: current.templateID, mode: mode, memberID: current.memberID,
-                            memberName: memberName ?? current.memberName, points: current.points, fields: fields ?? current.fields,
-                            version: current.version + 1, voided: voided ?? current.voided, publicToken: current.publicToken,
-                            authenticationToken: current.authenticationToken, createdAt: current.createdAt, updatedAt: now)
-        _ = try await buildPass(proposed)
+        _ = try await buildPass(current.nextVersion(memberName: memberName, fields: fields, voided: voided, updatedAt: now))
         let change = CardChanges.Change(memberName: memberName, fieldsJSON: fields.map { JSONWriter.string(.object($0)) }, voided: voided)
         let dialect = database.dialect
         let outcome = try await database.transaction { connection in
@@ -205,11 +210,7 @@ public final class Cards: Sendable {
 
     /// Checks that a change fits the template by building a pass of `card` with it, before a campaign starts.
     public func check(_ change: Campaigns.Change, on card: Card) async throws {
-        let proposed = Card(tenant: card.tenant, serialNumber: card.serialNumber, templateID: card.templateID, mode: card.mode, memberID: card.memberID,
-                            memberName: card.memberName, points: card.points, fields: change.apply(to: card.fields), version: card.version + 1,
-                            voided: false, publicToken: card.publicToken, authenticationToken: card.authenticationToken,
-                            createdAt: card.createdAt, updatedAt: card.updatedAt)
-        _ = try await buildPass(proposed)
+        _ = try await buildPass(card.nextVersion(fields: change.apply(to: card.fields), voided: false, updatedAt: card.updatedAt))
     }
 
     /// A card's ledger, newest first.
