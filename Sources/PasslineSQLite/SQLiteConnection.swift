@@ -18,13 +18,16 @@ final class SQLiteConnection: SQLConnection {
         }
         self.handle = handle
         sqlite3_extended_result_codes(handle, 1)
+        // Before anything else: switching to WAL (and recovering a WAL left by a killed
+        // process) needs a lock another process may hold, and without a busy timeout
+        // SQLite gives up at once with "database is locked".
+        sqlite3_busy_timeout(handle, 5000)
         // WAL lets readers work while one writer commits; NORMAL sync is durable in WAL
         // except for the last transactions on power loss, not on a process crash.
         try executeScript("""
             PRAGMA journal_mode = WAL;
             PRAGMA synchronous = NORMAL;
             PRAGMA foreign_keys = ON;
-            PRAGMA busy_timeout = 5000;
             """)
     }
 

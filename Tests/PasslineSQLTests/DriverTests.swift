@@ -134,4 +134,33 @@ struct SQLiteSettingsTests {
         #expect(values == [.text("wal"), .int(5000), .int(1)])
         await database.close()
     }
+
+    @Test("opening waits for a lock another connection holds instead of failing with \"database is locked\"")
+    func openWaitsForLock() async throws {
+        let path = TestSupport.temporaryFolder().appendingPathComponent("locked.sqlite").path
+        let holder = try SQLiteDatabase(path: path)
+        // Out of WAL and holding an exclusive lock: a second connection's switch to WAL must
+        // wait for it, as a process starting while another checkpoints or recovers must.
+        let opened = try await holder.withConnection { connection -> String in
+            try connection.executeScript("PRAGMA journal_mode = DELETE; BEGIN EXCLUSIVE; CREATE TABLE t (x INTEGER);")
+            let result = OpenResult()
+            let thread = Thread {
+                do { _ = try SQLiteDatabase(path: path); result.set("opened") } catch { result.set("\(error)") }
+            }
+            thread.start()
+            Thread.sleep(forTimeInterval: 0.3)
+            try connection.executeScript("COMMIT;")
+            return result.wait()
+        }
+        #expect(opened == "opened")
+        await holder.close()
+    }
+}
+
+/// The outcome of an open on another thread.
+private final class OpenResult: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var value = ""
+    func set(_ value: String) { self.value = value; done.signal() }
+    func wait() -> String { done.wait(); return value }
 }
