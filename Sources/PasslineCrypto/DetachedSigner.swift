@@ -31,6 +31,9 @@ public final class DetachedSigner: Sendable {
     private static let contentTypeAttribute = DER.objectIdentifier("1.2.840.113549.1.9.3")
     private static let messageDigestAttribute = DER.objectIdentifier("1.2.840.113549.1.9.4")
     private static let signingTimeAttribute = DER.objectIdentifier("1.2.840.113549.1.9.5")
+    /// The content-type attribute whole, and the OIDs a signature repeats, encoded once.
+    private static let contentTypeData = DER.tlv(DER.sequence, contentTypeAttribute + DER.tlv(DER.set, DER.objectIdentifier(pkcs7Data)))
+    private static let signedDataOID = DER.objectIdentifier(pkcs7SignedData)
 
     /// - Throws: `CryptoError.keyMismatch` when `key` is not the key of `certificate`,
     ///   `.invalidKey` when the key is neither RSA nor EC.
@@ -68,7 +71,7 @@ public final class DetachedSigner: Sendable {
     public func sign(_ content: [UInt8], signingTime: Date = Date()) throws -> [UInt8] {
         // Signed attributes, in DER's SET OF order (by encoding: these three sort by length).
         var attributes: [UInt8] = []
-        attributes += DER.tlv(DER.sequence, Self.contentTypeAttribute + DER.tlv(DER.set, DER.objectIdentifier(Self.pkcs7Data)))
+        attributes += Self.contentTypeData
         attributes += DER.tlv(DER.sequence, Self.signingTimeAttribute + DER.tlv(DER.set, Self.time(signingTime)))
         attributes += DER.tlv(DER.sequence, Self.messageDigestAttribute + DER.tlv(DER.set, DER.tlv(DER.octetString, Digest.sha256(content))))
 
@@ -84,7 +87,7 @@ public final class DetachedSigner: Sendable {
         var signedData = signedDataHead
         DER.append(DER.set, DER.tlv(DER.sequence, signerInfo), to: &signedData)
 
-        let content = DER.objectIdentifier(Self.pkcs7SignedData) + DER.tlv(DER.contextZero, DER.tlv(DER.sequence, signedData))
+        let content = Self.signedDataOID + DER.tlv(DER.contextZero, DER.tlv(DER.sequence, signedData))
         return DER.tlv(DER.sequence, content)
     }
 
