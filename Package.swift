@@ -80,6 +80,18 @@ let package = Package(
             ]
         ),
 
+        // The local Google Wallet stand-in: the token endpoint and the Wallet Objects API over HTTPS.
+        .target(
+            name: "PasslineGoogleSim",
+            dependencies: [
+                "GoogleWallet", "PasslineCrypto", "PasslineJSON",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         // One SQL protocol, and a driver per database, each the one wrapper over its C library.
         .target(name: "PasslineSQL"),
         .target(name: "PasslineSQLite", dependencies: ["CSQLite", "PasslineSQL"]),
@@ -89,13 +101,13 @@ let package = Package(
         .target(name: "PasslineStore", dependencies: ["PasslineSQL", "PasslineJSON"]),
 
         // The domain: tenants, keys, secrets at rest (more to come with the server).
-        .target(name: "PasslineService", dependencies: ["ApplePass", "PasslineCrypto", "PasslineJSON", "PasslineSQL", "PasslineStore", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "PasslineService", dependencies: ["ApplePass", "GoogleWallet", "PasslineCrypto", "PasslineJSON", "PasslineSQL", "PasslineStore", .product(name: "Logging", package: "swift-log")]),
 
         // HTTP: Apple's pass web service, health, and (to come) the partner API. Thin handlers.
         .target(
             name: "PasslineServer",
             dependencies: [
-                "PasslineService", "PasslineStore", "PasslineSQL", "PasslineCrypto", "PasslineJSON", "PasslineQR", "ApplePass",
+                "PasslineService", "PasslineStore", "PasslineSQL", "PasslineCrypto", "PasslineJSON", "PasslineQR", "ApplePass", "GoogleWallet",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             resources: [.copy("Resources/openapi.json")]
@@ -110,19 +122,30 @@ let package = Package(
             ]
         ),
 
+        // Keeps Google Wallet objects in step with cards, over the REST API.
+        .target(
+            name: "PasslineGoogle",
+            dependencies: [
+                "ApplePass", "GoogleWallet", "PasslineCrypto", "PasslineHTTPClient", "PasslineJSON", "PasslineService", "PasslineSQL", "PasslineStore",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         // Opens the store PASSLINE_DATABASE_URL names, with the right driver.
         .target(name: "PasslineDatabase", dependencies: ["PasslineSQL", "PasslineSQLite", "PasslinePostgres"]),
 
         // Pure Swift.
         .target(name: "PasslineJSON"),
         .target(name: "ApplePass", dependencies: ["PasslineJSON", "PasslineCrypto", "PasslineZip"]),
+        // Google Wallet's loyalty classes and objects, save-link JWTs and the token grant.
+        .target(name: "GoogleWallet", dependencies: ["PasslineJSON", "PasslineCrypto"]),
 
         // The command line: a library so tests can drive it, and a one-line executable.
         .target(
             name: "PasslineCLI",
             dependencies: [
                 "ApplePass", "PasslineCrypto", "PasslineDatabase", "PasslineStore", "PasslineQR", "PasslineService", "PasslineServer",
-                "PasslinePush", "PasslineHTTPClient", "PasslineAPNsSim", "PasslineSQLite",
+                "PasslinePush", "PasslineHTTPClient", "PasslineAPNsSim", "PasslineSQLite", "PasslineGoogle", "PasslineGoogleSim", "GoogleWallet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
@@ -141,6 +164,7 @@ let package = Package(
         .testTarget(name: "PasslineCryptoTests", dependencies: ["PasslineCrypto", "PasslineTestSupport"]),
         .testTarget(name: "PasslineZipTests", dependencies: ["PasslineZip"]),
         .testTarget(name: "PasslineJSONTests", dependencies: ["PasslineJSON"]),
+        .testTarget(name: "GoogleWalletTests", dependencies: ["GoogleWallet", "PasslineCrypto", "PasslineJSON", "PasslineTestSupport"]),
         .testTarget(name: "PasslineQRTests", dependencies: ["PasslineQR", "PasslinePNG", "PasslineTestSupport"]),
         .testTarget(name: "ApplePassTests", dependencies: ["ApplePass", "PasslineCrypto", "PasslineZip", "PasslineJSON", "PasslineTestSupport"]),
         .testTarget(name: "PasslineStoreTests", dependencies: ["PasslineStore", "PasslineSQL", "PasslineDatabase", "PasslineTestSupport"]),
@@ -156,8 +180,16 @@ let package = Package(
         .testTarget(
             name: "PasslinePushTests",
             dependencies: [
-                "PasslinePush", "PasslineHTTPClient", "PasslineAPNsSim", "PasslineSQLite", "PasslineServer", "PasslineService", "PasslineStore", "PasslineSQL",
+                "PasslinePush", "PasslineHTTPClient", "PasslineAPNsSim", "PasslineSQLite", "PasslineGoogle", "PasslineGoogleSim", "GoogleWallet", "PasslineServer", "PasslineService", "PasslineStore", "PasslineSQL",
                 "PasslineCrypto", "PasslineTestSupport", "ApplePass", "PasslineZip",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
+        .testTarget(
+            name: "PasslineGoogleTests",
+            dependencies: [
+                "PasslineGoogle", "PasslineGoogleSim", "GoogleWallet", "PasslineAPNsSim", "PasslineHTTPClient", "PasslineServer", "PasslineService",
+                "PasslineStore", "PasslineSQL", "PasslineCrypto", "PasslineJSON", "PasslineTestSupport", "ApplePass", "PasslineZip",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),

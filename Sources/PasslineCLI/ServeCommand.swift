@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 import PasslineDatabase
+import PasslineGoogle
 import PasslineHTTPClient
 import PasslinePush
 import PasslineServer
@@ -17,7 +18,8 @@ struct ServeCommand: AsyncParsableCommand {
             Reads PASSLINE_LISTEN (default 127.0.0.1:8080), PASSLINE_PUBLIC_URL (default http://<listen>), \
             PASSLINE_DATABASE_URL (default sqlite:./var/passline.sqlite), PASSLINE_MASTER_KEY or PASSLINE_MASTER_KEY_FILE \
             (default: a key file made under ./var), PASSLINE_ADMIN_TOKEN (default: admin API off), \
-            PASSLINE_APNS_URL (default https://api.push.apple.com), PASSLINE_APNS_CA_FILE (default: the system's trust store).
+            PASSLINE_APNS_URL (default https://api.push.apple.com), PASSLINE_APNS_CA_FILE (default: the system's trust store), \
+            PASSLINE_GOOGLE_TOKEN_URL, PASSLINE_GOOGLE_API_URL, PASSLINE_GOOGLE_CA_FILE, PASSLINE_GOOGLE_REQUESTS_PER_SECOND (default 20 per issuer).
             """
     )
 
@@ -41,9 +43,12 @@ struct ServeCommand: AsyncParsableCommand {
         let secrets = try MasterKey.load { logger.warning("\($0)") }
         let tenants = Tenants(database: database, secrets: secrets)
         let templates = Templates(database: database)
-        let services = Services(tenants: tenants, templates: templates,
-                                cards: Cards(database: database, templates: templates, tenants: tenants, publicURL: configuration.publicURL),
-                                jobs: JobQueue(database: database))
+        let cards = Cards(database: database, templates: templates, tenants: tenants, publicURL: configuration.publicURL)
+        let jobs = JobQueue(database: database)
+        let (googleAPI, googleClient) = try GoogleEnvironment.api()
+        let google = GoogleSyncWorker(api: googleAPI, cards: cards, jobs: jobs, logger: logger)
+        let services = Services(tenants: tenants, templates: templates, cards: cards, jobs: jobs,
+                                googleSaveURL: { card in try await google.saveLink(for: card) })
         let app = buildApplication(database: database, services: services, configuration: configuration, logger: logger) { port in
             logger.info("Passline is listening", metadata: ["address": .string("\(configuration.host):\(port)"), "store": .string(url.description),
                                                          "public_url": .string(configuration.publicURL)])
@@ -61,15 +66,19 @@ struct ServeCommand: AsyncParsableCommand {
         let listener = services.jobs.listenForOtherProcesses()
         let pushing = Task { await worker.run() }
         let campaigning = Task { await services.campaigns.run() }
+        let syncing = Task { await google.run() }
         logger.info("sending pushes", metadata: ["apns": .string(apnsURL)])
         try await app.runService()
         // In-flight requests have finished; stop claiming, let the batch in hand settle.
         pushing.cancel()
         campaigning.cancel()
+        syncing.cancel()
         listener?.cancel()
         await pushing.value
         await campaigning.value
+        await syncing.value
         client.shutdown()
+        googleClient.shutdown()
         await database.close()
     }
 }

@@ -2,6 +2,7 @@ import ApplePass
 import ArgumentParser
 import Foundation
 import PasslineDatabase
+import PasslineGoogle
 import PasslineSQL
 import PasslineService
 import PasslineStore
@@ -10,7 +11,7 @@ struct TenantCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tenant",
         abstract: "Tenants (businesses) and their API keys, in the store PASSLINE_DATABASE_URL names.",
-        subcommands: [Create.self, Show.self, Identity.self, Key.self]
+        subcommands: [Create.self, Show.self, Identity.self, Key.self, Google.self]
     )
 
     /// The store and the master key, as `serve` finds them.
@@ -184,6 +185,84 @@ struct TenantCommand: AsyncParsableCommand {
                 }
                 await tenants.database.close()
                 print("Tenant \(info.id) now signs with the certificate \(info.certificateFingerprint.prefix(16))…, which expires in \(info.daysToExpiry) days.")
+            }
+        }
+    }
+}
+
+extension TenantCommand {
+    struct Google: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "A tenant's Google Wallet settings.", subcommands: [SetGoogle.self, CheckGoogle.self])
+
+        struct SetGoogle: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                commandName: "set",
+                abstract: "Set a tenant's Google Wallet issuer and service account.",
+                discussion: """
+                    FILE is the service account's JSON key file as Google Cloud's console issues it; its private key is stored \
+                    sealed with the master key. Every live card of the tenant is queued for its first sync.
+                    """
+            )
+
+            @Option(help: "The tenant's id.")
+            var tenant: String
+
+            @Option(name: .customLong("issuer-id"), help: "The issuer id from the Google Pay & Wallet console.")
+            var issuerID: String
+
+            @Option(name: .customLong("service-account"), help: "The service account's JSON key file.")
+            var serviceAccount: String
+
+            @Option(name: .customLong("logo-url"), help: "A public https URL of the program logo (default: served by Passline under PASSLINE_PUBLIC_URL).")
+            var logoURL: String?
+
+            @Option(name: .customLong("origin"), help: "A web origin allowed to show the save button (repeatable).")
+            var origins: [String] = []
+
+            @OptionGroup var store: TenantCommand.StoreOptions
+
+            func run() async throws {
+                guard let file = FileManager.default.contents(atPath: serviceAccount) else {
+                    throw ValidationError("The service-account key file \(serviceAccount) cannot be read.")
+                }
+                let tenants = try await store.open()
+                let issuers = GoogleIssuers(database: tenants.database, secrets: tenants.secrets)
+                do {
+                    let (info, queued) = try await issuers.set(tenant: tenant, issuerID: issuerID, serviceAccountJSON: [UInt8](file), logoURL: logoURL, origins: origins)
+                    await tenants.database.close()
+                    print("Tenant \(tenant) syncs to Google Wallet issuer \(info.issuerId) as \(info.serviceAccountEmail); \(queued) cards queued. Check it with: passline tenant google check --tenant \(tenant)")
+                } catch {
+                    await tenants.database.close()
+                    throw error
+                }
+            }
+        }
+
+        struct CheckGoogle: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                commandName: "check",
+                abstract: "Get a token and list the issuer's classes with the tenant's settings, and explain what fails."
+            )
+
+            @Option(help: "The tenant's id.")
+            var tenant: String
+
+            @OptionGroup var store: TenantCommand.StoreOptions
+
+            func run() async throws {
+                let tenants = try await store.open()
+                let (api, client) = try GoogleEnvironment.api()
+                let cards = Cards(database: tenants.database, templates: Templates(database: tenants.database), tenants: tenants, publicURL: "https://localhost")
+                let worker = GoogleSyncWorker(api: api, cards: cards, jobs: JobQueue(database: tenants.database))
+                defer { client.shutdown() }
+                do {
+                    let classes = try await worker.check(tenant: tenant)
+                    await tenants.database.close()
+                    print("Google Wallet works for tenant \(tenant): a token was issued and the issuer has \(classes.count) loyalty classes\(classes.isEmpty ? "" : ": " + classes.joined(separator: ", ")).")
+                } catch {
+                    await tenants.database.close()
+                    throw ValidationError("Google Wallet check failed: \(error)")
+                }
             }
         }
     }

@@ -55,6 +55,18 @@ public final class PrivateKey: @unchecked Sendable {
         }
     }
 
+    /// The public half as PEM (SubjectPublicKeyInfo, `BEGIN PUBLIC KEY`).
+    public func publicKeyPEM() throws -> [UInt8] {
+        try collectingWriteBIO { bio in
+            guard PEM_write_bio_PUBKEY(bio, pointer) == 1 else {
+                throw CryptoError.openSSL(.invalidKey, "Could not write the public key as PEM.")
+            }
+        }
+    }
+
+    /// Whether this is an RSA key (RS256 and Apple's pass signatures need one).
+    public var isRSA: Bool { EVP_PKEY_get_base_id(pointer) == EVP_PKEY_RSA }
+
     /// The key size in bits.
     public var bits: Int { Int(EVP_PKEY_get_bits(pointer)) }
 

@@ -18,6 +18,8 @@ struct AdminAPI<Context: RequestContext>: Sendable {
         admin.post("tenants", use: createTenant)
         admin.get("tenants/:tenant", use: getTenant)
         admin.put("tenants/:tenant/identity", use: replaceIdentity)
+        admin.put("tenants/:tenant/google", use: setGoogle)
+        admin.get("tenants/:tenant/google", use: getGoogle)
         admin.post("tenants/:tenant/keys", use: createKey)
         admin.delete("tenants/:tenant/keys/:key", use: revokeKey)
     }
@@ -78,6 +80,60 @@ struct AdminAPI<Context: RequestContext>: Sendable {
         let identity = try Self.identity(try await Self.body(request), prefix: "")
         let info = try await Errors.map { try await services.cards.replaceIdentity(tenant: id, with: identity) }
         return PassWebService<Context>.json(.ok, Self.json(info))
+    }
+
+    /// `{"issuerId", "serviceAccount": the key file (object or string), "logoUrl"?, "origins"?}` → 200 with the
+    /// settings (no key material) and how many cards were queued for their first sync.
+    @Sendable func setGoogle(_ request: Request, context: Context) async throws -> Response {
+        try authorize(request)
+        let id = try context.parameters.require("tenant")
+        let object = try await Self.body(request)
+        var errors: [Problem.FieldError] = []
+        let issuer = object["issuerId"]?.stringValue
+        if issuer == nil { errors.append(.init("issuerId", "is required: the issuer id from the Google Pay & Wallet console")) }
+        var keyFile: [UInt8]?
+        switch object["serviceAccount"] {
+        case .object(let file)?: keyFile = JSONWriter.bytes(.object(file))
+        case .string(let text)?: keyFile = Array(text.utf8)
+        case nil: errors.append(.init("serviceAccount", "is required: the service account's JSON key file"))
+        case let other?: errors.append(.init("serviceAccount", "must be the key file as an object or a string, found \(other.typeName)"))
+        }
+        var logo: String?
+        switch object["logoUrl"] {
+        case nil, .null?: break
+        case .string(let url)?: logo = url
+        case let other?: errors.append(.init("logoUrl", "must be a string, found \(other.typeName)"))
+        }
+        var origins: [String] = []
+        switch object["origins"] {
+        case nil, .null?: break
+        case .array(let values)? where values.allSatisfy({ $0.stringValue != nil }): origins = values.compactMap(\.stringValue)
+        case let other?: errors.append(.init("origins", "must be an array of strings, found \(other.typeName)"))
+        }
+        guard errors.isEmpty, let issuer, let keyFile else { throw Self.invalid(errors) }
+        let (info, queued) = try await Errors.map {
+            try await services.cards.google.set(tenant: id, issuerID: issuer, serviceAccountJSON: keyFile, logoURL: logo, origins: origins)
+        }
+        services.jobs.notifyCommitted()
+        return PassWebService<Context>.json(.ok, Self.json(info, queued: queued))
+    }
+
+    @Sendable func getGoogle(_ request: Request, context: Context) async throws -> Response {
+        try authorize(request)
+        let id = try context.parameters.require("tenant")
+        _ = try await Errors.map { try await services.tenants.info(tenant: id) }
+        guard let info = try await services.cards.google.info(tenant: id) else { throw Problem.notFound("Tenant \(id) has no Google Wallet settings.") }
+        return PassWebService<Context>.json(.ok, Self.json(info, queued: nil))
+    }
+
+    static func json(_ info: GoogleIssuers.Info, queued: Int?) -> JSONValue {
+        var object = JSONObject([
+            ("issuerId", .string(info.issuerId)), ("serviceAccountEmail", .string(info.serviceAccountEmail)),
+            ("logoUrl", info.logoURL.map(JSONValue.string) ?? .null), ("origins", .array(info.origins.map(JSONValue.string))),
+            ("pausedReason", info.pausedReason.map(JSONValue.string) ?? .null),
+        ])
+        if let queued { object["cardsQueued"] = .int(Int64(queued)) }
+        return .object(object)
     }
 
     /// `{"mode": "live" | "test"}` → 201 `{"key"}`, shown only now.

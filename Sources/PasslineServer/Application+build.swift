@@ -31,7 +31,7 @@ public func buildRouter(database: any SQLDatabase, services: Services, configura
     router.get("openapi.json") { _, _ in
         Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: openAPI)))
     }
-    PublicCardRoutes<BasicRequestContext>(cards: services.cards).addRoutes(to: router)
+    PublicCardRoutes<BasicRequestContext>(cards: services.cards, googleSaveURL: services.googleSaveURL).addRoutes(to: router)
     return router
 }
 

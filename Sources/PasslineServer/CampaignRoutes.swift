@@ -42,7 +42,7 @@ extension PartnerAPI {
         let card = try await Errors.map {
             try await services.cards.sendMessage(tenant: principal.tenant, mode: principal.mode, serial: serial, message: change.message!, jobs: services.jobs)
         }
-        return PassWebService<Context>.json(.ok, json(card))
+        return PassWebService<Context>.json(.ok, try await json(card))
     }
 
     /// `GET /api/v1/cards/{serial}/delivery`: the card's registered devices, what APNs answered for

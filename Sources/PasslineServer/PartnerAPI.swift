@@ -1,3 +1,4 @@
+import GoogleWallet
 import ApplePass
 import Foundation
 import Hummingbird
@@ -15,12 +16,17 @@ public struct Services: Sendable {
     /// Where changes enqueue their pushes.
     public let jobs: JobQueue
     public let campaigns: CardCampaigns
-    public init(tenants: Tenants, templates: Templates, cards: Cards, jobs: JobQueue, campaigns: CardCampaigns? = nil) {
+    /// Makes a card's "Save to Google Wallet" URL (its object synced first); nil when this
+    /// process does not talk to Google.
+    public let googleSaveURL: (@Sendable (Cards.Card) async throws -> String)?
+    public init(tenants: Tenants, templates: Templates, cards: Cards, jobs: JobQueue, campaigns: CardCampaigns? = nil,
+                googleSaveURL: (@Sendable (Cards.Card) async throws -> String)? = nil) {
         self.tenants = tenants
         self.templates = templates
         self.cards = cards
         self.jobs = jobs
         self.campaigns = campaigns ?? CardCampaigns(cards: cards, jobs: jobs)
+        self.googleSaveURL = googleSaveURL
     }
 }
 
@@ -110,7 +116,7 @@ struct PartnerAPI<Context: RequestContext>: Sendable {
             try await services.cards.change(tenant: principal.tenant, mode: principal.mode, serial: serial, memberName: memberName, fields: fields,
                                             voided: nil, jobs: services.jobs)
         }
-        return PassWebService<Context>.json(.ok, json(card))
+        return PassWebService<Context>.json(.ok, try await json(card))
     }
 
     /// A new version with the same data (after a template change, say), pushed to every device.
@@ -129,7 +135,7 @@ struct PartnerAPI<Context: RequestContext>: Sendable {
         let card = try await Errors.map {
             try await services.cards.change(tenant: principal.tenant, mode: principal.mode, serial: serial, memberName: nil, fields: nil, voided: voided, jobs: services.jobs)
         }
-        return PassWebService<Context>.json(.ok, json(card))
+        return PassWebService<Context>.json(.ok, try await json(card))
     }
 
     /// The key's tenant: its pass type, days until its certificate expires, and whether pushes are paused.
@@ -317,14 +323,14 @@ struct PartnerAPI<Context: RequestContext>: Sendable {
         do { parsed = try JSONParser.parse(Array(buffer: body)) } catch { throw Problem.invalidJSON("\(error)") }
         let new = try Self.newCard(parsed)
         let card = try await Errors.map { try await services.cards.create(tenant: principal.tenant, mode: principal.mode, new) }
-        return PassWebService<Context>.json(.created, json(card))
+        return PassWebService<Context>.json(.created, try await json(card))
     }
 
     @Sendable func getCard(_ request: Request, context: Context) async throws -> Response {
         let principal = try await authenticate(request)
         let serial = try context.parameters.require("serial")
         let card = try await Errors.map { try await services.cards.get(tenant: principal.tenant, mode: principal.mode, serial: serial) }
-        return PassWebService<Context>.json(.ok, json(card))
+        return PassWebService<Context>.json(.ok, try await json(card))
     }
 
     @Sendable func cardPass(_ request: Request, context: Context) async throws -> Response {
@@ -374,12 +380,15 @@ struct PartnerAPI<Context: RequestContext>: Sendable {
         return Cards.NewCard(template: template, memberID: memberID, memberName: memberName, points: points, fields: fields)
     }
 
-    func json(_ card: Cards.Card) -> JSONValue {
-        .object(JSONObject([
+    func json(_ card: Cards.Card) async throws -> JSONValue {
+        var links = JSONObject([("applePass", .string(services.cards.applePassLink(card)))])
+        if services.googleSaveURL != nil, let google = try await services.cards.googleSaveLink(card) { links["googleSave"] = .string(google) }
+        links["page"] = .string(services.cards.pageLink(card))
+        return .object(JSONObject([
             ("serialNumber", .string(card.serialNumber)), ("template", .string(card.templateID)), ("mode", .string(card.mode)),
             ("memberId", .string(card.memberID)), ("memberName", .string(card.memberName)), ("points", .int(card.points)),
             ("fields", .object(card.fields)), ("version", .int(card.version)), ("voided", .bool(card.voided)),
-            ("links", .object(JSONObject([("applePass", .string(services.cards.applePassLink(card))), ("page", .string(services.cards.pageLink(card)))]))),
+            ("links", .object(links)),
             ("createdAt", .string(HTTPDate.iso8601(card.createdAt))), ("updatedAt", .string(HTTPDate.iso8601(card.updatedAt))),
         ]))
     }
@@ -405,6 +414,8 @@ enum Errors {
             case .conflict: throw Problem(.conflict, type: "conflict", title: "Already exists", detail: error.message)
             default: throw Problem(.unprocessableContent, type: "invalid-field", title: "A value is not valid", detail: error.message)
             }
+        } catch let error as GoogleWalletError {
+            throw Problem(.unprocessableContent, type: "invalid-google-settings", title: "The Google Wallet settings cannot be used", detail: error.message)
         } catch let error as PassError where error.code == .invalidIdentity {
             throw Problem(.unprocessableContent, type: "invalid-identity", title: "The signing identity cannot be used", detail: error.message)
         } catch let error as PassError where error.code == .invalidTemplate || error.code == .invalidCardData {

@@ -7,9 +7,12 @@ import PasslineStore
 /// images. The token is unguessable and is not the serial, so these links can go in emails.
 struct PublicCardRoutes<Context: RequestContext>: Sendable {
     let cards: Cards
+    let googleSaveURL: (@Sendable (Cards.Card) async throws -> String)?
 
     func addRoutes(to router: Router<Context>) {
         router.get("c/:token", use: page)
+        router.get("c/:token/google", use: google)
+        router.get("t/:template/logo.png", use: templateLogo)
         router.get("c/:token/pass.pkpass", use: pass)
         router.get("c/:token/logo.png", use: image)
         router.get("c/:token/strip.png", use: image)
@@ -18,6 +21,33 @@ struct PublicCardRoutes<Context: RequestContext>: Sendable {
     @Sendable func pass(_ request: Request, context: Context) async throws -> Response {
         let card = try await Errors.map { try await cards.get(publicToken: try context.parameters.require("token")) }
         return PassDownload.response(try await cards.pass(card), card: card, request: request)
+    }
+
+    /// "Save to Google Wallet": the object is made sure of through Google's API, then the visitor
+    /// goes on to Google with a short JWT that references it.
+    @Sendable func google(_ request: Request, context: Context) async throws -> Response {
+        let token = try context.parameters.require("token")
+        guard let card = try? await cards.get(publicToken: token) else {
+            return Self.html(.notFound, CardPage.notFoundHTML(), headers: [.cacheControl: "no-store"])
+        }
+        guard let googleSaveURL, try await cards.googleSaveLink(card) != nil else {
+            throw Problem.notFound("This card is not offered in Google Wallet.")
+        }
+        do {
+            let url = try await googleSaveURL(card)
+            return Response(status: .found, headers: [.location: url, .cacheControl: "no-store"])
+        } catch {
+            throw Problem(.serviceUnavailable, type: "google-unavailable", title: "Google Wallet cannot take the card right now",
+                          detail: "\(error) Try again in a few minutes; the Apple Wallet pass works meanwhile.")
+        }
+    }
+
+    /// A template's logo, public: Google Wallet fetches the program logo from a URL itself.
+    @Sendable func templateLogo(_ request: Request, context: Context) async throws -> Response {
+        let template = try context.parameters.require("template")
+        guard let bytes = try await cards.templates.logo(templateID: template) else { throw Problem.notFound("No logo for template \(template).") }
+        return Response(status: .ok, headers: [.contentType: "image/png", .cacheControl: "public, max-age=3600"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
     @Sendable func page(_ request: Request, context: Context) async throws -> Response {
@@ -40,11 +70,14 @@ struct PublicCardRoutes<Context: RequestContext>: Sendable {
         if let match = request.headers[.ifNoneMatch], match.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == etag }) {
             return Response(status: .notModified, headers: headers)
         }
+        var offersGoogle = false
+        if googleSaveURL != nil { offersGoogle = (try? await cards.googleSaveLink(card)) != nil }
         // Read from the same opening of the pass as the preview: one zip parse a page view.
         let hasLogo = preview.fileNames.contains("logo.png"), hasStrip = preview.fileNames.contains("strip.png")
         // Relative links: the page works under whatever host and prefix it was reached through.
         let page = CardPage(
-            preview: preview, applePassURL: "\(token)/pass.pkpass", googleSaveURL: nil, pageURL: cards.pageLink(card),
+            preview: preview, applePassURL: "\(token)/pass.pkpass", googleSaveURL: offersGoogle ? "\(token)/google" : nil,
+            pageURL: cards.pageLink(card),
             logoPath: hasLogo ? "\(token)/logo.png?v=\(card.version)" : nil, stripPath: hasStrip ? "\(token)/strip.png?v=\(card.version)" : nil,
             platform: platform
         )

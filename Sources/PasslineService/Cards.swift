@@ -16,6 +16,8 @@ public final class Cards: Sendable {
     public let publicURL: String
     /// Signing identities, shared with whatever replaces them in this process.
     public let identities: SigningIdentities
+    /// Each tenant's Google Wallet settings.
+    public let google: GoogleIssuers
     private let passes = PassCache(capacity: 2000)
 
     public init(database: any SQLDatabase, templates: Templates, tenants: Tenants, publicURL: String) {
@@ -24,6 +26,7 @@ public final class Cards: Sendable {
         self.tenants = tenants
         self.publicURL = publicURL
         self.identities = SigningIdentities(tenants: tenants)
+        self.google = GoogleIssuers(database: database, secrets: tenants.secrets)
     }
 
     /// Replaces the tenant's signing identity (see `Tenants.replaceIdentity`) and drops what was
@@ -221,6 +224,12 @@ public final class Cards: Sendable {
 
     public func applePassLink(_ card: Card) -> String { "\(publicURL)/c/\(card.publicToken)/pass.pkpass" }
     public func pageLink(_ card: Card) -> String { "\(publicURL)/c/\(card.publicToken)" }
+    /// The card's "Save to Google Wallet" link, when its business has Google set up: a stable
+    /// link to Passline that makes sure the object exists, then redirects to Google with a short JWT.
+    public func googleSaveLink(_ card: Card) async throws -> String? {
+        guard card.mode == "live", try await google.isConfigured(tenant: card.tenant) else { return nil }
+        return "\(publicURL)/c/\(card.publicToken)/google"
+    }
 
     private func buildPass(_ card: Card) async throws -> [UInt8] {
         let (_, template, _) = try await templates.load(tenant: card.tenant, idOrName: card.templateID)

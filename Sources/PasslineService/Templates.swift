@@ -105,6 +105,16 @@ public final class Templates: Sendable {
         return (id, template, createdAt)
     }
 
+    /// The template's logo (the @2x one when it has it), by template id alone: logos are public.
+    public func logo(templateID: String) async throws -> [UInt8]? {
+        try await database.withConnection { connection in
+            let rows = try connection.query("SELECT path, content FROM template_assets WHERE template_id = ? AND path IN ('logo@2x.png', 'logo.png')",
+                                            [.text(templateID)])
+            let byPath = Dictionary(try rows.map { (try $0.string("path"), try $0.blob("content")) }, uniquingKeysWith: { a, _ in a })
+            return byPath["logo@2x.png"] ?? byPath["logo.png"]
+        }
+    }
+
     /// - Throws: `StoreError.invalid` when the template has nowhere to show a message.
     public func requireMessageField(tenant: String, idOrName: String) async throws {
         let (_, template, _) = try await load(tenant: tenant, idOrName: idOrName)

@@ -35,6 +35,7 @@ public enum CardChanges {
             """, [.int(now), SQLValue(change.memberName), SQLValue(change.fieldsJSON), change.voided.map { SQLValue($0) } ?? .null,
                   .text(tenant), .text(serial), .text(mode)])!
         let pushes = try Ledger.enqueuePushes(tenant: tenant, serial: serial, mode: mode, dialect: dialect, now: now, on: connection)
+        try GoogleSync.enqueue(tenant: tenant, serial: serial, mode: mode, dialect: dialect, now: now, on: connection)
         let tag = try UpdateTags.stamp(tenant: tenant, serial: serial, dialect: dialect, on: connection)
         return (try row.int("version"), tag, pushes)
     }

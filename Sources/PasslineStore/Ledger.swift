@@ -54,6 +54,7 @@ public enum Ledger {
             """, [.text(tenant), .text(serial), .int(points), .int(balance), .text(reason), SQLValue(amount), SQLValue(idempotencyKey),
                   SQLValue(actor), .int(now)])!
         let pushes = try enqueuePushes(tenant: tenant, serial: serial, mode: mode, dialect: dialect, now: now, on: connection)
+        try GoogleSync.enqueue(tenant: tenant, serial: serial, mode: mode, dialect: dialect, now: now, on: connection)
         // Last: the tenant's tag counter stays locked from here to COMMIT.
         let tag = try UpdateTags.stamp(tenant: tenant, serial: serial, dialect: dialect, on: connection)
         return Outcome(entry: Entry(id: try entry.int("id"), points: points, balanceAfter: balance, reason: reason, amount: amount, createdAt: now),

@@ -55,6 +55,7 @@ public enum Records {
         } catch let error as SQLError where error.code == .foreignKeyViolation {
             throw StoreError(.notFound, "Template \(card.templateID) does not exist for this tenant.")
         }
+        try GoogleSync.enqueue(tenant: tenant, serial: card.serialNumber, mode: card.mode, dialect: dialect, now: now, on: connection)
         _ = try UpdateTags.stamp(tenant: tenant, serial: card.serialNumber, dialect: dialect, on: connection)
     }
 

@@ -232,5 +232,35 @@ public enum Schema {
             ALTER TABLE cards ADD COLUMN fetched_at BIGINT;
             """
         },
+        Migration(version: 4, name: "Google Wallet sync") { _ in
+            """
+            -- The whole service-account key file is sealed in service_account_key_encrypted.
+            ALTER TABLE google_issuers ADD COLUMN key_id TEXT;
+            ALTER TABLE google_issuers ADD COLUMN logo_url TEXT;
+            ALTER TABLE google_issuers ADD COLUMN origins TEXT NOT NULL DEFAULT '';
+            -- Set when Google answers 403 (the account is not a user of the issuer): sync waits.
+            ALTER TABLE google_issuers ADD COLUMN paused_reason TEXT;
+            CREATE TABLE google_classes (
+                tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+                template_id TEXT NOT NULL,
+                class_id TEXT NOT NULL,
+                content_hash TEXT NOT NULL,
+                synced_at BIGINT NOT NULL,
+                PRIMARY KEY (tenant_id, template_id)
+            );
+            CREATE TABLE google_objects (
+                tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+                serial_number TEXT NOT NULL,
+                object_id TEXT NOT NULL,
+                synced_version BIGINT NOT NULL,
+                synced_points BIGINT NOT NULL,
+                synced_tier TEXT NOT NULL,
+                synced_message TEXT NOT NULL,
+                notified_at TEXT NOT NULL,
+                synced_at BIGINT NOT NULL,
+                PRIMARY KEY (tenant_id, serial_number)
+            );
+            """
+        },
     ]
 }

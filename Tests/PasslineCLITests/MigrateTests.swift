@@ -34,7 +34,7 @@ struct MigrateTests {
         #expect(first.status == 0, "\(first.stderr)")
         #expect(first.stdout.contains("applied 1 (initial schema), 2 (push deliveries)"), "\(first.stdout)")
         let again = try TestSupport.run(TestSupport.passlineExecutable, ["migrate"], environment: environment, in: folder)
-        #expect(again.stdout.contains("schema up to date (version 3)"))
+        #expect(again.stdout.contains("schema up to date (version 4)"))
         if kind == .sqlite {
             #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("var/passline.sqlite").path))
         }

@@ -1,0 +1,147 @@
+import PasslineJSON
+
+/// A template as Google Wallet's loyalty class: what every card of the program shares.
+public struct LoyaltyProgram: Sendable, Equatable {
+    public var classID: String
+    public var issuerName: String
+    public var programName: String
+    /// A public https URL: Google fetches the image itself.
+    public var logoURL: String
+    /// `#rrggbb`.
+    public var backgroundColor: String?
+    public var textModules: [TextModule]
+    public var links: [Link]
+
+    public init(classID: String, issuerName: String, programName: String, logoURL: String, backgroundColor: String? = nil,
+                textModules: [TextModule] = [], links: [Link] = []) {
+        self.classID = classID; self.issuerName = issuerName; self.programName = programName; self.logoURL = logoURL
+        self.backgroundColor = backgroundColor; self.textModules = textModules; self.links = links
+    }
+
+    /// The `LoyaltyClass` resource. Inserted `UNDER_REVIEW`: a draft class cannot hold objects.
+    public func json() -> JSONObject {
+        var object = JSONObject([
+            ("id", .string(classID)),
+            ("issuerName", .string(Self.clip(issuerName, 60))),
+            ("programName", .string(Self.clip(programName, 60))),
+            ("programLogo", .object(JSONObject([
+                ("sourceUri", .object(JSONObject([("uri", .string(logoURL))]))),
+                ("contentDescription", .object(JSONObject([
+                    ("defaultValue", .object(JSONObject([("language", .string("en-US")), ("value", .string(Self.clip(programName, 60)))]))),
+                ]))),
+            ]))),
+            ("reviewStatus", .string("UNDER_REVIEW")),
+        ])
+        if let backgroundColor { object["hexBackgroundColor"] = .string(backgroundColor) }
+        if !textModules.isEmpty { object["textModulesData"] = .array(textModules.map { .object($0.json()) }) }
+        if !links.isEmpty {
+            object["linksModuleData"] = .object(JSONObject([("uris", .array(links.map { .object($0.json()) }))]))
+        }
+        return object
+    }
+
+    /// Google cuts long texts on small screens; its limits are recommendations, so clip, never refuse.
+    static func clip(_ text: String, _ limit: Int) -> String { text.count <= limit ? text : String(text.prefix(limit - 1)) + "…" }
+}
+
+public struct TextModule: Sendable, Equatable {
+    public var id: String
+    public var header: String
+    public var body: String
+    public init(id: String, header: String, body: String) { self.id = id; self.header = header; self.body = body }
+    func json() -> JSONObject {
+        JSONObject([("header", .string(header)), ("body", .string(body)), ("id", .string(WalletIDs.suffix(id)))])
+    }
+}
+
+public struct Link: Sendable, Equatable {
+    public var id: String
+    public var uri: String
+    public var description: String
+    public init(id: String, uri: String, description: String) { self.id = id; self.uri = uri; self.description = description }
+    func json() -> JSONObject {
+        JSONObject([("uri", .string(uri)), ("description", .string(description)), ("id", .string(WalletIDs.suffix(id)))])
+    }
+}
+
+/// A card as Google Wallet's loyalty object.
+public struct LoyaltyCard: Sendable, Equatable {
+    public enum State: String, Sendable { case active = "ACTIVE", inactive = "INACTIVE", expired = "EXPIRED" }
+
+    public struct Barcode: Sendable, Equatable {
+        /// Google's `BarcodeType`: `QR_CODE`, `PDF_417`, `AZTEC`, `CODE_128`.
+        public var type: String
+        public var value: String
+        public var alternateText: String?
+        public init(type: String, value: String, alternateText: String?) { self.type = type; self.value = value; self.alternateText = alternateText }
+
+        /// Apple's barcode format as Google's type; nil for one Google has no counterpart of.
+        public static func type(applePassFormat: String) -> String? {
+            ["PKBarcodeFormatQR": "QR_CODE", "PKBarcodeFormatPDF417": "PDF_417", "PKBarcodeFormatAztec": "AZTEC",
+             "PKBarcodeFormatCode128": "CODE_128"][applePassFormat]
+        }
+    }
+
+    public var objectID: String
+    public var classID: String
+    public var state: State
+    public var accountID: String
+    public var accountName: String
+    public var points: Int64
+    public var pointsLabel: String
+    public var barcode: Barcode?
+    public var textModules: [TextModule]
+    /// The card's current message (the pass's `{{message}}` back field), if it has one.
+    public var message: TextModule?
+    /// ISO 8601 with a time zone: when the card stops being valid.
+    public var validUntil: String?
+
+    public init(objectID: String, classID: String, state: State, accountID: String, accountName: String, points: Int64, pointsLabel: String,
+                barcode: Barcode?, textModules: [TextModule], message: TextModule?, validUntil: String?) {
+        self.objectID = objectID; self.classID = classID; self.state = state; self.accountID = accountID; self.accountName = accountName
+        self.points = points; self.pointsLabel = pointsLabel; self.barcode = barcode; self.textModules = textModules; self.message = message
+        self.validUntil = validUntil
+    }
+
+    /// How an update should reach the holder.
+    public struct Notification: Sendable, Equatable {
+        /// `notifyPreference: notifyOnUpdate`: Wallet shows the balance (or tier) change.
+        public var onUpdate: Bool
+        /// The message goes as `TEXT_AND_NOTIFY` instead of `TEXT`.
+        public var message: Bool
+        public init(onUpdate: Bool = false, message: Bool = false) { self.onUpdate = onUpdate; self.message = message }
+        public static let none = Notification()
+    }
+
+    /// The `LoyaltyObject` resource.
+    public func json(notification: Notification = .none) -> JSONObject {
+        var object = JSONObject([
+            ("id", .string(objectID)),
+            ("classId", .string(classID)),
+            ("state", .string(state.rawValue)),
+            ("accountId", .string(accountID)),
+            ("accountName", .string(accountName)),
+            ("loyaltyPoints", .object(JSONObject([
+                ("label", .string(LoyaltyProgram.clip(pointsLabel, 30))),
+                ("balance", .object(JSONObject([("int", .int(points))]))),
+            ]))),
+        ])
+        if let barcode {
+            var code = JSONObject([("type", .string(barcode.type)), ("value", .string(barcode.value))])
+            if let text = barcode.alternateText { code["alternateText"] = .string(text) }
+            object["barcode"] = .object(code)
+        }
+        if !textModules.isEmpty { object["textModulesData"] = .array(textModules.map { .object($0.json()) }) }
+        if let message {
+            object["messages"] = .array([.object(JSONObject([
+                ("header", .string(message.header)), ("body", .string(message.body)), ("id", .string(WalletIDs.suffix(message.id))),
+                ("messageType", .string(notification.message ? "TEXT_AND_NOTIFY" : "TEXT")),
+            ]))])
+        }
+        if let validUntil {
+            object["validTimeInterval"] = .object(JSONObject([("end", .object(JSONObject([("date", .string(validUntil))])))]))
+        }
+        if notification.onUpdate { object["notifyPreference"] = .string("notifyOnUpdate") }
+        return object
+    }
+}

@@ -1,0 +1,87 @@
+import ApplePass
+import Foundation
+import GoogleWallet
+import PasslineCrypto
+import PasslineJSON
+import PasslineService
+import PasslineStore
+
+/// A card and its template as Google Wallet resources, read from the card's own Apple pass, so
+/// that both wallets show the same names, fields and barcode.
+public enum GoogleCardMapping {
+    public struct Resources: Sendable {
+        public let program: LoyaltyProgram
+        public let card: LoyaltyCard
+        /// The tier shown, and the message text without its toggle: what decides notifications.
+        public let tier: String
+        public let message: String
+    }
+
+    /// - Parameters:
+    ///   - preview: the card's current pass, read back.
+    ///   - template: its template, whose back fields without placeholders go on the class.
+    ///   - logoURL: the program logo's public https URL.
+    public static func resources(card: Cards.Card, preview: PassPreview, template: PassTemplate, issuer: String, logoURL: String,
+                                 now: Date = Date()) -> Resources {
+        let classID = WalletIDs.classID(issuer: issuer, template: card.templateID)
+        let sharedKeys = Set((template.document[template.style]?["backFields"]?.arrayValue ?? []).compactMap { field -> String? in
+            guard let key = field["key"]?.stringValue, let value = field["value"], !JSONWriter.string(value).contains("{{") else { return nil }
+            return key
+        })
+        func module(_ field: PassPreview.Field) -> TextModule { TextModule(id: field.key, header: field.label ?? "", body: field.value) }
+
+        let shared = preview.backFields.filter { sharedKeys.contains($0.key) && !$0.value.isEmpty }
+        let program = LoyaltyProgram(
+            classID: classID, issuerName: preview.organizationName, programName: preview.logoText ?? preview.description, logoURL: logoURL,
+            backgroundColor: preview.backgroundColor.map { String(format: "#%02x%02x%02x", $0.red, $0.green, $0.blue) },
+            textModules: shared.filter { !$0.value.hasPrefix("https://") }.map(module),
+            links: shared.filter { $0.value.hasPrefix("https://") && !$0.value.contains(" ") }.map { Link(id: $0.key, uri: $0.value, description: $0.label ?? $0.value) }
+        )
+
+        let front = preview.headerFields + preview.primaryFields + preview.secondaryFields + preview.auxiliaryFields
+        let tierField = front.first { $0.key == "tier" }
+        let tier = tierField?.value ?? card.fields["tier"]?.stringValue ?? ""
+        var modules: [TextModule] = []
+        // Front fields other than the points and the name (Google shows those itself).
+        for field in front where !["points", "memberName", "name", "balance"].contains(field.key) && !field.value.isEmpty { modules.append(module(field)) }
+        let messageField = preview.backFields.first { $0.key == MessageField.key }
+        let message = (messageField?.value ?? "").replacingOccurrences(of: "\u{2060}", with: "")
+        for field in preview.backFields where !sharedKeys.contains(field.key) && field.key != MessageField.key && !field.value.isEmpty {
+            modules.append(module(field))
+        }
+        let pointsLabel = front.first { $0.key == "points" }?.label ?? "Points"
+
+        let expiration = card.fields["expirationDate"]?.stringValue ?? template.document["expirationDate"]?.stringValue
+        var state = LoyaltyCard.State.active
+        if card.voided || preview.voided {
+            state = .inactive
+        } else if let expiration, let date = ISO8601DateFormatter().date(from: expiration), date <= now {
+            state = .expired
+        }
+        let barcode = preview.barcode.flatMap { code in
+            LoyaltyCard.Barcode.type(applePassFormat: code.format).map { LoyaltyCard.Barcode(type: $0, value: code.message, alternateText: code.altText) }
+        }
+        let object = LoyaltyCard(
+            objectID: WalletIDs.objectID(issuer: issuer, serial: card.serialNumber), classID: classID, state: state, accountID: card.memberID,
+            accountName: card.memberName, points: card.points, pointsLabel: pointsLabel, barcode: barcode, textModules: modules,
+            message: message.isEmpty ? nil : TextModule(id: MessageField.key, header: messageField?.label ?? preview.organizationName, body: message),
+            validUntil: state == .active ? expiration : nil
+        )
+        return Resources(program: program, card: object, tier: tier, message: message)
+    }
+
+    /// Which changes reach the holder as a notification: redemptions, tier changes and new
+    /// messages, within Google's three per pass per day. The first sync never notifies.
+    public static func notification(previous: GoogleSync.ObjectState?, points: Int64, tier: String, message: String,
+                                     now: Int64) -> (LoyaltyCard.Notification, notifiedAt: [Int64]) {
+        guard let previous else { return (.none, []) }
+        let recent = previous.notifiedAt.filter { $0 > now - 86_400_000 }
+        guard recent.count < 3 else { return (.none, recent) }
+        if !message.isEmpty && message != previous.message { return (.init(message: true), recent + [now]) }
+        if points < previous.points || (!tier.isEmpty && tier != previous.tier) { return (.init(onUpdate: true), recent + [now]) }
+        return (.none, recent)
+    }
+
+    /// A short hash of a class body, to send a class again only when it changed.
+    static func hash(_ object: JSONObject) -> String { Digest.hex(Digest.sha256(JSONWriter.bytes(.object(object)))) }
+}

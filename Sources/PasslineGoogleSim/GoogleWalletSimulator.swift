@@ -1,0 +1,116 @@
+import Foundation
+import GoogleWallet
+import Hummingbird
+import HummingbirdTLS
+import Logging
+import NIOSSL
+import PasslineCrypto
+import PasslineJSON
+import Synchronization
+
+/// A local stand-in for Google's OAuth token endpoint and the Wallet Objects API, over HTTPS.
+///
+/// It checks what Google checks: the token request's RS256 assertion against the service
+/// account's public key and its claims; the bearer token on every API call; that the account
+/// was added to the issuer (403 otherwise); and the resources' ids and required fields. It
+/// stores classes and objects, so tests read back what the client really sent.
+public final class GoogleWalletSimulator: Sendable {
+    public struct Behaviour: Sendable {
+        /// Share of API calls answered 429 or 503 at random, before anything is stored.
+        public var failureRate = 0.0
+        /// Lifetime of the access tokens it hands out.
+        public var tokenLifetimeSeconds = 3600
+        public init() {}
+    }
+
+    /// One API call as received.
+    public struct Call: Sendable, Equatable {
+        public let method: String
+        public let path: String
+        public let body: String
+        public let status: Int
+    }
+
+    struct Account { var publicKey: PublicKey; var issuers: Set<String> }
+
+    struct State {
+        var behaviour = Behaviour()
+        var accounts: [String: Account] = [:]
+        /// Access token → (service account, expiry in seconds since 1970).
+        var tokens: [String: (email: String, expires: Double)] = [:]
+        var classes: [String: JSONObject] = [:]
+        var objects: [String: JSONObject] = [:]
+        var calls: [Call] = []
+        var tokensIssued = 0
+    }
+
+    let state = Mutex(State())
+    private let task: Task<Void, any Error>
+    public let port: Int
+    public var tokenURL: String { "https://127.0.0.1:\(port)/token" }
+    public var apiURL: String { "https://127.0.0.1:\(port)/walletobjects/v1" }
+
+    private init(task: Task<Void, any Error>, port: Int) {
+        self.task = task
+        self.port = port
+    }
+
+    /// Starts listening on `host:port` (0 picks a free port) with the given TLS server credentials.
+    public static func start(certificateChainPEM: [UInt8], keyPEM: [UInt8], host: String = "127.0.0.1", port: Int = 0) async throws -> GoogleWalletSimulator {
+        let chain = try NIOSSLCertificate.fromPEMBytes(certificateChainPEM)
+        let tls = TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(try NIOSSLPrivateKey(bytes: keyPEM, format: .pem))
+        )
+        let holder = SimulatorHolder()
+        let router = Router()
+        GoogleRoutes(holder: holder).add(to: router)
+        var logger = Logger(label: "google-sim")
+        // Its own shutdown logs "already closed" errors that mean nothing to a test run.
+        logger.logLevel = .critical
+        let (ports, continuation) = AsyncStream<Int>.makeStream()
+        let app = Application(
+            router: router, server: try .tls(.http1(), tlsConfiguration: tls),
+            configuration: .init(address: .hostname(host, port: port), serverName: "Google stand-in"),
+            onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? port) },
+            logger: logger
+        )
+        let task = Task { try await app.runService(gracefulShutdownSignals: []) }
+        var iterator = ports.makeAsyncIterator()
+        guard let bound = await iterator.next() else { throw GoogleWalletError(.invalidConfiguration, "The Google stand-in did not start.") }
+        let simulator = GoogleWalletSimulator(task: task, port: bound)
+        holder.simulator.withLock { $0 = simulator }
+        return simulator
+    }
+
+    /// Lets `email` (with `publicKeyPEM`) get tokens, and act for `issuers`.
+    public func addAccount(email: String, publicKeyPEM: [UInt8], issuers: Set<String>) throws {
+        let key = try PublicKey(pem: publicKeyPEM)
+        state.withLock { $0.accounts[email] = Account(publicKey: key, issuers: issuers) }
+    }
+
+    /// Adds (or removes) an account's permission on an issuer, as the console's "Users" page does.
+    public func setPermission(email: String, issuer: String, allowed: Bool) {
+        state.withLock { state in
+            if allowed { state.accounts[email]?.issuers.insert(issuer) } else { state.accounts[email]?.issuers.remove(issuer) }
+        }
+    }
+
+    public func update(_ change: (inout Behaviour) -> Void) { state.withLock { change(&$0.behaviour) } }
+    /// Every access token stops working, as when Google expires them early.
+    public func revokeTokens() { state.withLock { $0.tokens.removeAll() } }
+    public func object(_ id: String) -> JSONObject? { state.withLock { $0.objects[id] } }
+    public func loyaltyClass(_ id: String) -> JSONObject? { state.withLock { $0.classes[id] } }
+    public func objects() -> [String: JSONObject] { state.withLock { $0.objects } }
+    public func calls() -> [Call] { state.withLock { $0.calls } }
+    public func tokensIssued() -> Int { state.withLock { $0.tokensIssued } }
+
+    public func stop() async {
+        task.cancel()
+        _ = try? await task.value
+    }
+}
+
+final class SimulatorHolder: Sendable {
+    let simulator = Mutex<GoogleWalletSimulator?>(nil)
+    var value: GoogleWalletSimulator { simulator.withLock { $0! } }
+}

@@ -1,0 +1,283 @@
+import ApplePass
+import Foundation
+import GoogleWallet
+import Hummingbird
+import Logging
+import PasslineAPNsSim
+import PasslineCrypto
+import PasslineGoogle
+import PasslineGoogleSim
+import PasslineHTTPClient
+import PasslineJSON
+import PasslineServer
+import PasslineService
+import PasslineSQL
+import PasslineStore
+import PasslineTestSupport
+import PasslineZip
+import Testing
+
+/// A store with one tenant and the loyalty template, the Google stand-in over HTTPS, and a sync
+/// worker that talks to it through the production client.
+struct GoogleHarness {
+    static let credentials = try! StandInCredentials.generate(name: "Passline Google stand-in")
+    static let caFile: String = {
+        let file = TestSupport.temporaryFolder().appendingPathComponent("google-stand-in-ca.pem")
+        TestSupport.write(credentials.authorityPEM, to: file)
+        return file.path
+    }()
+    static let issuer = "3388000000012345678"
+    static let email = "passline-sync@demo-project.iam.gserviceaccount.com"
+    static let key = try! PrivateKey.generateRSA()
+    static let keyFile = try! ServiceAccountKey.file(email: email, key: key, keyID: "key-1")
+
+    let database: any SQLDatabase
+    let tenant: String
+    let cards: Cards
+    let jobs: JobQueue
+    let sim: GoogleWalletSimulator
+    let client: HTTPClient
+    let worker: GoogleSyncWorker
+
+    static func start(_ kind: TestDatabase, permitted: Bool = true, configure: Bool = true) async throws -> GoogleHarness {
+        let database = try await kind.make()
+        try await Migrator.migrate(database)
+        let tenants = Tenants(database: database, secrets: try SecretBox(key: SecretBox.generateKey()))
+        let tenant = try await tenants.create(name: "Lumen", identity: try TestSupport.identity.signingIdentity()).id
+        let templates = Templates(database: database)
+        let writer = try ZipWriter()
+        for (name, bytes) in TestSupport.templateFiles("loyalty") { try writer.add(name, bytes) }
+        _ = try await templates.create(tenant: tenant, name: "loyalty", zip: try writer.finish())
+        let sim = try await GoogleWalletSimulator.start(certificateChainPEM: credentials.certificateChainPEM, keyPEM: credentials.keyPEM)
+        try sim.addAccount(email: email, publicKeyPEM: try key.publicKeyPEM(), issuers: permitted ? [issuer] : [])
+        let client = HTTPClient(configuration: .init(caFile: caFile))
+        let api = GoogleWalletAPI(client: client, configuration: .init(tokenURL: sim.tokenURL, apiURL: sim.apiURL, requestsPerSecond: 1000))
+        let cards = Cards(database: database, templates: templates, tenants: tenants, publicURL: "https://cards.example.com")
+        let jobs = JobQueue(database: database)
+        if configure {
+            try await cards.google.set(tenant: tenant, issuerID: issuer, serviceAccountJSON: keyFile, origins: ["https://shop.example.com"])
+        }
+        return GoogleHarness(database: database, tenant: tenant, cards: cards, jobs: jobs, sim: sim, client: client,
+                             worker: GoogleSyncWorker(api: api, cards: cards, jobs: jobs))
+    }
+
+    func stop() async {
+        client.shutdown()
+        await sim.stop()
+        await database.close()
+    }
+
+    func card(points: Int64 = 100, tier: String = "Silver", mode: String = "live") async throws -> Cards.Card {
+        try await cards.create(tenant: tenant, mode: mode, .init(template: "loyalty", memberID: "M-\(UUID().uuidString.prefix(6))", memberName: "Zoë \"Z\" 🌸",
+                                                                  points: points, fields: JSONObject([("tier", .string(tier))])))
+    }
+
+    func transact(_ serial: String, _ points: Int64) async throws {
+        _ = try await cards.transact(tenant: tenant, mode: "live", serial: serial, points: points, reason: points > 0 ? "visit" : "reward",
+                                     amount: nil, idempotencyKey: nil, requestHash: [], actor: nil, jobs: jobs) { _ in [] }
+    }
+
+    /// Runs the worker until no sync job is due, moving retries' backoff to now between rounds.
+    func drain(rounds: Int = 100) async throws {
+        for _ in 0..<rounds {
+            try await database.withConnection { _ = try $0.execute("UPDATE jobs SET run_at = 0 WHERE state = 'ready' AND kind = 'google.sync'", []) }
+            if try await worker.runOnce() == 0 { return }
+        }
+    }
+
+    func jobStates() async throws -> [String: Int] {
+        try await database.withConnection { connection in
+            var states: [String: Int] = [:]
+            for row in try connection.query("SELECT state, COUNT(*) AS n FROM jobs WHERE kind = 'google.sync' GROUP BY state", []) {
+                states[try row.string("state")] = Int(try row.int("n"))
+            }
+            return states
+        }
+    }
+
+    func objectID(_ card: Cards.Card) -> String { WalletIDs.objectID(issuer: Self.issuer, serial: card.serialNumber) }
+}
+
+@Suite("Google Wallet sync, against the stand-in")
+struct GoogleSyncTests {
+    @Test("a new card inserts its class and object; a transaction PATCHes the new balance; a redemption notifies", arguments: TestDatabase.available)
+    func createAndTransact(kind: TestDatabase) async throws {
+        let google = try await GoogleHarness.start(kind)
+        let card = try await google.card(points: 100)
+        try await google.drain()
+
+        let classID = WalletIDs.classID(issuer: GoogleHarness.issuer, template: card.templateID)
+        let program = try #require(google.sim.loyaltyClass(classID))
+        #expect(program["reviewStatus"] == .string("UNDER_REVIEW"))
+        #expect(program["programLogo"]?["sourceUri"]?["uri"] == .string("https://cards.example.com/t/\(card.templateID)/logo.png"))
+        let object = try #require(google.sim.object(google.objectID(card)))
+        #expect(object["loyaltyPoints"]?["balance"]?["int"] == .int(100))
+        #expect(object["accountName"] == .string("Zoë \"Z\" 🌸") && object["accountId"] == .string(.init(card.memberID)))
+        #expect(object["state"] == .string("ACTIVE"))
+        // The QR code carries what the Apple pass's does.
+        let preview = try PassPreview(pkpass: try await google.cards.pass(card))
+        #expect(object["barcode"]?["value"] == .string(try #require(preview.barcode?.message)) && object["barcode"]?["type"] == .string("QR_CODE"))
+        #expect(object["notifyPreference"] == nil, "the first sync never notifies")
+
+        try await google.transact(card.serialNumber, 25)
+        try await google.drain()
+        let patch = try #require(google.sim.calls().last { $0.method == "PATCH" && $0.path.hasSuffix(google.objectID(card)) })
+        let patched = try #require(JSONParser.parse(patch.body).objectValue)
+        #expect(patched["loyaltyPoints"]?["balance"]?["int"] == .int(125))
+        #expect(patched["notifyPreference"] == nil, "earning does not notify")
+        #expect(google.sim.object(google.objectID(card))?["loyaltyPoints"]?["balance"]?["int"] == .int(125))
+
+        try await google.transact(card.serialNumber, -40)
+        try await google.drain()
+        let redeemed = try #require(google.sim.object(google.objectID(card)))
+        #expect(redeemed["loyaltyPoints"]?["balance"]?["int"] == .int(85))
+        #expect(redeemed["notifyPreference"] == .string("notifyOnUpdate"), "a redemption notifies")
+        #expect(google.sim.calls().filter { $0.method == "POST" && $0.path.hasSuffix("loyaltyClass") }.count == 1, "the class goes once")
+        #expect(google.sim.calls().allSatisfy { $0.status < 400 })
+        #expect(try await google.jobStates() == ["done": 3])
+        await google.stop()
+    }
+
+    @Test("notifications stay within Google's three per pass per day")
+    func notificationBudget() async throws {
+        let google = try await GoogleHarness.start(.sqlite)
+        let card = try await google.card(points: 1_000)
+        try await google.drain()
+        var notified = 0
+        for _ in 0..<5 {
+            try await google.transact(card.serialNumber, -10)
+            try await google.drain()
+            let body = try #require(google.sim.calls().last { $0.method == "PATCH" }?.body)
+            if try JSONParser.parse(body)["notifyPreference"] != nil { notified += 1 }
+        }
+        #expect(notified == 3)
+        #expect(google.sim.object(google.objectID(card))?["loyaltyPoints"]?["balance"]?["int"] == .int(950))
+        // A day later there is budget again.
+        let now = Clock.milliseconds()
+        let state = try #require(try await google.database.withConnection { try GoogleSync.objectState(tenant: google.tenant, serial: card.serialNumber, on: $0) })
+        #expect(GoogleCardMapping.notification(previous: state, points: 900, tier: "Silver", message: "", now: now).0 == .none)
+        #expect(GoogleCardMapping.notification(previous: state, points: 900, tier: "Silver", message: "", now: now + 86_400_001).0.onUpdate)
+        #expect(GoogleCardMapping.notification(previous: state, points: 990, tier: "Silver", message: "", now: now + 86_400_001).0 == .none, "earning never notifies")
+        #expect(GoogleCardMapping.notification(previous: state, points: 950, tier: "Gold", message: "", now: now + 86_400_001).0.onUpdate, "a tier change does")
+        #expect(GoogleCardMapping.notification(previous: nil, points: 0, tier: "Gold", message: "", now: now).0 == .none)
+        await google.stop()
+    }
+
+    @Test("a flaky Google (429s and 503s) still ends with the newest balance, and an expired token is refreshed once")
+    func flakyGoogle() async throws {
+        let google = try await GoogleHarness.start(.sqlite)
+        let card = try await google.card(points: 10)
+        try await google.drain()
+        google.sim.update { $0.failureRate = 0.5 }
+        for points in [5, 7, 11, 13, -3] as [Int64] {
+            try await google.transact(card.serialNumber, points)
+            _ = try await google.worker.runOnce()
+        }
+        try await google.drain(rounds: 200)
+        google.sim.update { $0.failureRate = 0 }
+        #expect(google.sim.calls().contains { $0.status == 429 || $0.status == 503 }, "the stand-in did fail some calls")
+        #expect(google.sim.object(google.objectID(card))?["loyaltyPoints"]?["balance"]?["int"] == .int(43))
+        let states = try await google.jobStates()
+        #expect(states["ready"] == nil && states["dead"] == nil, "\(states)")
+
+        let tokens = google.sim.tokensIssued()
+        google.sim.revokeTokens()
+        try await google.transact(card.serialNumber, 1)
+        try await google.drain()
+        #expect(google.sim.object(google.objectID(card))?["loyaltyPoints"]?["balance"]?["int"] == .int(44))
+        #expect(google.sim.tokensIssued() == tokens + 1)
+        #expect(google.sim.calls().contains { $0.status == 401 })
+        await google.stop()
+    }
+
+    @Test("a 403 pauses the tenant's Google sync with the explanation; the Apple side goes on; setting it again resumes", arguments: TestDatabase.available)
+    func permissionDenied(kind: TestDatabase) async throws {
+        let google = try await GoogleHarness.start(kind, permitted: false)
+        let card = try await google.card()
+        try await google.drain()
+        let info = try #require(try await google.cards.google.info(tenant: google.tenant))
+        let reason = try #require(info.pausedReason)
+        #expect(reason.contains("403") && reason.contains("not a user of issuer \(GoogleHarness.issuer)") && reason.contains(GoogleHarness.email))
+        let waiting = try await google.jobStates()
+        #expect(waiting == ["ready": 1], "the job waits, no attempt burned: \(waiting)")
+        // The Apple pass is unaffected.
+        let pass = try await google.cards.pass(card)
+        #expect(PassVerifier.verify(pass, trustAnchors: [TestSupport.identity.root]).isValid)
+        try await google.transact(card.serialNumber, 5)
+
+        google.sim.setPermission(email: GoogleHarness.email, issuer: GoogleHarness.issuer, allowed: true)
+        try await google.cards.google.set(tenant: google.tenant, issuerID: GoogleHarness.issuer, serviceAccountJSON: GoogleHarness.keyFile)
+        try await google.drain()
+        #expect(try await google.cards.google.info(tenant: google.tenant)?.pausedReason == nil)
+        #expect(google.sim.object(google.objectID(card))?["loyaltyPoints"]?["balance"]?["int"] == .int(105))
+        await google.stop()
+    }
+
+    @Test("bad configuration: no issuer skips Google, a key of another account is refused with a reason, a broken file never stores")
+    func badConfiguration() async throws {
+        let google = try await GoogleHarness.start(.sqlite, configure: false)
+        let card = try await google.card()
+        #expect(try await google.jobStates().isEmpty, "no Google settings, no sync jobs")
+        #expect(try await google.cards.googleSaveLink(card) == nil)
+        #expect(try await google.worker.sync(tenant: google.tenant, serial: card.serialNumber) == .skipped)
+
+        await #expect { try await google.cards.google.set(tenant: google.tenant, issuerID: "issuer-name", serviceAccountJSON: GoogleHarness.keyFile) } throws: {
+            "\($0)".contains("not a Google Wallet issuer id")
+        }
+        await #expect { try await google.cards.google.set(tenant: google.tenant, issuerID: GoogleHarness.issuer, serviceAccountJSON: Array("{}".utf8)) } throws: {
+            "\($0)".contains("client_email")
+        }
+        await #expect { try await google.cards.google.set(tenant: "tnt_nobody", issuerID: GoogleHarness.issuer, serviceAccountJSON: GoogleHarness.keyFile) } throws: {
+            "\($0)".contains("does not exist")
+        }
+        #expect(try await google.cards.google.info(tenant: google.tenant) == nil, "nothing stored")
+
+        // A well-formed key file whose key is not the account's: Google's token endpoint refuses it.
+        let stranger = try ServiceAccountKey.file(email: GoogleHarness.email, key: try PrivateKey.generateRSA(), keyID: "key-2")
+        try await google.cards.google.set(tenant: google.tenant, issuerID: GoogleHarness.issuer, serviceAccountJSON: stranger)
+        try await google.drain()
+        let reason = try #require(try await google.cards.google.info(tenant: google.tenant)?.pausedReason)
+        #expect(reason.contains("refused the service account") && reason.contains("Invalid JWT Signature"), "\(reason)")
+        await #expect { try await google.worker.check(tenant: google.tenant) } throws: { "\($0)".contains("Invalid JWT Signature") }
+        // Apple side unaffected: transactions and passes work.
+        try await google.transact(card.serialNumber, 5)
+        #expect(PassVerifier.verify(try await google.cards.pass(try await google.cards.get(tenant: google.tenant, mode: nil, serial: card.serialNumber)),
+                                    trustAnchors: [TestSupport.identity.root]).isValid)
+        await google.stop()
+    }
+
+    @Test("a test-mode card stays off Google; check lists the issuer's classes")
+    func testModeAndCheck() async throws {
+        let google = try await GoogleHarness.start(.sqlite)
+        let test = try await google.card(mode: "test")
+        #expect(try await google.jobStates().isEmpty)
+        #expect(try await google.cards.googleSaveLink(test) == nil)
+        let live = try await google.card()
+        try await google.drain()
+        #expect(try await google.worker.check(tenant: google.tenant) == [WalletIDs.classID(issuer: GoogleHarness.issuer, template: live.templateID)])
+        #expect(google.sim.objects().count == 1)
+        await google.stop()
+    }
+
+    @Test("the save link syncs first and links the object by id (a short JWT); unreachable Google falls back to the object in the JWT or says why")
+    func saveLinks() async throws {
+        let google = try await GoogleHarness.start(.sqlite)
+        let card = try await google.card()
+        let link = try await google.worker.saveLink(for: card)
+        #expect(link.hasPrefix(SaveLink.base))
+        let jwt = String(link.dropFirst(SaveLink.base.count))
+        #expect(jwt.count < SaveLink.maxJWTLength)
+        let claims = try JWT.verifyRS256(jwt, key: PublicKey(pem: GoogleHarness.key.publicKeyPEM())).claims
+        #expect(claims["payload"]?["loyaltyObjects"]?.arrayValue?.first?["id"] == .string(google.objectID(card)))
+        #expect(claims["origins"] == .array([.string("https://shop.example.com")]))
+        #expect(google.sim.object(google.objectID(card)) != nil, "the object exists before the link is followed")
+
+        await google.sim.stop()
+        let other = try await google.card()
+        await #expect { try await google.worker.saveLink(for: other) } throws: { error in
+            "\(error)".contains("1800") && "\(error)".contains("skinny")
+        }
+        google.client.shutdown()
+        await google.database.close()
+    }
+}
