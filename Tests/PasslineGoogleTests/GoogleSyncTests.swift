@@ -33,6 +33,7 @@ struct GoogleHarness {
 
     let database: any SQLDatabase
     let tenant: String
+    let liveKey: String
     let cards: Cards
     let jobs: JobQueue
     let sim: GoogleWalletSimulator
@@ -43,7 +44,8 @@ struct GoogleHarness {
         let database = try await kind.make()
         try await Migrator.migrate(database)
         let tenants = Tenants(database: database, secrets: try SecretBox(key: SecretBox.generateKey()))
-        let tenant = try await tenants.create(name: "Lumen", identity: try TestSupport.identity.signingIdentity()).id
+        let created = try await tenants.create(name: "Lumen", identity: try TestSupport.identity.signingIdentity())
+        let tenant = created.id
         let templates = Templates(database: database)
         let writer = try ZipWriter()
         for (name, bytes) in TestSupport.templateFiles("loyalty") { try writer.add(name, bytes) }
@@ -57,7 +59,7 @@ struct GoogleHarness {
         if configure {
             try await cards.google.set(tenant: tenant, issuerID: issuer, serviceAccountJSON: keyFile, origins: ["https://shop.example.com"])
         }
-        return GoogleHarness(database: database, tenant: tenant, cards: cards, jobs: jobs, sim: sim, client: client,
+        return GoogleHarness(database: database, tenant: tenant, liveKey: created.liveKey, cards: cards, jobs: jobs, sim: sim, client: client,
                              worker: GoogleSyncWorker(api: api, cards: cards, jobs: jobs))
     }
 
