@@ -61,19 +61,9 @@ struct APNsSimCommand: AsyncParsableCommand {
         guard let clientCAPEM = FileManager.default.contents(atPath: clientCA) else {
             throw ValidationError("--client-ca names \(clientCA), which cannot be read.")
         }
-        let folder = URL(fileURLWithPath: dir)
-        let files = ["ca.pem", "server.pem", "server-key.pem"].map { folder.appendingPathComponent($0) }
-        if !files.allSatisfy({ FileManager.default.fileExists(atPath: $0.path) }) {
-            let made = try StandInCredentials.generate(hosts: ["localhost", "127.0.0.1", host].filter { !$0.isEmpty && $0 != "0.0.0.0" })
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            try Data(made.authorityPEM).write(to: files[0])
-            try Data(made.certificateChainPEM).write(to: files[1])
-            try Data(made.keyPEM).write(to: files[2])
-            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: files[2].path)
-        }
-        let read = { (url: URL) in [UInt8](try Data(contentsOf: url)) }
+        let files = try StandInFiles.load(dir: dir, host: host, name: "Passline APNs stand-in")
         var configuration = APNsSimulator.Configuration(
-            host: host, port: port, certificateChainPEM: try read(files[1]), keyPEM: try read(files[2]), clientCAPEM: [UInt8](clientCAPEM),
+            host: host, port: port, certificateChainPEM: files.certificateChainPEM, keyPEM: files.keyPEM, clientCAPEM: [UInt8](clientCAPEM),
             allowAnonymous: allowAnonymous, recordPushes: false
         )
         configuration.onPush = { push in
@@ -89,8 +79,31 @@ struct APNsSimCommand: AsyncParsableCommand {
             behaviour.delayMilliseconds = delayMilliseconds
             behaviour.goAwayEvery = goAwayEvery
         }
-        FileHandle.standardError.write(Data("APNs stand-in on https://\(host):\(sim.port); clients trust \(files[0].path)\n".utf8))
+        FileHandle.standardError.write(Data("APNs stand-in on https://\(host):\(sim.port); clients trust \(files.authorityPath)\n".utf8))
         // Until interrupted.
         while !Task.isCancelled { try await Task.sleep(for: .seconds(3600)) }
+    }
+}
+
+/// A stand-in's CA and server certificate in a folder, made on first start and reused after, so
+/// clients keep trusting the same `ca.pem`.
+struct StandInFiles {
+    let authorityPath: String
+    let certificateChainPEM: [UInt8]
+    let keyPEM: [UInt8]
+
+    static func load(dir: String, host: String, name: String) throws -> StandInFiles {
+        let folder = URL(fileURLWithPath: dir)
+        let files = ["ca.pem", "server.pem", "server-key.pem"].map { folder.appendingPathComponent($0) }
+        if !files.allSatisfy({ FileManager.default.fileExists(atPath: $0.path) }) {
+            let made = try StandInCredentials.generate(hosts: ["localhost", "127.0.0.1", host].filter { !$0.isEmpty && $0 != "0.0.0.0" }, name: name)
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try Data(made.authorityPEM).write(to: files[0])
+            try Data(made.certificateChainPEM).write(to: files[1])
+            try Data(made.keyPEM).write(to: files[2])
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: files[2].path)
+        }
+        return StandInFiles(authorityPath: files[0].path, certificateChainPEM: [UInt8](try Data(contentsOf: files[1])),
+                            keyPEM: [UInt8](try Data(contentsOf: files[2])))
     }
 }

@@ -1,0 +1,56 @@
+import Foundation
+import GoogleWallet
+import PasslineAPNsSim
+import PasslineCrypto
+import PasslineGoogleSim
+import PasslineTestSupport
+import Testing
+
+@Suite("passline tenant google set|check")
+struct GoogleCommandTests {
+    @Test("set stores the settings (a broken key file is named); check gets a token and lists classes, or explains the 403")
+    func setAndCheck() async throws {
+        let folder = TestSupport.temporaryFolder()
+        let bin = TestSupport.passlineExecutable
+        let credentials = try StandInCredentials.generate(name: "Passline Google stand-in")
+        TestSupport.write(credentials.authorityPEM, to: folder.appendingPathComponent("google-ca.pem"))
+        let sim = try await GoogleWalletSimulator.start(certificateChainPEM: credentials.certificateChainPEM, keyPEM: credentials.keyPEM)
+        let key = try PrivateKey.generateRSA()
+        let email = "wallet@demo.iam.gserviceaccount.com"
+        TestSupport.write(try ServiceAccountKey.file(email: email, key: key), to: folder.appendingPathComponent("account.json"))
+        TestSupport.write(Array(#"{"type":"service_account","client_email":"wallet@demo"}"#.utf8), to: folder.appendingPathComponent("broken.json"))
+        let environment = ["PASSLINE_MASTER_KEY": Data(SecretBox.generateKey()).base64EncodedString(),
+                           "PASSLINE_DATABASE_URL": "sqlite:\(folder.path)/passline.sqlite",
+                           "PASSLINE_GOOGLE_TOKEN_URL": sim.tokenURL, "PASSLINE_GOOGLE_API_URL": sim.apiURL,
+                           "PASSLINE_GOOGLE_CA_FILE": folder.appendingPathComponent("google-ca.pem").path]
+        _ = try TestSupport.run(bin, ["certs", "dev", "--out", "id", "--pass-type-id", "pass.dev.google", "--team-id", "GOOGLETEAM"], in: folder)
+        let created = try TestSupport.run(bin, ["tenant", "create", "--name", "Lumen", "--pass-type-id", "pass.dev.google", "--team-id", "GOOGLETEAM",
+                                                "--identity", "id", "--json"], environment: environment, in: folder)
+        let tenant = try #require((try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: String])?["id"])
+        let issuer = "3388000000012345678"
+
+        let broken = try TestSupport.run(bin, ["tenant", "google", "set", "--tenant", tenant, "--issuer-id", issuer, "--service-account", "broken.json"],
+                                         environment: environment, in: folder)
+        #expect(broken.status != 0 && broken.stderr.contains("private_key"), "\(broken.stderr)")
+        let badIssuer = try TestSupport.run(bin, ["tenant", "google", "set", "--tenant", tenant, "--issuer-id", "lumen", "--service-account", "account.json"],
+                                            environment: environment, in: folder)
+        #expect(badIssuer.status != 0 && badIssuer.stderr.contains("not a Google Wallet issuer id"), "\(badIssuer.stderr)")
+        let unset = try TestSupport.run(bin, ["tenant", "google", "check", "--tenant", tenant], environment: environment, in: folder)
+        #expect(unset.status != 0 && unset.stderr.contains("passline tenant google set"), "\(unset.stderr)")
+
+        let set = try TestSupport.run(bin, ["tenant", "google", "set", "--tenant", tenant, "--issuer-id", issuer, "--service-account", "account.json",
+                                            "--origin", "https://lumen.example"], environment: environment, in: folder)
+        #expect(set.status == 0 && set.stdout.contains(issuer) && set.stdout.contains(email), "\(set.stdout) \(set.stderr)")
+
+        // The account is not yet a user of the issuer: check explains the 403.
+        try sim.addAccount(email: email, publicKeyPEM: try key.publicKeyPEM(), issuers: [])
+        let denied = try TestSupport.run(bin, ["tenant", "google", "check", "--tenant", tenant], environment: environment, in: folder)
+        #expect(denied.status != 0 && denied.stderr.contains("403") && denied.stderr.contains("not a user of issuer \(issuer)"), "\(denied.stderr)")
+
+        sim.setPermission(email: email, issuer: issuer, allowed: true)
+        let checked = try TestSupport.run(bin, ["tenant", "google", "check", "--tenant", tenant], environment: environment, in: folder)
+        #expect(checked.status == 0 && checked.stdout.contains("Google Wallet works") && checked.stdout.contains("0 loyalty classes"),
+                "\(checked.stdout) \(checked.stderr)")
+        await sim.stop()
+    }
+}
