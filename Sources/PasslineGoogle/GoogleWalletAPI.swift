@@ -128,13 +128,13 @@ public final class GoogleWalletAPI: Sendable {
 }
 
 /// Spaces calls to one issuer at most `perSecond` apart on average, with a burst of one second's worth.
-final class Pacer: Sendable {
+public final class Pacer: Sendable {
     private let next = Mutex<[String: Double]>([:])
     let perSecond: Double
 
-    init(perSecond: Double) { self.perSecond = max(0.1, perSecond) }
+    public init(perSecond: Double) { self.perSecond = max(0.1, perSecond) }
 
-    func wait(_ key: String) async {
+    public func wait(_ key: String) async {
         let now = Date().timeIntervalSince1970
         let at = next.withLock { next -> Double in
             // Unused time is kept up to one second, so a quiet issuer may send a burst.

@@ -99,6 +99,8 @@ public final class GoogleWalletSimulator: Sendable {
     /// Every access token stops working, as when Google expires them early.
     public func revokeTokens() { state.withLock { $0.tokens.removeAll() } }
     public func object(_ id: String) -> JSONObject? { state.withLock { $0.objects[id] } }
+    /// Forgets an object, as when Google lost it or a console user deleted it.
+    public func deleteObject(_ id: String) { state.withLock { $0.objects[id] = nil } }
     public func loyaltyClass(_ id: String) -> JSONObject? { state.withLock { $0.classes[id] } }
     public func objects() -> [String: JSONObject] { state.withLock { $0.objects } }
     public func calls() -> [Call] { state.withLock { $0.calls } }

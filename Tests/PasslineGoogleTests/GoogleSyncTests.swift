@@ -137,6 +137,16 @@ struct GoogleSyncTests {
         #expect(google.sim.calls().filter { $0.method == "POST" && $0.path.hasSuffix("loyaltyClass") }.count == 1, "the class goes once")
         #expect(google.sim.calls().allSatisfy { $0.status < 400 })
         #expect(try await google.jobStates() == ["done": 3])
+
+        // An object Google lost is inserted again on the next change.
+        google.sim.deleteObject(google.objectID(card))
+        try await google.transact(card.serialNumber, 1)
+        try await google.drain()
+        #expect(google.sim.object(google.objectID(card))?["loyaltyPoints"]?["balance"]?["int"] == .int(86))
+        // A voided card is INACTIVE on Google too.
+        _ = try await google.cards.change(tenant: google.tenant, mode: "live", serial: card.serialNumber, memberName: nil, fields: nil, voided: true, jobs: google.jobs)
+        try await google.drain()
+        #expect(google.sim.object(google.objectID(card))?["state"] == .string("INACTIVE"))
         await google.stop()
     }
 
@@ -281,5 +291,23 @@ struct GoogleSyncTests {
         }
         google.client.shutdown()
         await google.database.close()
+    }
+}
+
+@Suite("Pacing calls to one issuer")
+struct PacerTests {
+    @Test("a burst of a second's worth goes at once; the rest wait their turn; other issuers do not wait")
+    func pacing() async {
+        let pacer = Pacer(perSecond: 20)
+        let start = Date()
+        for _ in 0..<20 { await pacer.wait("a") }
+        let burst = Date().timeIntervalSince(start)
+        for _ in 0..<20 { await pacer.wait("a") }
+        let paced = Date().timeIntervalSince(start)
+        // Lower bounds only: a slow machine makes these longer, never shorter.
+        #expect(paced >= 0.9, "20 calls past the burst at 20/s take about a second, took \(paced) s")
+        let other = Date()
+        await pacer.wait("b")
+        #expect(Date().timeIntervalSince(other) < max(0.5, burst + 0.4), "another issuer has its own budget")
     }
 }
