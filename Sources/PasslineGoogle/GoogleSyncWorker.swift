@@ -33,15 +33,7 @@ public final class GoogleSyncWorker: Sendable {
 
     /// Claims and runs sync jobs until the task is cancelled.
     public func run() async {
-        while !Task.isCancelled {
-            do {
-                let seen = jobs.workSignals
-                if try await runOnce() == 0 { await jobs.waitForWork(since: seen, timeoutMilliseconds: 1000) }
-            } catch {
-                logger.error("google sync: \(error)")
-                try? await Task.sleep(for: .seconds(1))
-            }
-        }
+        await WorkerLoop.run("google sync", jobs: jobs, logger: logger) { try await self.runOnce() }
     }
 
     /// One batch of jobs, run concurrently. Returns how many it handled.

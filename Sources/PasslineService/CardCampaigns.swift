@@ -68,15 +68,7 @@ public final class CardCampaigns: Sendable {
 
     /// Runs campaign jobs until the task is cancelled.
     public func run() async {
-        while !Task.isCancelled {
-            do {
-                let seen = jobs.workSignals
-                if try await runOnce() == 0 { await jobs.waitForWork(since: seen, timeoutMilliseconds: 1000) }
-            } catch {
-                logger.error("campaign runner: \(error)")
-                try? await Task.sleep(for: .seconds(1))
-            }
-        }
+        await WorkerLoop.run("campaign runner", jobs: jobs, logger: logger) { try await self.runOnce() }
     }
 
     /// Claims one due campaign job and works through its cards.
