@@ -3,6 +3,7 @@ import GoogleWallet
 import PasslineAPNsSim
 import PasslineCrypto
 import PasslineGoogleSim
+import PasslineJSON
 import PasslineTestSupport
 import Testing
 
@@ -51,6 +52,74 @@ struct GoogleCommandTests {
         let checked = try TestSupport.run(bin, ["tenant", "google", "check", "--tenant", tenant], environment: environment, in: folder)
         #expect(checked.status == 0 && checked.stdout.contains("Google Wallet works") && checked.stdout.contains("0 loyalty classes"),
                 "\(checked.stdout) \(checked.stderr)")
+        await sim.stop()
+    }
+}
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import PasslineZip
+
+@Suite("passline serve syncs to Google")
+struct ServeGoogleTests {
+    @Test("passline serve, pointed at the stand-in by PASSLINE_GOOGLE_*, inserts a new card's object and patches it after a transaction")
+    func serveSyncs() async throws {
+        let folder = TestSupport.temporaryFolder()
+        let bin = TestSupport.passlineExecutable
+        let credentials = try StandInCredentials.generate(name: "Passline Google stand-in")
+        TestSupport.write(credentials.authorityPEM, to: folder.appendingPathComponent("google-ca.pem"))
+        let sim = try await GoogleWalletSimulator.start(certificateChainPEM: credentials.certificateChainPEM, keyPEM: credentials.keyPEM)
+        let key = try PrivateKey.generateRSA()
+        let email = "serve@demo.iam.gserviceaccount.com", issuer = "3388000000087654321"
+        try sim.addAccount(email: email, publicKeyPEM: try key.publicKeyPEM(), issuers: [issuer])
+        TestSupport.write(try ServiceAccountKey.file(email: email, key: key), to: folder.appendingPathComponent("account.json"))
+        let environment = ["PASSLINE_MASTER_KEY": Data(SecretBox.generateKey()).base64EncodedString(),
+                           "PASSLINE_DATABASE_URL": "sqlite:\(folder.path)/passline.sqlite", "PASSLINE_LISTEN": "127.0.0.1:0",
+                           "PASSLINE_PUBLIC_URL": "https://cards.example.com", "LOG_LEVEL": "info",
+                           "PASSLINE_GOOGLE_TOKEN_URL": sim.tokenURL, "PASSLINE_GOOGLE_API_URL": sim.apiURL,
+                           "PASSLINE_GOOGLE_CA_FILE": folder.appendingPathComponent("google-ca.pem").path]
+        _ = try TestSupport.run(bin, ["certs", "dev", "--out", "id", "--pass-type-id", "pass.dev.serve", "--team-id", "SERVETEAM1"], in: folder)
+        let created = try TestSupport.run(bin, ["tenant", "create", "--name", "Lumen", "--pass-type-id", "pass.dev.serve", "--team-id", "SERVETEAM1",
+                                                "--identity", "id", "--json"], environment: environment, in: folder)
+        let tenant = try #require(try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: String])
+        let set = try TestSupport.run(bin, ["tenant", "google", "set", "--tenant", tenant["id"]!, "--issuer-id", issuer, "--service-account", "account.json"],
+                                      environment: environment, in: folder)
+        #expect(set.status == 0, "\(set.stderr)")
+
+        let log = folder.appendingPathComponent("serve.log")
+        let server = try CrashTests.serve(environment, log: log)
+        defer { server.terminate(); server.waitUntilExit() }
+        var port: Int?
+        _ = try await CrashTests.waitUntil(seconds: 60) {
+            let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            guard let range = text.range(of: #"address=127\.0\.0\.1:(\d+)"#, options: .regularExpression) else { return false }
+            port = Int(text[range].split(separator: ":").last!)
+            return port != nil
+        }
+        let base = "http://127.0.0.1:\(try #require(port))"
+        func send(_ method: String, _ path: String, _ body: Data, contentType: String = "application/json") async throws -> [String: Any] {
+            var request = URLRequest(url: URL(string: base + path)!)
+            request.httpMethod = method
+            request.httpBody = body
+            request.setValue("Bearer \(tenant["liveKey"]!)", forHTTPHeaderField: "Authorization")
+            request.setValue(contentType, forHTTPHeaderField: "Content-Type")
+            let (data, _) = try await URLSession.shared.data(for: request)
+            return (try? JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
+        }
+        let writer = try ZipWriter()
+        for (name, bytes) in TestSupport.templateFiles("loyalty") { try writer.add(name, bytes) }
+        _ = try await send("POST", "/api/v1/templates?name=loyalty", Data(try writer.finish()), contentType: "application/zip")
+        let card = try await send("POST", "/api/v1/cards", Data(#"{"template":"loyalty","memberId":"M-1","memberName":"Ada","points":40}"#.utf8))
+        let serial = try #require(card["serialNumber"] as? String)
+        let links = try #require(card["links"] as? [String: String])
+        #expect(links["googleSave"] == links["page"].map { $0 + "/google" })
+        let objectID = WalletIDs.objectID(issuer: issuer, serial: serial)
+        #expect(try await CrashTests.waitUntil(seconds: 30) { sim.object(objectID)?["loyaltyPoints"]?["balance"]?["int"] == .int(40) },
+                "\((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
+        _ = try await send("POST", "/api/v1/cards/\(serial)/transactions", Data(#"{"points":-15,"reason":"reward"}"#.utf8))
+        #expect(try await CrashTests.waitUntil(seconds: 30) { sim.object(objectID)?["loyaltyPoints"]?["balance"]?["int"] == .int(25) })
+        #expect(sim.object(objectID)?["notifyPreference"] == .string("notifyOnUpdate"))
         await sim.stop()
     }
 }
