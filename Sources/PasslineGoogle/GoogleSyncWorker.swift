@@ -85,8 +85,16 @@ public final class GoogleSyncWorker: Sendable {
         do {
             try await ensureClass(resources.program, templateID: card.templateID, settings: settings, now: now)
             let previous = try await database.withConnection { try GoogleSync.objectState(tenant: tenant, serial: serial, on: $0) }
-            let (notification, notifiedAt) = GoogleCardMapping.notification(previous: previous, points: card.points, tier: resources.tier,
+            var (notification, notifiedAt) = GoogleCardMapping.notification(previous: previous, points: card.points, tier: resources.tier,
                                                                             message: resources.message, now: now)
+            if notification != .none, let previous {
+                // Another process syncing the same card at this moment must not notify as well.
+                let wanted = notifiedAt
+                let reserved = try await database.withConnection { connection in
+                    try GoogleSync.reserveNotification(tenant: tenant, serial: serial, read: previous.notifiedAt, notifiedAt: wanted, on: connection)
+                }
+                if !reserved { (notification, notifiedAt) = (.none, previous.notifiedAt) }
+            }
             let body = resources.card.json(notification: notification)
             let path = "loyaltyObject/\(resources.card.objectID)"
             if previous == nil {

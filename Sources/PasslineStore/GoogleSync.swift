@@ -54,19 +54,29 @@ public enum GoogleSync {
                            notifiedAt: try row.string("notified_at").split(separator: ",").compactMap { Int64($0) })
     }
 
-    /// Records what was sent; an older version never overwrites a newer one.
+    /// Records what was sent; an older version never overwrites a newer one. The notification
+    /// times are not written here: only `reserveNotification` moves them, so that two syncs
+    /// cannot each spend the same slot.
     public static func saveObjectState(_ state: ObjectState, tenant: String, serial: String, now: Int64, on connection: any SQLConnection) throws {
-        let notified = state.notifiedAt.map(String.init).joined(separator: ",")
         try connection.execute("""
             INSERT INTO google_objects (tenant_id, serial_number, object_id, synced_version, synced_points, synced_tier, synced_message, notified_at, synced_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            VALUES (?, ?, ?, ?, ?, ?, ?, '', ?)
             ON CONFLICT (tenant_id, serial_number) DO UPDATE SET
                 object_id = excluded.object_id, synced_version = excluded.synced_version, synced_points = excluded.synced_points,
-                synced_tier = excluded.synced_tier, synced_message = excluded.synced_message, notified_at = excluded.notified_at,
-                synced_at = excluded.synced_at
+                synced_tier = excluded.synced_tier, synced_message = excluded.synced_message, synced_at = excluded.synced_at
             WHERE google_objects.synced_version <= excluded.synced_version
             """, [.text(tenant), .text(serial), .text(state.objectID), .int(state.version), .int(state.points), .text(state.tier),
-                  .text(state.message), .text(notified), .int(now)])
+                  .text(state.message), .int(now)])
+    }
+
+    /// Takes a notification slot before the notifying update is sent: `notified_at` moves from
+    /// what this sync read to `notifiedAt`, or nothing happens when another sync moved it first.
+    /// A slot taken by an update that then fails stays taken: the limit is never passed.
+    public static func reserveNotification(tenant: String, serial: String, read previous: [Int64], notifiedAt: [Int64],
+                                           on connection: any SQLConnection) throws -> Bool {
+        try connection.execute("UPDATE google_objects SET notified_at = ? WHERE tenant_id = ? AND serial_number = ? AND notified_at = ?",
+                               [.text(notifiedAt.map(String.init).joined(separator: ",")), .text(tenant), .text(serial),
+                                .text(previous.map(String.init).joined(separator: ","))]) == 1
     }
 
     /// The hash of the class last sent for a template, to send it again only when it changed.

@@ -172,6 +172,14 @@ struct GoogleSyncTests {
         #expect(GoogleCardMapping.notification(previous: state, points: 990, tier: "Silver", message: "", now: now + 86_400_001).0 == .none, "earning never notifies")
         #expect(GoogleCardMapping.notification(previous: state, points: 950, tier: "Gold", message: "", now: now + 86_400_001).0.onUpdate, "a tier change does")
         #expect(GoogleCardMapping.notification(previous: nil, points: 0, tier: "Gold", message: "", now: now).0 == .none)
+        // A slot is taken only against what was read: a sync that read an older list loses the race.
+        let stale = Array(state.notifiedAt.dropLast())
+        #expect(try await google.database.withConnection {
+            try GoogleSync.reserveNotification(tenant: google.tenant, serial: card.serialNumber, read: stale, notifiedAt: stale + [now], on: $0)
+        } == false)
+        #expect(try await google.database.withConnection {
+            try GoogleSync.reserveNotification(tenant: google.tenant, serial: card.serialNumber, read: state.notifiedAt, notifiedAt: state.notifiedAt + [now], on: $0)
+        } == true)
         await google.stop()
     }
 
