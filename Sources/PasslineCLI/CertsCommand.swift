@@ -1,12 +1,14 @@
 import ApplePass
 import ArgumentParser
+import GoogleWallet
+import PasslineCrypto
 import Foundation
 
 struct CertsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "certs",
         abstract: "Signing certificates.",
-        subcommands: [Dev.self]
+        subcommands: [Dev.self, GoogleDev.self]
     )
 
     struct Dev: ParsableCommand {
@@ -47,6 +49,33 @@ struct CertsCommand: ParsableCommand {
             print("  certificate.pem  Pass Type ID certificate, valid \(days) days")
             print("  private-key.pem  its private key (mode 0600)")
             Console.error("warning: development passes do not install on real devices; sign with an Apple Pass Type ID certificate for that.")
+        }
+    }
+}
+
+extension CertsCommand {
+    struct GoogleDev: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "google-dev",
+            abstract: "Write a development service-account key file for the local Google stand-in.",
+            discussion: "Shaped like the JSON key files Google Cloud issues, with a fresh RSA key; Google itself knows nothing of it."
+        )
+
+        @Option(help: "The key file to write (mode 0600).")
+        var out: String
+
+        @Option(help: "The service account's email.")
+        var email = "passline-dev@passline-local.iam.gserviceaccount.com"
+
+        func run() throws {
+            guard email.contains("@") else { throw ValidationError("--email must be an email address, found \"\(email)\".") }
+            let file = try ServiceAccountKey.file(email: email, key: try PrivateKey.generateRSA())
+            let url = URL(fileURLWithPath: out)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            guard FileManager.default.createFile(atPath: out, contents: Data(file), attributes: [.posixPermissions: 0o600]) else {
+                throw ValidationError("Cannot write \(out).")
+            }
+            print("Wrote a development service-account key for \(email) to \(out).")
         }
     }
 }

@@ -7,6 +7,8 @@ enum Console {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         print(String(decoding: try encoder.encode(value), as: UTF8.self))
+        // A line at a time even into a file: the stand-ins' logs are watched while they run.
+        fflush(nil)
     }
 
     /// Reads a pipe to its end with read(2), retrying when a signal interrupts it: Foundation's

@@ -6,6 +6,7 @@ import PasslineJSON
 import PasslineService
 import PasslineSQL
 import PasslineStore
+import Synchronization
 
 /// Keeps each card's Google Wallet loyalty object in step with the card: runs the
 /// `google.sync` jobs that card changes enqueue, and the same sync on demand before a save link
@@ -19,6 +20,9 @@ public final class GoogleSyncWorker: Sendable {
     private let logger: Logger
     /// Jobs claimed at once; each is a few sequential calls.
     let batchSize: Int
+    /// Classes sent by this process: each is sent once per process even when its stored hash
+    /// matches, so a class removed on Google's side (or a stand-in restarted) comes back.
+    private let sentClasses = Mutex<Set<String>>([])
 
     public init(api: GoogleWalletAPI, cards: Cards, jobs: JobQueue, batchSize: Int = 50, logger: Logger = Logger(label: "passline.google")) {
         self.api = api
@@ -142,11 +146,13 @@ public final class GoogleSyncWorker: Sendable {
         let hash = GoogleCardMapping.hash(body)
         let tenant = settings.tenant
         let stored = try await database.withConnection { try GoogleSync.classHash(tenant: tenant, template: templateID, on: $0) }
-        guard stored != hash else { return }
+        let key = "\(tenant)/\(program.classID)/\(hash)"
+        guard stored != hash || !sentClasses.withLock({ $0.contains(key) }) else { return }
         do { try await call("POST", "loyaltyClass", body, settings) } catch let error as GoogleAPIError where error.kind == .conflict {
             try await call("PATCH", "loyaltyClass/\(program.classID)", body, settings)
         }
         try await database.withConnection { try GoogleSync.saveClass(tenant: tenant, template: templateID, classID: program.classID, hash: hash, now: now, on: $0) }
+        sentClasses.withLock { _ = $0.insert(key) }
     }
 
     @discardableResult

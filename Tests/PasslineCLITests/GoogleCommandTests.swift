@@ -9,6 +9,20 @@ import Testing
 
 @Suite("passline tenant google set|check")
 struct GoogleCommandTests {
+    @Test("certs google-dev writes a key file shaped like Google's, readable by its owner only")
+    func devServiceAccount() throws {
+        let folder = TestSupport.temporaryFolder()
+        let made = try TestSupport.run(TestSupport.passlineExecutable, ["certs", "google-dev", "--out", "sa/key.json", "--email", "demo@local.iam.gserviceaccount.com"], in: folder)
+        #expect(made.status == 0, "\(made.stderr)")
+        let path = folder.appendingPathComponent("sa/key.json").path
+        let account = try ServiceAccountKey(json: [UInt8](try Data(contentsOf: URL(fileURLWithPath: path))))
+        #expect(account.clientEmail == "demo@local.iam.gserviceaccount.com")
+        let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        let bad = try TestSupport.run(TestSupport.passlineExecutable, ["certs", "google-dev", "--out", "x.json", "--email", "nobody"], in: folder)
+        #expect(bad.status == 64 && bad.stderr.contains("email"))
+    }
+
     @Test("set stores the settings (a broken key file is named); check gets a token and lists classes, or explains the 403")
     func setAndCheck() async throws {
         let folder = TestSupport.temporaryFolder()
