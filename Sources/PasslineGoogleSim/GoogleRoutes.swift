@@ -90,12 +90,20 @@ struct GoogleRoutes: Sendable {
             return Self.error(401, "UNAUTHENTICATED", "Request is missing required authentication credential.")
         }
         let token = String(header.dropFirst("Bearer ".count))
-        let (email, behaviour) = simulator.state.withLock { state in
-            (state.tokens[token].flatMap { $0.expires > now ? $0.email : nil }, state.behaviour)
-        }
+        let email = simulator.state.withLock { state in state.tokens[token].flatMap { $0.expires > now ? $0.email : nil } }
         guard let email else { return Self.error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.") }
-        if behaviour.failureRate > 0, Double.random(in: 0..<1) < behaviour.failureRate {
-            return Bool.random() ? Self.error(429, "RESOURCE_EXHAUSTED", "Quota exceeded.") : Self.error(503, "UNAVAILABLE", "The service is currently unavailable.")
+        // Failures spread evenly, not at random: call k fails when floor(k * rate) steps up, so a
+        // rate of 0.5 fails every second call and a test sees the same run every time.
+        let failure = simulator.state.withLock { state -> Int? in
+            guard state.behaviour.failureRate > 0 else { return nil }
+            state.apiCalls += 1
+            let rate = state.behaviour.failureRate, k = Double(state.apiCalls)
+            guard (k * rate).rounded(.down) > ((k - 1) * rate).rounded(.down) else { return nil }
+            state.failures += 1
+            return state.failures
+        }
+        if let failure {
+            return failure % 2 == 1 ? Self.error(429, "RESOURCE_EXHAUSTED", "Quota exceeded.") : Self.error(503, "UNAVAILABLE", "The service is currently unavailable.")
         }
         let issuers = simulator.state.withLock { $0.accounts[email]?.issuers ?? [] }
 

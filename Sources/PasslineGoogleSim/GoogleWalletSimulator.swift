@@ -16,7 +16,7 @@ import Synchronization
 /// stores classes and objects, so tests read back what the client really sent.
 public final class GoogleWalletSimulator: Sendable {
     public struct Behaviour: Sendable {
-        /// Share of API calls answered 429 or 503 at random, before anything is stored.
+        /// Share of API calls answered 429 or 503 (alternately, spread evenly), before anything is stored.
         public var failureRate = 0.0
         /// Lifetime of the access tokens it hands out.
         public var tokenLifetimeSeconds = 3600
@@ -42,6 +42,9 @@ public final class GoogleWalletSimulator: Sendable {
         var objects: [String: JSONObject] = [:]
         var calls: [Call] = []
         var tokensIssued = 0
+        /// Authenticated API calls while failures are on, and how many of them failed.
+        var apiCalls = 0
+        var failures = 0
     }
 
     let state = Mutex(State())

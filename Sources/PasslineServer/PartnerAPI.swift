@@ -1,6 +1,6 @@
-import GoogleWallet
 import ApplePass
 import Foundation
+import GoogleWallet
 import Hummingbird
 import PasslineCrypto
 import PasslineJSON
@@ -323,6 +323,8 @@ struct PartnerAPI<Context: RequestContext>: Sendable {
         do { parsed = try JSONParser.parse(Array(buffer: body)) } catch { throw Problem.invalidJSON("\(error)") }
         let new = try Self.newCard(parsed)
         let card = try await Errors.map { try await services.cards.create(tenant: principal.tenant, mode: principal.mode, new) }
+        // A new card may have queued its Google object: wake the worker rather than let it poll.
+        services.jobs.notifyCommitted()
         return PassWebService<Context>.json(.created, try await json(card))
     }
 
