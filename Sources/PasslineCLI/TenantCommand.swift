@@ -139,14 +139,18 @@ struct TenantCommand: AsyncParsableCommand {
         func run() async throws {
             let tenants = try await store.open()
             let list = try await tenants.list(only: tenant)
+            let issuers = GoogleIssuers(database: tenants.database, secrets: tenants.secrets)
+            var google: [String: GoogleIssuers.Info] = [:]
+            for info in list { google[info.id] = try await issuers.info(tenant: info.id) }
             await tenants.database.close()
             if let tenant, list.isEmpty { throw ValidationError("There is no tenant \(tenant).") }
             for info in list {
                 if json {
-                    try Console.printJSONLine(TenantJSON(info))
+                    try Console.printJSONLine(TenantJSON(info, google: google[info.id]))
                 } else {
                     let paused = info.pushPausedReason.map { "; pushes paused: \($0)" } ?? ""
-                    print("\(info.id)  \(info.name)  \(info.passTypeIdentifier)  certificate expires in \(info.daysToExpiry) days\(paused)")
+                    let wallet = google[info.id].map { "; Google issuer \($0.issuerId)" + ($0.pausedReason.map { " (sync paused: \($0))" } ?? "") } ?? ""
+                    print("\(info.id)  \(info.name)  \(info.passTypeIdentifier)  certificate expires in \(info.daysToExpiry) days\(paused)\(wallet)")
                 }
             }
         }
@@ -272,8 +276,11 @@ extension TenantCommand {
 struct TenantJSON: Encodable {
     let id: String, name: String, passTypeIdentifier: String, teamIdentifier: String
     let certificateExpiresAt: String, daysToExpiry: Int64, certificateFingerprint: String, pushesPausedReason: String?
+    /// The Google Wallet settings (no key material), when the tenant has them.
+    let google: GoogleIssuers.Info?
 
-    init(_ info: Tenants.Info) {
+    init(_ info: Tenants.Info, google: GoogleIssuers.Info? = nil) {
+        self.google = google
         id = info.id; name = info.name; passTypeIdentifier = info.passTypeIdentifier; teamIdentifier = info.teamIdentifier
         certificateExpiresAt = Date(timeIntervalSince1970: Double(info.certificateNotAfter) / 1000).formatted(.iso8601)
         daysToExpiry = info.daysToExpiry; certificateFingerprint = info.certificateFingerprint; pushesPausedReason = info.pushPausedReason

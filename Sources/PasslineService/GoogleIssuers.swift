@@ -35,6 +35,10 @@ public struct GoogleIssuers: Sendable {
         public let logoURL: String?
         public let origins: [String]
         public let pausedReason: String?
+
+        enum CodingKeys: String, CodingKey {
+            case issuerId, serviceAccountEmail, logoURL = "logoUrl", origins, pausedReason
+        }
     }
 
     /// Sets (or replaces) the tenant's Google settings, and enqueues a sync of every live card

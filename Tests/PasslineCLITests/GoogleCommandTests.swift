@@ -56,11 +56,18 @@ struct GoogleCommandTests {
         let set = try TestSupport.run(bin, ["tenant", "google", "set", "--tenant", tenant, "--issuer-id", issuer, "--service-account", "account.json",
                                             "--origin", "https://lumen.example"], environment: environment, in: folder)
         #expect(set.status == 0 && set.stdout.contains(issuer) && set.stdout.contains(email), "\(set.stdout) \(set.stderr)")
+        let shown = try TestSupport.run(bin, ["tenant", "show", "--tenant", tenant, "--json"], environment: environment, in: folder)
+        let google = try #require((try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any])?["google"] as? [String: Any])
+        #expect(google["issuerId"] as? String == issuer && google["serviceAccountEmail"] as? String == email)
+        #expect(google["origins"] as? [String] == ["https://lumen.example"] && !shown.stdout.contains("PRIVATE KEY"))
 
         // The account is not yet a user of the issuer: check explains the 403.
         try sim.addAccount(email: email, publicKeyPEM: try key.publicKeyPEM(), issuers: [])
         let denied = try TestSupport.run(bin, ["tenant", "google", "check", "--tenant", tenant], environment: environment, in: folder)
         #expect(denied.status != 0 && denied.stderr.contains("403") && denied.stderr.contains("not a user of issuer \(issuer)"), "\(denied.stderr)")
+        // A check does not pause anything; the text listing shows the issuer.
+        let listed = try TestSupport.run(bin, ["tenant", "show", "--tenant", tenant], environment: environment, in: folder)
+        #expect(listed.stdout.contains("Google issuer \(issuer)") && !listed.stdout.contains("sync paused"), "\(listed.stdout)")
 
         sim.setPermission(email: email, issuer: issuer, allowed: true)
         let checked = try TestSupport.run(bin, ["tenant", "google", "check", "--tenant", tenant], environment: environment, in: folder)
