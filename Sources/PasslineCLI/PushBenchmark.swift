@@ -18,6 +18,9 @@ struct PushBench: AsyncParsableCommand {
         discussion: "The store is SQLite in a temporary folder. h2load (Debian's nghttp2-client) sends the same number of pushes over 2 connections with 1,000 streams each; it cannot present a client certificate, so the stand-in accepts anonymous connections for it. With --json the last line is {devices, seconds, pushesPerSecond, h2loadPerSecond, ratio}."
     )
 
+    @Option(name: .customLong("database-url"), help: "Run on this store (an empty PostgreSQL schema, say) instead of a temporary SQLite file.")
+    var databaseURL: String?
+
     @Option(help: "Registered devices, each with its own push token.")
     var devices = 100_000
 
@@ -34,7 +37,7 @@ struct PushBench: AsyncParsableCommand {
 
     func run() async throws {
         guard devices > 0 else { throw ValidationError("--devices must be at least 1.") }
-        let store = try await PushBenchStore.make(label: "push")
+        let store = try await PushBenchStore.make(label: "push", databaseURL: databaseURL)
         defer { store.remove() }
         let (folder, passType, identity, database, tenants, tenant) = (store.folder, store.passType, store.identity, store.database, store.tenants, store.tenant)
         let count = devices
@@ -42,7 +45,7 @@ struct PushBench: AsyncParsableCommand {
         try await database.transaction { connection in
             try Records.createTemplate(id: "tpl", tenant: tenant, name: "bench", passJSON: Array("{}".utf8), now: 1, on: connection)
             try Records.insertCard(.init(serialNumber: "S1", templateID: "tpl", memberID: "M1", memberName: "Bench", authenticationToken: String(repeating: "a", count: 32),
-                                         publicToken: "bench", points: 0), tenant: tenant, now: 1, dialect: .sqlite, on: connection)
+                                         publicToken: "bench", points: 0), tenant: tenant, now: 1, dialect: database.dialect, on: connection)
             for n in 0..<count {
                 _ = try Records.register(tenant: tenant, device: "device-\(n)", pushToken: Self.token(n), passType: passType, serial: "S1", now: 1, on: connection)
             }
@@ -61,7 +64,7 @@ struct PushBench: AsyncParsableCommand {
         let start = DispatchTime.now().uptimeNanoseconds
         try await database.transaction { connection in
             _ = try Ledger.apply(tenant: tenant, mode: "live", serial: "S1", points: 10, reason: "campaign", amount: nil, idempotencyKey: nil,
-                                 actor: nil, dialect: .sqlite, now: Clock.milliseconds(), on: connection)
+                                 actor: nil, dialect: database.dialect, now: Clock.milliseconds(), on: connection)
         }
         try await worker.drain()
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
@@ -114,15 +117,21 @@ struct PushBenchStore {
     let folder: URL
     let passType = "pass.bench.passline"
     let identity: DevelopmentIdentity
-    let database: SQLiteDatabase
+    let database: any SQLDatabase
     let tenants: Tenants
     let tenant: String
 
-    static func make(label: String) async throws -> PushBenchStore {
+    /// A new tenant in `databaseURL` (best an empty schema: the benchmark leaves its rows), or in
+    /// a temporary SQLite file when none is given.
+    static func make(label: String, databaseURL: String? = nil) async throws -> PushBenchStore {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("passline-bench-\(label)-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let identity = try DevelopmentIdentity.generate(passTypeIdentifier: "pass.bench.passline", teamIdentifier: "BENCH00001")
-        let database = try SQLiteDatabase(path: folder.appendingPathComponent("bench.sqlite").path)
+        let database: any SQLDatabase = if let databaseURL {
+            try await DatabaseURL(parsing: databaseURL).open()
+        } else {
+            try SQLiteDatabase(path: folder.appendingPathComponent("bench.sqlite").path)
+        }
         try await Migrator.migrate(database)
         let tenants = Tenants(database: database, secrets: try SecretBox(key: SecretBox.generateKey()))
         let tenant = try await tenants.create(name: "Bench", identity: try identity.signingIdentity()).id
