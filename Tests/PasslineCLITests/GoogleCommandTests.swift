@@ -9,6 +9,13 @@ import Testing
 
 @Suite("passline tenant google set|check")
 struct GoogleCommandTests {
+    /// The Google stand-in, its CA written to `folder/google-ca.pem` for PASSLINE_GOOGLE_CA_FILE.
+    static func standIn(trustedIn folder: URL) async throws -> GoogleWalletSimulator {
+        let credentials = try StandInCredentials.generate(name: "Passline Google stand-in")
+        TestSupport.write(credentials.authorityPEM, to: folder.appendingPathComponent("google-ca.pem"))
+        return try await GoogleWalletSimulator.start(certificateChainPEM: credentials.certificateChainPEM, keyPEM: credentials.keyPEM)
+    }
+
     @Test("certs google-dev writes a key file shaped like Google's, readable by its owner only")
     func devServiceAccount() throws {
         let folder = TestSupport.temporaryFolder()
@@ -27,9 +34,7 @@ struct GoogleCommandTests {
     func setAndCheck() async throws {
         let folder = TestSupport.temporaryFolder()
         let bin = TestSupport.passlineExecutable
-        let credentials = try StandInCredentials.generate(name: "Passline Google stand-in")
-        TestSupport.write(credentials.authorityPEM, to: folder.appendingPathComponent("google-ca.pem"))
-        let sim = try await GoogleWalletSimulator.start(certificateChainPEM: credentials.certificateChainPEM, keyPEM: credentials.keyPEM)
+        let sim = try await GoogleCommandTests.standIn(trustedIn: folder)
         let key = try PrivateKey.generateRSA()
         let email = "wallet@demo.iam.gserviceaccount.com"
         TestSupport.write(try ServiceAccountKey.file(email: email, key: key), to: folder.appendingPathComponent("account.json"))
@@ -88,9 +93,7 @@ struct ServeGoogleTests {
     func serveSyncs() async throws {
         let folder = TestSupport.temporaryFolder()
         let bin = TestSupport.passlineExecutable
-        let credentials = try StandInCredentials.generate(name: "Passline Google stand-in")
-        TestSupport.write(credentials.authorityPEM, to: folder.appendingPathComponent("google-ca.pem"))
-        let sim = try await GoogleWalletSimulator.start(certificateChainPEM: credentials.certificateChainPEM, keyPEM: credentials.keyPEM)
+        let sim = try await GoogleCommandTests.standIn(trustedIn: folder)
         let key = try PrivateKey.generateRSA()
         let email = "serve@demo.iam.gserviceaccount.com", issuer = "3388000000087654321"
         try sim.addAccount(email: email, publicKeyPEM: try key.publicKeyPEM(), issuers: [issuer])
