@@ -112,9 +112,9 @@ public enum Campaigns {
             try connection.execute("UPDATE campaign_cards SET state = 'done', version = ? WHERE campaign_id = ? AND serial_number = ?",
                                    [.int(version), .text(id), .text(serial)])
             _ = try Ledger.enqueuePushes(tenant: tenant, serial: serial, mode: mode, priority: .bulk, campaign: id, dialect: dialect, now: now, on: connection)
-            try GoogleSync.enqueue(tenant: tenant, serial: serial, mode: mode, priority: .bulk, dialect: dialect, now: now, on: connection)
             changed.append(serial)
         }
+        try GoogleSync.enqueue(tenant: tenant, serials: changed, mode: mode, priority: .bulk, dialect: dialect, now: now, on: connection)
         let remaining = rows.count == limit
         try connection.execute("""
             UPDATE campaigns SET done = done + ?, failed = failed + ?, state = ?, finished_at = ? WHERE id = ?

@@ -11,9 +11,17 @@ public enum GoogleSync {
     @discardableResult
     public static func enqueue(tenant: String, serial: String, mode: String, priority: JobPriority = .interactive, dialect: SQLDialect,
                                now: Int64, on connection: any SQLConnection) throws -> Int {
-        guard mode == "live", try connection.first("SELECT 1 AS one FROM google_issuers WHERE tenant_id = ?", [.text(tenant)]) != nil else { return 0 }
-        try JobQueue.enqueue(job(tenant: tenant, serial: serial, priority: priority), dialect: dialect, now: now, on: connection)
-        return 1
+        try enqueue(tenant: tenant, serials: [serial], mode: mode, priority: priority, dialect: dialect, now: now, on: connection)
+    }
+
+    /// The same for many cards of one tenant (a campaign step): one look at the settings, one insert.
+    @discardableResult
+    public static func enqueue(tenant: String, serials: [String], mode: String, priority: JobPriority = .interactive, dialect: SQLDialect,
+                               now: Int64, on connection: any SQLConnection) throws -> Int {
+        guard mode == "live", !serials.isEmpty,
+              try connection.first("SELECT 1 AS one FROM google_issuers WHERE tenant_id = ?", [.text(tenant)]) != nil else { return 0 }
+        try JobQueue.enqueue(serials.map { job(tenant: tenant, serial: $0, priority: priority) }, dialect: dialect, now: now, on: connection)
+        return serials.count
     }
 
     static func job(tenant: String, serial: String, priority: JobPriority) -> NewJob {

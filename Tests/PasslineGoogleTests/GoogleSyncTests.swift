@@ -150,6 +150,24 @@ struct GoogleSyncTests {
         await google.stop()
     }
 
+    @Test("a campaign step queues one sync per card it changed; every object ends with the new tier", arguments: TestDatabase.available)
+    func campaign(kind: TestDatabase) async throws {
+        let google = try await GoogleHarness.start(kind)
+        var cards: [Cards.Card] = []
+        for _ in 0..<5 { cards.append(try await google.card(tier: "Silver")) }
+        try await google.drain()
+        let campaigns = CardCampaigns(cards: google.cards, jobs: google.jobs, stepSize: 2)
+        _ = try await campaigns.start(tenant: google.tenant, mode: "live", template: "loyalty", change: .init(fields: JSONObject([("tier", .string("Gold"))])))
+        while try await campaigns.runOnce() > 0 {}
+        try await google.drain()
+        for card in cards {
+            let modules = google.sim.object(google.objectID(card))?["textModulesData"]?.arrayValue ?? []
+            #expect(modules.contains { $0["body"] == .string("Gold") }, "\(modules)")
+            #expect(google.sim.object(google.objectID(card))?["notifyPreference"] == .string("notifyOnUpdate"), "a tier change notifies")
+        }
+        await google.stop()
+    }
+
     @Test("notifications stay within Google's three per pass per day")
     func notificationBudget() async throws {
         let google = try await GoogleHarness.start(.sqlite)
