@@ -5,8 +5,14 @@ import Foundation
 ///
 /// Deflating the same images for every pass would cost more than everything else but the
 /// signature; this does it once per set of files.
-public final class PrecompressedEntries: Sendable {
+public final class PrecompressedEntries: @unchecked Sendable {
+    // Safe to share: `archive` is read-only and `idle` is only touched under `lock`. A reader
+    // itself is used by one writer at a time: it is out of `idle` while a writer holds it.
     private let archive: SharedBytes
+    private let lock = NSLock()
+    /// Readers no writer is using. Opening one parses the central directory and stats every
+    /// entry, which cost as much as the rest of zipping a pass; so readers are kept and reused.
+    private var idle: [ZipReader] = []
     /// The names, in the order they were given.
     public let names: [String]
 
@@ -22,8 +28,18 @@ public final class PrecompressedEntries: Sendable {
         self.names = files.map(\.name)
     }
 
-    /// A reader over the compressed entries, for one archive's worth of copying.
-    func openReader() throws -> ZipReader { try ZipReader(shared: archive, limits: ZipLimits(maxEntries: .max, maxTotalSize: .max), trusted: true) }
+    /// A reader over the compressed entries, for one archive's worth of copying; give it back
+    /// with `reuse(_:)` once that archive is finished.
+    func takeReader() throws -> ZipReader {
+        if let reader = lock.withLock({ idle.popLast() }) { return reader }
+        return try ZipReader(shared: archive, limits: ZipLimits(maxEntries: .max, maxTotalSize: .max), trusted: true)
+    }
+
+    /// Takes back a reader whose archive was finished or discarded. At most a few are kept:
+    /// one per thread that builds at the same time.
+    func reuse(_ reader: ZipReader) {
+        lock.withLock { if idle.count < 16 { idle.append(reader) } }
+    }
 }
 
 /// Writes a zip archive in memory.
@@ -31,7 +47,7 @@ public final class ZipWriter {
     private let source: OpaquePointer
     private var archive: OpaquePointer?
     /// Readers whose entries are being copied; libzip reads them when the archive is finished.
-    private var sources: [ZipReader] = []
+    private var sources: [(reader: ZipReader, owner: PrecompressedEntries)] = []
     private var modified: time_t
     private var count = 0
 
@@ -58,6 +74,13 @@ public final class ZipWriter {
     deinit {
         if let archive { zip_discard(archive) }
         zip_source_free(source)
+        returnReaders()
+    }
+
+    /// Once the archive is closed or discarded, libzip holds no source over the readers any more.
+    private func returnReaders() {
+        for (reader, owner) in sources { owner.reuse(reader) }
+        sources.removeAll()
     }
 
     /// Adds a file.
@@ -82,8 +105,8 @@ public final class ZipWriter {
     /// - Throws: `ZipError.writeFailed`.
     public func addAll(_ entries: PrecompressedEntries) throws {
         let archive = try open()
-        let reader = try entries.openReader()
-        sources.append(reader)
+        let reader = try entries.takeReader()
+        sources.append((reader, entries))
         for entry in reader.entries {
             // start 0, length -1: libzip copies the compressed data as it is.
             guard let data = zip_source_zip(archive, reader.archive, zip_uint64_t(entry.index), 0, 0, -1) else {
@@ -108,7 +131,7 @@ public final class ZipWriter {
         // On failure the archive stays open and deinit discards it.
         guard zip_close(archive) == 0 else { throw writeError("finish the archive") }
         self.archive = nil
-        sources.removeAll()
+        returnReaders()
 
         guard zip_source_open(source) == 0 else { throw ZipError(.writeFailed, "Could not read the finished archive back.") }
         defer { zip_source_close(source) }

@@ -41,6 +41,30 @@ struct ZipTests {
         }
     }
 
+    @Test("precompressed entries shared by writers on many threads, some discarded unfinished, copy right every time")
+    func precompressedConcurrently() async throws {
+        let entries = try PrecompressedEntries([("a.txt", text), ("b.bin", noise)])
+        let text = self.text, noise = self.noise
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<8 {
+                group.addTask {
+                    for round in 0..<50 {
+                        let writer = try ZipWriter()
+                        try writer.add("pass.json", Array("{\"worker\":\(worker),\"round\":\(round)}".utf8))
+                        try writer.addAll(entries)
+                        // A writer dropped before it finishes hands its reader back too.
+                        if round % 7 == 3 { continue }
+                        let reader = try ZipReader(bytes: try writer.finish())
+                        #expect(try reader.read(named: "pass.json") == Array("{\"worker\":\(worker),\"round\":\(round)}".utf8))
+                        #expect(try reader.read(named: "a.txt") == text)
+                        #expect(try reader.read(named: "b.bin") == noise)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
     @Test("other bytes are not a zip")
     func notAZip() {
         #expect(throws: ZipError.self) { try ZipReader(bytes: Array("this is not a zip file at all".utf8)) }
