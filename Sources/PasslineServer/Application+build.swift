@@ -18,7 +18,7 @@ public func buildRouter(database: any SQLDatabase, services: Services, configura
         }
         return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "ready\n")))
     }
-    PassWebService<BasicRequestContext>(database: database, cards: services.cards,
+    PassWebService<BasicRequestContext>(database: database, cards: services.cards, polls: DevicePolls(database: database),
                                         logLimiter: RateLimiter(burst: configuration.deviceLogBurst, perSecond: configuration.deviceLogPerSecond))
         .addRoutes(to: router)
     PartnerAPI<BasicRequestContext>(services: services).addRoutes(to: router)

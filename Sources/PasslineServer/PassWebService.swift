@@ -11,6 +11,7 @@ import PasslineStore
 struct PassWebService<Context: RequestContext>: Sendable {
     let database: any SQLDatabase
     let cards: Cards
+    let polls: DevicePolls
     /// The log endpoint needs no authentication, so it is rate-limited per tenant.
     let logLimiter: RateLimiter
 
@@ -70,10 +71,7 @@ struct PassWebService<Context: RequestContext>: Sendable {
             }
             since = tag
         }
-        let after = since
-        let answer = try await database.withConnection { connection in
-            try DeviceQueries.serialsUpdated(tenant: tenant, device: device, passType: passType, since: after, on: connection)
-        }
+        let answer = try await polls.serialsUpdated(DevicePolls.Poll(tenant: tenant, device: device, passType: passType, since: since))
         guard let answer else { return Response(status: .noContent) }
         let body = JSONObject([("serialNumbers", .array(answer.serialNumbers.map(JSONValue.string))), ("lastUpdated", .string(String(answer.lastUpdated)))])
         return Self.json(.ok, .object(body))

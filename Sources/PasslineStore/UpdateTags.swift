@@ -75,4 +75,80 @@ public enum DeviceQueries {
         guard let first = rows.first else { return nil }
         return UpdatedSerials(serialNumbers: try rows.map { try $0.string("serial_number") }, lastUpdated: try first.int("last_tag"))
     }
+
+    /// One device's question: which of its passes of a type changed since a tag.
+    public struct Poll: Sendable, Hashable {
+        public let tenant: String
+        public let device: String
+        public let passType: String
+        public let since: Int64?
+        public init(tenant: String, device: String, passType: String, since: Int64?) {
+            self.tenant = tenant
+            self.device = device
+            self.passType = passType
+            self.since = since
+        }
+    }
+
+    /// The answers to many polls, in their order, each as `serialsUpdated` gives it.
+    ///
+    /// On PostgreSQL they are read in one statement over arrays of the polls, so that the
+    /// server's per-statement work (a round trip, executor start-up, a snapshot) is paid once
+    /// for the lot; each answer still comes from that one snapshot, so its `lastUpdated` never
+    /// runs ahead of its serials. SQLite is in process and has no such cost: one query a poll.
+    public static func serialsUpdated(_ polls: [Poll], dialect: SQLDialect, on connection: any SQLConnection) throws -> [UpdatedSerials?] {
+        guard dialect == .postgres, polls.count > 1 else {
+            return try polls.map { try serialsUpdated(tenant: $0.tenant, device: $0.device, passType: $0.passType, since: $0.since, on: connection) }
+        }
+        // A NUL cannot be in a PostgreSQL text value, so such an id matches nothing; leaving it
+        // out keeps it from breaking the array literal the other polls share.
+        let asked = polls.indices.filter { index in
+            let poll = polls[index]
+            return !(poll.tenant.utf8.contains(0) || poll.device.utf8.contains(0) || poll.passType.utf8.contains(0))
+        }
+        var answers = [UpdatedSerials?](repeating: nil, count: polls.count)
+        guard !asked.isEmpty else { return answers }
+        let rows = try connection.query("""
+            SELECT q.i AS i, c.serial_number AS serial_number, COALESCE(t.last_tag, 0) AS last_tag
+            FROM unnest(?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[]) AS q(tenant_id, device, pass_type, since, i)
+            JOIN registrations r ON r.tenant_id = q.tenant_id AND r.device_library_id = q.device AND r.pass_type_identifier = q.pass_type
+            JOIN cards c ON c.tenant_id = r.tenant_id AND c.serial_number = r.serial_number AND c.update_tag > q.since
+            LEFT JOIN update_tags t ON t.tenant_id = q.tenant_id
+            ORDER BY q.i, c.serial_number
+            """, [
+                .text(textArray(asked.map { polls[$0].tenant })),
+                .text(textArray(asked.map { polls[$0].device })),
+                .text(textArray(asked.map { polls[$0].passType })),
+                .text("{" + asked.map { String(polls[$0].since ?? -1) }.joined(separator: ",") + "}"),
+                .text("{" + asked.map { String($0) }.joined(separator: ",") + "}"),
+            ])
+        var serials: [Int: [String]] = [:]
+        var tags: [Int: Int64] = [:]
+        for row in rows {
+            let index = Int(try row.int("i"))
+            serials[index, default: []].append(try row.string("serial_number"))
+            tags[index] = try row.int("last_tag")
+        }
+        for (index, numbers) in serials {
+            guard polls.indices.contains(index), let tag = tags[index] else { continue }
+            answers[index] = UpdatedSerials(serialNumbers: numbers, lastUpdated: tag)
+        }
+        return answers
+    }
+
+    /// A PostgreSQL array literal of texts: every element quoted, so commas, braces, spaces and
+    /// the word NULL stay text, with quotes and backslashes escaped.
+    static func textArray(_ values: [String]) -> String {
+        var out = "{"
+        for (position, value) in values.enumerated() {
+            if position > 0 { out += "," }
+            out += "\""
+            for character in value.unicodeScalars {
+                if character == "\"" || character == "\\" { out += "\\" }
+                out.unicodeScalars.append(character)
+            }
+            out += "\""
+        }
+        return out + "}"
+    }
 }

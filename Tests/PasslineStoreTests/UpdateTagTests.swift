@@ -24,6 +24,52 @@ struct UpdateTagTests {
         await database.close()
     }
 
+    @Test("polls answered together in one statement get each the answer it would get alone", arguments: TestDatabase.available)
+    func batchedPolls(kind: TestDatabase) async throws {
+        let database = try await seeded(kind, cards: 6)
+        let dialect = database.dialect
+        // Device ids as odd as a URL path can carry: each must stay one element of the arrays.
+        let odd = ["a,b", "{x}", "NULL", "say \"hi\"", "back\\slash", " spaced ", "ünï😀"]
+        let tag = try await database.transaction { connection -> Int64 in
+            try Records.createTenant(id: "t2", name: "Other", now: 1, on: connection)
+            try Records.createTemplate(id: "tpl2", tenant: "t2", name: "loyalty", passJSON: Array("{}".utf8), now: 1, on: connection)
+            try Records.insertCard(Records.NewCard(serialNumber: "S0", templateID: "tpl2", memberID: "M0", memberName: "Other",
+                                                   authenticationToken: "auth-token-0123456789-t2", publicToken: "public-t2", points: 0),
+                                   tenant: "t2", now: 1, dialect: dialect, on: connection)
+            _ = try Records.register(tenant: "t2", device: "device-1", pushToken: "p", passType: "pass.test", serial: "S0", now: 1, on: connection)
+            for (index, device) in odd.enumerated() {
+                _ = try Records.register(tenant: "t1", device: device, pushToken: "p\(index)", passType: "pass.test", serial: "S\(index % 6)", now: 1, on: connection)
+            }
+            return try Records.recordChange(tenant: "t1", serial: "S2", pointsDelta: 5, now: 2, dialect: dialect, on: connection).tag
+        }
+        var polls: [DeviceQueries.Poll] = []
+        for since in [nil, 0, tag - 1, tag] as [Int64?] {
+            for device in ["device-1", "nobody", "with\u{0}nul"] + odd {
+                polls.append(DeviceQueries.Poll(tenant: "t1", device: device, passType: "pass.test", since: since))
+            }
+            polls.append(DeviceQueries.Poll(tenant: "t2", device: "device-1", passType: "pass.test", since: since))
+            polls.append(DeviceQueries.Poll(tenant: "t1", device: "device-1", passType: "pass.other", since: since))
+            polls.append(DeviceQueries.Poll(tenant: "nobody", device: "device-1", passType: "pass.test", since: since))
+        }
+        let asked = polls
+        let (batched, alone) = try await database.withConnection { connection in
+            (try DeviceQueries.serialsUpdated(asked, dialect: dialect, on: connection),
+             try asked.map { poll in
+                 poll.device.utf8.contains(0) ? nil
+                     : try DeviceQueries.serialsUpdated(tenant: poll.tenant, device: poll.device, passType: poll.passType, since: poll.since, on: connection)
+             })
+        }
+        #expect(batched.count == polls.count)
+        for (index, poll) in polls.enumerated() {
+            #expect(batched[index] == alone[index], "\(poll)")
+        }
+        // The answers are not all empty: the comparison means something.
+        #expect(batched.compactMap { $0 }.count >= 20)
+        #expect(batched[0]?.serialNumbers == ["S0", "S1", "S2", "S3", "S4", "S5"])
+        #expect(polls.indices.filter { polls[$0].since == tag - 1 && batched[$0] != nil }.map { polls[$0].device } == ["device-1", "NULL"])
+        await database.close()
+    }
+
     /// Slow writers (who hold their transaction open after taking a tag) interleave with fast ones
     /// while pollers ask "what changed since my last tag", as devices do. Every committed change
     /// must reach every poller. With tags from a plain sequence, a slow writer's lower tag commits
