@@ -114,7 +114,7 @@ public final class ZipWriter {
             }
             // The method must be the one the data already has: left at "default", libzip
             // treats the copy as needing (re)compression and deflates it for every archive.
-            try insert(entry.name, data, method: entry.isCompressed ? passline_zip_cm_deflate() : passline_zip_cm_store())
+            try insert(entry.name, data, method: entry.isCompressed ? passline_zip_cm_deflate() : passline_zip_cm_store(), setTime: false)
         }
     }
 
@@ -153,7 +153,9 @@ public final class ZipWriter {
         return archive
     }
 
-    private func insert(_ name: String, _ data: OpaquePointer, method: Int32) throws {
+    /// - Parameter setTime: false for a copied entry, which keeps the time it was compressed
+    ///   with; setting it would clone the entry's directory record in libzip for every archive.
+    private func insert(_ name: String, _ data: OpaquePointer, method: Int32, setTime: Bool = true) throws {
         let archive = try open()
         let index = zip_file_add(archive, name, data, passline_zip_fl_overwrite() | passline_zip_fl_enc_utf_8())
         guard index >= 0 else {
@@ -162,7 +164,7 @@ public final class ZipWriter {
         }
         count += 1
         _ = zip_set_file_compression(archive, zip_uint64_t(index), method, 0)
-        _ = zip_file_set_mtime(archive, zip_uint64_t(index), modified, 0)
+        if setTime { _ = zip_file_set_mtime(archive, zip_uint64_t(index), modified, 0) }
     }
 
     private func writeError(_ what: String) -> ZipError {
