@@ -44,6 +44,45 @@ final class PostgresConnection: SQLConnection {
         return Int(String(cString: PQcmdTuples(result))) ?? 0
     }
 
+    /// The statement and COMMIT in one pipeline (libpq's pipeline mode): both are sent before
+    /// either answer is read, so the server runs the COMMIT right after the statement.
+    func queryThenCommit(_ sql: String, _ binds: [SQLValue]) throws -> [SQLRow] {
+        let name = try prepare(sql, parameters: binds.count)
+        guard PQenterPipelineMode(handle) == 1 else {
+            throw SQLError(.connection, "PostgreSQL: could not enter pipeline mode: \(String(cString: PQerrorMessage(handle)))")
+        }
+        let (lengths, formats, storage) = Self.parameters(binds)
+        let sent: Bool = Self.withPointers(storage) { pointers in
+            PQsendQueryPrepared(handle, name, Int32(binds.count), pointers, lengths, formats, 0) == 1
+                && PQsendQueryParams(handle, "COMMIT", 0, nil, nil, nil, nil, 0) == 1
+                && PQpipelineSync(handle) == 1
+        }
+        // Every result up to the pipeline's sync must be read before pipeline mode can end,
+        // also after a failure (the COMMIT then comes back as "aborted", not run).
+        var results: [OpaquePointer] = []
+        var emptyInARow = 0
+        if sent {
+            while emptyInARow < 2 {
+                guard let result = PQgetResult(handle) else { emptyInARow += 1; continue }
+                emptyInARow = 0
+                if PQresultStatus(result) == PGRES_PIPELINE_SYNC { PQclear(result); break }
+                results.append(result)
+            }
+        }
+        defer { results.forEach { PQclear($0) } }
+        let exited = PQexitPipelineMode(handle) == 1
+        guard sent, exited, results.count == 2 else {
+            throw SQLError(.connection, "PostgreSQL: a statement and its COMMIT could not be sent together: \(String(cString: PQerrorMessage(handle)))")
+        }
+        try check(results[0], sql: sql)
+        try check(results[1], sql: "COMMIT")
+        // COMMIT of a transaction that had failed answers "ROLLBACK", without an error.
+        guard String(cString: PQcmdStatus(results[1])) == "COMMIT" else {
+            throw SQLError(.other, "PostgreSQL rolled the transaction back instead of committing it (statement: \(sql.prefix(200))).")
+        }
+        return Self.rows(results[0])
+    }
+
     /// LISTEN on a channel, and the socket to wait on for notifications.
     func listen(_ channel: String) throws -> Int32 {
         try executeScript("LISTEN \(channel)")
@@ -79,7 +118,21 @@ final class PostgresConnection: SQLConnection {
 
     private func run(_ sql: String, _ binds: [SQLValue]) throws -> OpaquePointer? {
         let name = try prepare(sql, parameters: binds.count)
-        // Every value goes as a parameter: text format, except binary data.
+        let (lengths, formats, storage) = Self.parameters(binds)
+        let result: OpaquePointer? = Self.withPointers(storage) { pointers in
+            PQexecPrepared(handle, name, Int32(binds.count), pointers, lengths, formats, 0)
+        }
+        do {
+            try check(result, sql: sql)
+        } catch {
+            PQclear(result)
+            throw error
+        }
+        return result
+    }
+
+    /// Every value goes as a parameter: text format, except binary data.
+    private static func parameters(_ binds: [SQLValue]) -> (lengths: [Int32], formats: [Int32], storage: [[CChar]?]) {
         var storage: [[CChar]?] = []
         var lengths: [Int32] = []
         var formats: [Int32] = []
@@ -92,16 +145,7 @@ final class PostgresConnection: SQLConnection {
             case .blob(let v): storage.append(v.map { CChar(bitPattern: $0) }); lengths.append(Int32(v.count)); formats.append(1)
             }
         }
-        let result: OpaquePointer? = Self.withPointers(storage) { pointers in
-            PQexecPrepared(handle, name, Int32(binds.count), pointers, lengths, formats, 0)
-        }
-        do {
-            try check(result, sql: sql)
-        } catch {
-            PQclear(result)
-            throw error
-        }
-        return result
+        return (lengths, formats, storage)
     }
 
     private static func withPointers<R>(_ storage: [[CChar]?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {

@@ -11,18 +11,26 @@ public protocol SQLConnection {
     func execute(_ sql: String, _ binds: [SQLValue]) throws -> Int
     /// Runs several statements without binds (migrations).
     func executeScript(_ sql: String) throws
+    /// Runs a statement and then COMMIT, in one round trip where the database allows it, and
+    /// returns the statement's rows. A lock the statement takes is then held only while the
+    /// server runs the two, not across a round trip to this process and back. When either
+    /// fails it throws and nothing is committed. Inside `inTransaction`, the transaction is
+    /// over once this returns: it must be the body's last statement.
+    func queryThenCommit(_ sql: String, _ binds: [SQLValue]) throws -> [SQLRow]
 }
 
 extension SQLConnection {
-    /// Runs `body` between `begin` and COMMIT; rolls back and rethrows when it throws.
+    /// Runs `body` between `begin` and COMMIT; rolls back and rethrows when it throws. The body
+    /// may end the transaction itself with `queryThenCommit`; nothing runs on its connection after.
     public func inTransaction<R>(begin: String = "BEGIN", _ body: (any SQLConnection) throws -> R) throws -> R {
         try executeScript(begin)
+        let scope = TransactionScope(self)
         do {
-            let result = try body(self)
-            try executeScript("COMMIT")
+            let result = try body(scope)
+            if !scope.committed { try executeScript("COMMIT") }
             return result
         } catch {
-            try? executeScript("ROLLBACK")
+            if !scope.committed { try? executeScript("ROLLBACK") }
             throw error
         }
     }
@@ -65,4 +73,39 @@ public protocol SQLDatabase: Sendable {
 public protocol SQLNotificationSource: Sendable {
     /// A stream that yields each time `channel` is notified, until the consuming task is cancelled.
     func notifications(channel: String) -> AsyncStream<Void>
+}
+
+/// The connection a transaction's body gets: it notes when the body committed with
+/// `queryThenCommit`, and refuses statements after that, which would run outside the transaction.
+private final class TransactionScope: SQLConnection {
+    private let base: any SQLConnection
+    private(set) var committed = false
+
+    init(_ base: any SQLConnection) { self.base = base }
+
+    private func checkOpen() throws {
+        if committed { throw SQLError(.other, "The transaction was already committed; no statement may follow the one that committed it.") }
+    }
+
+    func query(_ sql: String, _ binds: [SQLValue]) throws -> [SQLRow] {
+        try checkOpen()
+        return try base.query(sql, binds)
+    }
+
+    func execute(_ sql: String, _ binds: [SQLValue]) throws -> Int {
+        try checkOpen()
+        return try base.execute(sql, binds)
+    }
+
+    func executeScript(_ sql: String) throws {
+        try checkOpen()
+        try base.executeScript(sql)
+    }
+
+    func queryThenCommit(_ sql: String, _ binds: [SQLValue]) throws -> [SQLRow] {
+        try checkOpen()
+        let rows = try base.queryThenCommit(sql, binds)
+        committed = true
+        return rows
+    }
 }

@@ -36,6 +36,13 @@ final class SQLiteConnection: SQLConnection {
         sqlite3_close_v2(handle)
     }
 
+    /// SQLite is in process: there is no round trip to save, so the two simply run in turn.
+    func queryThenCommit(_ sql: String, _ binds: [SQLValue]) throws -> [SQLRow] {
+        let rows = try query(sql, binds)
+        try executeScript("COMMIT")
+        return rows
+    }
+
     func executeScript(_ sql: String) throws {
         var message: UnsafeMutablePointer<CChar>?
         let status = sqlite3_exec(handle, sql, nil, nil, &message)

@@ -149,12 +149,16 @@ public final class Cards: Sendable {
         let dialect = database.dialect
         do {
             let (outcome, body) = try await database.transaction { connection -> (Ledger.Outcome, [UInt8]) in
+                var body: [UInt8] = []
                 let outcome = try Ledger.apply(tenant: tenant, mode: mode, serial: serial, points: points, reason: reason, amount: amount,
-                                               idempotencyKey: idempotencyKey, actor: actor, dialect: dialect, now: now, on: connection)
-                let body = render(outcome)
-                if let key = idempotencyKey {
-                    try Idempotency.store(tenant: tenant, key: key, requestHash: requestHash, status: 201, body: body, now: now, on: connection)
-                }
+                                               idempotencyKey: idempotencyKey, actor: actor, dialect: dialect, now: now,
+                                               committing: { outcome in
+                                                   body = render(outcome)
+                                                   if let key = idempotencyKey {
+                                                       try Idempotency.store(tenant: tenant, key: key, requestHash: requestHash, status: 201,
+                                                                             body: body, now: now, on: connection)
+                                                   }
+                                               }, on: connection)
                 return (outcome, body)
             }
             if outcome.pushes > 0 { jobs.notifyCommitted() }

@@ -16,7 +16,6 @@ public enum Ledger {
         public let entry: Entry
         public let points: Int64
         public let version: Int64
-        public let updateTag: Int64
         /// Push jobs enqueued, one per registered device.
         public let pushes: Int
     }
@@ -27,10 +26,18 @@ public enum Ledger {
     /// below zero), the ledger entry written, the update tag taken last, and one push job per
     /// registered device enqueued, coalesced per push token and pass type so a device holding
     /// several changed cards gets one push.
+    ///
+    /// With `committing`, the transaction ends here: `committing` runs with the outcome (to
+    /// store what else belongs to the change), then the tag is taken and the transaction
+    /// committed in one round trip, so the tenant's counter is locked only while the server
+    /// runs those two. A busy tenant's changes queue on that lock one after the other, so the
+    /// time it is held bounds how many changes the tenant makes a second. Nothing may use the
+    /// connection afterwards.
     /// - Throws: `StoreError.notFound` for a card the tenant does not have in that mode,
     ///   `StoreError.conflict` when a redemption exceeds the balance, `.invalid` for bad values.
     public static func apply(tenant: String, mode: String, serial: String, points: Int64, reason: String, amount: Int64?,
-                             idempotencyKey: String?, actor: String?, dialect: SQLDialect, now: Int64, on connection: any SQLConnection) throws -> Outcome {
+                             idempotencyKey: String?, actor: String?, dialect: SQLDialect, now: Int64,
+                             committing: ((Outcome) throws -> Void)? = nil, on connection: any SQLConnection) throws -> Outcome {
         guard points != 0 else { throw StoreError(.invalid, "points must not be zero.") }
         guard abs(points) <= 1_000_000_000 else { throw StoreError(.invalid, "points must be within ±1,000,000,000.") }
         try TextRules.check(reason, field: "reason", maxLength: 200)
@@ -55,10 +62,16 @@ public enum Ledger {
                   SQLValue(actor), .int(now)])!
         let pushes = try enqueuePushes(tenant: tenant, serial: serial, mode: mode, dialect: dialect, now: now, on: connection)
         try GoogleSync.enqueue(tenant: tenant, serial: serial, mode: mode, dialect: dialect, now: now, on: connection)
+        let outcome = Outcome(entry: Entry(id: try entry.int("id"), points: points, balanceAfter: balance, reason: reason, amount: amount, createdAt: now),
+                              points: balance, version: version, pushes: pushes)
         // Last: the tenant's tag counter stays locked from here to COMMIT.
-        let tag = try UpdateTags.stamp(tenant: tenant, serial: serial, dialect: dialect, on: connection)
-        return Outcome(entry: Entry(id: try entry.int("id"), points: points, balanceAfter: balance, reason: reason, amount: amount, createdAt: now),
-                       points: balance, version: version, updateTag: tag, pushes: pushes)
+        if let committing {
+            try committing(outcome)
+            try UpdateTags.stampThenCommit(tenant: tenant, serial: serial, dialect: dialect, on: connection)
+        } else {
+            _ = try UpdateTags.stamp(tenant: tenant, serial: serial, dialect: dialect, on: connection)
+        }
+        return outcome
     }
 
     /// One APNs job per device registered for the card, coalesced per (push token, pass type).

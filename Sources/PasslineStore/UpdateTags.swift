@@ -47,8 +47,37 @@ extension UpdateTags {
             return try row.int("update_tag")
         }
         let tag = try next(tenant: tenant, on: connection)
-        try connection.execute("UPDATE cards SET update_tag = ? WHERE tenant_id = ? AND serial_number = ?", [.int(tag), .text(tenant), .text(serial)])
+        guard try connection.execute("UPDATE cards SET update_tag = ? WHERE tenant_id = ? AND serial_number = ?", [.int(tag), .text(tenant), .text(serial)]) == 1 else {
+            throw StoreError(.notFound, "Card \(serial) of tenant \(tenant) does not exist.")
+        }
         return tag
+    }
+}
+
+extension UpdateTags {
+    /// `stamp`, sent together with the COMMIT that ends the caller's transaction, on
+    /// PostgreSQL. SQLite has one writer and no round trip to save: there it is `stamp` alone,
+    /// and the transaction's own COMMIT follows.
+    ///
+    /// The COMMIT goes before the answer is read, so a missing card or tenant cannot be
+    /// refused afterwards: the statement itself fails then (a division by the zero rows it
+    /// stamped), which aborts the COMMIT and rolls everything back.
+    /// - Throws: `StoreError.notFound` when the tenant or the card does not exist.
+    public static func stampThenCommit(tenant: String, serial: String, dialect: SQLDialect, on connection: any SQLConnection) throws {
+        guard dialect == .postgres else {
+            _ = try stamp(tenant: tenant, serial: serial, dialect: dialect, on: connection)
+            return
+        }
+        do {
+            _ = try connection.queryThenCommit("""
+                WITH tag AS (UPDATE update_tags SET last_tag = last_tag + 1 WHERE tenant_id = ? RETURNING last_tag),
+                     stamped AS (UPDATE cards SET update_tag = tag.last_tag FROM tag WHERE cards.tenant_id = ? AND cards.serial_number = ?
+                                 RETURNING cards.update_tag AS update_tag)
+                SELECT 1 / (SELECT count(*) FROM stamped) AS stamped
+                """, [.text(tenant), .text(tenant), .text(serial)])
+        } catch let error as SQLError where error.message.contains("SQLSTATE 22012") {
+            throw StoreError(.notFound, "Card \(serial) of tenant \(tenant) does not exist.")
+        }
     }
 }
 

@@ -23,6 +23,42 @@ struct DriverTests {
         return result
     }
 
+    @Test("a transaction's body can end it with a statement sent together with COMMIT; a failure there commits nothing", arguments: databases)
+    func queryThenCommit(kind: TestDatabase) async throws {
+        // One connection: the one that ran the pipelined COMMIT must serve what comes after.
+        let database = try await kind.make(maxConnections: 1)
+        try await database.withConnection { try $0.executeScript("CREATE TABLE items (id BIGINT PRIMARY KEY, name TEXT NOT NULL UNIQUE)") }
+
+        let rows = try await database.transaction { connection in
+            try connection.execute("INSERT INTO items (id, name) VALUES (?, ?)", [.int(1), .text("one")])
+            return try connection.queryThenCommit("UPDATE items SET name = ? WHERE id = ? RETURNING name", [.text("uno"), .int(1)])
+        }
+        #expect(try rows.map { try $0.string("name") } == ["uno"])
+
+        // The statement fails (a duplicate name): the row inserted before it is not kept.
+        await #expect(throws: SQLError.self) {
+            try await database.transaction { connection in
+                try connection.execute("INSERT INTO items (id, name) VALUES (?, ?)", [.int(2), .text("two")])
+                _ = try connection.queryThenCommit("INSERT INTO items (id, name) VALUES (?, ?) RETURNING id", [.int(3), .text("uno")])
+            }
+        }
+        // Nothing may run after the COMMIT: it would be outside the transaction.
+        await #expect(throws: SQLError.self) {
+            try await database.transaction { connection in
+                _ = try connection.queryThenCommit("INSERT INTO items (id, name) VALUES (?, ?) RETURNING id", [.int(4), .text("four")])
+                try connection.execute("INSERT INTO items (id, name) VALUES (?, ?)", [.int(5), .text("five")])
+            }
+        }
+        let names = try await database.withConnection { connection in
+            try connection.query("SELECT name FROM items ORDER BY id", []).map { try $0.string("name") }
+        }
+        #expect(names == ["uno", "four"])
+        // The connection is in its normal mode again: ordinary transactions work on it.
+        try await database.transaction { try $0.execute("INSERT INTO items (id, name) VALUES (?, ?)", [.int(6), .text("six")]) }
+        #expect(try await database.withConnection { try $0.query("SELECT count(*) AS n FROM items", [])[0].int("n") } == 3)
+        await database.close()
+    }
+
     @Test("values come back as they went in", arguments: databases)
     func roundTrip(kind: TestDatabase) async throws {
         try await withTable(kind) { database in

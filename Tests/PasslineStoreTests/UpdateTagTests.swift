@@ -70,6 +70,33 @@ struct UpdateTagTests {
         await database.close()
     }
 
+    @Test("the tag taken with the COMMIT: the card gets it; for a card that is not there, nothing is committed", arguments: TestDatabase.available)
+    func stampThenCommit(kind: TestDatabase) async throws {
+        let database = try await seeded(kind, cards: 2)
+        let dialect = database.dialect
+        let before = try await database.withConnection { try DeviceQueries.serialsUpdated(tenant: "t1", device: "device-1", passType: "pass.test", since: nil, on: $0) }
+        let since = try #require(before).lastUpdated
+        try await database.transaction { connection in
+            try connection.execute("UPDATE cards SET points = 7 WHERE tenant_id = ? AND serial_number = ?", [.text("t1"), .text("S1")])
+            try UpdateTags.stampThenCommit(tenant: "t1", serial: "S1", dialect: dialect, on: connection)
+        }
+        let after = try await database.withConnection { try DeviceQueries.serialsUpdated(tenant: "t1", device: "device-1", passType: "pass.test", since: since, on: $0) }
+        #expect(after?.serialNumbers == ["S1"])
+        #expect(after?.lastUpdated == since + 1)
+
+        await #expect(throws: StoreError.self) {
+            try await database.transaction { connection in
+                try connection.execute("UPDATE cards SET points = 99 WHERE tenant_id = ? AND serial_number = ?", [.text("t1"), .text("S0")])
+                try UpdateTags.stampThenCommit(tenant: "t1", serial: "S404", dialect: dialect, on: connection)
+            }
+        }
+        let points = try await database.withConnection { try $0.query("SELECT points FROM cards WHERE tenant_id = ? AND serial_number = ?", [.text("t1"), .text("S0")])[0].int("points") }
+        #expect(points == 0)
+        let tags = try await database.withConnection { try DeviceQueries.serialsUpdated(tenant: "t1", device: "device-1", passType: "pass.test", since: nil, on: $0) }
+        #expect(tags?.lastUpdated == since + 1)
+        await database.close()
+    }
+
     /// Slow writers (who hold their transaction open after taking a tag) interleave with fast ones
     /// while pollers ask "what changed since my last tag", as devices do. Every committed change
     /// must reach every poller. With tags from a plain sequence, a slow writer's lower tag commits
