@@ -60,7 +60,33 @@ public enum TestSupport {
     ///   - arguments: its arguments.
     ///   - environment: extra variables.
     ///   - directory: the working directory.
-    public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:], in directory: URL? = nil) throws -> ProcessResult {
+    ///
+    /// The wait happens on a thread of its own: blocked there, it cannot hold up one of the few
+    /// threads of the cooperative pool (two on a 2-core machine), on which every other test of
+    /// the process runs its tasks.
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:], in directory: URL? = nil) async throws -> ProcessResult {
+        try await offPool { try runBlocking(executable, arguments, environment: environment, in: directory) }
+    }
+
+    /// Waits for a process to end, on a thread of its own (see `run`).
+    public static func waitForExit(_ process: Process) async {
+        await offPool { process.waitUntilExit() }
+    }
+
+    /// Runs blocking work on a thread outside the cooperative pool and awaits its result.
+    public static func offPool<R: Sendable>(_ work: @escaping @Sendable () throws -> R) async throws -> R {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(with: Result { try work() }) }
+        }
+    }
+
+    public static func offPool<R: Sendable>(_ work: @escaping @Sendable () -> R) async -> R {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(returning: work()) }
+        }
+    }
+
+    private static func runBlocking(_ executable: String, _ arguments: [String], environment: [String: String], in directory: URL?) throws -> ProcessResult {
         let process = Process()
         if executable.contains("/") {
             process.executableURL = URL(fileURLWithPath: executable)

@@ -8,7 +8,7 @@ import Testing
 @Suite("Building and verifying passes")
 struct BuildAndVerifyTests {
     @Test("each shipped template builds a pass that verifies and that openssl verifies independently", arguments: ["loyalty", "membership"])
-    func roundTrip(name: String) throws {
+    func roundTrip(name: String) async throws {
         let template = try PassTemplate.load(folder: TestSupport.template(name))
         #expect(template.warnings.isEmpty, "\(template.warnings)")
         let pass = try builder().build(template: template, card: sampleCard)
@@ -21,7 +21,7 @@ struct BuildAndVerifyTests {
         let folder = TestSupport.temporaryFolder()
         for (file, bytes) in files { TestSupport.write(bytes, to: folder.appendingPathComponent(file)) }
         TestSupport.write(TestSupport.identity.root.pemBytes, to: folder.appendingPathComponent("root.pem"))
-        let openssl = try TestSupport.run("openssl", ["smime", "-verify", "-binary", "-inform", "DER", "-in", "signature", "-content", "manifest.json",
+        let openssl = try await TestSupport.run("openssl", ["smime", "-verify", "-binary", "-inform", "DER", "-in", "signature", "-content", "manifest.json",
                                                       "-CAfile", "root.pem", "-purpose", "any", "-out", "/dev/null"], in: folder)
         #expect(openssl.status == 0, "\(openssl.stderr)")
 

@@ -85,10 +85,10 @@ struct IdentityTests {
     }
 
     @Test("a .p12 with the wrong password is named; the right one loads")
-    func p12() throws {
+    func p12() async throws {
         let folder = TestSupport.temporaryFolder()
         try identity.write(to: folder)
-        let result = try TestSupport.run("openssl", ["pkcs12", "-export", "-in", "certificate.pem", "-inkey", "private-key.pem", "-passout", "pass:right", "-out", "id.p12"], in: folder)
+        let result = try await TestSupport.run("openssl", ["pkcs12", "-export", "-in", "certificate.pem", "-inkey", "private-key.pem", "-passout", "pass:right", "-out", "id.p12"], in: folder)
         #expect(result.status == 0, "\(result.stderr)")
         let p12 = folder.appendingPathComponent("id.p12"), wwdr = folder.appendingPathComponent("wwdr.pem")
         #expect(try PassSigningIdentity.load(p12: p12, password: "right", wwdr: wwdr).teamIdentifier == "TESTTEAM01")

@@ -18,7 +18,7 @@ struct GoogleWalletTests {
     }
 
     @Test("a save link's JWT verifies with the service account's public key through the openssl command line, with Google's claim names")
-    func saveLinkVerifiesWithOpenSSL() throws {
+    func saveLinkVerifiesWithOpenSSL() async throws {
         let url = try SaveLink.url(.skinny(objectID: "3388000000012345678.S1", classID: "3388000000012345678.tpl_A"), account: Self.account,
                                    origins: ["https://cards.example.com"], issuedAt: Date(timeIntervalSince1970: 1_790_000_000))
         #expect(url.hasPrefix("https://pay.google.com/gp/v/save/"))
@@ -32,11 +32,11 @@ struct GoogleWalletTests {
         TestSupport.write(try Self.key.publicKeyPEM(), to: folder.appendingPathComponent("public.pem"))
         TestSupport.write(Array("\(parts[0]).\(parts[1])".utf8), to: folder.appendingPathComponent("input"))
         TestSupport.write(try #require(Base64URL.decode(parts[2])), to: folder.appendingPathComponent("signature"))
-        let verified = try TestSupport.run("/usr/bin/env", ["openssl", "dgst", "-sha256", "-verify", "public.pem", "-signature", "signature", "input"], in: folder)
+        let verified = try await TestSupport.run("/usr/bin/env", ["openssl", "dgst", "-sha256", "-verify", "public.pem", "-signature", "signature", "input"], in: folder)
         #expect(verified.status == 0 && verified.stdout.contains("Verified OK"), "\(verified.stdout) \(verified.stderr)")
         // A tampered token does not verify.
         TestSupport.write(Array("\(parts[0]).\(parts[1])x".utf8), to: folder.appendingPathComponent("input"))
-        let tampered = try TestSupport.run("/usr/bin/env", ["openssl", "dgst", "-sha256", "-verify", "public.pem", "-signature", "signature", "input"], in: folder)
+        let tampered = try await TestSupport.run("/usr/bin/env", ["openssl", "dgst", "-sha256", "-verify", "public.pem", "-signature", "signature", "input"], in: folder)
         #expect(tampered.status != 0)
 
         let header = try #require(JSONParser.parse(Base64URL.decode(parts[0])!).objectValue)

@@ -43,8 +43,8 @@ struct CrashTests {
         var environment = ["PASSLINE_MASTER_KEY": Data(SecretBox.generateKey()).base64EncodedString(), "LOG_LEVEL": "warning",
                            "PASSLINE_LISTEN": "127.0.0.1:0"]
         environment["PASSLINE_DATABASE_URL"] = kind == .postgres ? try await TestDatabase.freshSchema() : "sqlite:\(folder.path)/passline.sqlite"
-        _ = try TestSupport.run(bin, ["certs", "dev", "--out", "id", "--pass-type-id", "pass.dev.crash", "--team-id", "CRASHTEAM1"], in: folder)
-        let created = try TestSupport.run(bin, ["tenant", "create", "--name", "Crash", "--pass-type-id", "pass.dev.crash", "--team-id", "CRASHTEAM1",
+        _ = try await TestSupport.run(bin, ["certs", "dev", "--out", "id", "--pass-type-id", "pass.dev.crash", "--team-id", "CRASHTEAM1"], in: folder)
+        let created = try await TestSupport.run(bin, ["tenant", "create", "--name", "Crash", "--pass-type-id", "pass.dev.crash", "--team-id", "CRASHTEAM1",
                                                 "--identity", "id", "--json"], environment: environment, in: folder)
         #expect(created.status == 0, "\(created.stderr)")
         let tenant = try #require((try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: String])?["id"])
@@ -80,14 +80,14 @@ struct CrashTests {
         let log = folder.appendingPathComponent("serve.log")
         func serverLog() -> String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
         var server = try Self.serve(environment, log: log)
-        let started = try TestSupport.run(bin, ["campaign", "start", "--tenant", tenant, "--template", "loyalty"], environment: environment, in: folder)
+        let started = try await TestSupport.run(bin, ["campaign", "start", "--tenant", tenant, "--template", "loyalty"], environment: environment, in: folder)
         #expect(started.status == 0 && started.stdout.contains("2000 cards"), "\(started.stdout) \(started.stderr)")
         let campaign = try #require(started.stdout.split(separator: " ").first { $0.hasPrefix("cmp_") }.map { String($0.dropLast()) })
 
         #expect(try await Self.waitUntil(seconds: 60) { sim.pushes().count >= 1_500 }, "the campaign's pushes did not start: \(serverLog())")
         #expect(server.isRunning, "\(serverLog())")
         kill(server.processIdentifier, SIGKILL)
-        server.waitUntilExit()
+        await TestSupport.waitForExit(server)
         let atKill = Set(sim.pushes().map(\.token)).count
         #expect(atKill < 10_000, "killed in the middle, not after the end")
 
@@ -95,7 +95,7 @@ struct CrashTests {
         // Pushes the dead process had claimed wait out its 30-second lease, then go again.
         let all = try await Self.waitUntil(seconds: 120) { Set(sim.pushes().map(\.token)).count == 10_000 }
         server.terminate()
-        server.waitUntilExit()
+        await TestSupport.waitForExit(server)
         let pushes = sim.pushes()
         #expect(all, "\(10_000 - Set(pushes.map(\.token)).count) devices never got their push (\(atKill) had it at the kill): \(serverLog())")
         // At least once: what the killed process had claimed (up to 1,700: two lanes of 800 and
@@ -103,7 +103,7 @@ struct CrashTests {
         // the wire, so a slow machine adds no more.
         #expect(pushes.count - 10_000 <= 3_000, "\(pushes.count) pushes for 10,000 devices")
 
-        let shown = try TestSupport.run(bin, ["campaign", "show", "--tenant", tenant, "--id", campaign], environment: environment, in: folder)
+        let shown = try await TestSupport.run(bin, ["campaign", "show", "--tenant", tenant, "--id", campaign], environment: environment, in: folder)
         #expect(shown.stdout.contains("2000/2000 done, 0 failed, finished"), "\(shown.stdout) \(shown.stderr)")
         await sim.stop()
     }

@@ -17,16 +17,16 @@ struct GoogleCommandTests {
     }
 
     @Test("certs google-dev writes a key file shaped like Google's, readable by its owner only")
-    func devServiceAccount() throws {
+    func devServiceAccount() async throws {
         let folder = TestSupport.temporaryFolder()
-        let made = try TestSupport.run(TestSupport.passlineExecutable, ["certs", "google-dev", "--out", "sa/key.json", "--email", "demo@local.iam.gserviceaccount.com"], in: folder)
+        let made = try await TestSupport.run(TestSupport.passlineExecutable, ["certs", "google-dev", "--out", "sa/key.json", "--email", "demo@local.iam.gserviceaccount.com"], in: folder)
         #expect(made.status == 0, "\(made.stderr)")
         let path = folder.appendingPathComponent("sa/key.json").path
         let account = try ServiceAccountKey(json: [UInt8](try Data(contentsOf: URL(fileURLWithPath: path))))
         #expect(account.clientEmail == "demo@local.iam.gserviceaccount.com")
         let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
         #expect(mode == 0o600)
-        let bad = try TestSupport.run(TestSupport.passlineExecutable, ["certs", "google-dev", "--out", "x.json", "--email", "nobody"], in: folder)
+        let bad = try await TestSupport.run(TestSupport.passlineExecutable, ["certs", "google-dev", "--out", "x.json", "--email", "nobody"], in: folder)
         #expect(bad.status == 64 && bad.stderr.contains("email"))
     }
 
@@ -43,39 +43,39 @@ struct GoogleCommandTests {
                            "PASSLINE_DATABASE_URL": "sqlite:\(folder.path)/passline.sqlite",
                            "PASSLINE_GOOGLE_TOKEN_URL": sim.tokenURL, "PASSLINE_GOOGLE_API_URL": sim.apiURL,
                            "PASSLINE_GOOGLE_CA_FILE": folder.appendingPathComponent("google-ca.pem").path]
-        _ = try TestSupport.run(bin, ["certs", "dev", "--out", "id", "--pass-type-id", "pass.dev.google", "--team-id", "GOOGLETEAM"], in: folder)
-        let created = try TestSupport.run(bin, ["tenant", "create", "--name", "Lumen", "--pass-type-id", "pass.dev.google", "--team-id", "GOOGLETEAM",
+        _ = try await TestSupport.run(bin, ["certs", "dev", "--out", "id", "--pass-type-id", "pass.dev.google", "--team-id", "GOOGLETEAM"], in: folder)
+        let created = try await TestSupport.run(bin, ["tenant", "create", "--name", "Lumen", "--pass-type-id", "pass.dev.google", "--team-id", "GOOGLETEAM",
                                                 "--identity", "id", "--json"], environment: environment, in: folder)
         let tenant = try #require((try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: String])?["id"])
         let issuer = "3388000000012345678"
 
-        let broken = try TestSupport.run(bin, ["tenant", "google", "set", "--tenant", tenant, "--issuer-id", issuer, "--service-account", "broken.json"],
+        let broken = try await TestSupport.run(bin, ["tenant", "google", "set", "--tenant", tenant, "--issuer-id", issuer, "--service-account", "broken.json"],
                                          environment: environment, in: folder)
         #expect(broken.status != 0 && broken.stderr.contains("private_key"), "\(broken.stderr)")
-        let badIssuer = try TestSupport.run(bin, ["tenant", "google", "set", "--tenant", tenant, "--issuer-id", "lumen", "--service-account", "account.json"],
+        let badIssuer = try await TestSupport.run(bin, ["tenant", "google", "set", "--tenant", tenant, "--issuer-id", "lumen", "--service-account", "account.json"],
                                             environment: environment, in: folder)
         #expect(badIssuer.status != 0 && badIssuer.stderr.contains("not a Google Wallet issuer id"), "\(badIssuer.stderr)")
-        let unset = try TestSupport.run(bin, ["tenant", "google", "check", "--tenant", tenant], environment: environment, in: folder)
+        let unset = try await TestSupport.run(bin, ["tenant", "google", "check", "--tenant", tenant], environment: environment, in: folder)
         #expect(unset.status != 0 && unset.stderr.contains("passline tenant google set"), "\(unset.stderr)")
 
-        let set = try TestSupport.run(bin, ["tenant", "google", "set", "--tenant", tenant, "--issuer-id", issuer, "--service-account", "account.json",
+        let set = try await TestSupport.run(bin, ["tenant", "google", "set", "--tenant", tenant, "--issuer-id", issuer, "--service-account", "account.json",
                                             "--origin", "https://lumen.example"], environment: environment, in: folder)
         #expect(set.status == 0 && set.stdout.contains(issuer) && set.stdout.contains(email), "\(set.stdout) \(set.stderr)")
-        let shown = try TestSupport.run(bin, ["tenant", "show", "--tenant", tenant, "--json"], environment: environment, in: folder)
+        let shown = try await TestSupport.run(bin, ["tenant", "show", "--tenant", tenant, "--json"], environment: environment, in: folder)
         let google = try #require((try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any])?["google"] as? [String: Any])
         #expect(google["issuerId"] as? String == issuer && google["serviceAccountEmail"] as? String == email)
         #expect(google["origins"] as? [String] == ["https://lumen.example"] && !shown.stdout.contains("PRIVATE KEY"))
 
         // The account is not yet a user of the issuer: check explains the 403.
         try sim.addAccount(email: email, publicKeyPEM: try key.publicKeyPEM(), issuers: [])
-        let denied = try TestSupport.run(bin, ["tenant", "google", "check", "--tenant", tenant], environment: environment, in: folder)
+        let denied = try await TestSupport.run(bin, ["tenant", "google", "check", "--tenant", tenant], environment: environment, in: folder)
         #expect(denied.status != 0 && denied.stderr.contains("403") && denied.stderr.contains("not a user of issuer \(issuer)"), "\(denied.stderr)")
         // A check does not pause anything; the text listing shows the issuer.
-        let listed = try TestSupport.run(bin, ["tenant", "show", "--tenant", tenant], environment: environment, in: folder)
+        let listed = try await TestSupport.run(bin, ["tenant", "show", "--tenant", tenant], environment: environment, in: folder)
         #expect(listed.stdout.contains("Google issuer \(issuer)") && !listed.stdout.contains("sync paused"), "\(listed.stdout)")
 
         sim.setPermission(email: email, issuer: issuer, allowed: true)
-        let checked = try TestSupport.run(bin, ["tenant", "google", "check", "--tenant", tenant], environment: environment, in: folder)
+        let checked = try await TestSupport.run(bin, ["tenant", "google", "check", "--tenant", tenant], environment: environment, in: folder)
         #expect(checked.status == 0 && checked.stdout.contains("Google Wallet works") && checked.stdout.contains("0 loyalty classes"),
                 "\(checked.stdout) \(checked.stderr)")
         await sim.stop()
@@ -103,11 +103,11 @@ struct ServeGoogleTests {
                            "PASSLINE_PUBLIC_URL": "https://cards.example.com", "LOG_LEVEL": "info",
                            "PASSLINE_GOOGLE_TOKEN_URL": sim.tokenURL, "PASSLINE_GOOGLE_API_URL": sim.apiURL,
                            "PASSLINE_GOOGLE_CA_FILE": folder.appendingPathComponent("google-ca.pem").path]
-        _ = try TestSupport.run(bin, ["certs", "dev", "--out", "id", "--pass-type-id", "pass.dev.serve", "--team-id", "SERVETEAM1"], in: folder)
-        let created = try TestSupport.run(bin, ["tenant", "create", "--name", "Lumen", "--pass-type-id", "pass.dev.serve", "--team-id", "SERVETEAM1",
+        _ = try await TestSupport.run(bin, ["certs", "dev", "--out", "id", "--pass-type-id", "pass.dev.serve", "--team-id", "SERVETEAM1"], in: folder)
+        let created = try await TestSupport.run(bin, ["tenant", "create", "--name", "Lumen", "--pass-type-id", "pass.dev.serve", "--team-id", "SERVETEAM1",
                                                 "--identity", "id", "--json"], environment: environment, in: folder)
         let tenant = try #require(try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: String])
-        let set = try TestSupport.run(bin, ["tenant", "google", "set", "--tenant", tenant["id"]!, "--issuer-id", issuer, "--service-account", "account.json"],
+        let set = try await TestSupport.run(bin, ["tenant", "google", "set", "--tenant", tenant["id"]!, "--issuer-id", issuer, "--service-account", "account.json"],
                                       environment: environment, in: folder)
         #expect(set.status == 0, "\(set.stderr)")
 

@@ -30,10 +30,10 @@ struct MigrateTests {
         let folder = TestSupport.temporaryFolder()
         var environment: [String: String] = [:]
         if kind == .postgres { environment["PASSLINE_DATABASE_URL"] = try await TestDatabase.freshSchema() }
-        let first = try TestSupport.run(TestSupport.passlineExecutable, ["migrate"], environment: environment, in: folder)
+        let first = try await TestSupport.run(TestSupport.passlineExecutable, ["migrate"], environment: environment, in: folder)
         #expect(first.status == 0, "\(first.stderr)")
         #expect(first.stdout.contains("applied 1 (initial schema), 2 (push deliveries)"), "\(first.stdout)")
-        let again = try TestSupport.run(TestSupport.passlineExecutable, ["migrate"], environment: environment, in: folder)
+        let again = try await TestSupport.run(TestSupport.passlineExecutable, ["migrate"], environment: environment, in: folder)
         #expect(again.stdout.contains("schema up to date (version 4)"))
         if kind == .sqlite {
             #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("var/passline.sqlite").path))
@@ -41,8 +41,8 @@ struct MigrateTests {
     }
 
     @Test("an unreachable database is one clear error, exit 1")
-    func unreachable() throws {
-        let result = try TestSupport.run(TestSupport.passlineExecutable, ["migrate"],
+    func unreachable() async throws {
+        let result = try await TestSupport.run(TestSupport.passlineExecutable, ["migrate"],
                                          environment: ["PASSLINE_DATABASE_URL": "postgresql://bob:s3cret@/x?host=/nonexistent"], in: TestSupport.temporaryFolder())
         #expect(result.status == 1)
         #expect(result.stderr.contains("Cannot connect to PostgreSQL"))
@@ -58,8 +58,8 @@ struct TenantCommandTests {
         let bin = TestSupport.passlineExecutable
         var environment: [String: String] = [:]
         if kind == .postgres { environment["PASSLINE_DATABASE_URL"] = try await TestDatabase.freshSchema() }
-        _ = try TestSupport.run(bin, ["certs", "dev", "--out", "id", "--pass-type-id", "pass.dev.cli", "--team-id", "CLITEAM001"], in: folder)
-        let result = try TestSupport.run(bin, ["tenant", "create", "--name", "Lumen Clinic", "--pass-type-id", "pass.dev.cli", "--team-id", "CLITEAM001",
+        _ = try await TestSupport.run(bin, ["certs", "dev", "--out", "id", "--pass-type-id", "pass.dev.cli", "--team-id", "CLITEAM001"], in: folder)
+        let result = try await TestSupport.run(bin, ["tenant", "create", "--name", "Lumen Clinic", "--pass-type-id", "pass.dev.cli", "--team-id", "CLITEAM001",
                                                "--identity", "id", "--json"], environment: environment, in: folder)
         #expect(result.status == 0, "\(result.stderr)")
         let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: String]
@@ -68,30 +68,30 @@ struct TenantCommandTests {
         #expect(json["passTypeIdentifier"] == "pass.dev.cli")
         #expect(json["liveKey"]!.hasPrefix("pl_live_") && json["testKey"]!.hasPrefix("pl_test_"))
 
-        let key = try TestSupport.run(bin, ["tenant", "key", "create", "--tenant", json["id"]!, "--mode", "test"], environment: environment, in: folder)
+        let key = try await TestSupport.run(bin, ["tenant", "key", "create", "--tenant", json["id"]!, "--mode", "test"], environment: environment, in: folder)
         #expect(key.status == 0 && key.stdout.hasPrefix("pl_test_"), "\(key.stderr)")
-        let revoke = try TestSupport.run(bin, ["tenant", "key", "revoke", "--tenant", json["id"]!, "--key", json["liveKey"]!], environment: environment, in: folder)
+        let revoke = try await TestSupport.run(bin, ["tenant", "key", "revoke", "--tenant", json["id"]!, "--key", json["liveKey"]!], environment: environment, in: folder)
         #expect(revoke.status == 0, "\(revoke.stderr)")
-        let again = try TestSupport.run(bin, ["tenant", "key", "revoke", "--tenant", json["id"]!, "--key", json["liveKey"]!], environment: environment, in: folder)
+        let again = try await TestSupport.run(bin, ["tenant", "key", "revoke", "--tenant", json["id"]!, "--key", json["liveKey"]!], environment: environment, in: folder)
         #expect(again.status == 1 && again.stderr.contains("has no active key"))
 
-        let mismatch = try TestSupport.run(bin, ["tenant", "create", "--name", "X", "--pass-type-id", "pass.other", "--team-id", "CLITEAM001", "--identity", "id"],
+        let mismatch = try await TestSupport.run(bin, ["tenant", "create", "--name", "X", "--pass-type-id", "pass.other", "--team-id", "CLITEAM001", "--identity", "id"],
                                            environment: environment, in: folder)
         #expect(mismatch.status == 1)
         #expect(mismatch.stderr.contains("--pass-type-id is pass.other but the certificate in id is for pass.dev.cli"))
 
         // A renewed certificate replaces the identity; one for another pass type cannot.
-        _ = try TestSupport.run(bin, ["certs", "dev", "--out", "renewed", "--pass-type-id", "pass.dev.cli", "--team-id", "CLITEAM001"], in: folder)
-        _ = try TestSupport.run(bin, ["certs", "dev", "--out", "other", "--pass-type-id", "pass.other", "--team-id", "CLITEAM001"], in: folder)
-        let replaced = try TestSupport.run(bin, ["tenant", "identity", "set", "--tenant", json["id"]!, "--identity", "renewed"], environment: environment, in: folder)
+        _ = try await TestSupport.run(bin, ["certs", "dev", "--out", "renewed", "--pass-type-id", "pass.dev.cli", "--team-id", "CLITEAM001"], in: folder)
+        _ = try await TestSupport.run(bin, ["certs", "dev", "--out", "other", "--pass-type-id", "pass.other", "--team-id", "CLITEAM001"], in: folder)
+        let replaced = try await TestSupport.run(bin, ["tenant", "identity", "set", "--tenant", json["id"]!, "--identity", "renewed"], environment: environment, in: folder)
         #expect(replaced.status == 0 && replaced.stdout.contains("expires in 364 days"), "\(replaced.stderr)")
-        let refused = try TestSupport.run(bin, ["tenant", "identity", "set", "--tenant", json["id"]!, "--identity", "other"], environment: environment, in: folder)
+        let refused = try await TestSupport.run(bin, ["tenant", "identity", "set", "--tenant", json["id"]!, "--identity", "other"], environment: environment, in: folder)
         #expect(refused.status == 1 && refused.stderr.contains("replacement must be a certificate for pass.dev.cli"), "\(refused.stderr)")
-        let show = try TestSupport.run(bin, ["tenant", "show", "--tenant", json["id"]!, "--json"], environment: environment, in: folder)
+        let show = try await TestSupport.run(bin, ["tenant", "show", "--tenant", json["id"]!, "--json"], environment: environment, in: folder)
         let shown = try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as! [String: Any]
         let renewed = try Certificate.loadPEM(Array(try Data(contentsOf: folder.appendingPathComponent("renewed/certificate.pem"))))[0]
         #expect(shown["certificateFingerprint"] as? String == renewed.fingerprintSHA256 && shown["daysToExpiry"] as? Int == 364)
-        let unknown = try TestSupport.run(bin, ["tenant", "identity", "set", "--tenant", "tn_nope", "--identity", "renewed"], environment: environment, in: folder)
+        let unknown = try await TestSupport.run(bin, ["tenant", "identity", "set", "--tenant", "tn_nope", "--identity", "renewed"], environment: environment, in: folder)
         #expect(unknown.status == 1 && unknown.stderr.contains("tn_nope does not exist"))
     }
 }

@@ -59,11 +59,11 @@ struct CertificateTests {
     }
 
     @Test("an encrypted key opens with its passphrase, and says so when it is wrong or missing")
-    func encryptedKey() throws {
+    func encryptedKey() async throws {
         let folder = TestSupport.temporaryFolder()
         let plain = folder.appendingPathComponent("key.pem"), encrypted = folder.appendingPathComponent("enc.pem")
         TestSupport.write(try identity.key.pemBytes(), to: plain)
-        let result = try TestSupport.run("openssl", ["pkey", "-in", plain.path, "-aes256", "-passout", "pass:s3cret", "-out", encrypted.path])
+        let result = try await TestSupport.run("openssl", ["pkey", "-in", plain.path, "-aes256", "-passout", "pass:s3cret", "-out", encrypted.path])
         #expect(result.status == 0, "\(result.stderr)")
         let bytes = [UInt8](try Data(contentsOf: encrypted))
 
@@ -80,12 +80,12 @@ struct CertificateTests {
     }
 
     @Test("a PKCS#12 file opens with its password and refuses a wrong one")
-    func pkcs12() throws {
+    func pkcs12() async throws {
         let folder = TestSupport.temporaryFolder()
         let cert = folder.appendingPathComponent("c.pem"), key = folder.appendingPathComponent("k.pem"), p12 = folder.appendingPathComponent("id.p12")
         TestSupport.write(identity.certificate.pemBytes, to: cert)
         TestSupport.write(try identity.key.pemBytes(), to: key)
-        let result = try TestSupport.run("openssl", ["pkcs12", "-export", "-in", cert.path, "-inkey", key.path, "-passout", "pass:p12pass", "-out", p12.path])
+        let result = try await TestSupport.run("openssl", ["pkcs12", "-export", "-in", cert.path, "-inkey", key.path, "-passout", "pass:p12pass", "-out", p12.path])
         #expect(result.status == 0, "\(result.stderr)")
         let bytes = [UInt8](try Data(contentsOf: p12))
 
@@ -141,11 +141,11 @@ struct SignatureTests {
     }
 
     @Test("the openssl command line verifies the signature independently")
-    func opensslVerifies() throws {
+    func opensslVerifies() async throws {
         let folder = TestSupport.temporaryFolder()
         let files = ["signature": try signer().sign(content), "content": content, "root.pem": identity.root.pemBytes]
         for (name, bytes) in files { TestSupport.write(bytes, to: folder.appendingPathComponent(name)) }
-        let result = try TestSupport.run("openssl", ["smime", "-verify", "-binary", "-inform", "DER", "-in", "signature", "-content", "content",
+        let result = try await TestSupport.run("openssl", ["smime", "-verify", "-binary", "-inform", "DER", "-in", "signature", "-content", "content",
                                                       "-CAfile", "root.pem", "-purpose", "any", "-out", "/dev/null"], in: folder)
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stderr.contains("Verification successful"))

@@ -13,26 +13,26 @@ struct QRTests {
     ]
 
     /// What zbarimg, an independent decoder, reads from a PNG file.
-    func decode(_ png: URL) throws -> String {
-        let result = try TestSupport.run("zbarimg", ["--quiet", "--raw", png.path])
+    func decode(_ png: URL) async throws -> String {
+        let result = try await TestSupport.run("zbarimg", ["--quiet", "--raw", png.path])
         #expect(result.status == 0, "zbarimg: \(result.stderr)")
         return result.stdout.hasSuffix("\n") ? String(result.stdout.dropLast()) : result.stdout
     }
 
     @Test("zbarimg reads back the PNG at every level", arguments: texts, QRCode.Level.allCases)
-    func pngRoundTrip(text: String, level: QRCode.Level) throws {
+    func pngRoundTrip(text: String, level: QRCode.Level) async throws {
         let file = TestSupport.temporaryFolder().appendingPathComponent("code.png")
         TestSupport.write(try QRCode(text, level: level).png(scale: 4), to: file)
-        #expect(try decode(file) == text)
+        #expect(try await decode(file) == text)
     }
 
     @Test("zbarimg reads back the SVG, rasterised by rsvg-convert, at every level", arguments: texts, QRCode.Level.allCases)
-    func svgRoundTrip(text: String, level: QRCode.Level) throws {
+    func svgRoundTrip(text: String, level: QRCode.Level) async throws {
         let folder = TestSupport.temporaryFolder()
         TestSupport.write(Array(try QRCode(text, level: level).svg(pixelsPerModule: 4).utf8), to: folder.appendingPathComponent("code.svg"))
-        let raster = try TestSupport.run("rsvg-convert", ["code.svg", "-o", "code.png"], in: folder)
+        let raster = try await TestSupport.run("rsvg-convert", ["code.svg", "-o", "code.png"], in: folder)
         #expect(raster.status == 0, "\(raster.stderr)")
-        #expect(try decode(folder.appendingPathComponent("code.png")) == text)
+        await #expect(try await decode(folder.appendingPathComponent("code.png")) == text)
     }
 
     @Test("text over the level's capacity is an error naming the limit; at the limit it encodes")
@@ -58,7 +58,7 @@ struct QRTests {
     }
 
     @Test("the PNG is well-formed: signature, IHDR for 1-bit grayscale, every chunk's CRC right")
-    func pngStructure() throws {
+    func pngStructure() async throws {
         let code = try QRCode("M-100200")
         let png = try code.png(scale: 3)
         let file = TestSupport.temporaryFolder().appendingPathComponent("c.png")
@@ -77,7 +77,7 @@ struct QRTests {
             w, h, depth, colour = struct.unpack('>IIBB', data[16:26])
             print(' '.join(chunks), w, h, depth, colour)
             """
-        let result = try TestSupport.run("python3", ["-c", script, file.path])
+        let result = try await TestSupport.run("python3", ["-c", script, file.path])
         #expect(result.status == 0, "\(result.stderr)")
         let side = (21 + 8) * 3
         #expect(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "IHDR IDAT IEND \(side) \(side) 1 0")

@@ -80,10 +80,10 @@ struct CardPageTests {
     }
 
     /// What zbarimg reads from a PNG.
-    func decode(_ png: Data) throws -> String {
+    func decode(_ png: Data) async throws -> String {
         let folder = TestSupport.temporaryFolder()
         TestSupport.write([UInt8](png), to: folder.appendingPathComponent("code.png"))
-        let result = try TestSupport.run("zbarimg", ["--quiet", "--raw", "code.png"], in: folder)
+        let result = try await TestSupport.run("zbarimg", ["--quiet", "--raw", "code.png"], in: folder)
         #expect(result.status == 0, "zbarimg: \(result.stderr)")
         return result.stdout.trimmingCharacters(in: .newlines)
     }
@@ -93,14 +93,14 @@ struct CardPageTests {
         let (server, key, serial, path) = try await setUp(kind)
         let png = try await server.send("GET", "/api/v1/cards/\(serial)/qr.png?level=H&scale=4", headers: key)
         #expect(png.status == 200 && png.contentType == "image/png")
-        #expect(try decode(png.body) == "M", "the pass's barcode message")
+        await #expect(try decode(png.body) == "M", "the pass's barcode message")
 
         let svg = try await server.send("GET", "/api/v1/cards/\(serial)/qr.svg?of=page", headers: key)
         #expect(svg.status == 200 && svg.contentType == "image/svg+xml")
         let folder = TestSupport.temporaryFolder()
         TestSupport.write([UInt8](svg.body), to: folder.appendingPathComponent("page.svg"))
-        #expect(try TestSupport.run("rsvg-convert", ["page.svg", "-o", "page.png"], in: folder).status == 0)
-        #expect(try decode(try Data(contentsOf: folder.appendingPathComponent("page.png"))) == "https://cards.example.com" + path)
+        #expect(try await TestSupport.run("rsvg-convert", ["page.svg", "-o", "page.png"], in: folder).status == 0)
+        await #expect(try decode(try Data(contentsOf: folder.appendingPathComponent("page.png"))) == "https://cards.example.com" + path)
 
         for (query, field) in [("level=X", "level"), ("scale=0", "scale"), ("scale=x", "scale"), ("of=receipt", "of")] {
             let bad = try await server.send("GET", "/api/v1/cards/\(serial)/qr.png?\(query)", headers: key)
@@ -120,7 +120,7 @@ struct CardPageTests {
         let url = server.base + path
         let common = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--hide-scrollbars",
                       "--user-data-dir=\(folder.appendingPathComponent("profile").path)", "--user-agent=\(Self.iPhone)"]
-        let dom = try TestSupport.run("chromium", common + ["--dump-dom", url])
+        let dom = try await TestSupport.run("chromium", common + ["--dump-dom", url])
         #expect(dom.status == 0, "chromium (scripts/test installs Debian's chromium): \(dom.stderr.suffix(500))")
         // The DOM as the browser parsed it: the button is a real link, the card's data is on it.
         let href = try #require(dom.stdout.firstMatch(of: /id="add-to-apple-wallet" href="([^"]+)"/)?.1)
@@ -131,7 +131,7 @@ struct CardPageTests {
         #expect(PassVerifier.verify([UInt8](download.body), trustAnchors: [TestSupport.identity.root]).isValid)
 
         let shot = folder.appendingPathComponent("card-page.png")
-        let capture = try TestSupport.run("chromium", common + ["--window-size=430,1000", "--screenshot=\(shot.path)", url])
+        let capture = try await TestSupport.run("chromium", common + ["--window-size=430,1000", "--screenshot=\(shot.path)", url])
         #expect(capture.status == 0, "\(capture.stderr.suffix(500))")
         let image = try Data(contentsOf: shot)
         #expect(image.count > 10_000 && image.starts(with: [0x89, 0x50, 0x4E, 0x47]), "a real rendering, not a blank page")

@@ -40,11 +40,11 @@ struct OpenAPITests {
     }
 
     @Test("is a valid OpenAPI 3.1 document (openapi-spec-validator)")
-    func valid() throws {
+    func valid() async throws {
         let file = TestSupport.temporaryFolder().appendingPathComponent("openapi.json")
         try Data(OpenAPIDocument.bytes).write(to: file)
         let script = "import json, sys; from openapi_spec_validator import validate; validate(json.load(open(sys.argv[1]))); print('ok')"
-        let result = try TestSupport.run("python3", ["-c", script, file.path])
+        let result = try await TestSupport.run("python3", ["-c", script, file.path])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout == "ok\n")
     }

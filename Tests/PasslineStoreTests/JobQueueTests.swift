@@ -229,10 +229,11 @@ struct CrashTests {
         let output = Pipe()
         claimer.standardOutput = output
         try claimer.run()
-        let line = String(decoding: output.fileHandleForReading.availableDataBlocking(), as: UTF8.self)
+        let reading = output.fileHandleForReading
+        let line = String(decoding: await TestSupport.offPool { reading.availableDataBlocking() }, as: UTF8.self)
         #expect(line.contains("completed 10 holding 25"), "\(line)")
         kill(claimer.processIdentifier, SIGKILL)
-        claimer.waitUntilExit()
+        await TestSupport.waitForExit(claimer)
         #expect(claimer.terminationReason == .uncaughtSignal)
 
         // The survivor works everything that is ready, then, once the dead claimer's leases
