@@ -36,8 +36,11 @@ public final class GoogleSyncWorker: Sendable {
     private var database: any SQLDatabase { cards.database }
 
     /// Claims and runs sync jobs until the task is cancelled.
+    /// Its store work is background work: requests and single changes' pushes go first.
     public func run() async {
-        await WorkerLoop.run("google sync", jobs: jobs, logger: logger) { try await self.runOnce() }
+        await SQLWorkPriority.$current.withValue(.background) {
+            await WorkerLoop.run("google sync", jobs: jobs, logger: logger) { try await self.runOnce() }
+        }
     }
 
     /// One batch of jobs, run concurrently. Returns how many it handled.

@@ -69,15 +69,18 @@ public final class PushWorker: Sendable {
             for lane in 0...configuration.lanes {
                 let interactive = lane == configuration.lanes
                 group.addTask {
-                    while !Task.isCancelled {
-                        do {
-                            let seen = self.jobs.workSignals
-                            let handled = interactive ? try await self.runOnce(limit: self.configuration.interactiveBatchSize, atLeast: .interactive)
-                                                      : try await self.runOnce()
-                            if handled == 0 { await self.jobs.waitForWork(since: seen, timeoutMilliseconds: 1000) }
-                        } catch {
-                            self.logger.error("push worker: \(error)")
-                            try? await Task.sleep(for: .seconds(1))
+                    // The bulk lanes' store work gives way to requests and to the lane for single changes.
+                    await SQLWorkPriority.$current.withValue(interactive ? .interactive : .background) {
+                        while !Task.isCancelled {
+                            do {
+                                let seen = self.jobs.workSignals
+                                let handled = interactive ? try await self.runOnce(limit: self.configuration.interactiveBatchSize, atLeast: .interactive)
+                                                          : try await self.runOnce()
+                                if handled == 0 { await self.jobs.waitForWork(since: seen, timeoutMilliseconds: 1000) }
+                            } catch {
+                                self.logger.error("push worker: \(error)")
+                                try? await Task.sleep(for: .seconds(1))
+                            }
                         }
                     }
                 }

@@ -54,6 +54,17 @@ public enum SQLDialect: String, Sendable {
     public var skipLocked: String { self == .postgres ? "FOR UPDATE SKIP LOCKED" : "" }
 }
 
+/// How urgently the store work of the current task is wanted. Work nobody waits for (campaign
+/// steps, bulk pushes, syncs) runs as `.background`; everything else, a request above all,
+/// is `.interactive`, the default. A database with one connection (SQLite) takes waiting
+/// interactive work first, so a single change does not queue behind a campaign.
+public enum SQLWorkPriority: Sendable {
+    case interactive
+    case background
+
+    @TaskLocal public static var current: SQLWorkPriority = .interactive
+}
+
 /// A database: SQLite in one file, or PostgreSQL behind a pool.
 public protocol SQLDatabase: Sendable {
     var dialect: SQLDialect { get }

@@ -4,13 +4,14 @@ import PasslineSQL
 
 /// An SQLite database in one file: the embedded default.
 ///
-/// One connection, confined to a serial queue of its own: SQLite has one writer at a time
-/// anyway, and blocking calls stay off the cooperative pool and the event loops.
+/// One connection, confined to a thread of its own: SQLite has one writer at a time anyway,
+/// and blocking calls stay off the cooperative pool and the event loops. Work waits in two
+/// lines, and the thread takes interactive work first (see `SQLWorkPriority`).
 public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
-    // Safe to share: `connection` is touched only on `queue`, one closure at a time.
+    // Safe to share: `connection` is touched only on the scheduler's thread, one closure at a time.
     public let dialect = SQLDialect.sqlite
     public let path: String
-    private let queue: DispatchQueue
+    private let scheduler: PriorityScheduler
     private var connection: SQLiteConnection?
 
     /// Opens (creating if needed) the database at `path`; `:memory:` for a private in-memory one.
@@ -21,7 +22,7 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
             try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         }
         self.path = path
-        self.queue = DispatchQueue(label: "passline.sqlite")
+        self.scheduler = PriorityScheduler(name: "passline.sqlite")
         self.connection = try SQLiteConnection(path: path)
     }
 
@@ -36,9 +37,10 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
         }
     }
 
+    /// Closes after the work already waiting, in both lines, has run.
     public func close() async {
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-            queue.async {
+            scheduler.submit(.background, last: true) {
                 self.connection = nil
                 done.resume()
             }
@@ -46,14 +48,84 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
     }
 
     private func run<R: Sendable>(_ body: @Sendable @escaping (SQLiteConnection) throws -> R) async throws -> R {
-        try await withCheckedThrowingContinuation { continuation in
-            queue.async {
+        let priority = SQLWorkPriority.current
+        return try await withCheckedThrowingContinuation { continuation in
+            scheduler.submit(priority) {
                 guard let connection = self.connection else {
                     continuation.resume(throwing: SQLError(.connection, "The SQLite database \(self.path) is closed."))
                     return
                 }
                 continuation.resume(with: Result { try body(connection) })
             }
+        }
+    }
+}
+
+/// One thread that runs submitted work one item at a time: waiting interactive work before
+/// background work. Background work that has waited longer than `maxBackgroundWait` takes
+/// turns with interactive work, one item each, so a steady stream of requests cannot stall a
+/// campaign for good, and a request waits behind at most one background item besides the one
+/// running (letting every overdue item go first put single changes back behind whole batches).
+final class PriorityScheduler: @unchecked Sendable {
+    // Safe to share: every stored property but the constant is only touched with `condition` locked.
+    private let condition = NSCondition()
+    private var interactive: [@Sendable () -> Void] = []
+    private var background: [(since: UInt64, work: @Sendable () -> Void)] = []
+    /// The last item was submitted: the thread ends once both lines are empty.
+    private var stopped = false
+    private var ended = false
+    /// The item just taken was overdue background work: interactive work goes next.
+    private var tookOverdue = false
+    private let maxBackgroundWait: UInt64
+
+    init(name: String, maxBackgroundWaitMilliseconds: UInt64 = 100) {
+        maxBackgroundWait = maxBackgroundWaitMilliseconds * 1_000_000
+        // The thread holds the scheduler until it ends.
+        let thread = Thread { self.loop() }
+        thread.name = name
+        thread.start()
+    }
+
+    /// - Parameter last: the closing item; once it and everything still waiting has run, the
+    ///   thread ends, and later work runs on a global queue (it only finds the database closed).
+    func submit(_ priority: SQLWorkPriority, last: Bool = false, _ work: @escaping @Sendable () -> Void) {
+        condition.lock()
+        defer { condition.unlock() }
+        if ended {
+            DispatchQueue.global().async(execute: work)
+            return
+        }
+        switch priority {
+        case .interactive: interactive.append(work)
+        case .background: background.append((DispatchTime.now().uptimeNanoseconds, work))
+        }
+        if last { stopped = true }
+        condition.signal()
+    }
+
+    private func loop() {
+        condition.lock()
+        while true {
+            while interactive.isEmpty && background.isEmpty {
+                if stopped {
+                    ended = true
+                    condition.unlock()
+                    return
+                }
+                condition.wait()
+            }
+            let work: @Sendable () -> Void
+            let backgroundDue = background.first.map { DispatchTime.now().uptimeNanoseconds - $0.since >= maxBackgroundWait } ?? false
+            if !interactive.isEmpty && (!backgroundDue || tookOverdue) {
+                work = interactive.removeFirst()
+                tookOverdue = false
+            } else {
+                work = background.removeFirst().work
+                tookOverdue = backgroundDue
+            }
+            condition.unlock()
+            work()
+            condition.lock()
         }
     }
 }

@@ -67,8 +67,11 @@ public final class CardCampaigns: Sendable {
     }
 
     /// Runs campaign jobs until the task is cancelled.
+    /// Its store work is background work: single changes go first.
     public func run() async {
-        await WorkerLoop.run("campaign runner", jobs: jobs, logger: logger) { try await self.runOnce() }
+        await SQLWorkPriority.$current.withValue(.background) {
+            await WorkerLoop.run("campaign runner", jobs: jobs, logger: logger) { try await self.runOnce() }
+        }
     }
 
     /// Claims one due campaign job and works through its cards.
