@@ -29,9 +29,10 @@ public final class APNsSimulator: Sendable {
         public var dropRate: Double = 0
         public var delayMilliseconds: Int = 0
         /// After every this many requests on a connection (0: never), the stand-in answers the
-        /// request, sends GOAWAY naming it as the last stream it processed, and closes the
-        /// connection: streams the client opened after it are not processed, and the client is
-        /// expected to send them again on a new connection, as when APNs rotates connections.
+        /// request, sends GOAWAY naming it as the last stream it processes, and closes the
+        /// connection a few seconds later: streams the client opened after it are not processed,
+        /// and the client is expected to send them again on a new connection, as when APNs
+        /// rotates connections.
         public var goAwayEvery: Int = 0
         public init() {}
     }
@@ -238,7 +239,12 @@ final class APNsStreamHandler: ChannelInboundHandler {
                 let connection = self.connection
                 connection.writeAndFlush(HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: streamID, errorCode: .noError, opaqueData: nil)),
                                          promise: nil)
-                connection.eventLoop.scheduleTask(in: .milliseconds(100)) { connection.close(promise: nil) }
+                // Streams up to the named one may still be on their way in; like a real server,
+                // let them finish. The client stops opening streams here and closes the connection
+                // itself once they have; this only ends one it leaves open. (A close after 100 ms
+                // cut off such streams on a loaded machine, and the client could not tell whether
+                // they had been processed.)
+                connection.eventLoop.scheduleTask(in: .seconds(5)) { connection.close(promise: nil) }
             }
         }
         let decision = decide()
