@@ -23,8 +23,8 @@ final class PostgresConnection: SQLConnection {
 
     deinit { PQfinish(handle) }
 
-    /// False once the server has gone away; the pool drops such connections.
-    var isHealthy: Bool { PQstatus(handle) == CONNECTION_OK }
+    /// False once the server has gone away, or a pipeline could not be ended; the pool drops such connections.
+    var isHealthy: Bool { PQstatus(handle) == CONNECTION_OK && PQpipelineStatus(handle) == PQ_PIPELINE_OFF }
 
     func executeScript(_ sql: String) throws {
         let result = PQexec(handle, sql)
