@@ -126,17 +126,22 @@ public enum DeviceQueries {
     /// for the lot; each answer still comes from that one snapshot, so its `lastUpdated` never
     /// runs ahead of its serials. SQLite is in process and has no such cost: one query a poll.
     public static func serialsUpdated(_ polls: [Poll], dialect: SQLDialect, on connection: any SQLConnection) throws -> [UpdatedSerials?] {
-        guard dialect == .postgres, polls.count > 1 else {
-            return try polls.map { try serialsUpdated(tenant: $0.tenant, device: $0.device, passType: $0.passType, since: $0.since, on: connection) }
-        }
-        // A NUL cannot be in a PostgreSQL text value, so such an id matches nothing; leaving it
-        // out keeps it from breaking the array literal the other polls share.
+        // No stored id holds a NUL (the store refuses them), so such a poll matches nothing. Left
+        // out here, it can neither break the array literal the other polls share nor reach
+        // libpq, which would cut the id short at the NUL and match another device.
         let asked = polls.indices.filter { index in
             let poll = polls[index]
             return !(poll.tenant.utf8.contains(0) || poll.device.utf8.contains(0) || poll.passType.utf8.contains(0))
         }
         var answers = [UpdatedSerials?](repeating: nil, count: polls.count)
         guard !asked.isEmpty else { return answers }
+        guard dialect == .postgres, asked.count > 1 else {
+            for index in asked {
+                let poll = polls[index]
+                answers[index] = try serialsUpdated(tenant: poll.tenant, device: poll.device, passType: poll.passType, since: poll.since, on: connection)
+            }
+            return answers
+        }
         let rows = try connection.query("""
             SELECT q.i AS i, c.serial_number AS serial_number, COALESCE(t.last_tag, 0) AS last_tag
             FROM unnest(?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[]) AS q(tenant_id, device, pass_type, since, i)

@@ -67,6 +67,12 @@ struct UpdateTagTests {
         #expect(batched.compactMap { $0 }.count >= 20)
         #expect(batched[0]?.serialNumbers == ["S0", "S1", "S2", "S3", "S4", "S5"])
         #expect(polls.indices.filter { polls[$0].since == tag - 1 && batched[$0] != nil }.map { polls[$0].device } == ["device-1", "NULL"])
+        // Alone, an id with a NUL matches nothing either, not the device its text stops at.
+        let cut = try await database.withConnection { connection in
+            try DeviceQueries.serialsUpdated([DeviceQueries.Poll(tenant: "t1", device: "device-1\u{0}x", passType: "pass.test", since: nil)],
+                                             dialect: dialect, on: connection)
+        }
+        #expect(cut == [nil])
         await database.close()
     }
 
