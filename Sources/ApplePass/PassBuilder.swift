@@ -31,14 +31,13 @@ public struct PassBuilder: Sendable {
     public func build(template: PassTemplate, card: CardData, modified: Date = Date()) throws -> [UInt8] {
         let parts = try render(template: template, card: card)
         do {
-            let zip = try ZipWriter(modified: modified)
+            let zip = try ZipWriter(startingWith: template.assets, modified: modified)
             // Stored, not deflated: each deflate sets up ~256 KB of zlib state, which cost more
             // than all the other zip work together (bench build: ratio 0.67 deflated, 0.85-0.90
             // stored), to save about 1 KB on a pass of 100 KB and more.
             try zip.add("pass.json", parts.passJSON, compress: false)
             try zip.add("manifest.json", parts.manifest, compress: false)
             try zip.add("signature", parts.signature, compress: false)
-            try zip.addAll(template.assets)
             return try zip.finish()
         } catch let error as ZipError {
             throw PassError(.buildFailed, "The pass \(card.serialNumber) could not be zipped: \(error)")

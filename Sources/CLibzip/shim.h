@@ -11,4 +11,9 @@ static inline int passline_zip_checkcons(void) { return ZIP_CHECKCONS; }
 static inline zip_int32_t passline_zip_cm_deflate(void) { return ZIP_CM_DEFLATE; }
 static inline zip_int32_t passline_zip_cm_store(void) { return ZIP_CM_STORE; }
 
+/* What Passline's in-memory archive source answers to ZIP_SOURCE_SUPPORTS. */
+static inline zip_int64_t passline_zip_archive_buffer_supports(void) {
+    return ZIP_SOURCE_SUPPORTS_WRITABLE | ZIP_SOURCE_MAKE_COMMAND_BITMASK(ZIP_SOURCE_BEGIN_WRITE_CLONING);
+}
+
 #endif

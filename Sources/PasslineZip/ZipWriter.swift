@@ -1,25 +1,20 @@
 import CLibzip
 import Foundation
 
-/// Entries compressed once and kept in memory, to be copied as they are into many archives.
+/// Entries compressed once and kept in memory, as an archive that many archives start with.
 ///
 /// Deflating the same images for every pass would cost more than everything else but the
 /// signature; this does it once per set of files.
-public final class PrecompressedEntries: @unchecked Sendable {
-    // Safe to share: `archive` is read-only and `idle` is only touched under `lock`. A reader
-    // itself is used by one writer at a time: it is out of `idle` while a writer holds it.
-    private let archive: SharedBytes
-    private let lock = NSLock()
-    /// Readers no writer is using. Opening one parses the central directory and stats every
-    /// entry, which cost as much as the rest of zipping a pass; so readers are kept and reused.
-    private var idle: [ZipReader] = []
+public final class PrecompressedEntries: Sendable {
+    /// The entries as one archive, read in place by every writer that starts with them.
+    let archive: SharedBytes
     /// The names, in the order they were given.
     public let names: [String]
 
     /// Compresses `files` (name and bytes) once.
     ///
-    /// Every file is deflated, PNGs too: a deflated PNG is a few bytes larger, but libzip copies
-    /// deflated data as it is, whereas a stored entry gets its CRC recomputed in every archive.
+    /// Every file is deflated, PNGs too: a deflated PNG is a few bytes larger, and entries are
+    /// then all alike.
     /// - Throws: `ZipError.writeFailed`.
     public init(_ files: [(name: String, bytes: [UInt8])]) throws {
         let writer = try ZipWriter()
@@ -27,60 +22,56 @@ public final class PrecompressedEntries: @unchecked Sendable {
         self.archive = SharedBytes(try writer.finish())
         self.names = files.map(\.name)
     }
-
-    /// A reader over the compressed entries, for one archive's worth of copying; give it back
-    /// with `reuse(_:)` once that archive is finished.
-    func takeReader() throws -> ZipReader {
-        if let reader = lock.withLock({ idle.popLast() }) { return reader }
-        return try ZipReader(shared: archive, limits: ZipLimits(maxEntries: .max, maxTotalSize: .max), trusted: true)
-    }
-
-    /// Takes back a reader whose archive was finished or discarded. At most a few are kept:
-    /// one per thread that builds at the same time.
-    func reuse(_ reader: ZipReader) {
-        lock.withLock { if idle.count < 16 { idle.append(reader) } }
-    }
 }
 
 /// Writes a zip archive in memory.
 public final class ZipWriter {
+    private let buffer: ArchiveBuffer
     private let source: OpaquePointer
     private var archive: OpaquePointer?
-    /// Readers whose entries are being copied; libzip reads them when the archive is finished.
-    private var sources: [(reader: ZipReader, owner: PrecompressedEntries)] = []
     private var modified: time_t
-    private var count = 0
+    private var count: Int
 
-    /// - Parameter modified: the time written into every entry (defaults to now).
+    /// Starts an empty archive.
+    /// - Parameter modified: the time written into every entry added (defaults to now).
     /// - Throws: `ZipError.writeFailed`.
-    public init(modified: Date = Date()) throws {
+    public convenience init(modified: Date = Date()) throws {
+        try self.init(base: nil, modified: modified)
+    }
+
+    /// Starts an archive whose first entries are `base`'s, as they were compressed.
+    ///
+    /// libzip keeps the unchanged beginning of an archive whole (it clones it), so finishing
+    /// writes only the entries added here and the central directory; `base`'s bytes are copied
+    /// once, into the result.
+    /// - Throws: `ZipError.writeFailed`.
+    public convenience init(startingWith base: PrecompressedEntries, modified: Date = Date()) throws {
+        try self.init(base: base.archive, modified: modified)
+    }
+
+    private init(base: SharedBytes?, modified: Date) throws {
+        let buffer = ArchiveBuffer(base: base)
+        let source = try buffer.makeSource()
         var error = zip_error_t()
         zip_error_init(&error)
         defer { zip_error_fini(&error) }
-        guard let source = zip_source_buffer_create(nil, 0, 0, &error) else {
-            throw ZipError(.writeFailed, "Could not start an archive: \(String(cString: zip_error_strerror(&error))).")
-        }
-        guard let archive = zip_open_from_source(source, passline_zip_truncate(), &error) else {
+        // The base was written by this process: no consistency check.
+        guard let archive = zip_open_from_source(source, base == nil ? passline_zip_truncate() : 0, &error) else {
             zip_source_free(source)
             throw ZipError(.writeFailed, "Could not start an archive: \(String(cString: zip_error_strerror(&error))).")
         }
-        // The archive frees its source on close; keep one reference to read the result back.
+        // The archive frees its source when it is closed; this reference keeps it for deinit.
         zip_source_keep(source)
+        self.buffer = buffer
         self.source = source
         self.archive = archive
         self.modified = time_t(modified.timeIntervalSince1970)
+        self.count = Int(zip_get_num_entries(archive, 0))
     }
 
     deinit {
         if let archive { zip_discard(archive) }
         zip_source_free(source)
-        returnReaders()
-    }
-
-    /// Once the archive is closed or discarded, libzip holds no source over the readers any more.
-    private func returnReaders() {
-        for (reader, owner) in sources { owner.reuse(reader) }
-        sources.removeAll()
     }
 
     /// Adds a file.
@@ -98,24 +89,14 @@ public final class ZipWriter {
             free(copy)
             throw writeError("add \(name)")
         }
-        try insert(name, data, method: compress ? passline_zip_cm_deflate() : passline_zip_cm_store())
-    }
-
-    /// Adds every entry of `entries` as already compressed, without inflating or deflating it.
-    /// - Throws: `ZipError.writeFailed`.
-    public func addAll(_ entries: PrecompressedEntries) throws {
-        let archive = try open()
-        let reader = try entries.takeReader()
-        sources.append((reader, entries))
-        for entry in reader.entries {
-            // start 0, length -1: libzip copies the compressed data as it is.
-            guard let data = zip_source_zip(archive, reader.archive, zip_uint64_t(entry.index), 0, 0, -1) else {
-                throw writeError("copy \(entry.name)")
-            }
-            // The method must be the one the data already has: left at "default", libzip
-            // treats the copy as needing (re)compression and deflates it for every archive.
-            try insert(entry.name, data, method: entry.isCompressed ? passline_zip_cm_deflate() : passline_zip_cm_store(), setTime: false)
+        let index = zip_file_add(archive, name, data, passline_zip_fl_overwrite() | passline_zip_fl_enc_utf_8())
+        guard index >= 0 else {
+            zip_source_free(data)
+            throw writeError("add \(name)")
         }
+        count += 1
+        _ = zip_set_file_compression(archive, zip_uint64_t(index), compress ? passline_zip_cm_deflate() : passline_zip_cm_store(), 0)
+        _ = zip_file_set_mtime(archive, zip_uint64_t(index), modified, 0)
     }
 
     /// Writes the central directory and returns the archive's bytes. The writer is spent afterwards.
@@ -131,40 +112,12 @@ public final class ZipWriter {
         // On failure the archive stays open and deinit discards it.
         guard zip_close(archive) == 0 else { throw writeError("finish the archive") }
         self.archive = nil
-        returnReaders()
-
-        guard zip_source_open(source) == 0 else { throw ZipError(.writeFailed, "Could not read the finished archive back.") }
-        defer { zip_source_close(source) }
-        var stat = zip_stat_t()
-        zip_stat_init(&stat)
-        guard zip_source_stat(source, &stat) == 0 else { throw ZipError(.writeFailed, "Could not size the finished archive.") }
-        let size = Int(stat.size)
-        var read: Int64 = -1
-        let out = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            read = zip_source_read(source, buffer.baseAddress, zip_uint64_t(size))
-            count = read == Int64(size) ? size : 0
-        }
-        guard read == Int64(size) else { throw ZipError(.writeFailed, "Could not read the finished archive back.") }
-        return out
+        return buffer.takeArchive()
     }
 
     private func open() throws -> OpaquePointer {
         guard let archive else { throw ZipError(.writeFailed, "The archive was already finished.") }
         return archive
-    }
-
-    /// - Parameter setTime: false for a copied entry, which keeps the time it was compressed
-    ///   with; setting it would clone the entry's directory record in libzip for every archive.
-    private func insert(_ name: String, _ data: OpaquePointer, method: Int32, setTime: Bool = true) throws {
-        let archive = try open()
-        let index = zip_file_add(archive, name, data, passline_zip_fl_overwrite() | passline_zip_fl_enc_utf_8())
-        guard index >= 0 else {
-            zip_source_free(data)
-            throw writeError("add \(name)")
-        }
-        count += 1
-        _ = zip_set_file_compression(archive, zip_uint64_t(index), method, 0)
-        if setTime { _ = zip_file_set_mtime(archive, zip_uint64_t(index), modified, 0) }
     }
 
     private func writeError(_ what: String) -> ZipError {

@@ -25,15 +25,17 @@ struct ZipTests {
         #expect(!reader.entry(named: "dir/b.bin")!.isCompressed)
     }
 
-    @Test("precompressed entries are copied as they are, not recompressed")
+    @Test("an archive started with precompressed entries keeps them as they were compressed and adds after them")
     func precompressed() throws {
         let entries = try PrecompressedEntries([("a.txt", text), ("b.bin", noise)])
-        let template = try ZipReader(bytes: try { let w = try ZipWriter(); try w.addAll(entries); return try w.finish() }())
+        let template = try ZipReader(bytes: try ZipWriter(startingWith: entries).finish())
+        #expect(template.entries.map(\.name) == ["a.txt", "b.bin"])
         for round in 0..<3 {
-            let writer = try ZipWriter()
-            try writer.add("pass.json", Array("{\"round\":\(round)}".utf8))
-            try writer.addAll(entries)
+            let writer = try ZipWriter(startingWith: entries)
+            try writer.add("pass.json", Array("{\"round\":\(round)}".utf8), compress: false)
             let reader = try ZipReader(bytes: try writer.finish())
+            #expect(reader.entries.map(\.name) == ["a.txt", "b.bin", "pass.json"])
+            #expect(try reader.read(named: "pass.json") == Array("{\"round\":\(round)}".utf8))
             #expect(try reader.read(named: "a.txt") == text)
             #expect(try reader.read(named: "b.bin") == noise)
             #expect(reader.entry(named: "a.txt")!.compressedSize == template.entry(named: "a.txt")!.compressedSize)
@@ -41,18 +43,34 @@ struct ZipTests {
         }
     }
 
-    @Test("precompressed entries shared by writers on many threads, some discarded unfinished, copy right every time")
+    @Test("replacing an entry of the base rewrites it and what follows, and leaves the base alone")
+    func replaceInBase() throws {
+        let entries = try PrecompressedEntries([("a.txt", text), ("b.bin", noise), ("c.txt", Array("third".utf8))])
+        let before = try ZipWriter(startingWith: entries).finish()
+        let writer = try ZipWriter(startingWith: entries)
+        try writer.add("b.bin", Array("replaced".utf8))
+        try writer.add("d.txt", Array("fourth".utf8), compress: false)
+        let reader = try ZipReader(bytes: try writer.finish())
+        #expect(reader.entries.map(\.name) == ["a.txt", "b.bin", "c.txt", "d.txt"])
+        #expect(try reader.read(named: "a.txt") == text)
+        #expect(try reader.read(named: "b.bin") == Array("replaced".utf8))
+        #expect(try reader.read(named: "c.txt") == Array("third".utf8))
+        #expect(try reader.read(named: "d.txt") == Array("fourth".utf8))
+        // The base is shared by every writer: nothing written may land in it.
+        #expect(try ZipWriter(startingWith: entries).finish() == before)
+    }
+
+    @Test("precompressed entries shared by writers on many threads, some discarded unfinished, come out right every time")
     func precompressedConcurrently() async throws {
         let entries = try PrecompressedEntries([("a.txt", text), ("b.bin", noise)])
+        let base = try ZipWriter(startingWith: entries).finish()
         let text = self.text, noise = self.noise
         try await withThrowingTaskGroup(of: Void.self) { group in
             for worker in 0..<8 {
                 group.addTask {
                     for round in 0..<50 {
-                        let writer = try ZipWriter()
+                        let writer = try ZipWriter(startingWith: entries)
                         try writer.add("pass.json", Array("{\"worker\":\(worker),\"round\":\(round)}".utf8))
-                        try writer.addAll(entries)
-                        // A writer dropped before it finishes hands its reader back too.
                         if round % 7 == 3 { continue }
                         let reader = try ZipReader(bytes: try writer.finish())
                         #expect(try reader.read(named: "pass.json") == Array("{\"worker\":\(worker),\"round\":\(round)}".utf8))
@@ -63,6 +81,7 @@ struct ZipTests {
             }
             try await group.waitForAll()
         }
+        #expect(try ZipWriter(startingWith: entries).finish() == base)
     }
 
     @Test("other bytes are not a zip")
