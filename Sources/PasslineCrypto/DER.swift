@@ -28,12 +28,21 @@ enum DER {
         if length < 0x80 {
             out.append(UInt8(length))
         } else {
-            var bytes: [UInt8] = []
-            var n = length
-            while n > 0 { bytes.insert(UInt8(n & 0xFF), at: 0); n >>= 8 }
-            out.append(0x80 | UInt8(bytes.count))
-            out.append(contentsOf: bytes)
+            let count = lengthBytes(length)
+            out.append(0x80 | UInt8(count))
+            for shift in stride(from: (count - 1) * 8, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: length >> shift)) }
         }
+    }
+
+    /// The size of a TLV whose content is `length` bytes long.
+    static func size(content length: Int) -> Int {
+        1 + (length < 0x80 ? 1 : 1 + lengthBytes(length)) + length
+    }
+
+    private static func lengthBytes(_ length: Int) -> Int {
+        var count = 0, n = length
+        while n > 0 { count += 1; n >>= 8 }
+        return count
     }
 
     /// An OBJECT IDENTIFIER from dotted text.

@@ -79,16 +79,28 @@ public final class DetachedSigner: Sendable {
         let toSign = DER.tlv(DER.set, attributes)
         let signature = try withContext { try $0.signature(digest: Digest.sha256(toSign)) }
 
-        var signerInfo = signerInfoHead
-        DER.append(DER.contextZero, attributes, to: &signerInfo)
-        signerInfo += signatureAlgorithm
-        DER.append(DER.octetString, signature, to: &signerInfo)
+        // Written once into one array, sizes first: the nesting would otherwise copy the
+        // certificates (most of the 2.5 KB) once per level.
+        let signerInfoLength = signerInfoHead.count + DER.size(content: attributes.count) + signatureAlgorithm.count + DER.size(content: signature.count)
+        let signerInfosLength = DER.size(content: signerInfoLength)
+        let signedDataLength = signedDataHead.count + DER.size(content: signerInfosLength)
+        let explicitLength = DER.size(content: signedDataLength)
+        let contentInfoLength = Self.signedDataOID.count + DER.size(content: explicitLength)
 
-        var signedData = signedDataHead
-        DER.append(DER.set, DER.tlv(DER.sequence, signerInfo), to: &signedData)
-
-        let content = Self.signedDataOID + DER.tlv(DER.contextZero, DER.tlv(DER.sequence, signedData))
-        return DER.tlv(DER.sequence, content)
+        var out: [UInt8] = []
+        out.reserveCapacity(DER.size(content: contentInfoLength))
+        DER.appendHeader(DER.sequence, length: contentInfoLength, to: &out)
+        out += Self.signedDataOID
+        DER.appendHeader(DER.contextZero, length: explicitLength, to: &out)
+        DER.appendHeader(DER.sequence, length: signedDataLength, to: &out)
+        out += signedDataHead
+        DER.appendHeader(DER.set, length: signerInfosLength, to: &out)
+        DER.appendHeader(DER.sequence, length: signerInfoLength, to: &out)
+        out += signerInfoHead
+        DER.append(DER.contextZero, attributes, to: &out)
+        out += signatureAlgorithm
+        DER.append(DER.octetString, signature, to: &out)
+        return out
     }
 
     private func withContext<R>(_ body: (DigestSigner) throws -> R) throws -> R {
@@ -122,11 +134,16 @@ public final class DetachedSigner: Sendable {
         var parts = tm()
         gmtime_r(&seconds, &parts)
         let year = Int(parts.tm_year) + 1900
-        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        let rest = two(parts.tm_mon + 1) + two(parts.tm_mday) + two(parts.tm_hour) + two(parts.tm_min) + two(parts.tm_sec) + "Z"
-        if year < 2050 {
-            return DER.tlv(DER.utcTime, Array((two(Int32(year % 100)) + rest).utf8))
+        var text: [UInt8] = []
+        text.reserveCapacity(15)
+        func digits(_ n: Int, _ count: Int) {
+            var divisor = 1
+            for _ in 1..<count { divisor *= 10 }
+            while divisor > 0 { text.append(UInt8(ascii: "0") + UInt8((n / divisor) % 10)); divisor /= 10 }
         }
-        return DER.tlv(DER.generalizedTime, Array((String(year) + rest).utf8))
+        if year < 2050 { digits(year % 100, 2) } else { digits(year, 4) }
+        for field in [parts.tm_mon + 1, parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec] { digits(Int(field), 2) }
+        text.append(UInt8(ascii: "Z"))
+        return DER.tlv(year < 2050 ? DER.utcTime : DER.generalizedTime, text)
     }
 }

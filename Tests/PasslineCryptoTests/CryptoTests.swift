@@ -122,6 +122,21 @@ struct SignatureTests {
         #expect(report.chainProblem == .some(nil))
     }
 
+    @Test("signing times before 2050 are UTCTime, later ones GeneralizedTime, both read back to the second", arguments: [
+        1_893_553_445.0, // 2030-01-02 03:04:05 UTC
+        2_561_519_167.0, // 2051-03-04 05:06:07 UTC
+    ])
+    func signingTimes(seconds: Double) throws {
+        let when = Date(timeIntervalSince1970: seconds)
+        let signature = try signer().sign(content, signingTime: when)
+        let report = try DetachedSignatureCheck.check(signature: signature, content: content, trustAnchors: [identity.root])
+        #expect(report.signatureValid)
+        #expect(report.signingTime == when)
+        let tag: UInt8 = seconds < 2_524_608_000 ? 0x17 : 0x18
+        let text = Array((seconds < 2_524_608_000 ? "300102030405Z" : "20510304050607Z").utf8)
+        #expect(signature.firstRange(of: [tag, UInt8(text.count)] + text) != nil)
+    }
+
     @Test("the intermediate alone is enough to anchor the chain (a partial chain)")
     func partialChain() throws {
         let signature = try signer().sign(content)
