@@ -55,6 +55,10 @@ public final class APNsSimulator: Sendable {
         public var dropped = 0
         /// GOAWAY frames sent (see `Behaviour.goAwayEvery`).
         public var goAways = 0
+        /// Connections swift-nio-http2 closed because it took the client for an attacker (too
+        /// many resets, empty frames, control frames or stream errors). A client that trips this
+        /// loses every stream in flight on the connection.
+        public var connectionsRefusedAsAbuse = 0
         /// Answers other than 200, by reason.
         public var rejected: [String: Int] = [:]
     }
@@ -136,14 +140,23 @@ public final class APNsSimulator: Sendable {
                         HTTP2Setting(parameter: .initialWindowSize, value: 1 << 20),
                         HTTP2Setting(parameter: .maxHeaderListSize, value: HPACKDecoder.defaultMaxHeaderListSize),
                     ]
+                    // libcurl (7.88) resets many streams after their answer has arrived (RST_STREAM
+                    // STREAM_CLOSED on a stream it has not seen close). swift-nio-http2 takes more
+                    // than 200 resets in 30 s for the "rapid reset" attack and drops the connection,
+                    // which cut a fan-out's connections about once every 1,000 pushes. Resets of
+                    // answered streams cost a server nothing, and APNs takes them from libcurl
+                    // senders every day; the limit stays, at a rate no push sender reaches.
+                    var streams = NIOHTTP2Handler.StreamConfiguration()
+                    streams.streamResetFrameRateLimit.maximumCount = 1_000_000
                     let peer = PeerTopic()
                     _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
-                        mode: .server, connectionConfiguration: connection, streamConfiguration: .init()
+                        mode: .server, connectionConfiguration: connection, streamConfiguration: streams
                     ) { stream in
                         stream.eventLoop.makeCompletedFuture {
                             try stream.pipeline.syncOperations.addHandler(APNsStreamHandler(simulator: holder.simulator!, connection: channel, peer: peer))
                         }
                     }
+                    try channel.pipeline.syncOperations.addHandler(AbuseCounter(holder: holder))
                 }
             }
             .bind(host: configuration.host, port: configuration.port)
@@ -347,5 +360,24 @@ final class APNsStreamHandler: ChannelInboundHandler {
         headers.add(name: "content-type", value: "application/json")
         context.write(wrapOutboundOut(.headers(.init(headers: headers))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.data(.init(data: .byteBuffer(ByteBuffer(string: json)), endStream: true))), promise: nil)
+    }
+}
+
+/// Counts connections that swift-nio-http2 refused as abuse; see `Stats.connectionsRefusedAsAbuse`.
+private final class AbuseCounter: ChannelInboundHandler, Sendable {
+    typealias InboundIn = Any
+    private let holder: Holder
+
+    init(holder: Holder) { self.holder = holder }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        switch error {
+        case is NIOHTTP2Errors.ExcessiveRSTFrames, is NIOHTTP2Errors.ExcessiveEmptyDataFrames, is NIOHTTP2Errors.ExcessiveStreamErrors,
+             is NIOHTTP2Errors.ExcessiveControlFrames, is NIOHTTP2Errors.ExcessiveContinuationFrames, is NIOHTTP2Errors.ExcessiveOutboundFrameBuffering,
+             is NIOHTTP2Errors.ExcessiveNumberOfGlitches:
+            holder.simulator?.state.withLock { $0.stats.connectionsRefusedAsAbuse += 1 }
+        default: break
+        }
+        context.fireErrorCaught(error)
     }
 }

@@ -15,7 +15,7 @@ struct PushBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "push",
         abstract: "Fans one change out to N registered devices through the push worker and the APNs stand-in, next to h2load against the same stand-in.",
-        discussion: "The store is SQLite in a temporary folder. h2load (Debian's nghttp2-client) sends the same number of pushes over 2 connections with 1,000 streams each; it cannot present a client certificate, so the stand-in accepts anonymous connections for it. With --json the last line is {devices, seconds, pushesPerSecond, h2loadPerSecond, ratio}."
+        discussion: "The store is SQLite in a temporary folder. h2load (Debian's nghttp2-client) sends the same number of pushes over 2 connections with 1,000 streams each; it cannot present a client certificate, so the stand-in accepts anonymous connections for it. It also sends the same number of pushes through the HTTP client alone (no job queue or store). With --json the last line is {devices, seconds, pushesPerSecond, clientAlonePerSecond, h2loadPerSecond, ratio}."
     )
 
     @Option(name: .customLong("database-url"), help: "Run on this store (an empty PostgreSQL schema, say) instead of a temporary SQLite file.")
@@ -31,6 +31,7 @@ struct PushBench: AsyncParsableCommand {
         let devices: Int
         let seconds: Double
         let pushesPerSecond: Double
+        let clientAlonePerSecond: Double
         let h2loadPerSecond: Double?
         let ratio: Double?
     }
@@ -69,16 +70,47 @@ struct PushBench: AsyncParsableCommand {
         try await worker.drain()
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         let delivered = sim.stats().delivered
-        client.shutdown()
         guard delivered >= count else { throw ValidationError("only \(delivered) of \(count) pushes arrived; see the job table's errors.") }
         let rate = Double(count) / seconds
         Console.error(String(format: "passline: %d pushes in %.2f s, %.0f pushes/s", count, seconds, rate))
 
+        // The same pushes through the HTTP client alone (no job queue, no store): what libcurl
+        // and its wrapper cost, between the pipeline and the wire's ceiling.
+        let clientRate = try await Self.clientAlone(client: client, port: sim.port, requests: count, passType: passType, identity: identity)
+        Console.error(String(format: "client alone: %.0f requests/s (libcurl and its wrapper, no job queue)", clientRate))
+        let refused = sim.stats().connectionsRefusedAsAbuse
+        if refused > 0 { Console.error("warning: the stand-in closed \(refused) connections as abuse; their streams were sent again") }
+        client.shutdown()
+
         let h2load = try Self.h2load(port: sim.port, requests: count, passType: passType, folder: folder)
         await sim.stop()
         if let h2load { Console.error(String(format: "h2load:   %.0f requests/s against the same stand-in", h2load)) }
-        let result = Result(devices: count, seconds: seconds, pushesPerSecond: rate, h2loadPerSecond: h2load, ratio: h2load.map { rate / $0 })
+        let result = Result(devices: count, seconds: seconds, pushesPerSecond: rate, clientAlonePerSecond: clientRate, h2loadPerSecond: h2load,
+                            ratio: h2load.map { rate / $0 })
         if json { try Console.printJSONLine(result) } else if let ratio = result.ratio { print(String(format: "ratio %.2f", ratio)) }
+    }
+
+    /// Requests per second of `requests` pushes handed to the client at once, as a push batch is.
+    static func clientAlone(client: HTTPClient, port: Int, requests: Int, passType: String, identity: DevelopmentIdentity) async throws -> Double {
+        let signing = try identity.signingIdentity()
+        let clientIdentity = ClientIdentity(certificatePEM: signing.certificate.pemBytes + signing.intermediate.pemBytes, keyPEM: try signing.signerKey.pemBytes())
+        let expiration = String(Int(Date().timeIntervalSince1970) + 86_400)
+        let all = (0..<requests).map { n in
+            HTTPRequest(method: "POST", url: "https://127.0.0.1:\(port)/3/device/\(token(n))",
+                        headers: [("apns-topic", passType), ("apns-expiration", expiration), ("content-type", "application/json")],
+                        body: Array("{}".utf8), identity: clientIdentity)
+        }
+        let start = DispatchTime.now().uptimeNanoseconds
+        let answers = await client.send(all: all)
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        let failures = answers.compactMap { answer -> String? in
+            switch answer {
+            case .success(let response): response.status == 200 ? nil : "status \(response.status): \(String(decoding: response.body, as: UTF8.self))"
+            case .failure(let error): error.message
+            }
+        }
+        guard failures.isEmpty else { throw ValidationError("\(failures.count) of \(requests) requests through the client alone failed, first: \(failures[0])") }
+        return Double(requests) / seconds
     }
 
     static func token(_ n: Int) -> String { String(repeating: "0", count: 56) + String(format: "%08x", n) }

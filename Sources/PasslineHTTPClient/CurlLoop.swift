@@ -2,26 +2,39 @@ import CCurl
 import Foundation
 import Synchronization
 
-/// One request inside libcurl: its easy handle and what has arrived so far. Touched only by the
-/// loop's thread once submitted.
+/// One request inside libcurl and what has arrived so far. Touched only by the loop's thread
+/// once submitted.
 final class Transfer: @unchecked Sendable {
     let request: HTTPRequest
-    let continuation: CheckedContinuation<HTTPResponse, any Error>
+    /// Called once, on the loop's thread, with the answer or why there is none.
+    let complete: @Sendable (Result<HTTPResponse, HTTPClientError>) -> Void
     var body: [UInt8] = []
     var headers: [(name: String, value: String)] = []
-    var handle: UnsafeMutableRawPointer?
+    var easy: EasyHandle?
     var headerList: UnsafeMutablePointer<curl_slist>?
+
+    init(request: HTTPRequest, complete: @escaping @Sendable (Result<HTTPResponse, HTTPClientError>) -> Void) {
+        self.request = request
+        self.complete = complete
+    }
+
+    deinit { if let headerList { curl_slist_free_all(headerList) } }
+}
+
+/// An easy handle with the options every request of its pool shares (TLS identity, CA,
+/// timeouts, callbacks) already set. Handles are reused: setting a client certificate and key
+/// copies kilobytes of PEM, and a new handle allocates its buffers again.
+final class EasyHandle {
+    let handle: UnsafeMutableRawPointer
     let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
 
-    init(request: HTTPRequest, continuation: CheckedContinuation<HTTPResponse, any Error>) {
-        self.request = request
-        self.continuation = continuation
+    init(handle: UnsafeMutableRawPointer) {
+        self.handle = handle
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
     }
 
     deinit {
-        if let headerList { curl_slist_free_all(headerList) }
-        if let handle { curl_easy_cleanup(handle) }
+        curl_easy_cleanup(handle)
         errorBuffer.deallocate()
     }
 }
@@ -36,28 +49,34 @@ final class CurlLoop: @unchecked Sendable {
     private let inbox = Mutex(Inbox())
     private let multi: UnsafeMutableRawPointer
     private let configuration: HTTPClient.Configuration
+    private let identity: ClientIdentity?
     private let finished = DispatchSemaphore(value: 0)
     private let started = Atomic<Bool>(false)
+    /// Handles between requests; only the loop's thread touches them.
+    private var idle: [EasyHandle] = []
 
     private static let globalInit: Void = { curl_global_init(Int(PASSLINE_CURL_GLOBAL_DEFAULT)) }()
 
-    init(configuration: HTTPClient.Configuration) {
+    /// - Parameter identity: the client certificate every request of this pool presents.
+    init(configuration: HTTPClient.Configuration, identity: ClientIdentity?) {
         _ = Self.globalInit
         self.configuration = configuration
+        self.identity = identity
         multi = curl_multi_init()
         passline_curl_multi_setopt_long(multi, PASSLINE_CURLMOPT_PIPELINING, PASSLINE_CURLPIPE_MULTIPLEX)
         passline_curl_multi_setopt_long(multi, PASSLINE_CURLMOPT_MAX_CONCURRENT_STREAMS, configuration.maxConcurrentStreams)
         passline_curl_multi_setopt_long(multi, PASSLINE_CURLMOPT_MAX_HOST_CONNECTIONS, configuration.connectionsPerHost)
     }
 
-    func submit(_ transfer: Transfer) {
+    /// Hands transfers to the loop: one lock and one wake-up for all of them.
+    func submit(_ transfers: [Transfer]) {
         let accepted = inbox.withLock { inbox -> Bool in
             guard !inbox.stopped else { return false }
-            inbox.pending.append(transfer)
+            inbox.pending.append(contentsOf: transfers)
             return true
         }
         guard accepted else {
-            transfer.continuation.resume(throwing: HTTPClientError(code: .shutdown, message: "The HTTP client was shut down."))
+            for transfer in transfers { transfer.complete(.failure(HTTPClientError(code: .shutdown, message: "The HTTP client was shut down."))) }
             return
         }
         if !started.exchange(true, ordering: .acquiringAndReleasing) {
@@ -91,21 +110,26 @@ final class CurlLoop: @unchecked Sendable {
             }
             if stopped {
                 for transfer in pending + active.values {
-                    transfer.continuation.resume(throwing: HTTPClientError(code: .shutdown, message: "The HTTP client was shut down."))
-                    if let handle = transfer.handle { curl_multi_remove_handle(multi, handle) }
+                    if let easy = transfer.easy { curl_multi_remove_handle(multi, easy.handle) }
+                    transfer.easy = nil
+                    transfer.complete(.failure(HTTPClientError(code: .shutdown, message: "The HTTP client was shut down.")))
                 }
                 active.removeAll()
+                idle.removeAll()
                 curl_multi_cleanup(multi)
                 finished.signal()
                 return
             }
             for transfer in pending {
                 do {
-                    try configure(transfer)
-                    curl_multi_add_handle(multi, transfer.handle)
+                    let easy = try configure(transfer)
+                    transfer.easy = easy
+                    curl_multi_add_handle(multi, easy.handle)
                     active[ObjectIdentifier(transfer)] = transfer
+                } catch let error as HTTPClientError {
+                    transfer.complete(.failure(error))
                 } catch {
-                    transfer.continuation.resume(throwing: error)
+                    transfer.complete(.failure(HTTPClientError(code: .invalidRequest, message: "\(error)")))
                 }
             }
             var running: Int32 = 0
@@ -120,16 +144,24 @@ final class CurlLoop: @unchecked Sendable {
                 let transfer = Unmanaged<Transfer>.fromOpaque(pointer).takeUnretainedValue()
                 active[ObjectIdentifier(transfer)] = nil
                 finish(transfer, code: message.pointee.data.result)
+                if let easy = transfer.easy {
+                    transfer.easy = nil
+                    easy.errorBuffer[0] = 0
+                    if idle.count < configuration.maxConcurrentStreams { idle.append(easy) }
+                }
             }
+            // While transfers are in flight, never sleep long: libcurl (7.88) sometimes has
+            // work for a transfer without a socket event or a timer to say so, and batches
+            // stalled for the whole wait (1 s) until this cap.
             var descriptors: Int32 = 0
-            curl_multi_poll(multi, nil, 0, 1000, &descriptors)
+            curl_multi_poll(multi, nil, 0, active.isEmpty ? 1000 : 10, &descriptors)
         }
     }
 
     private func finish(_ transfer: Transfer, code: CURLcode) {
-        guard let handle = transfer.handle else { return }
+        guard let easy = transfer.easy else { return }
         guard code == CURLE_OK else {
-            let detail = String(cString: transfer.errorBuffer)
+            let detail = String(cString: easy.errorBuffer)
             let message = "\(transfer.request.method) \(transfer.request.url): \(detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail)"
             let kind: HTTPClientError.Code
             switch code {
@@ -139,60 +171,77 @@ final class CurlLoop: @unchecked Sendable {
             case CURLE_URL_MALFORMAT, CURLE_UNSUPPORTED_PROTOCOL, CURLE_BAD_FUNCTION_ARGUMENT: kind = .invalidRequest
             default: kind = .connection
             }
-            transfer.continuation.resume(throwing: HTTPClientError(code: kind, message: message))
+            transfer.complete(.failure(HTTPClientError(code: kind, message: message)))
             return
         }
         var status = 0, version = 0
-        passline_curl_easy_getinfo_long(handle, PASSLINE_CURLINFO_RESPONSE_CODE, &status)
-        passline_curl_easy_getinfo_long(handle, PASSLINE_CURLINFO_HTTP_VERSION, &version)
-        transfer.continuation.resume(returning: HTTPResponse(
+        passline_curl_easy_getinfo_long(easy.handle, PASSLINE_CURLINFO_RESPONSE_CODE, &status)
+        passline_curl_easy_getinfo_long(easy.handle, PASSLINE_CURLINFO_HTTP_VERSION, &version)
+        transfer.complete(.success(HTTPResponse(
             status: status, headers: transfer.headers, body: transfer.body, httpVersion: version == CURL_HTTP_VERSION_2_0 ? 2 : 1
-        ))
+        )))
     }
 
-    private func configure(_ transfer: Transfer) throws {
+    /// A handle of this pool's, new or reused, with the pool's options.
+    private func takeHandle() throws -> EasyHandle {
+        if let easy = idle.popLast() { return easy }
         guard let handle = curl_easy_init() else { throw HTTPClientError(code: .invalidRequest, message: "libcurl could not make a handle.") }
-        transfer.handle = handle
-        let request = transfer.request
+        let easy = EasyHandle(handle: handle)
         func check(_ code: CURLcode, _ what: String) throws {
             guard code == CURLE_OK else {
-                throw HTTPClientError(code: .invalidRequest, message: "\(request.url): \(what): \(String(cString: curl_easy_strerror(code)))")
+                throw HTTPClientError(code: .invalidRequest, message: "\(what): \(String(cString: curl_easy_strerror(code)))")
             }
         }
-        try check(passline_curl_easy_setopt_string(handle, PASSLINE_CURLOPT_URL, request.url), "the URL")
-        passline_curl_easy_setopt_pointer(handle, PASSLINE_CURLOPT_PRIVATE, Unmanaged.passUnretained(transfer).toOpaque())
-        passline_curl_easy_setopt_pointer(handle, PASSLINE_CURLOPT_ERRORBUFFER, transfer.errorBuffer)
+        passline_curl_easy_setopt_pointer(handle, PASSLINE_CURLOPT_ERRORBUFFER, easy.errorBuffer)
         passline_curl_easy_setopt_long(handle, PASSLINE_CURLOPT_NOSIGNAL, 1)
         passline_curl_easy_setopt_long(handle, PASSLINE_CURLOPT_HTTP_VERSION, PASSLINE_CURL_HTTP_VERSION_2TLS)
         // Wait for a connection that can take another stream rather than opening a new one.
         passline_curl_easy_setopt_long(handle, PASSLINE_CURLOPT_PIPEWAIT, 1)
-        passline_curl_easy_setopt_long(handle, PASSLINE_CURLOPT_TIMEOUT_MS, request.timeoutMilliseconds)
         passline_curl_easy_setopt_long(handle, PASSLINE_CURLOPT_CONNECTTIMEOUT_MS, configuration.connectTimeoutMilliseconds)
         passline_curl_easy_setopt_long(handle, PASSLINE_CURLOPT_TCP_KEEPALIVE, 1)
         // A connection idle longer than this is not trusted to still be there; a fresh one is made.
         passline_curl_easy_setopt_long(handle, PASSLINE_CURLOPT_MAXAGE_CONN, 300)
         passline_curl_easy_setopt_write(handle, Self.onBody)
-        passline_curl_easy_setopt_pointer(handle, PASSLINE_CURLOPT_WRITEDATA, Unmanaged.passUnretained(transfer).toOpaque())
         passline_curl_easy_setopt_header(handle, Self.onHeader)
-        passline_curl_easy_setopt_pointer(handle, PASSLINE_CURLOPT_HEADERDATA, Unmanaged.passUnretained(transfer).toOpaque())
         if let caFile = configuration.caFile { try check(passline_curl_easy_setopt_string(handle, PASSLINE_CURLOPT_CAINFO, caFile), "the CA file") }
-        if let identity = request.identity {
+        if let identity {
             var certificate = identity.certificatePEM, key = identity.keyPEM
             try check(passline_curl_easy_setopt_string(handle, PASSLINE_CURLOPT_SSLCERTTYPE, "PEM"), "the certificate type")
             try check(certificate.withUnsafeMutableBytes { passline_curl_easy_setopt_blob(handle, PASSLINE_CURLOPT_SSLCERT_BLOB, $0.baseAddress, $0.count) }, "the client certificate")
             try check(passline_curl_easy_setopt_string(handle, PASSLINE_CURLOPT_SSLKEYTYPE, "PEM"), "the key type")
             try check(key.withUnsafeMutableBytes { passline_curl_easy_setopt_blob(handle, PASSLINE_CURLOPT_SSLKEY_BLOB, $0.baseAddress, $0.count) }, "the client key")
         }
+        return easy
+    }
+
+    /// Sets what differs between requests on a pool's handle. Every such option is set each
+    /// time, so nothing of a handle's previous request carries over.
+    private func configure(_ transfer: Transfer) throws -> EasyHandle {
+        let easy = try takeHandle()
+        let handle = easy.handle
+        let request = transfer.request
+        func check(_ code: CURLcode, _ what: String) throws {
+            guard code == CURLE_OK else {
+                idle.append(easy)
+                throw HTTPClientError(code: .invalidRequest, message: "\(request.url): \(what): \(String(cString: curl_easy_strerror(code)))")
+            }
+        }
+        try check(passline_curl_easy_setopt_string(handle, PASSLINE_CURLOPT_URL, request.url), "the URL")
+        let context = Unmanaged.passUnretained(transfer).toOpaque()
+        passline_curl_easy_setopt_pointer(handle, PASSLINE_CURLOPT_PRIVATE, context)
+        passline_curl_easy_setopt_pointer(handle, PASSLINE_CURLOPT_WRITEDATA, context)
+        passline_curl_easy_setopt_pointer(handle, PASSLINE_CURLOPT_HEADERDATA, context)
+        passline_curl_easy_setopt_long(handle, PASSLINE_CURLOPT_TIMEOUT_MS, request.timeoutMilliseconds)
         var list: UnsafeMutablePointer<curl_slist>?
         for header in request.headers { list = curl_slist_append(list, "\(header.name): \(header.value)") }
         // libcurl adds "Expect: 100-continue" to larger bodies over HTTP/1.1; nothing here wants it.
         list = curl_slist_append(list, "Expect:")
         transfer.headerList = list
         passline_curl_easy_setopt_pointer(handle, PASSLINE_CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(list))
-        switch request.method {
-        case "GET": passline_curl_easy_setopt_long(handle, PASSLINE_CURLOPT_HTTPGET, 1)
-        default:
-            if request.method != "POST" { try check(passline_curl_easy_setopt_string(handle, PASSLINE_CURLOPT_CUSTOMREQUEST, request.method), "the method") }
+        // Back to a plain GET first: it clears a previous request's body and method.
+        passline_curl_easy_setopt_long(handle, PASSLINE_CURLOPT_HTTPGET, 1)
+        passline_curl_easy_setopt_pointer(handle, PASSLINE_CURLOPT_CUSTOMREQUEST, nil)
+        if request.method != "GET" {
             if !request.body.isEmpty || request.method == "POST" {
                 passline_curl_easy_setopt_long(handle, PASSLINE_CURLOPT_POSTFIELDSIZE, request.body.count)
                 try request.body.withUnsafeBytes { bytes in
@@ -200,7 +249,9 @@ final class CurlLoop: @unchecked Sendable {
                     try check(passline_curl_easy_setopt_pointer(handle, PASSLINE_CURLOPT_POSTFIELDS, UnsafeMutableRawPointer(mutating: bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!)), "the body")
                 }
             }
+            if request.method != "POST" { try check(passline_curl_easy_setopt_string(handle, PASSLINE_CURLOPT_CUSTOMREQUEST, request.method), "the method") }
         }
+        return easy
     }
 
     private static let onBody: @convention(c) (UnsafeMutablePointer<CChar>?, Int, Int, UnsafeMutableRawPointer?) -> Int = { data, size, count, context in
@@ -215,13 +266,18 @@ final class CurlLoop: @unchecked Sendable {
         guard let data, let context else { return 0 }
         let transfer = Unmanaged<Transfer>.fromOpaque(context).takeUnretainedValue()
         let length = size * count
-        let line = data.withMemoryRebound(to: UInt8.self, capacity: length) { String(decoding: UnsafeBufferPointer(start: $0, count: length), as: UTF8.self) }
-        if line.hasPrefix("HTTP/") {
-            transfer.headers.removeAll()  // a new response (after a redirect or 100): start over
-        } else if let colon = line.firstIndex(of: ":") {
-            let name = line[..<colon].lowercased()
-            let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
-            transfer.headers.append((name, value))
+        data.withMemoryRebound(to: UInt8.self, capacity: length) { start in
+            let line = UnsafeBufferPointer(start: start, count: length)
+            if line.starts(with: "HTTP/".utf8) {
+                transfer.headers.removeAll()  // a new response (after a redirect or 100): start over
+            } else if let colon = line.firstIndex(of: UInt8(ascii: ":")) {
+                func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0D || byte == 0x0A }
+                var from = colon + 1, to = length
+                while from < to, isSpace(line[from]) { from += 1 }
+                while to > from, isSpace(line[to - 1]) { to -= 1 }
+                let name = String(decoding: UnsafeBufferPointer(rebasing: line[..<colon]), as: UTF8.self).lowercased()
+                transfer.headers.append((name, String(decoding: UnsafeBufferPointer(rebasing: line[from..<to]), as: UTF8.self)))
+            }
         }
         return length
     }

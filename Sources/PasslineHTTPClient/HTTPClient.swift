@@ -105,7 +105,7 @@ public final class HTTPClient: Sendable {
     private func pool(for identity: ClientIdentity?) -> CurlLoop {
         pools.withLock { pools in
             if let pool = pools[identity] { return pool }
-            let pool = CurlLoop(configuration: configuration)
+            let pool = CurlLoop(configuration: configuration, identity: identity)
             pools[identity] = pool
             return pool
         }
@@ -117,8 +117,39 @@ public final class HTTPClient: Sendable {
         try await slots.acquire()
         defer { slots.release() }
         return try await withCheckedThrowingContinuation { continuation in
-            pool(for: request.identity).submit(Transfer(request: request, continuation: continuation))
+            pool(for: request.identity).submit([Transfer(request: request) { continuation.resume(with: $0) }])
         }
+    }
+
+    /// Sends many requests at once and waits for all their answers, in the order of `requests`.
+    ///
+    /// For fan-outs: the requests go to libcurl together (one hand-over, one wake-up of its
+    /// thread) and the caller waits once, instead of a task and a continuation per request.
+    /// At most `maxInFlight` are in libcurl at a time; a longer list goes in parts.
+    public func send(all requests: [HTTPRequest]) async -> [Result<HTTPResponse, HTTPClientError>] {
+        var results: [Result<HTTPResponse, HTTPClientError>] = []
+        results.reserveCapacity(requests.count)
+        var start = 0
+        while start < requests.count {
+            let part = requests[start..<min(start + configuration.maxInFlight, requests.count)]
+            start = part.endIndex
+            do { try await slots.acquire(part.count) } catch {
+                let failure = HTTPClientError(code: .shutdown, message: "The HTTP client was shut down.")
+                results += Array(repeating: .failure(failure), count: requests.count - results.count)
+                break
+            }
+            results += await withCheckedContinuation { continuation in
+                let batch = BatchResults(count: part.count, continuation: continuation)
+                var byPool: [ObjectIdentifier: (pool: CurlLoop, transfers: [Transfer])] = [:]
+                for (offset, request) in part.enumerated() {
+                    let pool = pool(for: request.identity)
+                    byPool[ObjectIdentifier(pool), default: (pool, [])].transfers.append(Transfer(request: request) { batch.set(offset, $0) })
+                }
+                for (pool, transfers) in byPool.values { pool.submit(transfers) }
+            }
+            slots.release(part.count)
+        }
+        return results
     }
 
     /// Retires a client certificate's pool (the tenant's certificate was replaced): new requests
@@ -142,43 +173,79 @@ public final class HTTPClient: Sendable {
     deinit { for pool in pools.withLock({ Array($0.values) }) { pool.stop() } }
 }
 
-/// A counting semaphore for async callers.
+/// The answers of one `send(all:)` part, handed to its caller when the last one is in.
+private final class BatchResults: Sendable {
+    private struct State {
+        var results: [Result<HTTPResponse, HTTPClientError>?]
+        var remaining: Int
+    }
+    private let state: Mutex<State>
+    private let continuation: CheckedContinuation<[Result<HTTPResponse, HTTPClientError>], Never>
+
+    init(count: Int, continuation: CheckedContinuation<[Result<HTTPResponse, HTTPClientError>], Never>) {
+        state = Mutex(State(results: Array(repeating: nil, count: count), remaining: count))
+        self.continuation = continuation
+    }
+
+    func set(_ index: Int, _ result: Result<HTTPResponse, HTTPClientError>) {
+        let done = state.withLock { state -> [Result<HTTPResponse, HTTPClientError>]? in
+            guard state.results[index] == nil else { return nil }
+            state.results[index] = result
+            state.remaining -= 1
+            return state.remaining == 0 ? state.results.map { $0! } : nil
+        }
+        if let done { continuation.resume(returning: done) }
+    }
+}
+
+/// A counting semaphore for async callers. Waiters are served in order, each with as many
+/// permits as it asked for.
 final class AsyncSlots: Sendable {
     private struct State {
         var available: Int
-        var waiters: [CheckedContinuation<Void, any Error>] = []
+        var waiters: [(count: Int, continuation: CheckedContinuation<Void, any Error>)] = []
         var closed = false
     }
     private let state: Mutex<State>
+    private let capacity: Int
 
-    init(count: Int) { state = Mutex(State(available: count)) }
+    init(count: Int) {
+        state = Mutex(State(available: count))
+        capacity = count
+    }
 
-    func acquire() async throws {
+    /// Waits for `count` permits (at most the semaphore's size).
+    func acquire(_ count: Int = 1) async throws {
+        let count = min(count, capacity)
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let result: Result<Void, any Error>? = state.withLock { state in
                 if state.closed { return .failure(HTTPClientError(code: .shutdown, message: "The HTTP client was shut down.")) }
-                if state.available > 0 { state.available -= 1; return .success(()) }
-                state.waiters.append(continuation)
+                if state.waiters.isEmpty && state.available >= count { state.available -= count; return .success(()) }
+                state.waiters.append((count, continuation))
                 return nil
             }
             if let result { continuation.resume(with: result) }
         }
     }
 
-    func release() {
-        let next = state.withLock { state -> CheckedContinuation<Void, any Error>? in
-            if !state.waiters.isEmpty { return state.waiters.removeFirst() }
-            state.available += 1
-            return nil
+    func release(_ count: Int = 1) {
+        let ready = state.withLock { state -> [CheckedContinuation<Void, any Error>] in
+            state.available += min(count, capacity)
+            var ready: [CheckedContinuation<Void, any Error>] = []
+            while let first = state.waiters.first, first.count <= state.available {
+                state.available -= first.count
+                ready.append(state.waiters.removeFirst().continuation)
+            }
+            return ready
         }
-        next?.resume()
+        for waiter in ready { waiter.resume() }
     }
 
     func close() {
         let waiters = state.withLock { state in
             state.closed = true
             defer { state.waiters.removeAll() }
-            return state.waiters
+            return state.waiters.map(\.continuation)
         }
         for waiter in waiters { waiter.resume(throwing: HTTPClientError(code: .shutdown, message: "The HTTP client was shut down.")) }
     }

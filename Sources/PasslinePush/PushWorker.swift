@@ -111,22 +111,39 @@ public final class PushWorker: Sendable {
         for tenant in Set(claimed.compactMap(\.tenant)) {
             do { identities[tenant] = .success(try await identity(tenant: tenant)) } catch { identities[tenant] = .failure(error) }
         }
-        let resolved = identities
-        let results = await withTaskGroup(of: Outcome?.self) { group in
-            // The batch's lease is renewed while it is on the wire: a batch that outlived its
-            // lease on a starved machine was claimed again and sent twice.
-            group.addTask { await self.keepLeases(of: claimed); return nil }
-            for job in claimed { group.addTask { await self.send(job, identities: resolved) } }
-            var results: [Outcome] = []
-            results.reserveCapacity(claimed.count)
-            for await result in group {
-                guard let result else { continue }
-                results.append(result)
-                if results.count == claimed.count { group.cancelAll() }
+        // Jobs that need no request are decided here; the rest go to the client as one batch.
+        var outcomes: [Outcome] = []
+        outcomes.reserveCapacity(claimed.count)
+        var waiting: [(job: ClaimedJob, push: Push)] = []
+        var requests: [HTTPRequest] = []
+        let expiration = String(Int(Date().timeIntervalSince1970) + configuration.expirationSeconds)
+        for job in claimed {
+            switch prepare(job, identities: identities, expiration: expiration) {
+            case .decided(let outcome): outcomes.append(outcome)
+            case .send(let push, let request):
+                waiting.append((job, push))
+                requests.append(request)
             }
-            return results
         }
-        try await settle(results)
+        if !requests.isEmpty {
+            let responses = await withTaskGroup(of: Void.self) { group in
+                // The batch's lease is renewed while it is on the wire: a batch that outlived its
+                // lease on a starved machine was claimed again and sent twice.
+                group.addTask { await self.keepLeases(of: claimed) }
+                let responses = await client.send(all: requests)
+                group.cancelAll()
+                return responses
+            }
+            for ((job, push), response) in zip(waiting, responses) {
+                switch response {
+                case .success(let response):
+                    outcomes.append((job, push, .answered(APNsOutcome.classify(status: response.status, body: response.body, apnsID: response.header("apns-id")))))
+                case .failure(let error):
+                    outcomes.append((job, push, .transport(error)))
+                }
+            }
+        }
+        try await settle(outcomes)
         return claimed.count
     }
 
@@ -157,41 +174,42 @@ public final class PushWorker: Sendable {
         case testMode
     }
 
-    private func send(_ job: ClaimedJob, identities: [String: Swift.Result<(Int64, ClientIdentity), any Error>]) async -> Outcome {
+    private enum Prepared {
+        case decided(Outcome)
+        case send(Push, HTTPRequest)
+    }
+
+    /// What a job needs: a request to APNs, or an outcome without one (a test-mode card, a
+    /// payload or token that cannot be sent).
+    private func prepare(_ job: ClaimedJob, identities: [String: Swift.Result<(Int64, ClientIdentity), any Error>], expiration: String) -> Prepared {
         guard case .object(let payload)? = try? JSONParser.parse(Array(job.payload.utf8)),
               let tenant = payload["tenant"]?.stringValue, let token = payload["pushToken"]?.stringValue,
               let passType = payload["passType"]?.stringValue else {
-            return (job, nil, .unusable("the job's payload is not {tenant, pushToken, passType}: \(job.payload.prefix(200))"))
+            return .decided((job, nil, .unusable("the job's payload is not {tenant, pushToken, passType}: \(job.payload.prefix(200))")))
         }
         var push = Push(tenant: tenant, token: token, passType: passType, campaign: payload["campaign"]?.stringValue)
-        if payload["mode"]?.stringValue == "test" { return (job, push, .testMode) }
+        if payload["mode"]?.stringValue == "test" { return .decided((job, push, .testMode)) }
         let identity: ClientIdentity
         do {
             guard let found = identities[tenant] else { throw StoreError(.notFound, "the job's tenant \(tenant) is not the tenant it was queued for") }
             (push.identityStamp, identity) = try found.get()
         } catch {
-            return (job, push, .unusable("the tenant's signing identity cannot be used: \(error)"))
+            return .decided((job, push, .unusable("the tenant's signing identity cannot be used: \(error)")))
         }
         // The token came from a device: it must not be able to change the request's path.
         guard !token.isEmpty, token.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) }) else {
-            return (job, push, .answered(.removeRegistration(reason: "BadDeviceToken (not sent: the token is not hexadecimal)")))
+            return .decided((job, push, .answered(.removeRegistration(reason: "BadDeviceToken (not sent: the token is not hexadecimal)"))))
         }
         let request = HTTPRequest(
             method: "POST", url: "\(configuration.apnsURL)/3/device/\(token)",
-            headers: [("apns-topic", passType), ("apns-expiration", String(Int(Date().timeIntervalSince1970) + configuration.expirationSeconds)),
-                      ("content-type", "application/json")],
+            headers: [("apns-topic", passType), ("apns-expiration", expiration), ("content-type", "application/json")],
             // Wallet's push carries no content: an empty dictionary tells the device to ask what changed.
-            body: Array("{}".utf8), timeoutMilliseconds: configuration.requestTimeoutMilliseconds, identity: identity
+            body: Self.emptyPayload, timeoutMilliseconds: configuration.requestTimeoutMilliseconds, identity: identity
         )
-        do {
-            let response = try await client.send(request)
-            return (job, push, .answered(APNsOutcome.classify(status: response.status, body: response.body, apnsID: response.header("apns-id"))))
-        } catch let error as HTTPClientError {
-            return (job, push, .transport(error))
-        } catch {
-            return (job, push, .transport(HTTPClientError(code: .connection, message: "\(error)")))
-        }
+        return .send(push, request)
     }
+
+    private static let emptyPayload = Array("{}".utf8)
 
     private func identity(tenant: String) async throws -> (Int64, ClientIdentity) {
         let entry = try await signing.entry(tenant: tenant)

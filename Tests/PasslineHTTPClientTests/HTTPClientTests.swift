@@ -151,4 +151,55 @@ struct HTTPClientTests {
         await #expect(throws: HTTPClientError.self) { try await client.send(push(sim.port)) }
         await sim.stop()
     }
+
+    @Test("send(all:) answers every request in its own place, also across parts larger than maxInFlight, and no connection is refused as abuse")
+    func batches() async throws {
+        let sim = try await simulator()
+        let bad = (0..<300).filter { $0 % 10 == 3 }.map { String(format: "%064x", $0) }
+        sim.update { $0.badTokens = Set(bad) }
+        let client = HTTPClient(configuration: .init(caFile: Self.caFile, maxInFlight: 64))
+        let requests = (0..<300).map { push(sim.port, token: String(format: "%064x", $0)) }
+        let answers = await client.send(all: requests)
+        #expect(answers.count == 300)
+        for (index, answer) in answers.enumerated() {
+            let status = try answer.get().status
+            #expect(status == (index % 10 == 3 ? 400 : 200), "request \(index) answered \(status)")
+        }
+        #expect(sim.pushes().count == 270)
+        // A fan-out's worth at once: libcurl resets answered streams, which must not cost connections.
+        // (Over 200 resets in 30 s is what swift-nio-http2 takes for an attack by default.)
+        let many = (0..<600).map { push(sim.port, token: String(format: "%064x", 1_000 + $0), timeout: 60_000) }
+        let fanOut = await HTTPClient(configuration: .init(caFile: Self.caFile, connectTimeoutMilliseconds: 60_000)).send(all: many)
+        let failures = fanOut.compactMap { answer -> String? in
+            switch answer {
+            case .success(let response): response.status == 200 ? nil : "status \(response.status)"
+            case .failure(let error): error.message
+            }
+        }
+        #expect(failures.isEmpty, "\(failures.count) failed, first: \(failures.first ?? "")")
+        #expect(sim.stats().connectionsRefusedAsAbuse == 0)
+        client.shutdown()
+        #expect(await client.send(all: [push(sim.port)]).allSatisfy { if case .failure(let error) = $0 { error.code == .shutdown } else { false } })
+        await sim.stop()
+    }
+
+    @Test("a reused handle carries nothing of its last request: a GET after a POST has no body, a POST after a GET has its own")
+    func handleReuse() async throws {
+        let sim = try await simulator()
+        let client = HTTPClient(configuration: .init(caFile: Self.caFile))
+        let url = "https://127.0.0.1:\(sim.port)/3/device/\(Self.token)"
+        func request(_ method: String, _ body: String) -> HTTPRequest {
+            HTTPRequest(method: method, url: url, headers: [("apns-topic", "pass.dev.passline.tests")], body: Array(body.utf8), identity: Self.identity)
+        }
+        // One at a time, so each request takes the handle the one before gave back.
+        #expect(try await client.send(request("POST", "{}")).status == 200)
+        #expect(try await client.send(request("GET", "")).status == 405)
+        #expect(try await client.send(request("POST", #"{"second":true}"#)).status == 200)
+        #expect(try await client.send(request("DELETE", "")).status == 405)
+        #expect(try await client.send(request("POST", #"{"third":3}"#)).status == 200)
+        #expect(sim.pushes().map { String(decoding: $0.body, as: UTF8.self) } == ["{}", #"{"second":true}"#, #"{"third":3}"#])
+        #expect(sim.stats().rejected["MethodNotAllowed"] == 2)
+        client.shutdown()
+        await sim.stop()
+    }
 }
