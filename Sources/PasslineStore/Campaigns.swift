@@ -94,26 +94,36 @@ public enum Campaigns {
             WHERE cc.campaign_id = ? AND cc.state = 'pending' ORDER BY cc.serial_number LIMIT ?
             \(dialect == .postgres ? "FOR UPDATE OF c" : "")
             """, [.text(id), .int(Int64(limit))])
+        // A statement a card for its new fields; everything else for the whole step at once, so
+        // a step holds the store (SQLite's one connection) as briefly as it can.
         var changed: [String] = []
-        var failed = 0
+        var voided: [String] = []
         for row in rows {
             let serial = try row.string("serial_number")
             if try row.bool("voided") {
-                failed += 1
-                try connection.execute("UPDATE campaign_cards SET state = 'failed', reason = ? WHERE campaign_id = ? AND serial_number = ?",
-                                       [.text("The card was voided before the campaign reached it."), .text(id), .text(serial)])
+                voided.append(serial)
                 continue
             }
             let current = (try? JSONParser.parse(Array(try row.string("fields").utf8)))?.objectValue ?? JSONObject()
             let fields = JSONWriter.string(.object(change.apply(to: current)))
-            let version = try connection.first("""
-                UPDATE cards SET version = version + 1, updated_at = ?, fields = ? WHERE tenant_id = ? AND serial_number = ? RETURNING version
-                """, [.int(now), .text(fields), .text(tenant), .text(serial)])!.int("version")
-            try connection.execute("UPDATE campaign_cards SET state = 'done', version = ? WHERE campaign_id = ? AND serial_number = ?",
-                                   [.int(version), .text(id), .text(serial)])
-            _ = try Ledger.enqueuePushes(tenant: tenant, serial: serial, mode: mode, priority: .bulk, campaign: id, dialect: dialect, now: now, on: connection)
+            try connection.execute("UPDATE cards SET version = version + 1, updated_at = ?, fields = ? WHERE tenant_id = ? AND serial_number = ?",
+                                   [.int(now), .text(fields), .text(tenant), .text(serial)])
             changed.append(serial)
         }
+        func list(_ serials: [String]) -> String { Array(repeating: "?", count: serials.count).joined(separator: ", ") }
+        if !voided.isEmpty {
+            try connection.execute("UPDATE campaign_cards SET state = 'failed', reason = ? WHERE campaign_id = ? AND serial_number IN (\(list(voided)))",
+                                   [.text("The card was voided before the campaign reached it."), .text(id)] + voided.map(SQLValue.text))
+        }
+        if !changed.isEmpty {
+            try connection.execute("""
+                UPDATE campaign_cards SET state = 'done', version = (
+                    SELECT c.version FROM cards c WHERE c.tenant_id = campaign_cards.tenant_id AND c.serial_number = campaign_cards.serial_number)
+                WHERE campaign_id = ? AND serial_number IN (\(list(changed)))
+                """, [.text(id)] + changed.map(SQLValue.text))
+        }
+        try Ledger.enqueuePushes(tenant: tenant, serials: changed, mode: mode, priority: .bulk, campaign: id, dialect: dialect, now: now, on: connection)
+        let failed = voided.count
         try GoogleSync.enqueue(tenant: tenant, serials: changed, mode: mode, priority: .bulk, dialect: dialect, now: now, on: connection)
         let remaining = rows.count == limit
         try connection.execute("""

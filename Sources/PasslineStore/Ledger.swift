@@ -79,11 +79,20 @@ public enum Ledger {
     /// partner's integration tests never reach Apple.
     public static func enqueuePushes(tenant: String, serial: String, mode: String, priority: JobPriority = .interactive, campaign: String? = nil,
                                      dialect: SQLDialect, now: Int64, on connection: any SQLConnection) throws -> Int {
+        try enqueuePushes(tenant: tenant, serials: [serial], mode: mode, priority: priority, campaign: campaign, dialect: dialect, now: now, on: connection)
+    }
+
+    /// The same for several cards of a tenant at once (a campaign step): one look-up of their
+    /// devices and a few multi-row inserts, however many cards.
+    @discardableResult
+    public static func enqueuePushes(tenant: String, serials: [String], mode: String, priority: JobPriority = .interactive, campaign: String? = nil,
+                                     dialect: SQLDialect, now: Int64, on connection: any SQLConnection) throws -> Int {
+        guard !serials.isEmpty else { return 0 }
         let devices = try connection.query("""
             SELECT d.push_token AS push_token, r.pass_type_identifier AS pass_type
             FROM registrations r JOIN devices d ON d.tenant_id = r.tenant_id AND d.device_library_id = r.device_library_id
-            WHERE r.tenant_id = ? AND r.serial_number = ?
-            """, [.text(tenant), .text(serial)])
+            WHERE r.tenant_id = ? AND r.serial_number IN (\(Array(repeating: "?", count: serials.count).joined(separator: ", ")))
+            """, [.text(tenant)] + serials.map(SQLValue.text))
         let jobs = try devices.map { row -> NewJob in
             let token = try row.string("push_token"), passType = try row.string("pass_type")
             // Written by the JSON writer: the push token comes from the device and may hold anything.
