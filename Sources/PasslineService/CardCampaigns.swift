@@ -53,6 +53,10 @@ public final class CardCampaigns: Sendable {
         let campaign = try await database.transaction { connection in
             try Campaigns.create(id: id, tenant: tenant, mode: mode, templateID: templateID, change: change, dialect: dialect, now: now, on: connection)
         }
+        // Only a plan's speed depends on it: a campaign that could not refresh them still runs.
+        do { try await database.withConnection { try Campaigns.refreshStatistics(dialect: dialect, on: $0) } } catch {
+            logger.warning("could not refresh the statistics of campaign_cards: \(error)")
+        }
         jobs.notifyCommitted()
         return campaign
     }

@@ -138,6 +138,16 @@ public enum Campaigns {
         return (rows.count, remaining)
     }
 
+    /// Brings PostgreSQL's statistics of `campaign_cards` up to date once a campaign's cards are
+    /// listed. Until autovacuum gets to it, the planner still sees the table as it was and
+    /// expects a few rows per campaign; it then reads all of a campaign's rows to mark a step's
+    /// cards done (19 ms a step of 50 on a 50,000-card campaign, 2 ms with fresh statistics).
+    /// SQLite plans these statements from its indexes alone.
+    public static func refreshStatistics(dialect: SQLDialect, on connection: any SQLConnection) throws {
+        guard dialect == .postgres else { return }
+        _ = try connection.execute("ANALYZE campaign_cards", [])
+    }
+
     /// A tenant's campaign; nil for unknown ids and other tenants' alike.
     public static func get(tenant: String, id: String, on connection: any SQLConnection) throws -> Campaign? {
         guard let row = try connection.first("SELECT * FROM campaigns WHERE id = ? AND tenant_id = ?", [.text(id), .text(tenant)]) else { return nil }
