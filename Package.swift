@@ -117,7 +117,7 @@ let package = Package(
         .target(
             name: "PasslinePush",
             dependencies: [
-                "PasslineHTTPClient", "PasslineJSON", "PasslineService", "PasslineSQL", "PasslineStore",
+                "ApplePass", "PasslineHTTPClient", "PasslineJSON", "PasslineService", "PasslineSQL", "PasslineStore",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -92,13 +92,11 @@ struct PushBench: AsyncParsableCommand {
 
     /// Requests per second of `requests` pushes handed to the client at once, as a push batch is.
     static func clientAlone(client: HTTPClient, port: Int, requests: Int, passType: String, identity: DevelopmentIdentity) async throws -> Double {
-        let signing = try identity.signingIdentity()
-        let clientIdentity = ClientIdentity(certificatePEM: signing.certificate.pemBytes + signing.intermediate.pemBytes, keyPEM: try signing.signerKey.pemBytes())
+        let clientIdentity = try APNsRequest.clientIdentity(try identity.signingIdentity())
         let expiration = String(Int(Date().timeIntervalSince1970) + 86_400)
         let all = (0..<requests).map { n in
-            HTTPRequest(method: "POST", url: "https://127.0.0.1:\(port)/3/device/\(token(n))",
-                        headers: [("apns-topic", passType), ("apns-expiration", expiration), ("content-type", "application/json")],
-                        body: Array("{}".utf8), identity: clientIdentity)
+            APNsRequest.make(apnsURL: "https://127.0.0.1:\(port)", token: token(n), passType: passType, expiration: expiration,
+                             timeoutMilliseconds: 30_000, identity: clientIdentity)
         }
         let start = DispatchTime.now().uptimeNanoseconds
         let answers = await client.send(all: all)

@@ -200,16 +200,9 @@ public final class PushWorker: Sendable {
         guard !token.isEmpty, token.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) }) else {
             return .decided((job, push, .answered(.removeRegistration(reason: "BadDeviceToken (not sent: the token is not hexadecimal)"))))
         }
-        let request = HTTPRequest(
-            method: "POST", url: "\(configuration.apnsURL)/3/device/\(token)",
-            headers: [("apns-topic", passType), ("apns-expiration", expiration), ("content-type", "application/json")],
-            // Wallet's push carries no content: an empty dictionary tells the device to ask what changed.
-            body: Self.emptyPayload, timeoutMilliseconds: configuration.requestTimeoutMilliseconds, identity: identity
-        )
-        return .send(push, request)
+        return .send(push, APNsRequest.make(apnsURL: configuration.apnsURL, token: token, passType: passType, expiration: expiration,
+                                            timeoutMilliseconds: configuration.requestTimeoutMilliseconds, identity: identity))
     }
-
-    private static let emptyPayload = Array("{}".utf8)
 
     private func identity(tenant: String) async throws -> (Int64, ClientIdentity) {
         let entry = try await signing.entry(tenant: tenant)
@@ -217,8 +210,7 @@ public final class PushWorker: Sendable {
         if let cached, cached.stamp == entry.stamp { return cached }
         // A replaced certificate's connections and thread are not needed any more.
         if let cached { client.retire(cached.identity) }
-        let identity = ClientIdentity(certificatePEM: entry.identity.certificate.pemBytes + entry.identity.intermediate.pemBytes,
-                                      keyPEM: try entry.identity.signerKey.pemBytes())
+        let identity = try APNsRequest.clientIdentity(entry.identity)
         identities.withLock { $0[tenant] = (entry.stamp, identity) }
         return (entry.stamp, identity)
     }
