@@ -262,5 +262,13 @@ public enum Schema {
             );
             """
         },
+        Migration(version: 5, name: "devices by push token") { _ in
+            """
+            -- APNs answers name a push token, not a device: removing the registrations behind a
+            -- 410 or BadDeviceToken read every device of the tenant without this (250 ms at
+            -- 143,000 devices, on the worker's connection).
+            CREATE INDEX devices_by_push_token ON devices (tenant_id, push_token);
+            """
+        },
     ]
 }
