@@ -19,6 +19,7 @@ public final class Cards: Sendable {
     /// Each tenant's Google Wallet settings.
     public let google: GoogleIssuers
     private let passes = PassCache(capacity: 2000)
+    private let transactions: PointsTransactions
 
     public init(database: any SQLDatabase, templates: Templates, tenants: Tenants, publicURL: String) {
         self.database = database
@@ -27,6 +28,7 @@ public final class Cards: Sendable {
         self.publicURL = publicURL
         self.identities = SigningIdentities(tenants: tenants)
         self.google = GoogleIssuers(database: database, secrets: tenants.secrets)
+        self.transactions = PointsTransactions(database: database)
     }
 
     /// Replaces the tenant's signing identity (see `Tenants.replaceIdentity`) and drops what was
@@ -141,41 +143,14 @@ public final class Cards: Sendable {
     /// Earns or redeems points. With an idempotency key, a repeated request (same key, same
     /// request hash) gets the stored answer and changes nothing; the same key with another request
     /// is refused. The answer is rendered by `render` inside the transaction and stored with it.
+    ///
+    /// Concurrent transactions of one tenant go to the store together (`PointsTransactions`).
     /// - Throws: `StoreError.notFound`, `.conflict` (redemption over the balance), `.invalid`.
     public func transact(tenant: String, mode: String, serial: String, points: Int64, reason: String, amount: Int64?,
                          idempotencyKey: String?, requestHash: [UInt8], actor: String?, jobs: JobQueue,
                          render: @escaping @Sendable (Ledger.Outcome) -> [UInt8], now: Int64 = Clock.milliseconds()) async throws -> TransactionResult {
-        if let key = idempotencyKey, let stored = try await storedAnswer(tenant: tenant, key: key, requestHash: requestHash) { return stored }
-        let dialect = database.dialect
-        do {
-            let (outcome, body) = try await database.transaction { connection -> (Ledger.Outcome, [UInt8]) in
-                var body: [UInt8] = []
-                let outcome = try Ledger.apply(tenant: tenant, mode: mode, serial: serial, points: points, reason: reason, amount: amount,
-                                               idempotencyKey: idempotencyKey, actor: actor, dialect: dialect, now: now,
-                                               committing: { outcome in
-                                                   body = render(outcome)
-                                                   if let key = idempotencyKey {
-                                                       try Idempotency.store(tenant: tenant, key: key, requestHash: requestHash, status: 201,
-                                                                             body: body, now: now, on: connection)
-                                                   }
-                                               }, on: connection)
-                return (outcome, body)
-            }
-            if outcome.pushes > 0 { jobs.notifyCommitted() }
-            return .applied(outcome, body: body)
-        } catch let error as SQLError where error.code == .uniqueViolation && idempotencyKey != nil {
-            // A concurrent request with the same key committed first: answer as it did.
-            if let stored = try await storedAnswer(tenant: tenant, key: idempotencyKey!, requestHash: requestHash) { return stored }
-            throw error
-        }
-    }
-
-    private func storedAnswer(tenant: String, key: String, requestHash: [UInt8]) async throws -> TransactionResult? {
-        guard let stored = try await database.withConnection({ try Idempotency.find(tenant: tenant, key: key, on: $0) }) else { return nil }
-        guard ConstantTime.equal(stored.requestHash, requestHash) else {
-            throw StoreError(.invalid, "The Idempotency-Key \(key) was used with another request; use a new key for a new request.")
-        }
-        return .replayed(status: stored.status, body: stored.body)
+        try await transactions.transact(tenant: tenant, mode: mode, serial: serial, points: points, reason: reason, amount: amount,
+                                        idempotencyKey: idempotencyKey, requestHash: requestHash, actor: actor, jobs: jobs, render: render, now: now)
     }
 
     /// Changes a card's member name and fields (an empty change reissues it, `voided` voids it).

@@ -38,10 +38,7 @@ public enum Ledger {
     public static func apply(tenant: String, mode: String, serial: String, points: Int64, reason: String, amount: Int64?,
                              idempotencyKey: String?, actor: String?, dialect: SQLDialect, now: Int64,
                              committing: ((Outcome) throws -> Void)? = nil, on connection: any SQLConnection) throws -> Outcome {
-        guard points != 0 else { throw StoreError(.invalid, "points must not be zero.") }
-        guard abs(points) <= 1_000_000_000 else { throw StoreError(.invalid, "points must be within ±1,000,000,000.") }
-        try TextRules.check(reason, field: "reason", maxLength: 200)
-        if let amount, amount < 0 { throw StoreError(.invalid, "amount must be zero or more minor units, found \(amount).") }
+        try validate(points: points, reason: reason, amount: amount)
         guard let row = try connection.first("""
             UPDATE cards SET points = points + ?, version = version + 1, updated_at = ?
             WHERE tenant_id = ? AND serial_number = ? AND mode = ? AND points + ? >= 0 AND voided = 0
@@ -74,6 +71,15 @@ public enum Ledger {
         return outcome
     }
 
+    /// Refuses a change no card may take, whatever its balance.
+    /// - Throws: `StoreError.invalid` naming the value.
+    public static func validate(points: Int64, reason: String, amount: Int64?) throws {
+        guard points != 0 else { throw StoreError(.invalid, "points must not be zero.") }
+        guard abs(points) <= 1_000_000_000 else { throw StoreError(.invalid, "points must be within ±1,000,000,000.") }
+        try TextRules.check(reason, field: "reason", maxLength: 200)
+        if let amount, amount < 0 { throw StoreError(.invalid, "amount must be zero or more minor units, found \(amount).") }
+    }
+
     /// One APNs job per device registered for the card, coalesced per (push token, pass type).
     /// A test-mode card's jobs say so: the sender records them as sent and sends nothing, so a
     /// partner's integration tests never reach Apple.
@@ -87,13 +93,22 @@ public enum Ledger {
     @discardableResult
     public static func enqueuePushes(tenant: String, serials: [String], mode: String, priority: JobPriority = .interactive, campaign: String? = nil,
                                      dialect: SQLDialect, now: Int64, on connection: any SQLConnection) throws -> Int {
-        guard !serials.isEmpty else { return 0 }
+        try enqueuePushesPerCard(tenant: tenant, serials: serials, mode: mode, priority: priority, campaign: campaign,
+                                 dialect: dialect, now: now, on: connection).values.reduce(0, +)
+    }
+
+    /// The same, telling how many devices of each card were pushed to.
+    static func enqueuePushesPerCard(tenant: String, serials: [String], mode: String, priority: JobPriority = .interactive, campaign: String? = nil,
+                                     dialect: SQLDialect, now: Int64, on connection: any SQLConnection) throws -> [String: Int] {
+        guard !serials.isEmpty else { return [:] }
         let devices = try connection.query("""
-            SELECT d.push_token AS push_token, r.pass_type_identifier AS pass_type
+            SELECT r.serial_number AS serial_number, d.push_token AS push_token, r.pass_type_identifier AS pass_type
             FROM registrations r JOIN devices d ON d.tenant_id = r.tenant_id AND d.device_library_id = r.device_library_id
             WHERE r.tenant_id = ? AND r.serial_number IN (\(Array(repeating: "?", count: serials.count).joined(separator: ", ")))
             """, [.text(tenant)] + serials.map(SQLValue.text))
+        var perCard: [String: Int] = [:]
         let jobs = try devices.map { row -> NewJob in
+            perCard[try row.string("serial_number"), default: 0] += 1
             let token = try row.string("push_token"), passType = try row.string("pass_type")
             // Written by the JSON writer: the push token comes from the device and may hold anything.
             var payload = JSONObject([("tenant", .string(tenant)), ("pushToken", .string(token)), ("passType", .string(passType))])
@@ -103,7 +118,7 @@ public enum Ledger {
             return NewJob(kind: "apns.push", tenant: tenant, payload: JSONWriter.string(.object(payload)), priority: priority, coalesceKey: key)
         }
         try JobQueue.enqueue(jobs, dialect: dialect, now: now, on: connection)
-        return jobs.count
+        return perCard
     }
 
     /// A card's ledger, newest first, `limit` entries before entry id `before` (for paging).

@@ -64,19 +64,31 @@ extension UpdateTags {
     /// stamped), which aborts the COMMIT and rolls everything back.
     /// - Throws: `StoreError.notFound` when the tenant or the card does not exist.
     public static func stampThenCommit(tenant: String, serial: String, dialect: SQLDialect, on connection: any SQLConnection) throws {
+        try stampThenCommit(tenant: tenant, serials: [serial], dialect: dialect, on: connection)
+    }
+
+    /// The same for several cards of the tenant, which all get the one new tag.
+    public static func stampThenCommit(tenant: String, serials: [String], dialect: SQLDialect, on connection: any SQLConnection) throws {
+        let distinct = Set(serials).count
+        let missing = StoreError(.notFound, serials.count == 1 ? "Card \(serials[0]) of tenant \(tenant) does not exist."
+                                                               : "A card of the \(distinct) given of tenant \(tenant) does not exist.")
         guard dialect == .postgres else {
-            _ = try stamp(tenant: tenant, serial: serial, dialect: dialect, on: connection)
+            let tag = try next(tenant: tenant, on: connection)
+            let changed = try connection.execute("""
+                UPDATE cards SET update_tag = ? WHERE tenant_id = ? AND serial_number IN (\(Array(repeating: "?", count: serials.count).joined(separator: ", ")))
+                """, [.int(tag), .text(tenant)] + serials.map(SQLValue.text))
+            guard changed == distinct else { throw missing }
             return
         }
         do {
             _ = try connection.queryThenCommit("""
                 WITH tag AS (UPDATE update_tags SET last_tag = last_tag + 1 WHERE tenant_id = ? RETURNING last_tag),
-                     stamped AS (UPDATE cards SET update_tag = tag.last_tag FROM tag WHERE cards.tenant_id = ? AND cards.serial_number = ?
-                                 RETURNING cards.update_tag AS update_tag)
-                SELECT 1 / (SELECT count(*) FROM stamped) AS stamped
-                """, [.text(tenant), .text(tenant), .text(serial)])
+                     stamped AS (UPDATE cards SET update_tag = tag.last_tag FROM tag
+                                 WHERE cards.tenant_id = ? AND cards.serial_number = ANY(?::text[]) RETURNING 1)
+                SELECT 1 / (CASE WHEN (SELECT count(*) FROM stamped) = ? THEN 1 ELSE 0 END) AS stamped
+                """, [.text(tenant), .text(tenant), .text(ArrayLiteral.texts(serials)), .int(Int64(distinct))])
         } catch let error as SQLError where error.message.contains("SQLSTATE 22012") {
-            throw StoreError(.notFound, "Card \(serial) of tenant \(tenant) does not exist.")
+            throw missing
         }
     }
 }
@@ -150,11 +162,11 @@ public enum DeviceQueries {
             LEFT JOIN update_tags t ON t.tenant_id = q.tenant_id
             ORDER BY q.i, c.serial_number
             """, [
-                .text(textArray(asked.map { polls[$0].tenant })),
-                .text(textArray(asked.map { polls[$0].device })),
-                .text(textArray(asked.map { polls[$0].passType })),
-                .text("{" + asked.map { String(polls[$0].since ?? -1) }.joined(separator: ",") + "}"),
-                .text("{" + asked.map { String($0) }.joined(separator: ",") + "}"),
+                .text(ArrayLiteral.texts(asked.map { polls[$0].tenant })),
+                .text(ArrayLiteral.texts(asked.map { polls[$0].device })),
+                .text(ArrayLiteral.texts(asked.map { polls[$0].passType })),
+                .text(ArrayLiteral.integers(asked.map { polls[$0].since ?? -1 })),
+                .text(ArrayLiteral.integers(asked.map { Int64($0) })),
             ])
         var serials: [Int: [String]] = [:]
         var tags: [Int: Int64] = [:]
@@ -168,21 +180,5 @@ public enum DeviceQueries {
             answers[index] = UpdatedSerials(serialNumbers: numbers, lastUpdated: tag)
         }
         return answers
-    }
-
-    /// A PostgreSQL array literal of texts: every element quoted, so commas, braces, spaces and
-    /// the word NULL stay text, with quotes and backslashes escaped.
-    static func textArray(_ values: [String]) -> String {
-        var out = "{"
-        for (position, value) in values.enumerated() {
-            if position > 0 { out += "," }
-            out += "\""
-            for character in value.unicodeScalars {
-                if character == "\"" || character == "\\" { out += "\\" }
-                out.unicodeScalars.append(character)
-            }
-            out += "\""
-        }
-        return out + "}"
     }
 }

@@ -66,6 +66,63 @@ struct TransactionTests {
         await server.stop()
     }
 
+    @Test("concurrent transactions, applied together, add up exactly: every answer matches the ledger, keys apply once", arguments: TestDatabase.available)
+    func concurrentTransactions(kind: TestDatabase) async throws {
+        let (server, key, first) = try await setUp(kind)
+        var serials = [first]
+        for _ in 0..<3 {
+            let created = try await server.send("POST", "/api/v1/cards", body: #"{"template":"lumen","memberId":"M","memberName":"N","points":120}"#, headers: key)
+            serials.append(try #require(created.json?["serialNumber"] as? String))
+        }
+        // Per card: 12 earns of 3, 5 redemptions of 40 (some must fail, which depends on
+        // the order), and 3 keys sent twice each.
+        var requests: [(serial: String, points: Int, key: String?)] = []
+        for serial in serials {
+            requests += Array(repeating: (serial, 3, nil), count: 12) + Array(repeating: (serial, -40, nil), count: 5)
+            for k in 0..<3 { requests += [(serial, 2, "\(serial)-k\(k)"), (serial, 2, "\(serial)-k\(k)")] }
+        }
+        let sent = requests.shuffled()
+        let answers = try await withThrowingTaskGroup(of: (String, Int, Int, Data).self) { group in
+            for request in sent {
+                group.addTask {
+                    let headers = request.key.map { key.merging(["Idempotency-Key": $0]) { $1 } } ?? key
+                    let answer = try await server.send("POST", "/api/v1/cards/\(request.serial)/transactions",
+                                                       body: #"{"points":\#(request.points),"reason":"Rush"}"#, headers: headers)
+                    return (request.serial, request.points, answer.status, answer.body)
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(answers.allSatisfy { [201, 409].contains($0.2) }, "\(answers.map(\.2))")
+        for serial in serials {
+            let mine = answers.filter { $0.0 == serial }
+            let applied = mine.filter { $0.2 == 201 }
+            #expect(mine.filter { $0.2 == 409 }.allSatisfy { $0.1 == -40 })
+            // A key's two requests answered alike: once applied, once replayed.
+            let keyed = Set(applied.filter { $0.1 == 2 }.map(\.3))
+            #expect(keyed.count == 3)
+            let ledger = try await server.send("GET", "/api/v1/cards/\(serial)/transactions?limit=200", headers: key)
+            let entries = try #require(ledger.json?["transactions"] as? [[String: Any]]).reversed()
+            #expect(entries.count == applied.count - 3, "each key's replay adds no entry")
+            var balance = 120
+            for entry in entries {
+                balance += entry["points"] as? Int ?? 0
+                #expect(entry["balanceAfter"] as? Int == balance, "the ledger is one chain per card")
+            }
+            #expect(balance >= 0)
+            let card = try await server.send("GET", "/api/v1/cards/\(serial)", headers: key)
+            #expect(card.json?["points"] as? Int == balance)
+            #expect(card.json?["version"] as? Int == 1 + entries.count)
+            // Every answer's balance is one the ledger passed through.
+            let balances = Set(entries.compactMap { $0["balanceAfter"] as? Int })
+            for answer in applied {
+                let object = try JSONSerialization.jsonObject(with: answer.3) as? [String: Any]
+                #expect(balances.contains(object?["points"] as? Int ?? -1))
+            }
+        }
+        await server.stop()
+    }
+
     @Test("a change reaches the device: the serial shows as updated, the new pass has the new balance and the same serial and token, pushes coalesce", arguments: TestDatabase.available)
     func reachesDevice(kind: TestDatabase) async throws {
         let (server, key, serial) = try await setUp(kind)

@@ -21,7 +21,7 @@ struct DevicePollsTests {
                 _ = try Records.register(tenant: "t1", device: "device-\(i % 10)", pushToken: "p\(i)", passType: "pass.test", serial: "S\(i)", now: 1, on: connection)
             }
         }
-        let polls = DevicePolls(database: database, maxBatches: 1, maxBatchSize: 7)
+        let polls = DevicePolls(database: database, maxBatchSize: 7)
         let answers = try await withThrowingTaskGroup(of: (Int, UpdatedSerials?).self) { group in
             for caller in 0..<200 {
                 group.addTask {

@@ -1,0 +1,194 @@
+import PasslineSQL
+
+/// Many points changes of one tenant in one transaction.
+///
+/// A tenant's changes all take its update tag, whose row stays locked until COMMIT; one at a
+/// time, a busy tenant's changes queue on that lock and on their own round trips. Applied
+/// together, the batch takes the tag once and runs a fixed number of statements (on
+/// PostgreSQL each carries the whole batch through `unnest`), whatever its size.
+extension Ledger {
+    /// One change of a batch, already checked with `validate`.
+    public struct Change: Sendable, Equatable {
+        public let serial: String
+        public let points: Int64
+        public let reason: String
+        public let amount: Int64?
+        public let actor: String?
+        /// The request's `Idempotency-Key` and the hash of what it asked, to store its answer under.
+        public let idempotencyKey: String?
+        public let requestHash: [UInt8]
+
+        public init(serial: String, points: Int64, reason: String, amount: Int64?, actor: String?, idempotencyKey: String?, requestHash: [UInt8]) {
+            self.serial = serial; self.points = points; self.reason = reason; self.amount = amount; self.actor = actor
+            self.idempotencyKey = idempotencyKey; self.requestHash = requestHash
+        }
+    }
+
+    /// What became of one change of a batch.
+    public enum BatchResult: Sendable, Equatable {
+        /// Applied; with an idempotency key, its answer is stored.
+        case applied(Outcome, answer: [UInt8])
+        /// Not applied: the card is missing, voided or short of points. Nothing of it was
+        /// written; applying it alone tells which.
+        case notApplied
+        /// Not applied: another request already holds its idempotency key.
+        case keyTaken
+    }
+
+    /// Applies `changes` (distinct cards, distinct idempotency keys) to cards of the tenant in
+    /// `mode`, in the caller's transaction, and commits it when anything was applied.
+    ///
+    /// In order: the idempotency keys are reserved (a key another request holds makes its
+    /// change `.keyTaken`), the balances updated where they allow it, the ledger entries
+    /// written, one push job per registered device and the Google syncs enqueued, `answer`
+    /// rendered and stored for each keyed change, and last the tag taken for every changed
+    /// card at once, sent with the COMMIT. Nothing may use the connection afterwards.
+    /// - Parameter answer: the response body of an applied change, stored with its key.
+    public static func applyBatch(tenant: String, mode: String, _ changes: [Change], dialect: SQLDialect, now: Int64,
+                                  answer: (Int, Outcome) -> [UInt8], on connection: any SQLConnection) throws -> [BatchResult] {
+        var results = [BatchResult](repeating: .notApplied, count: changes.count)
+        let reserved = try reserveKeys(tenant: tenant, changes, dialect: dialect, now: now, on: connection)
+        let candidates = changes.indices.filter { changes[$0].idempotencyKey == nil || reserved.contains($0) }
+        for index in changes.indices where !candidates.contains(index) { results[index] = .keyTaken }
+
+        let balances = try updateBalances(tenant: tenant, mode: mode, candidates.map { changes[$0] }, dialect: dialect, now: now, on: connection)
+        let applied = candidates.filter { balances[changes[$0].serial] != nil }
+        let entryIDs = try insertEntries(tenant: tenant, applied.map { changes[$0] }, balances: balances, dialect: dialect, now: now, on: connection)
+        let serials = applied.map { changes[$0].serial }
+        let pushes = try enqueuePushesPerCard(tenant: tenant, serials: serials, mode: mode, dialect: dialect, now: now, on: connection)
+        try GoogleSync.enqueue(tenant: tenant, serials: serials, mode: mode, dialect: dialect, now: now, on: connection)
+
+        var answers: [(key: String, body: [UInt8])] = []
+        for index in applied {
+            let change = changes[index]
+            let (points, version) = balances[change.serial]!
+            let outcome = Outcome(entry: Entry(id: entryIDs[change.serial]!, points: change.points, balanceAfter: points, reason: change.reason,
+                                               amount: change.amount, createdAt: now),
+                                  points: points, version: version, pushes: pushes[change.serial] ?? 0)
+            let body = answer(index, outcome)
+            results[index] = .applied(outcome, answer: body)
+            if let key = change.idempotencyKey { answers.append((key, body)) }
+        }
+        // A key reserved for a change that did not apply is given back: only answers are stored.
+        let unused = candidates.filter { balances[changes[$0].serial] == nil }.compactMap { changes[$0].idempotencyKey }
+        try storeAnswers(tenant: tenant, answers, releasing: unused, dialect: dialect, on: connection)
+        if !serials.isEmpty {
+            try UpdateTags.stampThenCommit(tenant: tenant, serials: serials, dialect: dialect, on: connection)
+        }
+        return results
+    }
+
+    /// Inserts a placeholder answer for every keyed change; returns the indices whose key was free.
+    /// A key another transaction is inserting makes this wait for it, as a unique index does.
+    private static func reserveKeys(tenant: String, _ changes: [Change], dialect: SQLDialect, now: Int64,
+                                    on connection: any SQLConnection) throws -> Set<Int> {
+        let keyed = changes.indices.filter { changes[$0].idempotencyKey != nil }
+        guard !keyed.isEmpty else { return [] }
+        if dialect == .postgres {
+            let rows = try connection.query("""
+                INSERT INTO idempotency_records (tenant_id, key, request_hash, response_status, response_body, created_at)
+                SELECT ?, v.key, decode(v.hash, 'hex'), 201, ''::bytea, ? FROM unnest(?::text[], ?::text[]) AS v(key, hash)
+                ON CONFLICT DO NOTHING RETURNING key
+                """, [.text(tenant), .int(now), .text(ArrayLiteral.texts(keyed.map { changes[$0].idempotencyKey! })),
+                      .text(ArrayLiteral.hex(keyed.map { changes[$0].requestHash }))])
+            let inserted = Set(try rows.map { try $0.string("key") })
+            return Set(keyed.filter { inserted.contains(changes[$0].idempotencyKey!) })
+        }
+        var reserved = Set<Int>()
+        for index in keyed {
+            let change = changes[index]
+            let count = try connection.execute("""
+                INSERT INTO idempotency_records (tenant_id, key, request_hash, response_status, response_body, created_at)
+                VALUES (?, ?, ?, 201, ?, ?) ON CONFLICT DO NOTHING
+                """, [.text(tenant), .text(change.idempotencyKey!), .blob(change.requestHash), .blob([]), .int(now)])
+            if count == 1 { reserved.insert(index) }
+        }
+        return reserved
+    }
+
+    /// Adds each change's points where the card exists in `mode`, is not voided and stays at
+    /// zero or more; returns the new balance and version of each card changed.
+    private static func updateBalances(tenant: String, mode: String, _ changes: [Change], dialect: SQLDialect, now: Int64,
+                                       on connection: any SQLConnection) throws -> [String: (points: Int64, version: Int64)] {
+        guard !changes.isEmpty else { return [:] }
+        var balances: [String: (points: Int64, version: Int64)] = [:]
+        if dialect == .postgres {
+            // Cards are locked in serial order, as every batch locks them, so two batches
+            // sharing cards wait for each other instead of deadlocking.
+            let sorted = changes.sorted { $0.serial < $1.serial }
+            let rows = try connection.query("""
+                UPDATE cards AS c SET points = c.points + v.points, version = c.version + 1, updated_at = ?
+                FROM (SELECT * FROM unnest(?::text[], ?::bigint[]) AS u(serial_number, points) ORDER BY serial_number) AS v
+                WHERE c.tenant_id = ? AND c.serial_number = v.serial_number AND c.mode = ? AND c.voided = 0 AND c.points + v.points >= 0
+                RETURNING c.serial_number AS serial_number, c.points AS points, c.version AS version
+                """, [.int(now), .text(ArrayLiteral.texts(sorted.map(\.serial))), .text(ArrayLiteral.integers(sorted.map(\.points))),
+                      .text(tenant), .text(mode)])
+            for row in rows { balances[try row.string("serial_number")] = (try row.int("points"), try row.int("version")) }
+            return balances
+        }
+        for change in changes {
+            guard let row = try connection.first("""
+                UPDATE cards SET points = points + ?, version = version + 1, updated_at = ?
+                WHERE tenant_id = ? AND serial_number = ? AND mode = ? AND points + ? >= 0 AND voided = 0
+                RETURNING points, version
+                """, [.int(change.points), .int(now), .text(tenant), .text(change.serial), .text(mode), .int(change.points)]) else { continue }
+            balances[change.serial] = (try row.int("points"), try row.int("version"))
+        }
+        return balances
+    }
+
+    /// Writes the ledger entries of the applied changes; returns each card's entry id.
+    private static func insertEntries(tenant: String, _ changes: [Change], balances: [String: (points: Int64, version: Int64)],
+                                      dialect: SQLDialect, now: Int64, on connection: any SQLConnection) throws -> [String: Int64] {
+        guard !changes.isEmpty else { return [:] }
+        var ids: [String: Int64] = [:]
+        if dialect == .postgres {
+            let rows = try connection.query("""
+                INSERT INTO ledger_entries (tenant_id, serial_number, points, balance_after, reason, amount, idempotency_key, actor, created_at)
+                SELECT ?, v.serial_number, v.points, v.balance, v.reason, v.amount, v.key, v.actor, ?
+                FROM unnest(?::text[], ?::bigint[], ?::bigint[], ?::text[], ?::bigint[], ?::text[], ?::text[])
+                     AS v(serial_number, points, balance, reason, amount, key, actor)
+                RETURNING id, serial_number
+                """, [.text(tenant), .int(now),
+                      .text(ArrayLiteral.texts(changes.map(\.serial))), .text(ArrayLiteral.integers(changes.map(\.points))),
+                      .text(ArrayLiteral.integers(changes.map { balances[$0.serial]!.points })), .text(ArrayLiteral.texts(changes.map(\.reason))),
+                      .text(ArrayLiteral.integers(changes.map(\.amount))), .text(ArrayLiteral.texts(changes.map(\.idempotencyKey))),
+                      .text(ArrayLiteral.texts(changes.map(\.actor)))])
+            for row in rows { ids[try row.string("serial_number")] = try row.int("id") }
+            return ids
+        }
+        for change in changes {
+            let row = try connection.first("""
+                INSERT INTO ledger_entries (tenant_id, serial_number, points, balance_after, reason, amount, idempotency_key, actor, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
+                """, [.text(tenant), .text(change.serial), .int(change.points), .int(balances[change.serial]!.points), .text(change.reason),
+                      SQLValue(change.amount), SQLValue(change.idempotencyKey), SQLValue(change.actor), .int(now)])!
+            ids[change.serial] = try row.int("id")
+        }
+        return ids
+    }
+
+    /// Replaces the placeholders of applied keyed changes with their answers and deletes those
+    /// of changes that did not apply.
+    private static func storeAnswers(tenant: String, _ answers: [(key: String, body: [UInt8])], releasing unused: [String],
+                                     dialect: SQLDialect, on connection: any SQLConnection) throws {
+        if !answers.isEmpty {
+            if dialect == .postgres {
+                try connection.execute("""
+                    UPDATE idempotency_records AS i SET response_body = decode(v.body, 'hex')
+                    FROM unnest(?::text[], ?::text[]) AS v(key, body) WHERE i.tenant_id = ? AND i.key = v.key
+                    """, [.text(ArrayLiteral.texts(answers.map(\.key))), .text(ArrayLiteral.hex(answers.map(\.body))), .text(tenant)])
+            } else {
+                for (key, body) in answers {
+                    try connection.execute("UPDATE idempotency_records SET response_body = ? WHERE tenant_id = ? AND key = ?",
+                                           [.blob(body), .text(tenant), .text(key)])
+                }
+            }
+        }
+        if !unused.isEmpty {
+            try connection.execute("""
+                DELETE FROM idempotency_records WHERE tenant_id = ? AND key IN (\(Array(repeating: "?", count: unused.count).joined(separator: ", ")))
+                """, [.text(tenant)] + unused.map(SQLValue.text))
+        }
+    }
+}
