@@ -135,7 +135,7 @@ public final class JobQueue: Sendable {
     ///   - atLeast: only jobs at least this urgent (a lane kept free for single changes).
     public func claim(limit: Int, kinds: [String]? = nil, skipPausedTenants: Bool = false, atLeast: JobPriority? = nil,
                       leaseMilliseconds lease: Int64 = 60_000, now: Int64 = Clock.milliseconds()) async throws -> [ClaimedJob] {
-        let worker = self.worker, skipLocked = database.dialect.skipLocked
+        let worker = self.worker, dialect = database.dialect
         var filter = ""
         var filterValues: [SQLValue] = []
         if let kinds {
@@ -151,18 +151,30 @@ public final class JobQueue: Sendable {
         }
         let condition = filter, conditionValues = filterValues
         return try await database.transaction { connection in
-            try connection.query("""
+            // The jobs to take are picked once, in a materialized CTE, on PostgreSQL. Inside
+            // `id IN (…)` the planner, misled by the statistics of a queue that was empty a
+            // moment ago, ran the locking subquery again for every row of the table: claims of
+            // 1 to 5 s whose locks stalled every enqueue of the same push tokens meanwhile.
+            let pick = """
+                SELECT id FROM jobs
+                WHERE state IN ('ready', 'running')
+                  AND ((state = 'ready' AND run_at <= ?) OR (state = 'running' AND lease_until < ?))\(condition)
+                ORDER BY priority, run_at, id
+                LIMIT ?
+                """
+            let binds: [SQLValue] = [.int(now), .int(now)] + conditionValues + [.int(Int64(limit))] + [.int(now + lease), .text(worker)]
+            let claim = dialect == .postgres ? """
+                WITH picked AS MATERIALIZED (\(pick) FOR UPDATE SKIP LOCKED)
                 UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = ?, locked_by = ?
-                WHERE id IN (
-                    SELECT id FROM jobs
-                    WHERE state IN ('ready', 'running')
-                      AND ((state = 'ready' AND run_at <= ?) OR (state = 'running' AND lease_until < ?))\(condition)
-                    ORDER BY priority, run_at, id
-                    LIMIT ?
-                    \(skipLocked)
-                )
+                FROM picked WHERE jobs.id = picked.id
+                RETURNING jobs.id AS id, kind, tenant_id, payload, attempts, max_attempts, coalesce_key, priority, run_at
+                """ : """
+                WITH picked AS (\(pick))
+                UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = ?, locked_by = ?
+                WHERE id IN (SELECT id FROM picked)
                 RETURNING id, kind, tenant_id, payload, attempts, max_attempts, coalesce_key, priority, run_at
-                """, [.int(now + lease), .text(worker), .int(now), .int(now)] + conditionValues + [.int(Int64(limit))])
+                """
+            return try connection.query(claim, binds)
             .map { row in
                 ClaimedJob(id: try row.int("id"), kind: try row.string("kind"), tenant: try row.optionalString("tenant_id"),
                            payload: try row.string("payload"), attempt: Int(try row.int("attempts")),
