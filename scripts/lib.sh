@@ -56,7 +56,8 @@ passline_dev_identity() {
 }
 
 # A throwaway PostgreSQL cluster for the tests: initdb in a temporary folder, a Unix socket
-# there, no TCP port. Sets PASSLINE_TEST_POSTGRES (a libpq connection string) and removes the
+# there, no TCP port. Autovacuum looks every 5 s, as a server whose job queue churns wants
+# (see the README); the jobs table asks for a vacuum after every 2,000 changed rows. Sets PASSLINE_TEST_POSTGRES (a libpq connection string) and removes the
 # cluster when the calling script exits.
 passline_start_postgres() {
     passline_install_packages postgresql
@@ -73,7 +74,7 @@ passline_start_postgres() {
     "${as[@]}" "$bin/initdb" -D "$PASSLINE_PG_DIR/data" -U postgres --auth=trust --no-sync -E UTF8 >"$PASSLINE_PG_DIR/initdb.log" 2>&1 \
         || { cat "$PASSLINE_PG_DIR/initdb.log" >&2; exit 1; }
     "${as[@]}" "$bin/pg_ctl" -D "$PASSLINE_PG_DIR/data" -l "$PASSLINE_PG_DIR/server.log" -w start \
-        -o "-c listen_addresses='' -k $PASSLINE_PG_DIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" >/dev/null \
+        -o "-c listen_addresses='' -k $PASSLINE_PG_DIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 -c autovacuum_naptime=5s" >/dev/null \
         || { cat "$PASSLINE_PG_DIR/server.log" >&2; exit 1; }
     PASSLINE_PG_STOP=("${as[@]}" "$bin/pg_ctl" -D "$PASSLINE_PG_DIR/data" -m immediate stop)
     trap 'passline_stop_postgres' EXIT
