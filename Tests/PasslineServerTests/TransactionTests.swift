@@ -66,6 +66,20 @@ struct TransactionTests {
         await server.stop()
     }
 
+    @Test("a serial with a NUL in the path is no card: 404, and the card it starts like keeps its balance", arguments: TestDatabase.available)
+    func nulInSerial(kind: TestDatabase) async throws {
+        let (server, key, serial) = try await setUp(kind)
+        for path in ["/api/v1/cards/\(serial)%00x/transactions", "/api/v1/cards/\(serial)%00/transactions"] {
+            let answer = try await server.send("POST", path, body: #"{"points":5,"reason":"Visit"}"#, headers: key)
+            #expect(answer.status == 404, "\(path): \(answer.status)")
+        }
+        #expect(try await server.send("GET", "/api/v1/cards/\(serial)%00x", headers: key).status == 404)
+        #expect(try await server.send("PATCH", "/api/v1/cards/\(serial)%00x", body: #"{"memberName":"X"}"#, headers: key).status == 404)
+        let card = try await server.send("GET", "/api/v1/cards/\(serial)", headers: key)
+        #expect(card.json?["points"] as? Int == 120 && card.json?["version"] as? Int == 1 && card.json?["memberName"] as? String == "N")
+        await server.stop()
+    }
+
     @Test("concurrent transactions, applied together, add up exactly: every answer matches the ledger, keys apply once", arguments: TestDatabase.available)
     func concurrentTransactions(kind: TestDatabase) async throws {
         let (server, key, first) = try await setUp(kind)
