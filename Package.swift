@@ -98,7 +98,7 @@ let package = Package(
         .target(name: "PasslinePostgres", dependencies: ["CLibpq", "PasslineSQL"]),
 
         // Schema, migrations, update tags and the job queue, on the SQL protocol only.
-        .target(name: "PasslineStore", dependencies: ["PasslineSQL", "PasslineJSON"]),
+        .target(name: "PasslineStore", dependencies: ["PasslineSQL", "PasslineJSON", "PasslineCrypto"]),
 
         // The domain: tenants, keys, secrets at rest (more to come with the server).
         .target(name: "PasslineService", dependencies: ["ApplePass", "GoogleWallet", "PasslineCrypto", "PasslineJSON", "PasslineSQL", "PasslineStore", .product(name: "Logging", package: "swift-log")]),

@@ -1,3 +1,5 @@
+import PasslineCrypto
+
 /// PostgreSQL array literals, bound as one text parameter and cast in the statement
 /// (`?::text[]`), so that one statement can carry a whole batch through `unnest`.
 enum ArrayLiteral {
@@ -28,16 +30,5 @@ enum ArrayLiteral {
     static func integers(_ values: [Int64]) -> String { integers(values.map(Optional.some)) }
 
     /// Bytes as hexadecimal texts, for `decode(x, 'hex')` in the statement.
-    static func hex(_ values: [[UInt8]]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        return texts(values.map { bytes in
-            var text = [UInt8]()
-            text.reserveCapacity(bytes.count * 2)
-            for byte in bytes {
-                text.append(digits[Int(byte >> 4)])
-                text.append(digits[Int(byte & 0x0f)])
-            }
-            return String(decoding: text, as: UTF8.self)
-        })
-    }
+    static func hex(_ values: [[UInt8]]) -> String { texts(values.map(Digest.hex)) }
 }
