@@ -80,8 +80,21 @@ final class PointsTransactions: Sendable {
                 switch outcome {
                 case .applied(let outcome, let body):
                     answers[index] = .success(.applied(outcome, body: body))
-                case .notApplied, .keyTaken:
+                case .notApplied:
                     tasks.addTask { (index, await result { try await transactOne(group, pending[index], database: database) }) }
+                case .keyTaken:
+                    // The request holding the key has committed by now (the reservation waited for
+                    // it): answer as it did, or, if it rolled back, apply this one alone.
+                    let change = pending[index].change
+                    tasks.addTask {
+                        (index, await result {
+                            if let stored = try await storedAnswer(tenant: group.tenant, key: change.idempotencyKey!, requestHash: change.requestHash,
+                                                                   database: database) {
+                                return stored
+                            }
+                            return try await transactOne(group, pending[index], database: database)
+                        })
+                    }
                 }
             }
             for await (index, answer) in tasks { answers[index] = answer }
@@ -89,12 +102,10 @@ final class PointsTransactions: Sendable {
         }
     }
 
-    /// One change in a database transaction of its own.
+    /// One change in a database transaction of its own. Its key, if any, was looked up before:
+    /// one stored since makes the insert fail, and the stored answer is given then.
     private static func transactOne(_ group: Group, _ pending: Pending, database: any SQLDatabase) async throws -> Result {
         let change = pending.change, tenant = group.tenant, render = pending.render, now = pending.now
-        if let key = change.idempotencyKey, let stored = try await storedAnswer(tenant: tenant, key: key, requestHash: change.requestHash, database: database) {
-            return stored
-        }
         let dialect = database.dialect
         do {
             let (outcome, body) = try await database.transaction { connection -> (Ledger.Outcome, [UInt8]) in

@@ -46,11 +46,23 @@ extension UpdateTags {
             }
             return try row.int("update_tag")
         }
+        return try stampEach(tenant: tenant, serials: [serial], on: connection)
+    }
+
+    /// The two statements of a stamp, for a store with one writer (SQLite): the next tag, then
+    /// every card given. Returns the tag.
+    private static func stampEach(tenant: String, serials: [String], on connection: any SQLConnection) throws -> Int64 {
         let tag = try next(tenant: tenant, on: connection)
-        guard try connection.execute("UPDATE cards SET update_tag = ? WHERE tenant_id = ? AND serial_number = ?", [.int(tag), .text(tenant), .text(serial)]) == 1 else {
-            throw StoreError(.notFound, "Card \(serial) of tenant \(tenant) does not exist.")
-        }
+        let changed = try connection.execute("""
+            UPDATE cards SET update_tag = ? WHERE tenant_id = ? AND serial_number IN (\(Array(repeating: "?", count: serials.count).joined(separator: ", ")))
+            """, [.int(tag), .text(tenant)] + serials.map(SQLValue.text))
+        guard changed == Set(serials).count else { throw missingCards(tenant: tenant, serials) }
         return tag
+    }
+
+    private static func missingCards(tenant: String, _ serials: [String]) -> StoreError {
+        StoreError(.notFound, serials.count == 1 ? "Card \(serials[0]) of tenant \(tenant) does not exist."
+                                                 : "A card of the \(Set(serials).count) given of tenant \(tenant) does not exist.")
     }
 }
 
@@ -69,15 +81,8 @@ extension UpdateTags {
 
     /// The same for several cards of the tenant, which all get the one new tag.
     public static func stampThenCommit(tenant: String, serials: [String], dialect: SQLDialect, on connection: any SQLConnection) throws {
-        let distinct = Set(serials).count
-        let missing = StoreError(.notFound, serials.count == 1 ? "Card \(serials[0]) of tenant \(tenant) does not exist."
-                                                               : "A card of the \(distinct) given of tenant \(tenant) does not exist.")
         guard dialect == .postgres else {
-            let tag = try next(tenant: tenant, on: connection)
-            let changed = try connection.execute("""
-                UPDATE cards SET update_tag = ? WHERE tenant_id = ? AND serial_number IN (\(Array(repeating: "?", count: serials.count).joined(separator: ", ")))
-                """, [.int(tag), .text(tenant)] + serials.map(SQLValue.text))
-            guard changed == distinct else { throw missing }
+            _ = try stampEach(tenant: tenant, serials: serials, on: connection)
             return
         }
         do {
@@ -86,9 +91,9 @@ extension UpdateTags {
                      stamped AS (UPDATE cards SET update_tag = tag.last_tag FROM tag
                                  WHERE cards.tenant_id = ? AND cards.serial_number = ANY(?::text[]) RETURNING 1)
                 SELECT 1 / (CASE WHEN (SELECT count(*) FROM stamped) = ? THEN 1 ELSE 0 END) AS stamped
-                """, [.text(tenant), .text(tenant), .text(ArrayLiteral.texts(serials)), .int(Int64(distinct))])
+                """, [.text(tenant), .text(tenant), .text(ArrayLiteral.texts(serials)), .int(Int64(Set(serials).count))])
         } catch let error as SQLError where error.message.contains("SQLSTATE 22012") {
-            throw missing
+            throw missingCards(tenant: tenant, serials)
         }
     }
 }
