@@ -2,6 +2,11 @@
 #define PASSLINE_CCURL_SHIM_H
 
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 // libcurl's setopt and getinfo are variadic, which Swift cannot call: one typed wrapper each.
 
@@ -27,6 +32,21 @@ static inline CURLcode passline_curl_easy_setopt_header(CURL *handle, size_t (*c
 static inline CURLcode passline_curl_easy_setopt_off(CURL *handle, CURLoption option, curl_off_t value) {
     return curl_easy_setopt(handle, option, value);
 }
+static inline CURLcode passline_curl_easy_setopt_sockets(CURL *handle, int (*opened)(void *, curl_socket_t, curlsocktype),
+                                                         int (*closing)(void *, curl_socket_t), void *context) {
+    CURLcode code = curl_easy_setopt(handle, CURLOPT_SOCKOPTFUNCTION, opened);
+    if (code == CURLE_OK) code = curl_easy_setopt(handle, CURLOPT_SOCKOPTDATA, context);
+    if (code == CURLE_OK) code = curl_easy_setopt(handle, CURLOPT_CLOSESOCKETFUNCTION, closing);
+    if (code == CURLE_OK) code = curl_easy_setopt(handle, CURLOPT_CLOSESOCKETDATA, context);
+    return code;
+}
+/// Holds (1) or releases (0) a TCP socket's partial segments; releasing sends what is held.
+static inline int passline_tcp_cork(int socket, int on) {
+    return setsockopt(socket, IPPROTO_TCP, TCP_CORK, &on, sizeof on);
+}
+static inline int passline_close(int socket) { return close(socket); }
+/// Names the calling thread (15 characters at most) for top, perf and /proc.
+static inline int passline_name_thread(const char *name) { return prctl(PR_SET_NAME, name, 0, 0, 0); }
 static inline CURLcode passline_curl_easy_getinfo_long(CURL *handle, CURLINFO info, long *value) {
     return curl_easy_getinfo(handle, info, value);
 }

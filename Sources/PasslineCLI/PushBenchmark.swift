@@ -24,6 +24,9 @@ struct PushBench: AsyncParsableCommand {
     @Option(help: "Registered devices, each with its own push token.")
     var devices = 100_000
 
+    @Option(help: "libcurl loops (threads) the client may use for the tenant's certificate; the client's default is one a core, at most 4.")
+    var loops: Int?
+
     @Flag(help: "Print the result as a JSON line.")
     var json = false
 
@@ -57,27 +60,38 @@ struct PushBench: AsyncParsableCommand {
         try Data(credentials.authorityPEM).write(to: caFile)
         let sim = try await APNsSimulator.start(.init(certificateChainPEM: credentials.certificateChainPEM, keyPEM: credentials.keyPEM,
                                                       clientCAPEM: identity.root.pemBytes, allowAnonymous: true, recordPushes: false))
-        let client = HTTPClient(configuration: .init(caFile: caFile.path))
+        var clientConfiguration = HTTPClient.Configuration(caFile: caFile.path)
+        if let loops {
+            guard loops > 0 else { throw ValidationError("--loops must be at least 1.") }
+            clientConfiguration.loopsPerIdentity = loops
+        }
+        let client = HTTPClient(configuration: clientConfiguration)
         let jobs = JobQueue(database: database)
-        let worker = PushWorker(jobs: jobs, tenants: tenants, client: client, configuration: .init(apnsURL: "https://127.0.0.1:\(sim.port)", batchSize: 800, lanes: 2))
+        let worker = PushWorker(jobs: jobs, tenants: tenants, client: client, configuration: .init(apnsURL: "https://127.0.0.1:\(sim.port)"))
 
         Console.error("one change, \(count) pushes…")
+        let before = ThreadTimes.now()
         let start = DispatchTime.now().uptimeNanoseconds
         try await database.transaction { connection in
             _ = try Ledger.apply(tenant: tenant, mode: "live", serial: "S1", points: 10, reason: "campaign", amount: nil, idempotencyKey: nil,
                                  actor: nil, dialect: database.dialect, now: Clock.milliseconds(), on: connection)
         }
+        let queued = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         try await worker.drain()
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         let delivered = sim.stats().delivered
         guard delivered >= count else { throw ValidationError("only \(delivered) of \(count) pushes arrived; see the job table's errors.") }
         let rate = Double(count) / seconds
-        Console.error(String(format: "passline: %d pushes in %.2f s, %.0f pushes/s", count, seconds, rate))
+        let piped = ThreadTimes.now()
+        Console.error(String(format: "passline: %d pushes in %.2f s (%.2f s of it committing the change and its jobs), %.0f pushes/s", count, seconds, queued, rate))
+        Console.error("CPU a push: " + Self.perPush(piped.since(before, group: Self.component), count: count))
 
         // The same pushes through the HTTP client alone (no job queue, no store): what libcurl
         // and its wrapper cost, between the pipeline and the wire's ceiling.
         let clientRate = try await Self.clientAlone(client: client, port: sim.port, requests: count, passType: passType, identity: identity)
         Console.error(String(format: "client alone: %.0f requests/s (libcurl and its wrapper, no job queue)", clientRate))
+        Console.error("CPU a request: " + Self.perPush(ThreadTimes.now().since(piped, group: Self.component), count: count)
+                      + " on \(client.statistics.loopsStarted) libcurl threads")
         let refused = sim.stats().connectionsRefusedAsAbuse
         if refused > 0 { Console.error("warning: the stand-in closed \(refused) connections as abuse; their streams were sent again") }
         client.shutdown()
@@ -109,6 +123,16 @@ struct PushBench: AsyncParsableCommand {
         }
         guard failures.isEmpty else { throw ValidationError("\(failures.count) of \(requests) requests through the client alone failed, first: \(failures[0])") }
         return Double(requests) / seconds
+    }
+
+    /// The benchmark's threads by what they run: libcurl's loops, the stand-in's event loop, and
+    /// everything else (the job queue, the store, the worker's tasks).
+    static func component(_ thread: String) -> String {
+        thread.hasPrefix("passline-curl") ? "libcurl" : thread.hasPrefix("NIO-ELT") ? "stand-in" : "rest"
+    }
+
+    static func perPush(_ seconds: [String: Double], count: Int) -> String {
+        ["libcurl", "stand-in", "rest"].map { String(format: "%@ %.0f µs", $0, (seconds[$0] ?? 0) * 1e6 / Double(count)) }.joined(separator: ", ")
     }
 
     static func token(_ n: Int) -> String { String(repeating: "0", count: 56) + String(format: "%08x", n) }

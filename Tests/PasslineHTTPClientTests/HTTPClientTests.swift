@@ -183,6 +183,32 @@ struct HTTPClientTests {
         await sim.stop()
     }
 
+    @Test("a fan-out spreads over the certificate's loops, each with its own connection; a trickle keeps to one loop")
+    func loops() async throws {
+        let sim = try await simulator()
+        let client = HTTPClient(configuration: .init(caFile: Self.caFile, loopsPerIdentity: 2))
+        #expect(try await client.send(push(sim.port)).status == 200)
+        #expect(try await client.send(push(sim.port)).status == 200)
+        #expect(client.statistics.loopsStarted == 1, "one request at a time needs one thread")
+        #expect(sim.connections() == 1)
+        let requests = (0..<400).map { push(sim.port, token: String(format: "%064x", $0)) }
+        let answers = await client.send(all: requests)
+        #expect(answers.allSatisfy { (try? $0.get().status) == 200 })
+        #expect(Set(sim.pushes().map(\.token)).isSuperset(of: requests.map { String($0.url.split(separator: "/").last!) }))
+        let statistics = client.statistics
+        #expect(statistics.loopsStarted == 2 && statistics.requests == 402, "\(statistics)")
+        // The second loop opens its own (libcurl may open its second one too while it waits for
+        // the server's SETTINGS), within connectionsPerHost (2) a loop.
+        #expect((2...3).contains(sim.connections()), "the second loop opened a connection of its own: \(sim.connections())")
+        client.shutdown()
+
+        let single = HTTPClient(configuration: .init(caFile: Self.caFile, loopsPerIdentity: 1))
+        #expect(await single.send(all: requests).allSatisfy { (try? $0.get().status) == 200 })
+        #expect(single.statistics.loopsStarted == 1 && single.statistics.requests == 400)
+        single.shutdown()
+        await sim.stop()
+    }
+
     @Test("a reused handle carries nothing of its last request: a GET after a POST has no body, a POST after a GET has its own")
     func handleReuse() async throws {
         let sim = try await simulator()
