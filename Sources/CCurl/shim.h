@@ -4,7 +4,6 @@
 #include <curl/curl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -45,8 +44,6 @@ static inline int passline_tcp_cork(int socket, int on) {
     return setsockopt(socket, IPPROTO_TCP, TCP_CORK, &on, sizeof on);
 }
 static inline int passline_close(int socket) { return close(socket); }
-/// Names the calling thread (15 characters at most) for top, perf and /proc.
-static inline int passline_name_thread(const char *name) { return prctl(PR_SET_NAME, name, 0, 0, 0); }
 static inline CURLcode passline_curl_easy_getinfo_long(CURL *handle, CURLINFO info, long *value) {
     return curl_easy_getinfo(handle, info, value);
 }

@@ -125,14 +125,16 @@ struct PushBench: AsyncParsableCommand {
         return Double(requests) / seconds
     }
 
-    /// The benchmark's threads by what they run: libcurl's loops, the stand-in's event loop, and
-    /// everything else (the job queue, the store, the worker's tasks).
+    /// The benchmark's threads by what they run: libcurl's loops, the stand-in's event loop,
+    /// SQLite's connection, and everything else (the worker's tasks, the job queue's Swift side).
     static func component(_ thread: String) -> String {
-        thread.hasPrefix("passline-curl") ? "libcurl" : thread.hasPrefix("NIO-ELT") ? "stand-in" : "rest"
+        if thread.hasPrefix("passline-curl") { return "libcurl" }
+        if thread.hasPrefix("NIO-ELT") { return "stand-in" }
+        return thread.hasPrefix("passline.sqlite") ? "SQLite" : "rest"
     }
 
     static func perPush(_ seconds: [String: Double], count: Int) -> String {
-        ["libcurl", "stand-in", "rest"].map { String(format: "%@ %.0f µs", $0, (seconds[$0] ?? 0) * 1e6 / Double(count)) }.joined(separator: ", ")
+        ["libcurl", "stand-in", "SQLite", "rest"].map { String(format: "%@ %.0f µs", $0, (seconds[$0] ?? 0) * 1e6 / Double(count)) }.joined(separator: ", ")
     }
 
     static func token(_ n: Int) -> String { String(repeating: "0", count: 56) + String(format: "%08x", n) }

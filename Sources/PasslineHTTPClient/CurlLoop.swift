@@ -88,9 +88,7 @@ final class CurlLoop: @unchecked Sendable {
             return
         }
         if !started.exchange(true, ordering: .acquiringAndReleasing) {
-            let thread = Thread { [self] in run() }
-            thread.name = "passline-http-client"
-            thread.start()
+            Thread { [self] in run() }.start()
         }
         curl_multi_wakeup(multi)
     }
@@ -112,9 +110,9 @@ final class CurlLoop: @unchecked Sendable {
     }
 
     private func run() {
-        // Foundation's Thread.name does not reach the kernel here: set it, so `top -H`, perf and
-        // the push benchmark can tell libcurl's threads from the rest.
-        _ = passline_name_thread("passline-curl")
+        // Named from inside: a name set before start does not reach the kernel, and `top -H`,
+        // perf and the push benchmark tell libcurl's threads from the rest by it.
+        Thread.current.name = "passline-curl"
         var active: [ObjectIdentifier: Transfer] = [:]
         var done: [(handle: UnsafeMutableRawPointer, code: CURLcode)] = []
         while true {

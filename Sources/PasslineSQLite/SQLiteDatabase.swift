@@ -81,9 +81,11 @@ final class PriorityScheduler: @unchecked Sendable {
     init(name: String, maxBackgroundWaitMilliseconds: UInt64 = 100) {
         maxBackgroundWait = maxBackgroundWaitMilliseconds * 1_000_000
         // The thread holds the scheduler until it ends.
-        let thread = Thread { self.loop() }
-        thread.name = name
-        thread.start()
+        // Named from inside: a name set before start does not reach the kernel (top -H, perf).
+        Thread {
+            Thread.current.name = name
+            self.loop()
+        }.start()
     }
 
     /// - Parameter last: the closing item; once it and everything still waiting has run, the

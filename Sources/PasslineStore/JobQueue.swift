@@ -202,14 +202,19 @@ public final class JobQueue: Sendable {
     @discardableResult
     public func complete(_ jobs: [ClaimedJob], now: Int64 = Clock.milliseconds()) async throws -> Int {
         guard !jobs.isEmpty else { return 0 }
-        let worker = self.worker
+        return try await database.withConnection { try self.complete(jobs, now: now, on: $0) }
+    }
+
+    /// Records success for many jobs on the caller's connection, inside the caller's
+    /// transaction: a worker settles a batch and writes what came of it in one commit.
+    @discardableResult
+    public func complete(_ jobs: [ClaimedJob], now: Int64 = Clock.milliseconds(), on connection: any SQLConnection) throws -> Int {
+        guard !jobs.isEmpty else { return 0 }
         let marks = Array(repeating: "?", count: jobs.count).joined(separator: ", ")
-        return try await database.withConnection { connection in
-            try connection.execute("""
-                UPDATE jobs SET state = 'done', finished_at = ?, lease_until = NULL, last_error = NULL
-                WHERE locked_by = ? AND state = 'running' AND id IN (\(marks))
-                """, [.int(now), .text(worker)] + jobs.map { .int($0.id) })
-        }
+        return try connection.execute("""
+            UPDATE jobs SET state = 'done', finished_at = ?, lease_until = NULL, last_error = NULL
+            WHERE locked_by = ? AND state = 'running' AND id IN (\(marks))
+            """, [.int(now), .text(worker)] + jobs.map { .int($0.id) })
     }
 
     /// Records a failure: the job runs again after a backoff, or goes dead after its last attempt
