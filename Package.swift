@@ -51,8 +51,9 @@ let package = Package(
             pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
-        // glibc's allocator settings (a header only; nothing to link).
+        // glibc's allocator settings, and naming a thread (headers only; nothing to link).
         .systemLibrary(name: "CMalloc"),
+        .systemLibrary(name: "CThreadName"),
         .systemLibrary(
             name: "CLibzip",
             pkgConfig: "libzip",
@@ -65,7 +66,7 @@ let package = Package(
         .target(name: "PasslinePNG", dependencies: ["CZlib"]),
         .target(name: "PasslineQR", dependencies: ["CQRencode", "PasslinePNG"]),
         // The one outbound HTTP client: libcurl's multi interface, HTTP/2, on a thread of its own.
-        .target(name: "PasslineHTTPClient", dependencies: ["CCurl"]),
+        .target(name: "PasslineHTTPClient", dependencies: ["CCurl", "CThreadName"]),
 
         // The local APNs stand-in (tests, benchmarks, the demo): real HTTP/2 and TLS on the wire.
         .target(
@@ -94,7 +95,7 @@ let package = Package(
 
         // One SQL protocol, and a driver per database, each the one wrapper over its C library.
         .target(name: "PasslineSQL"),
-        .target(name: "PasslineSQLite", dependencies: ["CSQLite", "PasslineSQL"]),
+        .target(name: "PasslineSQLite", dependencies: ["CSQLite", "CThreadName", "PasslineSQL"]),
         .target(name: "PasslinePostgres", dependencies: ["CLibpq", "PasslineSQL"]),
 
         // Schema, migrations, update tags and the job queue, on the SQL protocol only.

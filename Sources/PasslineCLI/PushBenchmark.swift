@@ -84,7 +84,8 @@ struct PushBench: AsyncParsableCommand {
         let rate = Double(count) / seconds
         let piped = ThreadTimes.now()
         Console.error(String(format: "passline: %d pushes in %.2f s (%.2f s of it committing the change and its jobs), %.0f pushes/s", count, seconds, queued, rate))
-        Console.error("CPU a push: " + Self.perPush(piped.since(before, group: Self.component), count: count))
+        Console.error("CPU a push: " + Self.perPush(piped.since(before, group: Self.component), count: count)
+                      + (databaseURL == nil ? "" : " (this process's threads; PostgreSQL's own processes not counted)"))
 
         // The same pushes through the HTTP client alone (no job queue, no store): what libcurl
         // and its wrapper cost, between the pipeline and the wire's ceiling.

@@ -1,4 +1,5 @@
 import CCurl
+import CThreadName
 import Foundation
 import Synchronization
 
@@ -110,9 +111,8 @@ final class CurlLoop: @unchecked Sendable {
     }
 
     private func run() {
-        // Named from inside: a name set before start does not reach the kernel, and `top -H`,
-        // perf and the push benchmark tell libcurl's threads from the rest by it.
-        Thread.current.name = "passline-curl"
+        // `top -H`, perf and the push benchmark tell libcurl's threads from the rest by it.
+        passline_name_this_thread("passline-curl")
         var active: [ObjectIdentifier: Transfer] = [:]
         var done: [(handle: UnsafeMutableRawPointer, code: CURLcode)] = []
         while true {

@@ -1,4 +1,5 @@
 import Dispatch
+import CThreadName
 import Foundation
 import PasslineSQL
 
@@ -81,9 +82,8 @@ final class PriorityScheduler: @unchecked Sendable {
     init(name: String, maxBackgroundWaitMilliseconds: UInt64 = 100) {
         maxBackgroundWait = maxBackgroundWaitMilliseconds * 1_000_000
         // The thread holds the scheduler until it ends.
-        // Named from inside: a name set before start does not reach the kernel (top -H, perf).
         Thread {
-            Thread.current.name = name
+            passline_name_this_thread(name)  // for top -H, perf and the push benchmark
             self.loop()
         }.start()
     }
