@@ -67,16 +67,19 @@ struct ServeCommand: AsyncParsableCommand {
         let pushing = Task { await worker.run() }
         let campaigning = Task { await services.campaigns.run() }
         let syncing = Task { await google.run() }
+        let purging = Task { await JobRetention().run(services.jobs, logger: logger) }
         logger.info("sending pushes", metadata: ["apns": .string(apnsURL)])
         try await app.runService()
         // In-flight requests have finished; stop claiming, let the batch in hand settle.
         pushing.cancel()
         campaigning.cancel()
         syncing.cancel()
+        purging.cancel()
         listener?.cancel()
         await pushing.value
         await campaigning.value
         await syncing.value
+        await purging.value
         client.shutdown()
         googleClient.shutdown()
         await database.close()

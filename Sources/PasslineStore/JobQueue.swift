@@ -300,6 +300,25 @@ public final class JobQueue: Sendable {
         }
     }
 
+    /// Deletes finished jobs: done ones that finished before `doneBefore`, dead ones before
+    /// `deadBefore`, oldest first and at most `limit`, so that one call never holds the store
+    /// (SQLite's one writer above all) for long.
+    /// - Returns: how many went.
+    @discardableResult
+    public func purgeFinished(doneBefore: Int64, deadBefore: Int64, limit: Int = 5_000) async throws -> Int {
+        try await database.withConnection { connection in
+            // `state IN ('done', 'dead')` spelled as the partial index has it, so both planners use it.
+            try connection.execute("""
+                DELETE FROM jobs WHERE id IN (
+                    SELECT id FROM jobs
+                    WHERE state IN ('done', 'dead') AND finished_at < ?
+                      AND ((state = 'done' AND finished_at < ?) OR (state = 'dead' AND finished_at < ?))
+                    ORDER BY finished_at
+                    LIMIT ?)
+                """, [.int(max(doneBefore, deadBefore)), .int(doneBefore), .int(deadBefore), .int(Int64(limit))])
+        }
+    }
+
     /// Exponential backoff with jitter: about 1 s, 2 s, 4 s, … capped at an hour, each ±50%.
     public static func backoff(attempt: Int) -> Int64 {
         let base = min(3_600_000.0, 1000.0 * pow(2.0, Double(max(0, attempt - 1))))

@@ -1,6 +1,7 @@
 import Foundation
 import PasslineDatabase
 import PasslineSQL
+import PasslineService
 import PasslineStore
 import PasslineTestSupport
 import Synchronization
@@ -58,6 +59,33 @@ struct JobQueueTests {
         #expect(ids.count == 300)
         #expect(Set(ids).count == 300)
         #expect(try await queue.counts() == ["done": 300])
+        await database.close()
+    }
+
+    @Test("finished jobs past their retention are purged, in chunks; waiting, running and recent ones stay", arguments: TestDatabase.available)
+    func retention(kind: TestDatabase) async throws {
+        let database = try await seeded(kind)
+        let queue = JobQueue(database: database)
+        try await queue.enqueue((0..<12).map { job($0) }, now: 1_000)
+        // Ten done at t = 2,000 (seven of them) and t = 9,000 (three), one dead at t = 2,000, one left waiting.
+        let claimed = try await queue.claim(limit: 11, now: 1_500)
+        try await queue.complete(Array(claimed[0..<7]), now: 2_000)
+        try await queue.complete(Array(claimed[7..<10]), now: 9_000)
+        try await queue.fail(claimed[10], error: "refused for good", retry: false, now: 2_000)
+        try await queue.enqueue([job(99)], now: 9_500)
+        _ = try await queue.claim(limit: 1, kinds: nil, now: 9_600)  // one running
+        #expect(try await queue.counts() == ["done": 10, "dead": 1, "ready": 1, "running": 1])
+
+        var retention = JobRetention()
+        retention.keepDoneMilliseconds = 5_000
+        retention.keepDeadMilliseconds = 50_000
+        retention.chunk = 3
+        // Done before 10,000 - 5,000: the seven of t = 2,000, in chunks of three. The dead one is younger than its limit.
+        #expect(try await retention.purge(queue, now: 10_000) == 7)
+        #expect(try await queue.counts() == ["done": 3, "dead": 1, "ready": 1, "running": 1])
+        #expect(try await retention.purge(queue, now: 10_000) == 0)
+        #expect(try await retention.purge(queue, now: 60_000) == 4)
+        #expect(try await queue.counts() == ["ready": 1, "running": 1])
         await database.close()
     }
 

@@ -1,0 +1,42 @@
+import Logging
+import PasslineSQL
+import PasslineStore
+
+/// Keeps the job table to what is still of use: jobs waiting or running, done jobs of the last
+/// day (what just happened, for an operator looking), and dead jobs of the last month (the
+/// reasons pushes and syncs failed for good). Everything older is deleted, in chunks, at a
+/// priority that lets requests and single changes go first.
+public struct JobRetention: Sendable {
+    public var keepDoneMilliseconds: Int64 = 24 * 3_600_000
+    public var keepDeadMilliseconds: Int64 = 30 * 24 * 3_600_000
+    public var intervalMilliseconds: Int64 = 10 * 60_000
+    public var chunk = 5_000
+
+    public init() {}
+
+    /// Purges until nothing is older than the limits, then returns how many went.
+    @discardableResult
+    public func purge(_ jobs: JobQueue, now: Int64 = Clock.milliseconds()) async throws -> Int {
+        try await SQLWorkPriority.$current.withValue(.background) {
+            var total = 0
+            while true {
+                let removed = try await jobs.purgeFinished(doneBefore: now - keepDoneMilliseconds, deadBefore: now - keepDeadMilliseconds, limit: chunk)
+                total += removed
+                if removed < chunk || Task.isCancelled { return total }
+            }
+        }
+    }
+
+    /// Purges now and every `intervalMilliseconds` until the task is cancelled.
+    public func run(_ jobs: JobQueue, logger: Logger) async {
+        while !Task.isCancelled {
+            do {
+                let removed = try await purge(jobs)
+                if removed > 0 { logger.info("purged finished jobs", metadata: ["jobs": .stringConvertible(removed)]) }
+            } catch {
+                logger.error("job retention: \(error)")
+            }
+            try? await Task.sleep(for: .milliseconds(intervalMilliseconds))
+        }
+    }
+}
