@@ -15,7 +15,7 @@ struct PushBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "push",
         abstract: "Fans one change out to N registered devices through the push worker and the APNs stand-in, next to h2load against the same stand-in.",
-        discussion: "The store is SQLite in a temporary folder. h2load (Debian's nghttp2-client) sends the same number of pushes over 2 connections with 1,000 streams each; it cannot present a client certificate, so the stand-in accepts anonymous connections for it. It also sends the same number of pushes through the HTTP client alone (no job queue or store). With --json the last line is {devices, seconds, pushesPerSecond, clientAlonePerSecond, h2loadPerSecond, ratio}."
+        discussion: "The store is SQLite in a temporary folder. h2load (Debian's nghttp2-client) sends the same number of pushes over 2 connections with 1,000 streams each; it cannot present a client certificate, so the stand-in accepts anonymous connections for it. h2load runs right before the fan-out and right after it, and the ceiling is the mean of the two: the machine's speed drifts within seconds. It also sends the same number of pushes through the HTTP client alone (no job queue or store). With --json the last line is {devices, seconds, pushesPerSecond, clientAlonePerSecond, h2loadPerSecond, h2loadBeforePerSecond, h2loadAfterPerSecond, ratio}."
     )
 
     @Option(name: .customLong("database-url"), help: "Run on this store (an empty PostgreSQL schema, say) instead of a temporary SQLite file.")
@@ -35,7 +35,10 @@ struct PushBench: AsyncParsableCommand {
         let seconds: Double
         let pushesPerSecond: Double
         let clientAlonePerSecond: Double
+        /// The mean of the runs before and after the fan-out.
         let h2loadPerSecond: Double?
+        let h2loadBeforePerSecond: Double?
+        let h2loadAfterPerSecond: Double?
         let ratio: Double?
     }
 
@@ -69,6 +72,9 @@ struct PushBench: AsyncParsableCommand {
         let jobs = JobQueue(database: database)
         let worker = PushWorker(jobs: jobs, tenants: tenants, client: client, configuration: .init(apnsURL: "https://127.0.0.1:\(sim.port)"))
 
+        let h2loadBefore = try Self.h2load(port: sim.port, requests: count, passType: passType, folder: folder)
+        // h2load's pushes reach the stand-in too: only what arrives from here on is the fan-out's.
+        let deliveredBefore = sim.stats().delivered
         Console.error("one change, \(count) pushes…")
         let before = ThreadTimes.now()
         let start = DispatchTime.now().uptimeNanoseconds
@@ -79,29 +85,33 @@ struct PushBench: AsyncParsableCommand {
         let queued = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         try await worker.drain()
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        let delivered = sim.stats().delivered
+        let delivered = sim.stats().delivered - deliveredBefore
         guard delivered >= count else { throw ValidationError("only \(delivered) of \(count) pushes arrived; see the job table's errors.") }
         let rate = Double(count) / seconds
         let piped = ThreadTimes.now()
+        let h2loadAfter = try Self.h2load(port: sim.port, requests: count, passType: passType, folder: folder)
         Console.error(String(format: "passline: %d pushes in %.2f s (%.2f s of it committing the change and its jobs), %.0f pushes/s", count, seconds, queued, rate))
         Console.error("CPU a push: " + Self.perPush(piped.since(before, group: Self.component), count: count)
                       + (databaseURL == nil ? "" : " (this process's threads; PostgreSQL's own processes not counted)"))
 
         // The same pushes through the HTTP client alone (no job queue, no store): what libcurl
         // and its wrapper cost, between the pipeline and the wire's ceiling.
+        let aloneFrom = ThreadTimes.now()
         let clientRate = try await Self.clientAlone(client: client, port: sim.port, requests: count, passType: passType, identity: identity)
         Console.error(String(format: "client alone: %.0f requests/s (libcurl and its wrapper, no job queue)", clientRate))
-        Console.error("CPU a request: " + Self.perPush(ThreadTimes.now().since(piped, group: Self.component), count: count)
+        Console.error("CPU a request: " + Self.perPush(ThreadTimes.now().since(aloneFrom, group: Self.component), count: count)
                       + " on \(client.statistics.loopsStarted) libcurl threads")
         let refused = sim.stats().connectionsRefusedAsAbuse
         if refused > 0 { Console.error("warning: the stand-in closed \(refused) connections as abuse; their streams were sent again") }
         client.shutdown()
 
-        let h2load = try Self.h2load(port: sim.port, requests: count, passType: passType, folder: folder)
         await sim.stop()
-        if let h2load { Console.error(String(format: "h2load:   %.0f requests/s against the same stand-in", h2load)) }
+        let h2load = h2loadBefore.flatMap { before in h2loadAfter.map { (before + $0) / 2 } }
+        if let h2load, let h2loadBefore, let h2loadAfter {
+            Console.error(String(format: "h2load:   %.0f requests/s against the same stand-in (%.0f before the fan-out, %.0f after)", h2load, h2loadBefore, h2loadAfter))
+        }
         let result = Result(devices: count, seconds: seconds, pushesPerSecond: rate, clientAlonePerSecond: clientRate, h2loadPerSecond: h2load,
-                            ratio: h2load.map { rate / $0 })
+                            h2loadBeforePerSecond: h2loadBefore, h2loadAfterPerSecond: h2loadAfter, ratio: h2load.map { rate / $0 })
         if json { try Console.printJSONLine(result) } else if let ratio = result.ratio { print(String(format: "ratio %.2f", ratio)) }
     }
 

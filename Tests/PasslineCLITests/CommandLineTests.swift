@@ -186,6 +186,14 @@ struct CommandLineTests {
         #expect(push.status == 0, "\(push.stderr)")
         let pushed = try JSONSerialization.jsonObject(with: Data(try #require(push.stdout.split(separator: "\n").last).utf8)) as! [String: Any]
         #expect(pushed["devices"] as? Int == 300 && (pushed["pushesPerSecond"] as? Double ?? 0) > 0)
+        #expect(Set(pushed.keys).isSuperset(of: ["devices", "seconds", "pushesPerSecond", "ratio"]), "the keys INTERFACE.md names: \(pushed.keys)")
+        // Without h2load (nghttp2-client) there is no ceiling; with it, the ceiling is the mean of
+        // the runs around the fan-out, and the ratio is against that.
+        if let ceiling = pushed["h2loadPerSecond"] as? Double, let before = pushed["h2loadBeforePerSecond"] as? Double,
+           let after = pushed["h2loadAfterPerSecond"] as? Double, let ratio = pushed["ratio"] as? Double {
+            #expect(abs(ceiling - (before + after) / 2) < 0.01)
+            #expect(abs(ratio - (pushed["pushesPerSecond"] as! Double) / ceiling) < 1e-9)
+        }
 
         let latency = try await passline("bench", "push-latency", "--changes", "5", "--campaign-devices", "400", "--json", in: folder)
         #expect(latency.status == 0, "\(latency.stderr)")
