@@ -200,6 +200,12 @@ struct HTTPClientTests {
         // The second loop opens its own (libcurl may open its second one too while it waits for
         // the server's SETTINGS), within connectionsPerHost (2) a loop.
         #expect((2...3).contains(sim.connections()), "the second loop opened a connection of its own: \(sim.connections())")
+        // The loops' threads carry their name to the kernel: top -H, perf and bench push's CPU
+        // figures tell libcurl's work from the rest by it.
+        let names = (try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")).compactMap {
+            try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        #expect(names.filter { $0 == "passline-curl" }.count >= 2, "\(names)")
         client.shutdown()
 
         let single = HTTPClient(configuration: .init(caFile: Self.caFile, loopsPerIdentity: 1))
