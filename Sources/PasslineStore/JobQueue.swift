@@ -158,8 +158,8 @@ public final class JobQueue: Sendable {
                 // read every waiting job, sorted them all and kept the first few hundred, 180 ms
                 // a claim at 50,000 waiting (auto_explain). The claim index already holds them in
                 // order: walk it, whatever the statistics say.
-                try connection.execute("SET LOCAL enable_sort = off", [])
-                try connection.execute("SET LOCAL enable_bitmapscan = off", [])
+                // (One statement, one round trip: set_config(…, true) is SET LOCAL.)
+                _ = try connection.query("SELECT set_config('enable_sort', 'off', true), set_config('enable_bitmapscan', 'off', true)", [])
             }
             // The jobs to take are picked once, in a materialized CTE, on PostgreSQL. Inside
             // `id IN (…)` the planner, misled by the statistics of a queue that was empty a
