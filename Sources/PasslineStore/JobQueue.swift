@@ -26,8 +26,11 @@ public struct NewJob: Sendable {
     /// with the most urgent priority and the earliest time of either.
     public var coalesceKey: String?
 
+    /// About a day and a half of backoff (1 s, 2 s, … an hour) before a job goes dead.
+    public static let defaultMaxAttempts = 12
+
     public init(kind: String, tenant: String?, payload: String, priority: JobPriority = .interactive,
-                runAt: Int64? = nil, maxAttempts: Int = 12, coalesceKey: String? = nil) {
+                runAt: Int64? = nil, maxAttempts: Int = NewJob.defaultMaxAttempts, coalesceKey: String? = nil) {
         self.kind = kind; self.tenant = tenant; self.payload = payload; self.priority = priority
         self.runAt = runAt; self.maxAttempts = maxAttempts; self.coalesceKey = coalesceKey
     }
@@ -63,7 +66,6 @@ public final class JobQueue: Sendable {
     /// Call `notifyCommitted()` after the transaction for same-process workers.
     public static func enqueue(_ jobs: [NewJob], dialect: SQLDialect, now: Int64, on connection: any SQLConnection) throws {
         guard !jobs.isEmpty else { return }
-        let least = dialect == .postgres ? "LEAST" : "MIN"
         // One statement may not upsert the same key twice (PostgreSQL refuses it), so jobs that
         // share a key merge here first, as the upsert would merge them.
         var merged: [NewJob] = []
@@ -97,13 +99,42 @@ public final class JobQueue: Sendable {
             try connection.execute("""
                 INSERT INTO jobs (tenant_id, kind, payload, priority, state, run_at, attempts, max_attempts, coalesce_key, created_at)
                 VALUES \(Array(repeating: "(?, ?, ?, ?, 'ready', ?, 0, ?, ?, ?)", count: chunk.count).joined(separator: ", "))
-                ON CONFLICT (coalesce_key) WHERE state = 'ready' DO UPDATE SET
-                    payload = excluded.payload,
-                    priority = \(least)(jobs.priority, excluded.priority),
-                    run_at = \(least)(jobs.run_at, excluded.run_at),
-                    max_attempts = excluded.max_attempts
+                \(upsert(dialect))
                 """, binds)
         }
+        try notifyOtherProcesses(dialect: dialect, on: connection)
+    }
+
+    /// Enqueues the jobs a query yields, on the caller's connection and inside the caller's
+    /// transaction, with no row passing through Swift: for the thousands of jobs one change can
+    /// make. `select`'s columns are, in order, tenant_id, kind, payload, priority, run_at,
+    /// max_attempts and coalesce_key, and it yields each coalescing key at most once (one
+    /// statement may not upsert a key twice).
+    public static func enqueue(selecting select: String, _ binds: [SQLValue], dialect: SQLDialect, now: Int64,
+                               on connection: any SQLConnection) throws {
+        // `WHERE true`: SQLite would read ON CONFLICT as a join's ON without it.
+        let inserted = try connection.execute("""
+            INSERT INTO jobs (tenant_id, kind, payload, priority, run_at, max_attempts, coalesce_key, state, attempts, created_at)
+            SELECT picked.*, 'ready', 0, CAST(? AS BIGINT) FROM (\(select)) AS picked WHERE true
+            \(upsert(dialect))
+            """, [.int(now)] + binds)
+        if inserted > 0 { try notifyOtherProcesses(dialect: dialect, on: connection) }
+    }
+
+    /// A waiting job with the same key takes the newer payload, the more urgent priority and the earlier time.
+    private static func upsert(_ dialect: SQLDialect) -> String {
+        let least = dialect == .postgres ? "LEAST" : "MIN"
+        return """
+            ON CONFLICT (coalesce_key) WHERE state = 'ready' DO UPDATE SET
+                payload = excluded.payload,
+                priority = \(least)(jobs.priority, excluded.priority),
+                run_at = \(least)(jobs.run_at, excluded.run_at),
+                max_attempts = excluded.max_attempts
+            """
+    }
+
+    /// On PostgreSQL, NOTIFYs `passline_jobs`, which the server delivers at commit.
+    private static func notifyOtherProcesses(dialect: SQLDialect, on connection: any SQLConnection) throws {
         if dialect == .postgres {
             try connection.execute("SELECT pg_notify('passline_jobs', '')", [])
         }

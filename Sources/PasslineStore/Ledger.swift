@@ -98,26 +98,44 @@ public enum Ledger {
     }
 
     /// The same, telling how many devices of each card were pushed to.
+    ///
+    /// The jobs are made and inserted by the store in one statement, not row by row in Swift:
+    /// a change to a card with 100,000 devices commits its jobs before the first push can go,
+    /// so every microsecond a job costs here is a microsecond no device hears anything. (Read
+    /// into Swift, turned into JSON and bound back, a job took 10.6 µs of the commit.)
     static func enqueuePushesPerCard(tenant: String, serials: [String], mode: String, priority: JobPriority = .interactive, campaign: String? = nil,
                                      dialect: SQLDialect, now: Int64, on connection: any SQLConnection) throws -> [String: Int] {
         guard !serials.isEmpty else { return [:] }
-        let devices = try connection.query("""
-            SELECT r.serial_number AS serial_number, d.push_token AS push_token, r.pass_type_identifier AS pass_type
+        let registered = """
             FROM registrations r JOIN devices d ON d.tenant_id = r.tenant_id AND d.device_library_id = r.device_library_id
             WHERE r.tenant_id = ? AND r.serial_number IN (\(Array(repeating: "?", count: serials.count).joined(separator: ", ")))
-            """, [.text(tenant)] + serials.map(SQLValue.text))
+            """
+        let cards: [SQLValue] = [.text(tenant)] + serials.map(SQLValue.text)
         var perCard: [String: Int] = [:]
-        let jobs = try devices.map { row -> NewJob in
-            perCard[try row.string("serial_number"), default: 0] += 1
-            let token = try row.string("push_token"), passType = try row.string("pass_type")
-            // Written by the JSON writer: the push token comes from the device and may hold anything.
-            var payload = JSONObject([("tenant", .string(tenant)), ("pushToken", .string(token)), ("passType", .string(passType))])
-            if mode == "test" { payload["mode"] = .string("test") }
-            if let campaign { payload["campaign"] = .string(campaign) }
-            let key = "apns:\(tenant):\(token):\(passType)" + (mode == "test" ? ":test" : "")
-            return NewJob(kind: "apns.push", tenant: tenant, payload: JSONWriter.string(.object(payload)), priority: priority, coalesceKey: key)
+        for row in try connection.query("SELECT r.serial_number AS serial_number, COUNT(*) AS n \(registered) GROUP BY r.serial_number", cards) {
+            perCard[try row.string("serial_number")] = Int(try row.int("n"))
         }
-        try JobQueue.enqueue(jobs, dialect: dialect, now: now, on: connection)
+        guard !perCard.isEmpty else { return [:] }
+
+        // The payload and key the push worker reads; push tokens come from devices and may hold
+        // anything, so every value goes through the store's own JSON quoting.
+        let test = mode == "test"
+        var payload = "'{\"tenant\":' || \(dialect.jsonString("?")) || ',\"pushToken\":' || \(dialect.jsonString("push_token"))"
+            + " || ',\"passType\":' || \(dialect.jsonString("pass_type"))"
+        var payloadBinds: [SQLValue] = [.text(tenant)]
+        if test { payload += " || ',\"mode\":\"test\"'" }
+        if let campaign {
+            payload += " || ',\"campaign\":' || \(dialect.jsonString("?"))"
+            payloadBinds.append(.text(campaign))
+        }
+        payload += " || '}'"
+        // Distinct (token, pass type): a device holding several of the cards gets one push.
+        try JobQueue.enqueue(selecting: """
+            SELECT CAST(? AS TEXT), 'apns.push', \(payload), CAST(? AS INTEGER), CAST(? AS BIGINT), CAST(? AS INTEGER),
+                   'apns:' || CAST(? AS TEXT) || ':' || push_token || ':' || pass_type\(test ? " || ':test'" : "")
+            FROM (SELECT DISTINCT d.push_token AS push_token, r.pass_type_identifier AS pass_type \(registered)) AS targets
+            """, [.text(tenant)] + payloadBinds + [.int(Int64(priority.rawValue)), .int(now), .int(Int64(NewJob.defaultMaxAttempts)), .text(tenant)] + cards,
+            dialect: dialect, now: now, on: connection)
         return perCard
     }
 

@@ -106,6 +106,57 @@ struct JobQueueTests {
         await database.close()
     }
 
+    @Test("a change's pushes: one job per push token and pass type, the payload quoted by the store, test mode and campaign carried", arguments: TestDatabase.available)
+    func pushJobs(kind: TestDatabase) async throws {
+        let database = try await seeded(kind, cards: 2, device: "phone")  // "phone" holds S0 and S1
+        let dialect = database.dialect
+        // A push token is whatever the device sent: quotes, backslashes, control characters and
+        // non-ASCII must come back from the payload exactly.
+        let odd = "tok\"en\\ \u{1}é"
+        try await database.transaction { connection in
+            _ = try Records.register(tenant: "t1", device: "tablet", pushToken: odd, passType: "pass.test", serial: "S0", now: 1, on: connection)
+            _ = try Records.register(tenant: "t1", device: "watch", pushToken: "token-watch", passType: "pass.other", serial: "S1", now: 1, on: connection)
+        }
+        let pushes = try await database.transaction { connection in
+            try Ledger.enqueuePushes(tenant: "t1", serials: ["S0", "S1", "nobody"], mode: "live", dialect: dialect, now: 5, on: connection)
+        }
+        #expect(pushes == 4)  // registrations: phone S0, phone S1, tablet S0, watch S1
+        let queue = JobQueue(database: database)
+        let jobs = try await queue.claim(limit: 10, now: 10)
+        func payload(_ job: ClaimedJob) throws -> [String: String] {
+            try #require(JSONSerialization.jsonObject(with: Data(job.payload.utf8)) as? [String: String])
+        }
+        // The phone holds both cards under one pass type: one push, after which it asks what changed.
+        #expect(Set(try jobs.map { try payload($0) }) == [
+            ["tenant": "t1", "pushToken": "token-phone", "passType": "pass.test"],
+            ["tenant": "t1", "pushToken": odd, "passType": "pass.test"],
+            ["tenant": "t1", "pushToken": "token-watch", "passType": "pass.other"],
+        ])
+        #expect(Set(jobs.compactMap(\.coalesceKey)) == ["apns:t1:token-phone:pass.test", "apns:t1:\(odd):pass.test", "apns:t1:token-watch:pass.other"])
+        #expect(jobs.allSatisfy { $0.kind == "apns.push" && $0.tenant == "t1" && $0.attempt == 1 && $0.maxAttempts == NewJob.defaultMaxAttempts })
+
+        // Waiting jobs merge with a newer change's: a campaign's payload replaces the single change's.
+        try await queue.complete(jobs, now: 11)
+        try await database.transaction { connection in
+            _ = try Ledger.enqueuePushes(tenant: "t1", serials: ["S0"], mode: "live", dialect: dialect, now: 20, on: connection)
+            _ = try Ledger.enqueuePushes(tenant: "t1", serials: ["S0"], mode: "live", priority: .bulk, campaign: "c-1", dialect: dialect, now: 21, on: connection)
+            _ = try Ledger.enqueuePushes(tenant: "t1", serials: ["S0"], mode: "test", dialect: dialect, now: 22, on: connection)
+        }
+        #expect(try await queue.counts() == ["done": 3, "ready": 4])
+        let merged = try await queue.claim(limit: 10, now: 30)
+        #expect(Set(try merged.map { try payload($0) }) == [
+            ["tenant": "t1", "pushToken": "token-phone", "passType": "pass.test", "campaign": "c-1"],
+            ["tenant": "t1", "pushToken": odd, "passType": "pass.test", "campaign": "c-1"],
+            ["tenant": "t1", "pushToken": "token-phone", "passType": "pass.test", "mode": "test"],
+            ["tenant": "t1", "pushToken": odd, "passType": "pass.test", "mode": "test"],
+        ])
+        // The single change's urgency and time survive the merge with the campaign's.
+        let rows = try await database.withConnection { try $0.query("SELECT priority, run_at FROM jobs WHERE state = 'running' AND coalesce_key NOT LIKE '%:test'", []) }
+        #expect(try rows.map { try $0.int("priority") } == [0, 0])
+        #expect(try rows.map { try $0.int("run_at") } == [20, 20])
+        await database.close()
+    }
+
     @Test("a single card's job goes before a campaign's", arguments: TestDatabase.available)
     func priorities(kind: TestDatabase) async throws {
         let database = try await seeded(kind)
