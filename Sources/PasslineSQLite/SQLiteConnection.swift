@@ -23,17 +23,49 @@ final class SQLiteConnection: SQLConnection {
         // SQLite gives up at once with "database is locked".
         sqlite3_busy_timeout(handle, 5000)
         // WAL lets readers work while one writer commits; NORMAL sync is durable in WAL
-        // except for the last transactions on power loss, not on a process crash.
+        // except for the last transactions on power loss, not on a process crash. A log that
+        // a large commit grew is cut back to 64 MB once it has been copied into the database.
         try executeScript("""
             PRAGMA journal_mode = WAL;
             PRAGMA synchronous = NORMAL;
             PRAGMA foreign_keys = ON;
+            PRAGMA journal_size_limit = 67108864;
             """)
     }
+
+    /// Told of every commit while the hook is installed; kept here so that it outlives the handle.
+    private var checkpointer: WALCheckpointer?
 
     deinit {
         for statement in statements.values { sqlite3_finalize(statement) }
         sqlite3_close_v2(handle)
+    }
+
+    /// Whether the database is in WAL mode (an in-memory one is not).
+    var isWAL: Bool {
+        (try? query("PRAGMA journal_mode", []).first?.string("journal_mode"))?.lowercased() == "wal"
+    }
+
+    /// Hands this connection's checkpoints to `checkpointer`: SQLite's own, run inside the
+    /// COMMIT that grows the log past 1,000 pages, stop.
+    func checkpoint(with checkpointer: WALCheckpointer) {
+        self.checkpointer = checkpointer
+        // The hook replaces the automatic checkpoint (which is itself a WAL hook).
+        sqlite3_wal_hook(handle, { context, handle, database, pages in
+            guard let context else { return SQLITE_OK }
+            let checkpointer = Unmanaged<WALCheckpointer>.fromOpaque(context).takeUnretainedValue()
+            // Busy while a round of the checkpointer's still runs: then again after the next commit.
+            if checkpointer.logGrew(toPages: pages), sqlite3_wal_checkpoint_v2(handle, database, SQLITE_CHECKPOINT_RESTART, nil, nil) == SQLITE_OK {
+                checkpointer.writerCheckpointed()
+            }
+            return SQLITE_OK
+        }, Unmanaged.passUnretained(checkpointer).toOpaque())
+    }
+
+    /// Copies what it can of the log into the database file without blocking writers or readers.
+    func checkpoint() throws {
+        let status = sqlite3_wal_checkpoint_v2(handle, nil, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
+        guard status == SQLITE_OK else { throw Self.error(status, String(cString: sqlite3_errmsg(handle)), sql: "PRAGMA wal_checkpoint(PASSIVE)") }
     }
 
     /// SQLite is in process: there is no round trip to save, so the two simply run in turn.

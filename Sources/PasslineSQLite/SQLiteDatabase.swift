@@ -14,6 +14,7 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
     public let path: String
     private let scheduler: PriorityScheduler
     private var connection: SQLiteConnection?
+    private let checkpointer: WALCheckpointer?
 
     /// Opens (creating if needed) the database at `path`; `:memory:` for a private in-memory one.
     /// - Throws: `SQLError.connection` naming the path.
@@ -24,8 +25,13 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
         }
         self.path = path
         self.scheduler = PriorityScheduler(name: "passline.sqlite")
-        self.connection = try SQLiteConnection(path: path)
+        let connection = try SQLiteConnection(path: path)
+        checkpointer = connection.isWAL ? WALCheckpointer(path: path) : nil
+        if let checkpointer { connection.checkpoint(with: checkpointer) }
+        self.connection = connection
     }
+
+    deinit { checkpointer?.stop() }
 
     public func withConnection<R: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> R) async throws -> R {
         try await run { connection in try body(connection) }
@@ -43,6 +49,7 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             scheduler.submit(.background, last: true) {
                 self.connection = nil
+                self.checkpointer?.stop()
                 done.resume()
             }
         }
