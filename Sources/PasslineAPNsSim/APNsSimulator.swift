@@ -47,6 +47,9 @@ public final class APNsSimulator: Sendable {
         /// The topic (UID) of the client certificate it came with; nil without one.
         public let certificateTopic: String?
         public let receivedAt: Int64
+        /// The request's header names, lowercase and without pseudo-headers, in the order sent;
+        /// only for pushes the stand-in records (`recordPushes`).
+        public var headerNames: [String] = []
     }
 
     public struct Stats: Sendable, Equatable {
@@ -324,9 +327,10 @@ final class APNsStreamHandler: ChannelInboundHandler {
             default: return reject(503, "ServiceUnavailable")
             }
         }
-        let push = APNsSimulator.Push(token: token, topic: topic, apnsID: apnsID, expiration: headers.first(name: "apns-expiration"),
+        var push = APNsSimulator.Push(token: token, topic: topic, apnsID: apnsID, expiration: headers.first(name: "apns-expiration"),
                         priority: headers.first(name: "apns-priority"), body: body, certificateTopic: certificateTopic, receivedAt: now)
         let record = simulator.recordPushes
+        if record { push.headerNames = headers.map(\.name).filter { !$0.hasPrefix(":") } }
         simulator.state.withLock { state in
             state.stats.received += 1
             state.stats.delivered += 1

@@ -30,6 +30,8 @@ public struct ClientIdentity: Sendable, Hashable {
 public struct HTTPRequest: Sendable {
     public var method: String
     public var url: String
+    /// A header with an empty value is not sent, and neither is the one libcurl would add by
+    /// that name (`accept`, a POST's `content-type`).
     public var headers: [(name: String, value: String)]
     public var body: [UInt8]
     /// The whole exchange, connecting included.

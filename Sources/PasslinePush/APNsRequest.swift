@@ -14,7 +14,10 @@ public enum APNsRequest {
                             timeoutMilliseconds: Int, identity: ClientIdentity) -> HTTPRequest {
         HTTPRequest(
             method: "POST", url: "\(apnsURL)/3/device/\(token)",
-            headers: [("apns-topic", passType), ("apns-expiration", expiration), ("content-type", "application/json")],
+            // Only what APNs reads. An empty value keeps off the wire what libcurl would add
+            // (`accept: */*`, and a form content-type for a POST body): every header is one more
+            // field for both ends to encode and decode on every push of a campaign.
+            headers: [("apns-topic", passType), ("apns-expiration", expiration), ("accept", ""), ("content-type", "")],
             body: emptyPayload, timeoutMilliseconds: timeoutMilliseconds, identity: identity
         )
     }

@@ -104,6 +104,8 @@ struct PushTests {
         for push in pushes {
             #expect(push.topic == PushHarness.passType && push.certificateTopic == PushHarness.passType)
             #expect(push.body == Array("{}".utf8))
+            // What APNs reads and what HTTP/2 needs, nothing more: every push of a campaign carries it.
+            #expect(push.headerNames.sorted() == ["apns-expiration", "apns-topic", "content-length"])
             let expiration = try #require(push.expiration.flatMap(Int.init))
             #expect(expiration > Int(Date().timeIntervalSince1970) + 86_400, "kept for phones that are off")
         }
