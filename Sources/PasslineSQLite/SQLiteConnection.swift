@@ -55,7 +55,7 @@ final class SQLiteConnection: SQLConnection {
             guard let context else { return SQLITE_OK }
             let checkpointer = Unmanaged<WALCheckpointer>.fromOpaque(context).takeUnretainedValue()
             // Busy while a round of the checkpointer's still runs: then again after the next commit.
-            if checkpointer.logGrew(toPages: pages), sqlite3_wal_checkpoint_v2(handle, database, SQLITE_CHECKPOINT_RESTART, nil, nil) == SQLITE_OK {
+            if checkpointer.logGrew(toPages: pages), sqlite3_wal_checkpoint_v2(handle, database, SQLITE_CHECKPOINT_PASSIVE, nil, nil) == SQLITE_OK {
                 checkpointer.writerCheckpointed()
             }
             return SQLITE_OK
@@ -63,9 +63,13 @@ final class SQLiteConnection: SQLConnection {
     }
 
     /// Copies what it can of the log into the database file without blocking writers or readers.
-    func checkpoint() throws {
-        let status = sqlite3_wal_checkpoint_v2(handle, nil, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
+    /// - Returns: the pages in the log, and how many of them are now in the database file.
+    @discardableResult
+    func checkpoint() throws -> (logged: Int32, copied: Int32) {
+        var logged: Int32 = 0, copied: Int32 = 0
+        let status = sqlite3_wal_checkpoint_v2(handle, nil, SQLITE_CHECKPOINT_PASSIVE, &logged, &copied)
         guard status == SQLITE_OK else { throw Self.error(status, String(cString: sqlite3_errmsg(handle)), sql: "PRAGMA wal_checkpoint(PASSIVE)") }
+        return (logged, copied)
     }
 
     /// SQLite is in process: there is no round trip to save, so the two simply run in turn.

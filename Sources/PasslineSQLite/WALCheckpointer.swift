@@ -15,9 +15,14 @@ import Foundation
 /// The log starts again from its beginning only when a write finds it wholly copied, so a
 /// writer that never pauses could outrun the checkpointer and grow it without end. Once the
 /// log has grown by `writerTakesOverAfterPages` more since it was first seen past that size,
-/// the writer checkpoints itself (RESTART: the next write starts the log afresh), as SQLite
-/// would have. So one large commit never makes the writer wait, and the log stays under about
-/// twice that size plus a commit.
+/// the writer checkpoints itself right after its commit, as SQLite would have (waiting first for
+/// a round of this thread's that is under way: SQLite runs one checkpoint at a time), and its
+/// next write starts the log afresh. So one large commit never makes the writer wait, and the
+/// log stays under about twice that size plus a commit. (PASSIVE there too: like SQLite's own,
+/// it never waits for another process's readers.)
+///
+/// A round that left pages behind (written while it ran) is followed by another as long as
+/// rounds make progress, so an idle database ends with its log copied.
 ///
 /// The thread and its connection start with the first log that needs a checkpoint: a small
 /// database never has them.
@@ -34,6 +39,7 @@ final class WALCheckpointer: @unchecked Sendable {
     /// The writer wants the next checkpoint: SQLite lets one run at a time and would refuse it
     /// while a round of this thread's runs, so no new round starts until the writer's is done.
     private var writerTakingOver = false
+    private var roundRunning = false
     private var connection: SQLiteConnection?
     private let path: String
     let startAtPages: Int32
@@ -45,8 +51,8 @@ final class WALCheckpointer: @unchecked Sendable {
         self.writerTakesOverAfterPages = writerTakesOverAfterPages
     }
 
-    /// From the writer's commit hook, with the log's size in pages. Cheap: it never waits for a
-    /// checkpoint.
+    /// From the writer's commit hook, with the log's size in pages. Cheap, except when the writer
+    /// is to take over: then it waits for a round under way to end.
     /// - Returns: whether the writer should checkpoint itself now (and call
     ///   `writerCheckpointed()` when that succeeds; it is asked again after the next commit if not).
     func logGrew(toPages pages: Int32) -> Bool {
@@ -59,6 +65,7 @@ final class WALCheckpointer: @unchecked Sendable {
         } else if let at = overLimitAt {
             if pages - at >= writerTakesOverAfterPages {
                 writerTakingOver = true
+                while roundRunning { condition.wait() }
                 return true
             }
         } else {
@@ -73,7 +80,7 @@ final class WALCheckpointer: @unchecked Sendable {
         }
         if !pending {
             pending = true
-            condition.signal()
+            condition.broadcast()
         }
         return false
     }
@@ -83,6 +90,7 @@ final class WALCheckpointer: @unchecked Sendable {
         condition.lock()
         overLimitAt = nil
         writerTakingOver = false
+        condition.broadcast()  // a round that waited for the writer's may go
         condition.unlock()
     }
 
@@ -91,7 +99,7 @@ final class WALCheckpointer: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         stopped = true
-        condition.signal()
+        condition.broadcast()
         while started && !ended { condition.wait() }
     }
 
@@ -100,15 +108,21 @@ final class WALCheckpointer: @unchecked Sendable {
         // writer's own checkpoint or the last connection's close, as without this thread.
         connection = try? SQLiteConnection(path: path)
         condition.lock()
+        var copied: Int32 = -1
         while true {
             while (!pending || writerTakingOver) && !stopped { condition.wait() }
             let last = stopped
             pending = false
+            roundRunning = true
             condition.unlock()
             // A failure (another process checkpointing, say) leaves the log to the next round.
-            try? connection?.checkpoint()
+            let progress = try? connection?.checkpoint()
             condition.lock()
+            roundRunning = false
+            condition.broadcast()
             if last { break }
+            if let progress, progress.copied < progress.logged, progress.copied != copied { pending = true }
+            copied = progress?.copied ?? -1
         }
         connection = nil
         ended = true
