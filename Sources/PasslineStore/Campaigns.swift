@@ -159,10 +159,7 @@ public enum Campaigns {
 
     /// How the campaign's pushes went (by outcome) and how many of its cards devices have fetched since.
     public static func delivery(campaign id: String, on connection: any SQLConnection) throws -> (pushes: [String: Int], fetched: Int) {
-        var pushes: [String: Int] = [:]
-        for row in try connection.query("SELECT outcome, COUNT(*) AS n FROM push_deliveries WHERE campaign_id = ? GROUP BY outcome", [.text(id)]) {
-            pushes[try row.string("outcome")] = Int(try row.int("n"))
-        }
+        let pushes = try Pushes.counts(campaign: id, on: connection)
         let fetched = try connection.first("""
             SELECT COUNT(*) AS n FROM campaign_cards cc JOIN cards c ON c.tenant_id = cc.tenant_id AND c.serial_number = cc.serial_number
             WHERE cc.campaign_id = ? AND cc.state = 'done' AND c.fetched_version >= cc.version

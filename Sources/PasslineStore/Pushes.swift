@@ -14,8 +14,10 @@ public enum Pushes {
         }
     }
 
-    /// Writes the rows in multi-row INSERTs: a fan-out records thousands a second.
+    /// Writes the rows in multi-row INSERTs (a fan-out records thousands a second), and adds
+    /// them to the outcome counts in the same transaction.
     public static func record(_ deliveries: [Delivery], now: Int64, on connection: any SQLConnection) throws {
+        try count(deliveries, on: connection)
         var start = deliveries.startIndex
         while start < deliveries.endIndex {
             let chunk = deliveries[start..<min(start + 200, deliveries.endIndex)]
@@ -32,6 +34,24 @@ public enum Pushes {
                 VALUES \(rows)
                 """, binds)
         }
+    }
+
+    /// Adds to `push_outcome_counts`: a few rows a batch, each one upsert. In key order, so
+    /// that two workers settling at once on PostgreSQL take the rows' locks in one order.
+    private static func count(_ deliveries: [Delivery], on connection: any SQLConnection) throws {
+        struct Key: Hashable, Comparable {
+            let tenant: String, campaign: String, outcome: String
+            static func < (a: Key, b: Key) -> Bool { (a.tenant, a.campaign, a.outcome) < (b.tenant, b.campaign, b.outcome) }
+        }
+        var counts: [Key: Int64] = [:]
+        for delivery in deliveries { counts[Key(tenant: delivery.tenant, campaign: delivery.campaign ?? "", outcome: delivery.outcome), default: 0] += 1 }
+        guard !counts.isEmpty else { return }
+        let keys = counts.keys.sorted()
+        try connection.execute("""
+            INSERT INTO push_outcome_counts (tenant_id, campaign_id, outcome, n)
+            VALUES \(Array(repeating: "(?, ?, ?, ?)", count: keys.count).joined(separator: ", "))
+            ON CONFLICT (tenant_id, campaign_id, outcome) DO UPDATE SET n = push_outcome_counts.n + excluded.n
+            """, keys.flatMap { key -> [SQLValue] in [.text(key.tenant), .text(key.campaign), .text(key.outcome), .int(counts[key]!)] })
     }
 
     /// Removes the registrations for `passType` of every device of the tenant whose current push
@@ -88,9 +108,19 @@ public enum Pushes {
 
     /// Delivery outcomes of a tenant (or all tenants), counted.
     public static func counts(tenant: String?, on connection: any SQLConnection) throws -> [String: Int] {
-        let rows = try tenant.map {
-            try connection.query("SELECT outcome, COUNT(*) AS n FROM push_deliveries WHERE tenant_id = ? GROUP BY outcome", [.text($0)])
-        } ?? connection.query("SELECT outcome, COUNT(*) AS n FROM push_deliveries GROUP BY outcome", [])
+        let sum = "SELECT outcome, CAST(SUM(n) AS BIGINT) AS n FROM push_outcome_counts"
+        let rows = try tenant.map { try connection.query("\(sum) WHERE tenant_id = ? GROUP BY outcome", [.text($0)]) }
+            ?? connection.query("\(sum) GROUP BY outcome", [])
+        return try outcomes(rows)
+    }
+
+    /// A campaign's delivery outcomes, counted.
+    public static func counts(campaign: String, on connection: any SQLConnection) throws -> [String: Int] {
+        try outcomes(connection.query("SELECT outcome, CAST(SUM(n) AS BIGINT) AS n FROM push_outcome_counts WHERE campaign_id = ? GROUP BY outcome",
+                                      [.text(campaign)]))
+    }
+
+    private static func outcomes(_ rows: [SQLRow]) throws -> [String: Int] {
         var counts: [String: Int] = [:]
         for row in rows { counts[try row.string("outcome")] = Int(try row.int("n")) }
         return counts

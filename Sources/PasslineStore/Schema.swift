@@ -287,5 +287,29 @@ public enum Schema {
             CREATE INDEX jobs_finished ON jobs (finished_at) WHERE state IN ('done', 'dead');
             """
         },
+        Migration(version: 7, name: "push outcomes counted as they are written") { _ in
+            """
+            -- /metrics and a tenant's or a campaign's delivery figures used to count every
+            -- delivery row: at a million rows (ten 100,000-card campaigns) 0.4 to 0.7 s, on
+            -- SQLite's one connection, with every push and request waiting behind it. The rows
+            -- stay for each card's history; the figures come from these counts, kept in the
+            -- transaction that writes the rows. campaign_id is '' for pushes of single changes.
+            CREATE TABLE push_outcome_counts (
+                tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+                campaign_id TEXT NOT NULL,
+                outcome TEXT NOT NULL,
+                n BIGINT NOT NULL,
+                PRIMARY KEY (tenant_id, campaign_id, outcome)
+            );
+            CREATE INDEX push_outcome_counts_by_campaign ON push_outcome_counts (campaign_id);
+            INSERT INTO push_outcome_counts (tenant_id, campaign_id, outcome, n)
+                SELECT tenant_id, COALESCE(campaign_id, ''), outcome, COUNT(*) FROM push_deliveries
+                GROUP BY tenant_id, COALESCE(campaign_id, ''), outcome;
+            -- They served only the counts. push_deliveries_by_token starts with tenant_id too, for
+            -- a tenant's removal. Two indexes fewer to write for every push.
+            DROP INDEX push_deliveries_by_tenant;
+            DROP INDEX push_deliveries_by_campaign;
+            """
+        },
     ]
 }

@@ -30,6 +30,28 @@ struct MigrationTests {
         for instance in instances { await instance.close() }
     }
 
+    @Test("push outcomes recorded before they were counted are counted by the migration that adds the counts", arguments: TestDatabase.available)
+    func outcomeCountsBackfilled(kind: TestDatabase) async throws {
+        let database = try await kind.make()
+        _ = try await Migrator.migrate(database, migrations: Schema.migrations.filter { $0.version < 7 })
+        try await database.transaction { connection in
+            try Records.createTenant(id: "t1", name: "Lumen Clinic", now: 1, on: connection)
+            for (n, (outcome, campaign)) in [("delivered", nil), ("delivered", "c-1"), ("delivered", "c-1"), ("failed", nil)].enumerated() {
+                try connection.execute("""
+                    INSERT INTO push_deliveries (tenant_id, push_token, pass_type, outcome, attempt, campaign_id, created_at)
+                    VALUES ('t1', ?, 'pass.test', ?, 1, ?, 1)
+                    """, [.text("token-\(n)"), .text(outcome), campaign.map(SQLValue.text) ?? .null])
+            }
+        }
+        #expect(try await Migrator.migrate(database) == Schema.migrations.map(\.version).filter { $0 >= 7 })
+        let (tenant, campaign) = try await database.withConnection { connection in
+            (try Pushes.counts(tenant: "t1", on: connection), try Pushes.counts(campaign: "c-1", on: connection))
+        }
+        #expect(tenant == ["delivered": 3, "failed": 1])
+        #expect(campaign == ["delivered": 2])
+        await database.close()
+    }
+
     @Test("a failing migration leaves nothing applied", arguments: TestDatabase.available)
     func failing(kind: TestDatabase) async throws {
         let database = try await kind.make()
