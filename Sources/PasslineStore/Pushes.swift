@@ -15,9 +15,10 @@ public enum Pushes {
     }
 
     /// Writes the rows in multi-row INSERTs (a fan-out records thousands a second), and adds
-    /// them to the outcome counts in the same transaction.
+    /// them to the outcome counts in the same transaction. Best the last statement before the
+    /// COMMIT: on PostgreSQL the counts' rows stay locked until then, and every worker settling
+    /// pushes of the same tenant and campaign waits for them.
     public static func record(_ deliveries: [Delivery], now: Int64, on connection: any SQLConnection) throws {
-        try count(deliveries, on: connection)
         var start = deliveries.startIndex
         while start < deliveries.endIndex {
             let chunk = deliveries[start..<min(start + 200, deliveries.endIndex)]
@@ -34,6 +35,7 @@ public enum Pushes {
                 VALUES \(rows)
                 """, binds)
         }
+        try count(deliveries, on: connection)
     }
 
     /// Adds to `push_outcome_counts`: a few rows a batch, each one upsert. In key order, so
