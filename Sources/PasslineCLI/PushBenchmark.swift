@@ -58,6 +58,12 @@ struct PushBench: AsyncParsableCommand {
             }
         }
 
+        if database.dialect == .postgres {
+            // Real phones register one by one, and autovacuum has analysed the tables long before
+            // 100,000 of them have. Straight after this one transaction the planner would still
+            // see empty tables, and count a card's devices with a nested loop: 541 ms instead of 94.
+            try await database.withConnection { try $0.executeScript("ANALYZE registrations; ANALYZE devices") }
+        }
         let credentials = try StandInCredentials.generate()
         let caFile = folder.appendingPathComponent("ca.pem")
         try Data(credentials.authorityPEM).write(to: caFile)
