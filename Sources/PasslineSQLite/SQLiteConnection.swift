@@ -46,15 +46,15 @@ final class SQLiteConnection: SQLConnection {
         (try? query("PRAGMA journal_mode", []).first?.string("journal_mode"))?.lowercased() == "wal"
     }
 
-    /// Hands this connection's checkpoints to `checkpointer`: SQLite's own, run inside the
-    /// COMMIT that grows the log past 1,000 pages, stop.
+    /// Hands this connection's checkpoints to `checkpointer`. SQLite's own automatic
+    /// checkpoint (run inside the COMMIT that grows the log past 1,000 pages) no longer runs.
     func checkpoint(with checkpointer: WALCheckpointer) {
         self.checkpointer = checkpointer
         // The hook replaces the automatic checkpoint (which is itself a WAL hook).
         sqlite3_wal_hook(handle, { context, handle, database, pages in
             guard let context else { return SQLITE_OK }
             let checkpointer = Unmanaged<WALCheckpointer>.fromOpaque(context).takeUnretainedValue()
-            // Busy while a round of the checkpointer's still runs: then again after the next commit.
+            // Busy while another process checkpoints: then again after the next commit.
             if checkpointer.logGrew(toPages: pages), sqlite3_wal_checkpoint_v2(handle, database, SQLITE_CHECKPOINT_PASSIVE, nil, nil) == SQLITE_OK {
                 checkpointer.writerCheckpointed()
             }

@@ -26,7 +26,8 @@ public struct NewJob: Sendable {
     /// with the most urgent priority and the earliest time of either.
     public var coalesceKey: String?
 
-    /// About a day and a half of backoff (1 s, 2 s, … an hour) before a job goes dead.
+    /// Attempts before a job goes dead: with the backoff doubling from 1 s, about an hour of
+    /// retries (1 + 2 + … + 2,048 s).
     public static let defaultMaxAttempts = 12
 
     public init(kind: String, tenant: String?, payload: String, priority: JobPriority = .interactive,
