@@ -21,7 +21,13 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
 
     /// Opens (creating if needed) the database at `path`; `:memory:` for a private in-memory one.
     /// - Throws: `SQLError.connection` naming the path.
-    public init(path: String) throws {
+    public convenience init(path: String) throws {
+        try self.init(path: path, checkpointAtPages: 1_000, writerCheckpointsAfterPages: 8_000)
+    }
+
+    /// With the write-ahead log's limits (see `WALCheckpointer`) set: tests use small ones, so
+    /// that they need not write a hundred megabytes to pass them.
+    package init(path: String, checkpointAtPages: Int32, writerCheckpointsAfterPages: Int32) throws {
         if path != ":memory:" && !path.hasPrefix("file:") {
             let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
             try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -29,7 +35,8 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
         self.path = path
         self.scheduler = PriorityScheduler(name: "passline.sqlite")
         let connection = try SQLiteConnection(path: path)
-        checkpointer = connection.isWAL ? WALCheckpointer(path: path) : nil
+        checkpointer = connection.isWAL
+            ? WALCheckpointer(path: path, startAtPages: checkpointAtPages, writerTakesOverAfterPages: writerCheckpointsAfterPages) : nil
         if let checkpointer { connection.checkpoint(with: checkpointer) }
         reader = checkpointer == nil ? nil : ReadLine(path: path)
         self.connection = connection

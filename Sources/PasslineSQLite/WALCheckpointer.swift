@@ -45,7 +45,7 @@ final class WALCheckpointer: @unchecked Sendable {
     let startAtPages: Int32
     let writerTakesOverAfterPages: Int32
 
-    init(path: String, startAtPages: Int32 = 1_000, writerTakesOverAfterPages: Int32 = 8_000) {
+    init(path: String, startAtPages: Int32, writerTakesOverAfterPages: Int32) {
         self.path = path
         self.startAtPages = startAtPages
         self.writerTakesOverAfterPages = writerTakesOverAfterPages

@@ -174,34 +174,37 @@ struct SQLiteSettingsTests {
     @Test("the log a large commit writes is copied into the database by a thread of its own, and stays bounded however much is written")
     func checkpointsBesideTheWriter() async throws {
         let path = TestSupport.temporaryFolder().appendingPathComponent("wal.sqlite").path
-        let database = try SQLiteDatabase(path: path)
+        // A tenth of the service's limits (1,000 and 8,000 pages), so that the test writes 20 MB,
+        // not 200, beside every other test of the process.
+        let database = try SQLiteDatabase(path: path, checkpointAtPages: 100, writerCheckpointsAfterPages: 800)
         try await database.withConnection { try $0.executeScript("CREATE TABLE t (id INTEGER PRIMARY KEY, data BLOB NOT NULL)") }
         func size(_ file: String) -> Int { ((try? FileManager.default.attributesOfItem(atPath: file))?[.size] as? Int) ?? 0 }
         let page = [UInt8](repeating: 7, count: 4_000)
         var written = 0, largestLog = 0
-        // 50 commits of 4 MB each, as fast as the writer goes: 200 MB through a log that should
-        // stay near its 64 MB.
+        // 50 commits of 400 KB each, as fast as the writer goes: 20 MB through a log that
+        // should stay near 800 pages.
         for commit in 0..<50 {
             try await database.transaction { connection in
-                for row in 0..<1_000 { try connection.execute("INSERT INTO t (id, data) VALUES (?, ?)", [.int(Int64(commit * 1_000 + row)), .blob(page)]) }
+                for row in 0..<100 { try connection.execute("INSERT INTO t (id, data) VALUES (?, ?)", [.int(Int64(commit * 100 + row)), .blob(page)]) }
             }
-            written += 1_000
+            written += 100
             largestLog = max(largestLog, size(path + "-wal"))
         }
         let threads = (try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")).compactMap {
             try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         }
         #expect(threads.contains("passline.wal"))
-        // Twice the 8,000 pages after which the writer takes over, and one commit more.
-        #expect(largestLog < 80 * 1_048_576, "the log grew to \(largestLog) bytes")
+        // Twice the 800 pages after which the writer takes over (4 KB and a frame header each),
+        // and one commit more.
+        #expect(largestLog < 8 * 1_048_576, "the log grew to \(largestLog) bytes")
         // The writer's connection is still open, so only the checkpointer can have put the rows
         // into the database file.
         var copied = size(path)
-        for _ in 0..<100 where copied < 180 * 1_048_576 {
+        for _ in 0..<100 where copied < 19 * 1_000_000 {
             try await Task.sleep(for: .milliseconds(100))
             copied = size(path)
         }
-        #expect(copied >= 180 * 1_048_576, "the database file holds \(copied) bytes of 200 MB written")
+        #expect(copied >= 19 * 1_000_000, "the database file holds \(copied) bytes of 20 MB written")
         await database.close()
 
         let reopened = try SQLiteDatabase(path: path)
