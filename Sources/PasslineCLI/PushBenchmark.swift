@@ -143,11 +143,11 @@ struct PushBench: AsyncParsableCommand {
     }
 
     /// The benchmark's threads by what they run: libcurl's loops, the stand-in's event loop,
-    /// SQLite's connections and checkpointer, and everything else (the worker's tasks, the job queue's Swift side).
+    /// SQLite's connection and its checkpointer, and everything else (the worker's tasks, the job queue's Swift side).
     static func component(_ thread: String) -> String {
         if thread.hasPrefix("passline-curl") { return "libcurl" }
         if thread.hasPrefix("NIO-ELT") { return "stand-in" }
-        return ["passline.sqlite", "passline.wal", "passline.read"].contains { thread.hasPrefix($0) } ? "SQLite" : "rest"
+        return thread.hasPrefix("passline.sqlite") || thread.hasPrefix("passline.wal") ? "SQLite" : "rest"
     }
 
     static func perPush(_ seconds: [String: Double], count: Int) -> String {

@@ -16,13 +16,6 @@ struct StoreBenchmark: Sendable {
         let pollP50Milliseconds: Double
         let pollP99Milliseconds: Double
         let plan: String
-        /// Polls and card changes a second over the same 2 s, eight pollers and one writer at
-        /// once: polls through `read` (as the web service runs them), then through the writer's
-        /// own line, as they ran before SQLite had a read connection.
-        let pollsPerSecondBesideWrites: Double
-        let writesPerSecondBesidePolls: Double
-        let pollsPerSecondInWritersLine: Double
-        let writesPerSecondWithPollsInLine: Double
     }
 
     let database: any SQLDatabase
@@ -120,52 +113,9 @@ struct StoreBenchmark: Sendable {
             latencies.append(Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15)
         }
         latencies.sort()
-
-        progress("\(driver): polls for 2 s beside a writer changing cards, through read, then through the writer's line")
-        let beside = try await pollsWhileWriting(cards: cards, devices: devices, throughRead: true)
-        let inLine = try await pollsWhileWriting(cards: cards, devices: devices, throughRead: false)
         return Result(
             driver: driver, jobs: jobs, jobsPerSecond: Double(jobs) / jobSeconds, cards: cards, registrations: devices * perDevice,
-            pollQueries: queries, pollP50Milliseconds: latencies[queries / 2], pollP99Milliseconds: latencies[queries * 99 / 100], plan: plan,
-            pollsPerSecondBesideWrites: beside.polls, writesPerSecondBesidePolls: beside.writes,
-            pollsPerSecondInWritersLine: inLine.polls, writesPerSecondWithPollsInLine: inLine.writes
+            pollQueries: queries, pollP50Milliseconds: latencies[queries / 2], pollP99Milliseconds: latencies[queries * 99 / 100], plan: plan
         )
-    }
-
-    /// Eight pollers and one writer (points transactions, as the partner API makes them) for
-    /// 2 s; polls and writes a second.
-    private func pollsWhileWriting(cards: Int, devices: Int, throughRead: Bool) async throws -> (polls: Double, writes: Double) {
-        let database = self.database, dialect = database.dialect
-        let deadline = ContinuousClock.now + .seconds(2)
-        let counts = try await withThrowingTaskGroup(of: (polls: Int, writes: Int).self) { group in
-            group.addTask {
-                var writes = 0
-                while ContinuousClock.now < deadline {
-                    let serial = "S\(Int.random(in: 0..<cards))"
-                    _ = try await database.transaction { connection in
-                        try Ledger.apply(tenant: "bench", mode: "live", serial: serial, points: 1, reason: "bench", amount: nil, idempotencyKey: nil,
-                                         actor: nil, dialect: dialect, now: Clock.milliseconds(), on: connection)
-                    }
-                    writes += 1
-                }
-                return (0, writes)
-            }
-            for _ in 0..<8 {
-                group.addTask {
-                    var polls = 0
-                    while ContinuousClock.now < deadline {
-                        let device = "device-\(Int.random(in: 0..<devices))", since = Int64.random(in: 0..<Int64(cards))
-                        let poll: @Sendable (any SQLConnection) throws -> UpdatedSerials? = {
-                            try DeviceQueries.serialsUpdated(tenant: "bench", device: device, passType: "pass.bench", since: since, on: $0)
-                        }
-                        _ = try await throughRead ? database.read(poll) : database.withConnection(poll)
-                        polls += 1
-                    }
-                    return (polls, 0)
-                }
-            }
-            return try await group.reduce(into: (polls: 0, writes: 0)) { $0.polls += $1.polls; $0.writes += $1.writes }
-        }
-        return (Double(counts.polls) / 2, Double(counts.writes) / 2)
     }
 }

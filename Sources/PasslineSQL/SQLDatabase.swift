@@ -80,20 +80,8 @@ public protocol SQLDatabase: Sendable {
     /// Serialization failures are retried a few times before they are thrown.
     func transaction<R: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> R) async throws -> R
 
-    /// Lends a connection for reading only, outside any transaction: for reports that read
-    /// many rows (`/metrics`, delivery figures). It sees what had committed when it began, and
-    /// never holds up writes: SQLite runs it on a connection of its own.
-    func read<R: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> R) async throws -> R
-
     /// Closes every connection. Pending calls finish first.
     func close() async
-}
-
-extension SQLDatabase {
-    /// A pool's connections already read beside each other's writes.
-    public func read<R: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> R) async throws -> R {
-        try await withConnection(body)
-    }
 }
 
 /// A database that can tell other processes' changes as they commit (PostgreSQL's LISTEN/NOTIFY).

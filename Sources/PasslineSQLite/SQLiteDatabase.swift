@@ -15,9 +15,6 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
     private let scheduler: PriorityScheduler
     private var connection: SQLiteConnection?
     private let checkpointer: WALCheckpointer?
-    /// Reads that go beside the writer (`read`); nil for an in-memory database, which a second
-    /// connection would not see.
-    private let reader: ReadLine?
 
     /// Opens (creating if needed) the database at `path`; `:memory:` for a private in-memory one.
     /// - Throws: `SQLError.connection` naming the path.
@@ -38,19 +35,10 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
         checkpointer = connection.isWAL
             ? WALCheckpointer(path: path, startAtPages: checkpointAtPages, writerTakesOverAfterPages: writerCheckpointsAfterPages) : nil
         if let checkpointer { connection.checkpoint(with: checkpointer) }
-        reader = checkpointer == nil ? nil : ReadLine(path: path)
         self.connection = connection
     }
 
     deinit { checkpointer?.stop() }
-
-    /// On a second connection with a thread of its own (`passline.read`), in WAL mode: a
-    /// report that counts a million rows then takes nothing from the writer's line, where every
-    /// push and request would have waited for it.
-    public func read<R: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> R) async throws -> R {
-        guard let reader else { return try await withConnection(body) }
-        return try await reader.run(body)
-    }
 
     public func withConnection<R: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> R) async throws -> R {
         try await run { connection in try body(connection) }
@@ -72,7 +60,6 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
                 done.resume()
             }
         }
-        await reader?.close()
     }
 
     private func run<R: Sendable>(_ body: @Sendable @escaping (SQLiteConnection) throws -> R) async throws -> R {
@@ -84,47 +71,6 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
                     return
                 }
                 continuation.resume(with: Result { try body(connection) })
-            }
-        }
-    }
-}
-
-/// A read-only connection, opened with the first read, on a thread of its own.
-final class ReadLine: @unchecked Sendable {
-    // Safe to share: `connection` is touched only on the scheduler's thread, one closure at a
-    // time; `closed` only under its lock (late work runs on a global queue once the thread ends).
-    private let scheduler = PriorityScheduler(name: "passline.read")
-    private let path: String
-    private var connection: SQLiteConnection?
-    private let closed = NSLock()
-    private var isClosed = false
-
-    init(path: String) { self.path = path }
-
-    func run<R: Sendable>(_ body: @Sendable @escaping (any SQLConnection) throws -> R) async throws -> R {
-        try await withCheckedThrowingContinuation { continuation in
-            scheduler.submit(.interactive) {
-                continuation.resume(with: Result {
-                    guard !self.closed.withLock({ self.isClosed }) else {
-                        throw SQLError(.connection, "The SQLite database \(self.path) is closed.")
-                    }
-                    if self.connection == nil {
-                        let connection = try SQLiteConnection(path: self.path)
-                        try connection.executeScript("PRAGMA query_only = ON")
-                        self.connection = connection
-                    }
-                    return try body(self.connection!)
-                })
-            }
-        }
-    }
-
-    func close() async {
-        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-            scheduler.submit(.background, last: true) {
-                self.closed.withLock { self.isClosed = true }
-                self.connection = nil
-                done.resume()
             }
         }
     }

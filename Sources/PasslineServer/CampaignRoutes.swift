@@ -51,7 +51,7 @@ extension PartnerAPI {
         let principal = try await authenticate(request)
         let serial = try context.parameters.require("serial")
         let card = try await Errors.map { try await services.cards.get(tenant: principal.tenant, mode: principal.mode, serial: serial) }
-        let delivery = try await services.cards.database.read {
+        let delivery = try await services.cards.database.withConnection {
             try Pushes.forCard(tenant: card.tenant, serial: card.serialNumber, since: card.updatedAt, on: $0)
         }
         var body = JSONObject([

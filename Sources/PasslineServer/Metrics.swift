@@ -5,8 +5,7 @@ import PasslineStore
 /// `/metrics` in Prometheus' text format: what an operator watches.
 enum MetricsPage {
     static func render(database: any SQLDatabase, now: Int64 = Clock.milliseconds()) async throws -> String {
-        // Counting jobs and cards reads every row: beside the writer, which pushes and requests wait for.
-        let (jobs, cards, certificates, pushes, paused, campaigns) = try await database.read { connection in
+        let (jobs, cards, certificates, pushes, paused, campaigns) = try await database.withConnection { connection in
             (
                 try connection.query("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state ORDER BY state", []).map { (try $0.string("state"), try $0.int("n")) },
                 try connection.query("SELECT mode, COUNT(*) AS n FROM cards GROUP BY mode ORDER BY mode", []).map { (try $0.string("mode"), try $0.int("n")) },

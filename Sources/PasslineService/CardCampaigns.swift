@@ -63,8 +63,7 @@ public final class CardCampaigns: Sendable {
 
     /// - Throws: `StoreError.notFound` for unknown ids and other tenants' alike.
     public func status(tenant: String, id: String) async throws -> Status {
-        // Counting a large campaign's fetched cards reads all of them: beside the writer.
-        try await cards.database.read { connection in
+        try await cards.database.withConnection { connection in
             guard let campaign = try Campaigns.get(tenant: tenant, id: id, on: connection) else { throw StoreError(.notFound, "No campaign \(id).") }
             let (pushes, fetched) = try Campaigns.delivery(campaign: id, on: connection)
             return Status(campaign: campaign, pushes: pushes, fetched: fetched)

@@ -23,9 +23,7 @@ public final class DevicePolls: Sendable {
         batcher = Batcher(maxBatchSize: maxBatchSize) { _, polls in
             let dialect = database.dialect
             do {
-                // A read: on SQLite it runs beside the writer's line instead of in it. What it
-                // sees has committed, and a change committing after it takes a higher tag.
-                let answers = try await database.read { connection in
+                let answers = try await database.withConnection { connection in
                     try DeviceQueries.serialsUpdated(polls, dialect: dialect, on: connection)
                 }
                 return answers.map { .success($0) }

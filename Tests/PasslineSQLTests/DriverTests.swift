@@ -214,31 +214,6 @@ struct SQLiteSettingsTests {
         await reopened.close()
     }
 
-    @Test("a read runs beside a write transaction that holds the writer, sees only what committed, and cannot write")
-    func readsBesideTheWriter() async throws {
-        let database = try SQLiteDatabase(path: TestSupport.temporaryFolder().appendingPathComponent("r.sqlite").path)
-        try await database.transaction { connection in
-            try connection.executeScript("CREATE TABLE t (id INTEGER PRIMARY KEY)")
-            try connection.execute("INSERT INTO t (id) VALUES (1)", [])
-        }
-        // The writer's transaction waits for the read to finish: were the read queued behind it on
-        // the writer's connection, neither would ever end (the wait gives up after 10 s).
-        let readDone = DispatchSemaphore(value: 0)
-        async let writer: Bool = database.transaction { connection in
-            try connection.execute("INSERT INTO t (id) VALUES (2)", [])
-            return readDone.wait(timeout: .now() + 10) == .success
-        }
-        try await Task.sleep(for: .milliseconds(50))  // the writer's transaction is under way
-        let seen = try await database.read { try $0.query("SELECT id FROM t ORDER BY id", []).map { try $0.int("id") } }
-        readDone.signal()
-        #expect(try await writer, "the read waited for the writer")
-        #expect(seen == [1], "a read sees only what had committed")
-        #expect(try await database.read { try $0.query("SELECT id FROM t ORDER BY id", []).map { try $0.int("id") } } == [1, 2])
-        await #expect(throws: SQLError.self) { try await database.read { try $0.execute("INSERT INTO t (id) VALUES (3)", []) } }
-        await database.close()
-        await #expect(throws: SQLError.self) { try await database.read { try $0.query("SELECT 1 AS one", []) } }
-    }
-
     @Test("opening waits for a lock another connection holds instead of failing with \"database is locked\"")
     func openWaitsForLock() async throws {
         let path = TestSupport.temporaryFolder().appendingPathComponent("locked.sqlite").path
