@@ -2,6 +2,7 @@
 #define PASSLINE_CCURL_SHIM_H
 
 #include <curl/curl.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -39,11 +40,27 @@ static inline CURLcode passline_curl_easy_setopt_sockets(CURL *handle, int (*ope
     if (code == CURLE_OK) code = curl_easy_setopt(handle, CURLOPT_CLOSESOCKETDATA, context);
     return code;
 }
+/// Called (with `context`) once the transfer has a connection and is about to send its request.
+static inline CURLcode passline_curl_easy_setopt_prereq(CURL *handle, int (*callback)(void *, char *, char *, int, int), void *context) {
+    CURLcode code = curl_easy_setopt(handle, CURLOPT_PREREQFUNCTION, callback);
+    if (code == CURLE_OK) code = curl_easy_setopt(handle, CURLOPT_PREREQDATA, context);
+    return code;
+}
 /// Holds (1) or releases (0) a TCP socket's partial segments; releasing sends what is held.
 static inline int passline_tcp_cork(int socket, int on) {
     return setsockopt(socket, IPPROTO_TCP, TCP_CORK, &on, sizeof on);
 }
 static inline int passline_close(int socket) { return close(socket); }
+/// The local TCP port of a socket, or -1: what tells one connection from another in the
+/// PREREQ callback (which names ports, not sockets).
+static inline int passline_local_port(int socket) {
+    struct sockaddr_storage address;
+    socklen_t length = sizeof address;
+    if (getsockname(socket, (struct sockaddr *)&address, &length) != 0) return -1;
+    if (address.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&address)->sin_port);
+    if (address.ss_family == AF_INET6) return ntohs(((struct sockaddr_in6 *)&address)->sin6_port);
+    return -1;
+}
 static inline CURLcode passline_curl_easy_getinfo_long(CURL *handle, CURLINFO info, long *value) {
     return curl_easy_getinfo(handle, info, value);
 }

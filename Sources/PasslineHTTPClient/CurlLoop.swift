@@ -13,10 +13,21 @@ final class Transfer: @unchecked Sendable {
     var headers: [(name: String, value: String)] = []
     var easy: EasyHandle?
     var headerList: UnsafeMutablePointer<curl_slist>?
+    /// Monotonic nanoseconds: handed to the client; given to libcurl; last given to libcurl
+    /// again (see `CurlLoop.sweep`); given a connection and sent (0 until then, and again
+    /// after that connection closed under it).
+    let submittedAt: UInt64
+    var admittedAt: UInt64 = 0
+    var readmittedAt: UInt64 = 0
+    var startedAt: UInt64 = 0
+    /// The local port of the connection it was sent on: how a closing socket finds its transfers.
+    var localPort: Int32 = -1
+    var origin: Origin?
 
     init(request: HTTPRequest, complete: @escaping @Sendable (Result<HTTPResponse, HTTPClientError>) -> Void) {
         self.request = request
         self.complete = complete
+        self.submittedAt = DispatchTime.now().uptimeNanoseconds
     }
 
     deinit { if let headerList { curl_slist_free_all(headerList) } }
@@ -37,6 +48,58 @@ final class EasyHandle {
     deinit {
         curl_easy_cleanup(handle)
         errorBuffer.deallocate()
+    }
+}
+
+/// The transfers of one loop to one scheme, host and port, where libcurl keeps its connection
+/// limits and its own queue.
+///
+/// Why the loop queues transfers itself: libcurl (7.88) parks a transfer that finds no usable
+/// connection (the connection is still in its TLS handshake and PIPEWAIT waits for it to
+/// multiplex, or the host's connection limit is reached) on a pending list, and takes *one*
+/// transfer off that list each time another transfer finishes. A fan-out handed over before
+/// its connection was up therefore went out one request per answer, and on a busy machine the
+/// last ones waited out their timeout with nothing sent. So only as many transfers go into
+/// libcurl as its connections can start: one until the origin has answered (it opens the
+/// connection), then up to `connectionsPerHost × maxConcurrentStreams` over HTTP/2, or
+/// `connectionsPerHost` over HTTP/1.
+final class Origin {
+    enum Kind { case unknown, multiplexed, serial }
+    var waiting: [Transfer] = []
+    var head = 0
+    var admitted = 0
+    var kind = Kind.unknown
+    /// When a transfer of this origin last got a connection: proof that one is up.
+    var lastStartedAt: UInt64 = 0
+
+    var hasWaiting: Bool { head < waiting.count }
+
+    func limit(_ configuration: HTTPClient.Configuration) -> Int {
+        switch kind {
+        case .unknown: 1
+        case .multiplexed: configuration.connectionsPerHost * configuration.maxConcurrentStreams
+        case .serial: configuration.connectionsPerHost
+        }
+    }
+
+    func next() -> Transfer? {
+        guard head < waiting.count else { return nil }
+        let transfer = waiting[head]
+        head += 1
+        if head == waiting.count { waiting.removeAll(keepingCapacity: true); head = 0 }
+        return transfer
+    }
+
+    func drain() -> ArraySlice<Transfer> {
+        defer { waiting.removeAll(keepingCapacity: true); head = 0 }
+        return waiting[head...]
+    }
+
+    /// `scheme://host:port` of a URL: what libcurl's limits are counted by.
+    static func key(of url: String) -> Substring {
+        guard let scheme = url.range(of: "://") else { return Substring(url) }
+        let rest = url[scheme.upperBound...]
+        return url[..<(rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? url.endIndex)]
     }
 }
 
@@ -110,10 +173,22 @@ final class CurlLoop: @unchecked Sendable {
         }
     }
 
+    // Thread-confined state of the loop's thread.
+    private var active: [ObjectIdentifier: Transfer] = [:]
+    private var origins: [Substring: Origin] = [:]
+    private var lastSweep: UInt64 = 0
+    /// Transfers put back into libcurl because they sat in its pending list (see `sweep`).
+    let readmitted = Atomic<Int>(0)
+
+    /// How long a transfer may sit in libcurl without a connection, while others of its origin
+    /// get one, before it is handed to libcurl again.
+    static let readmitAfter: UInt64 = 100_000_000
+    /// How often the loop looks for transfers past their timeout or stuck in libcurl's queue.
+    static let sweepEvery: UInt64 = 20_000_000
+
     private func run() {
         // `top -H`, perf and the push benchmark tell libcurl's threads from the rest by it.
         passline_name_this_thread("passline-curl")
-        var active: [ObjectIdentifier: Transfer] = [:]
         var done: [(handle: UnsafeMutableRawPointer, code: CURLcode)] = []
         while true {
             let (pending, stopped) = inbox.withLock { inbox in
@@ -121,31 +196,27 @@ final class CurlLoop: @unchecked Sendable {
                 return (inbox.pending, inbox.stopped)
             }
             if stopped {
-                for transfer in pending + active.values {
+                let queued = origins.values.flatMap { $0.drain() }
+                for transfer in pending + queued + active.values {
                     if let easy = transfer.easy { curl_multi_remove_handle(multi, easy.handle) }
                     transfer.easy = nil
                     transfer.complete(.failure(HTTPClientError(code: .shutdown, message: "The HTTP client was shut down.")))
                 }
                 active.removeAll()
+                origins.removeAll()
                 idle.removeAll()
                 curl_multi_cleanup(multi)
                 finished.signal()
                 return
             }
             for transfer in pending {
-                do {
-                    let easy = try configure(transfer)
-                    transfer.easy = easy
-                    curl_multi_add_handle(multi, easy.handle)
-                    active[ObjectIdentifier(transfer)] = transfer
-                } catch let error as HTTPClientError {
-                    inFlight.subtract(1, ordering: .relaxed)
-                    transfer.complete(.failure(error))
-                } catch {
-                    inFlight.subtract(1, ordering: .relaxed)
-                    transfer.complete(.failure(HTTPClientError(code: .invalidRequest, message: "\(error)")))
-                }
+                let key = Origin.key(of: transfer.request.url)
+                let origin: Origin
+                if let known = origins[key] { origin = known } else { origin = Origin(); origins[key] = origin }
+                transfer.origin = origin
+                origin.waiting.append(transfer)
             }
+            admit()
             // libcurl writes each HTTP/2 frame of each stream with a send of its own: three
             // small TLS records a push. Corked for the round, they leave as full segments when
             // it ends, so the TCP stack (on loopback also the receiver's) runs once a segment,
@@ -163,23 +234,29 @@ final class CurlLoop: @unchecked Sendable {
                 guard message.pointee.msg == CURLMSG_DONE, let handle = message.pointee.easy_handle else { continue }
                 done.append((handle, message.pointee.data.result))
             }
-            if !done.isEmpty {
-                inFlight.subtract(done.count, ordering: .relaxed)
-                completed.add(done.count, ordering: .relaxed)
-            }
             for (handle, code) in done {
                 var pointer: UnsafeMutableRawPointer?
                 passline_curl_easy_getinfo_pointer(handle, PASSLINE_CURLINFO_PRIVATE, &pointer)
                 curl_multi_remove_handle(multi, handle)
                 guard let pointer else { continue }
                 let transfer = Unmanaged<Transfer>.fromOpaque(pointer).takeUnretainedValue()
-                active[ObjectIdentifier(transfer)] = nil
-                finish(transfer, code: code)
-                if let easy = transfer.easy {
-                    transfer.easy = nil
-                    easy.errorBuffer[0] = 0
-                    if idle.count < configuration.maxConcurrentStreams { idle.append(easy) }
+                let result = outcome(of: transfer, code: code)
+                release(transfer)
+                if case .failure(let error) = result, let origin = transfer.origin, origin.kind == .unknown,
+                   error.code == .connection || error.code == .tls || error.code == .timeout {
+                    // The origin's first connection failed: what waits behind it would only wait
+                    // a connect timeout each, one after another, to fail the same way.
+                    for waiting in origin.drain() {
+                        finishUnsent(waiting, .failure(HTTPClientError(code: error.code, message: "\(waiting.request.method) \(waiting.request.url): not sent, the connection failed: \(error.message)")))
+                    }
                 }
+                transfer.complete(result)
+            }
+            let now = DispatchTime.now().uptimeNanoseconds
+            if !done.isEmpty { admit(now: now) }
+            if !active.isEmpty, now &- lastSweep >= Self.sweepEvery {
+                lastSweep = now
+                sweep(now: now)
             }
             // While transfers are in flight, never sleep long: libcurl (7.88) sometimes has
             // work for a transfer without a socket event or a timer to say so, and batches
@@ -189,8 +266,96 @@ final class CurlLoop: @unchecked Sendable {
         }
     }
 
-    private func finish(_ transfer: Transfer, code: CURLcode) {
-        guard let easy = transfer.easy else { return }
+    /// Hands waiting transfers to libcurl, as many as each origin's connections can start.
+    private func admit(now: UInt64 = DispatchTime.now().uptimeNanoseconds) {
+        for origin in origins.values where origin.hasWaiting {
+            let limit = origin.limit(configuration)
+            while origin.admitted < limit, let transfer = origin.next() {
+                do {
+                    let easy = try configure(transfer)
+                    transfer.easy = easy
+                    transfer.admittedAt = now
+                    transfer.readmittedAt = now
+                    origin.admitted += 1
+                    active[ObjectIdentifier(transfer)] = transfer
+                    curl_multi_add_handle(multi, easy.handle)
+                } catch let error as HTTPClientError {
+                    finishUnsent(transfer, .failure(error))
+                } catch {
+                    finishUnsent(transfer, .failure(HTTPClientError(code: .invalidRequest, message: "\(error)")))
+                }
+            }
+        }
+    }
+
+    /// A transfer that never went into libcurl (or left it unsent) gets its answer.
+    private func finishUnsent(_ transfer: Transfer, _ result: Result<HTTPResponse, HTTPClientError>) {
+        inFlight.subtract(1, ordering: .relaxed)
+        completed.add(1, ordering: .relaxed)
+        transfer.complete(result)
+    }
+
+    /// Takes a finished (or abandoned) transfer's handle back from libcurl's side of the books;
+    /// the handle must already be out of the multi handle.
+    private func release(_ transfer: Transfer) {
+        active[ObjectIdentifier(transfer)] = nil
+        transfer.origin?.admitted -= 1
+        inFlight.subtract(1, ordering: .relaxed)
+        completed.add(1, ordering: .relaxed)
+        if let easy = transfer.easy {
+            transfer.easy = nil
+            easy.errorBuffer[0] = 0
+            if idle.count < configuration.maxConcurrentStreams { idle.append(easy) }
+        }
+    }
+
+    /// Timeouts, and transfers stuck in libcurl's pending list.
+    ///
+    /// A request's timeout counts from when it had a connection and was sent, not from when it
+    /// was handed over: time spent waiting for a stream is the client's, not the server's.
+    /// One that waits for a connection longer than the connect timeout and its own timeout
+    /// together fails as timed out, saying it was never sent.
+    ///
+    /// libcurl still parks transfers of its own accord (those it retries on a new connection
+    /// after a GOAWAY refused their stream, while that connection is being made), and releases
+    /// them one per finished transfer. One that has waited `readmitAfter` while another transfer
+    /// of its origin got a connection is taken out and handed in again: it then finds the
+    /// connection that is up. Nothing of it was sent, so nothing goes twice.
+    private func sweep(now: UInt64) {
+        var expired: [(Transfer, HTTPClientError)] = []
+        var stuck: [Transfer] = []
+        let connectTimeout = UInt64(configuration.connectTimeoutMilliseconds) * 1_000_000
+        for transfer in active.values {
+            let timeout = UInt64(max(0, transfer.request.timeoutMilliseconds)) * 1_000_000
+            if transfer.startedAt != 0 {
+                if now &- transfer.startedAt > timeout {
+                    let waited = (now &- transfer.startedAt) / 1_000_000
+                    expired.append((transfer, HTTPClientError(code: .timeout, message: "\(transfer.request.method) \(transfer.request.url): no answer \(waited) ms after it was sent (\(transfer.body.count) bytes received)")))
+                }
+            } else if now &- transfer.admittedAt > connectTimeout + timeout {
+                let waited = (now &- transfer.admittedAt) / 1_000_000
+                expired.append((transfer, HTTPClientError(code: .timeout, message: "\(transfer.request.method) \(transfer.request.url): not sent, no connection in \(waited) ms")))
+            } else if now &- transfer.readmittedAt >= Self.readmitAfter, let origin = transfer.origin, origin.lastStartedAt > transfer.readmittedAt {
+                stuck.append(transfer)
+            }
+        }
+        for (transfer, error) in expired {
+            if let easy = transfer.easy { curl_multi_remove_handle(multi, easy.handle) }
+            release(transfer)
+            transfer.complete(.failure(error))
+        }
+        for transfer in stuck {
+            guard let easy = transfer.easy else { continue }
+            curl_multi_remove_handle(multi, easy.handle)
+            curl_multi_add_handle(multi, easy.handle)
+            transfer.readmittedAt = now
+            readmitted.add(1, ordering: .relaxed)
+        }
+    }
+
+    private func outcome(of transfer: Transfer, code: CURLcode) -> Result<HTTPResponse, HTTPClientError> {
+        guard let easy = transfer.easy else { return .failure(HTTPClientError(code: .connection, message: "\(transfer.request.url): no handle")) }
+        let waited = Int(((transfer.startedAt == 0 ? DispatchTime.now().uptimeNanoseconds : transfer.startedAt) &- transfer.submittedAt) / 1_000_000)
         guard code == CURLE_OK else {
             let detail = String(cString: easy.errorBuffer)
             let message = "\(transfer.request.method) \(transfer.request.url): \(detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail)"
@@ -202,15 +367,15 @@ final class CurlLoop: @unchecked Sendable {
             case CURLE_URL_MALFORMAT, CURLE_UNSUPPORTED_PROTOCOL, CURLE_BAD_FUNCTION_ARGUMENT: kind = .invalidRequest
             default: kind = .connection
             }
-            transfer.complete(.failure(HTTPClientError(code: kind, message: message)))
-            return
+            return .failure(HTTPClientError(code: kind, message: message, sent: transfer.startedAt != 0, waitedMilliseconds: waited))
         }
         var status = 0, version = 0
         passline_curl_easy_getinfo_long(easy.handle, PASSLINE_CURLINFO_RESPONSE_CODE, &status)
         passline_curl_easy_getinfo_long(easy.handle, PASSLINE_CURLINFO_HTTP_VERSION, &version)
-        transfer.complete(.success(HTTPResponse(
-            status: status, headers: transfer.headers, body: transfer.body, httpVersion: version == CURL_HTTP_VERSION_2_0 ? 2 : 1
-        )))
+        let http2 = version == CURL_HTTP_VERSION_2_0
+        if let origin = transfer.origin { origin.kind = http2 ? .multiplexed : .serial }
+        return .success(HTTPResponse(status: status, headers: transfer.headers, body: transfer.body, httpVersion: http2 ? 2 : 1,
+                                     waitedMilliseconds: waited))
     }
 
     /// A handle of this pool's, new or reused, with the pool's options.
@@ -263,7 +428,11 @@ final class CurlLoop: @unchecked Sendable {
         passline_curl_easy_setopt_pointer(handle, PASSLINE_CURLOPT_PRIVATE, context)
         passline_curl_easy_setopt_pointer(handle, PASSLINE_CURLOPT_WRITEDATA, context)
         passline_curl_easy_setopt_pointer(handle, PASSLINE_CURLOPT_HEADERDATA, context)
-        passline_curl_easy_setopt_long(handle, PASSLINE_CURLOPT_TIMEOUT_MS, request.timeoutMilliseconds)
+        // The request's timeout is the loop's to keep (`sweep`): libcurl's would count the time
+        // spent waiting for a connection or a stream too.
+        passline_curl_easy_setopt_long(handle, PASSLINE_CURLOPT_TIMEOUT_MS, 0)
+        try check(passline_curl_easy_setopt_prereq(handle, Self.onStart, context), "the start callback")
+        transfer.startedAt = 0
         var list: UnsafeMutablePointer<curl_slist>?
         for header in request.headers { list = curl_slist_append(list, "\(header.name): \(header.value)") }
         // libcurl adds "Expect: 100-continue" to larger bodies over HTTP/1.1; nothing here wants it.
@@ -295,8 +464,31 @@ final class CurlLoop: @unchecked Sendable {
     }
 
     private static let onSocketClosing: @convention(c) (UnsafeMutableRawPointer?, curl_socket_t) -> Int32 = { context, socket in
-        if let context { Unmanaged<CurlLoop>.fromOpaque(context).takeUnretainedValue().sockets.remove(socket) }
+        if let context {
+            let loop = Unmanaged<CurlLoop>.fromOpaque(context).takeUnretainedValue()
+            loop.sockets.remove(socket)
+            // A transfer still on this connection either fails in this round or is one libcurl
+            // sends again elsewhere (a stream the server refused): it waits for a connection
+            // again, and its timeout with it.
+            let port = passline_local_port(socket)
+            if port >= 0 {
+                for transfer in loop.active.values where transfer.startedAt != 0 && transfer.localPort == port {
+                    transfer.startedAt = 0
+                    transfer.readmittedAt = DispatchTime.now().uptimeNanoseconds
+                }
+            }
+        }
         return passline_close(socket)
+    }
+
+    private static let onStart: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutablePointer<CChar>?, UnsafeMutablePointer<CChar>?, Int32, Int32) -> Int32 = { context, _, _, _, localPort in
+        guard let context else { return 0 }
+        let transfer = Unmanaged<Transfer>.fromOpaque(context).takeUnretainedValue()
+        let now = DispatchTime.now().uptimeNanoseconds
+        transfer.startedAt = now
+        transfer.localPort = localPort
+        transfer.origin?.lastStartedAt = now
+        return 0  // CURL_PREREQFUNC_OK
     }
 
     private static let onBody: @convention(c) (UnsafeMutablePointer<CChar>?, Int, Int, UnsafeMutableRawPointer?) -> Int = { data, size, count, context in

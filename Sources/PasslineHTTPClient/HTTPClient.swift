@@ -34,7 +34,9 @@ public struct HTTPRequest: Sendable {
     /// that name (`accept`, a POST's `content-type`).
     public var headers: [(name: String, value: String)]
     public var body: [UInt8]
-    /// The whole exchange, connecting included.
+    /// From when the request has a connection (and a stream) and is sent, to the end of its
+    /// answer. Waiting for a connection is bounded by the client's `connectTimeoutMilliseconds`
+    /// and this together; waiting behind other requests for a stream is not counted.
     public var timeoutMilliseconds: Int
     public var identity: ClientIdentity?
 
@@ -52,6 +54,13 @@ public struct HTTPResponse: Sendable {
     public let body: [UInt8]
     /// 2 for HTTP/2, 1 for HTTP/1.x.
     public let httpVersion: Int
+    /// From the hand-over to the client until the request had a connection and was sent.
+    public var waitedMilliseconds: Int = 0
+
+    init(status: Int, headers: [(name: String, value: String)], body: [UInt8], httpVersion: Int, waitedMilliseconds: Int = 0) {
+        self.status = status; self.headers = headers; self.body = body; self.httpVersion = httpVersion
+        self.waitedMilliseconds = waitedMilliseconds
+    }
 
     public func header(_ name: String) -> String? {
         let lower = name.lowercased()
@@ -65,8 +74,15 @@ public struct HTTPClientError: Error, Sendable, CustomStringConvertible {
     public enum Code: String, Sendable { case connection, timeout, tls, invalidRequest, shutdown }
     public let code: Code
     public let message: String
+    /// Whether the request had gone out on a connection when it failed: when not, the server
+    /// cannot have acted on it.
+    public let sent: Bool
+    /// From the hand-over to the client until the request was sent, or until it failed unsent.
+    public let waitedMilliseconds: Int
     public var description: String { message }
-    public init(code: Code, message: String) { self.code = code; self.message = message }
+    public init(code: Code, message: String, sent: Bool = false, waitedMilliseconds: Int = 0) {
+        self.code = code; self.message = message; self.sent = sent; self.waitedMilliseconds = waitedMilliseconds
+    }
 }
 
 /// The project's one outbound HTTP client: libcurl's multi interface on a thread of its own,
@@ -83,8 +99,9 @@ public final class HTTPClient: Sendable {
         /// Streams per connection we open at most; servers may allow fewer, and libcurl obeys them.
         public var maxConcurrentStreams: Int
         public var connectTimeoutMilliseconds: Int
-        /// Connections a loop keeps to one host. Transfers beyond what they carry wait inside
-        /// libcurl rather than opening a connection each.
+        /// Connections a loop keeps to one host.
+        /// Transfers beyond what those connections can start wait in the client's own queue
+        /// (see `Origin`), and their timeouts do not run meanwhile.
         public var connectionsPerHost: Int
         /// libcurl loops (each a thread with its own multi handle and connections) a client
         /// certificate may use. One loop's thread topped out at 9,000-10,000 requests a second on
@@ -203,12 +220,15 @@ public final class HTTPClient: Sendable {
     public struct Statistics: Sendable {
         public var requests: Int
         public var loopsStarted: Int
+        /// Requests taken out of libcurl's own queue and handed in again (see `CurlLoop.sweep`).
+        public var readmitted: Int
     }
 
     public var statistics: Statistics {
         let loops = pools.withLock { $0.values.flatMap { $0 } }
         return Statistics(requests: loops.reduce(0) { $0 + $1.completed.load(ordering: .relaxed) },
-                          loopsStarted: loops.filter(\.hasStarted).count)
+                          loopsStarted: loops.filter(\.hasStarted).count,
+                          readmitted: loops.reduce(0) { $0 + $1.readmitted.load(ordering: .relaxed) })
     }
 
     /// Stops the loop: transfers still running fail with `.shutdown`.

@@ -222,6 +222,60 @@ struct HTTPClientTests {
         await sim.stop()
     }
 
+    @Test("requests start as soon as a connection can take them: a cold fan-out and the streams a GOAWAY refused do not go out one per answer")
+    func noWaitForStreams() async throws {
+        let sim = try await simulator()
+        // Every answer takes 200 ms: a client that started one waiting request per answer
+        // (libcurl 7.88's pending list) would need 399 × 200 ms = 80 s for the last of 400.
+        sim.update { $0.delayMilliseconds = 200 }
+        func waits(_ answers: [Result<HTTPResponse, HTTPClientError>]) throws -> [Int] { try answers.map { try $0.get().waitedMilliseconds } }
+
+        // What one cold request costs on this machine right now: connection, TLS, the answer.
+        let probe = HTTPClient(configuration: .init(caFile: Self.caFile, loopsPerIdentity: 1))
+        let clock = ContinuousClock()
+        let cold = try await clock.measure { _ = try await probe.send(push(sim.port)) }
+        probe.shutdown()
+        let coldMilliseconds = Int(cold.components.seconds * 1000 + cold.components.attoseconds / 1_000_000_000_000_000)
+
+        let client = HTTPClient(configuration: .init(caFile: Self.caFile, loopsPerIdentity: 1))
+        let answers = await client.send(all: (0..<400).map { push(sim.port, token: String(format: "%064x", $0), timeout: 60_000) })
+        let coldWaits = try waits(answers)
+        // The first opens the connection; the rest start once it has answered.
+        let bound = 2 * coldMilliseconds + 1_000
+        #expect(coldWaits.max()! <= bound, "a request waited \(coldWaits.max()!) ms for a stream (a cold request takes \(coldMilliseconds) ms)")
+
+        // Warm, with a GOAWAY after every 100: the refused streams go again on new connections,
+        // one after another, without waiting their turn behind each other's answers.
+        sim.update { $0.goAwayEvery = 100 }
+        let refused = await client.send(all: (0..<400).map { push(sim.port, token: String(format: "%064x", 1_000 + $0), timeout: 60_000) })
+        let refusedWaits = try waits(refused)
+        #expect(refusedWaits.max()! <= 4 * bound, "a request waited \(refusedWaits.max()!) ms (a cold request takes \(coldMilliseconds) ms)")
+        #expect(sim.stats().goAways >= 2)
+        let tokens = sim.pushes().map(\.token)
+        #expect(tokens.count == 801 && Set(tokens).count == 801, "each processed once: \(tokens.count) pushes")
+        client.shutdown()
+        await sim.stop()
+    }
+
+    @Test("a request's timeout counts from when it was sent, not from when it was handed over")
+    func timeoutOnTheWire() async throws {
+        let sim = try await simulator()
+        sim.update { $0.delayMilliseconds = 300 }
+        // One stream a connection and one connection: each request waits for the one before.
+        let client = HTTPClient(configuration: .init(caFile: Self.caFile, maxConcurrentStreams: 1, connectionsPerHost: 1, loopsPerIdentity: 1))
+        _ = try await client.send(push(sim.port))
+        // Eight requests of 1 s timeout each, 300 ms on the wire each: the last waits about 2 s
+        // for its turn, which must not count against it.
+        let answers = await client.send(all: (0..<8).map { push(sim.port, token: String(format: "%064x", $0), timeout: 1_000) })
+        let failures = answers.compactMap { answer -> String? in
+            if case .failure(let error) = answer { return error.message } else { return nil }
+        }
+        #expect(failures.isEmpty, "\(failures)")
+        #expect(try answers.map { try $0.get().waitedMilliseconds }.max()! >= 1_000, "the last request did wait its turn")
+        client.shutdown()
+        await sim.stop()
+    }
+
     @Test("a reused handle carries nothing of its last request: a GET after a POST has no body, a POST after a GET has its own")
     func handleReuse() async throws {
         let sim = try await simulator()
