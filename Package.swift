@@ -195,6 +195,6 @@ let package = Package(
             ]
         ),
         .testTarget(name: "PasslineHTTPClientTests", dependencies: ["PasslineHTTPClient", "PasslineAPNsSim", "PasslineTestSupport"]),
-        .testTarget(name: "PasslineCLITests", dependencies: ["ApplePass", "PasslineCrypto", "PasslineZip", "PasslineDatabase", "PasslineTestSupport", "PasslineAPNsSim", "PasslineService", "PasslineStore", "PasslineSQL", "PasslineGoogleSim", "GoogleWallet", "PasslineJSON"]),
+        .testTarget(name: "PasslineCLITests", dependencies: ["ApplePass", "PasslineCrypto", "PasslineZip", "PasslineDatabase", "PasslineTestSupport", "PasslineAPNsSim", "PasslineService", "PasslineStore", "PasslineSQL", "PasslineGoogleSim", "GoogleWallet", "PasslineJSON", "PasslinePush"]),
     ]
 )

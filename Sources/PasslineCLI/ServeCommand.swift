@@ -49,10 +49,6 @@ struct ServeCommand: AsyncParsableCommand {
         let google = GoogleSyncWorker(api: googleAPI, cards: cards, jobs: jobs, logger: logger)
         let services = Services(tenants: tenants, templates: templates, cards: cards, jobs: jobs,
                                 googleSaveURL: { card in try await google.saveLink(for: card) })
-        let app = buildApplication(database: database, services: services, configuration: configuration, logger: logger) { port in
-            logger.info("Passline is listening", metadata: ["address": .string("\(configuration.host):\(port)"), "store": .string(url.description),
-                                                         "public_url": .string(configuration.publicURL)])
-        }
         let environment = ProcessInfo.processInfo.environment
         let apnsURL = environment["PASSLINE_APNS_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "https://api.push.apple.com"
         guard apnsURL.hasPrefix("https://") else { throw ValidationError("PASSLINE_APNS_URL must be an https URL (APNs speaks HTTP/2 over TLS), found \"\(apnsURL)\".") }
@@ -63,6 +59,11 @@ struct ServeCommand: AsyncParsableCommand {
         let client = HTTPClient(configuration: .init(caFile: caFile))
         let worker = PushWorker(jobs: services.jobs, tenants: tenants, client: client, configuration: .init(apnsURL: apnsURL),
                                 signing: services.cards.identities, logger: logger)
+        let app = buildApplication(database: database, services: services, configuration: configuration, logger: logger,
+                                   processMetrics: ProcessMetrics { PushWorkerMetrics.render(worker) }) { port in
+            logger.info("Passline is listening", metadata: ["address": .string("\(configuration.host):\(port)"), "store": .string(url.description),
+                                                         "public_url": .string(configuration.publicURL)])
+        }
         let listener = services.jobs.listenForOtherProcesses()
         let pushing = Task { await worker.run() }
         let campaigning = Task { await services.campaigns.run() }
@@ -83,5 +84,21 @@ struct ServeCommand: AsyncParsableCommand {
         client.shutdown()
         googleClient.shutdown()
         await database.close()
+    }
+}
+
+/// The push worker's in-memory figures for `/metrics`: both should stay at 0, and a rise says a
+/// batch may have gone out twice (the process stalled longer than a lease).
+enum PushWorkerMetrics {
+    static func render(_ worker: PushWorker) -> String {
+        """
+        # HELP passline_push_lease_renewal_failures_total Renewals of push batches' leases that the store did not take.
+        # TYPE passline_push_lease_renewal_failures_total counter
+        passline_push_lease_renewal_failures_total \(worker.leases.renewalFailuresCount)
+        # HELP passline_push_leases_lost_total Claimed pushes whose lease another worker took before it was renewed.
+        # TYPE passline_push_leases_lost_total counter
+        passline_push_leases_lost_total \(worker.leases.leasesLost)
+
+        """
     }
 }

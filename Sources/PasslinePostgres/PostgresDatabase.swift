@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import PasslineSQL
+import Synchronization
 
 /// PostgreSQL through libpq, behind a pool of connections.
 ///
@@ -73,7 +74,27 @@ public final class PostgresDatabase: SQLDatabase, SQLNotificationSource {
         return stream
     }
 
-    public func close() async { await pool.close() }
+    public func close() async {
+        await pool.close()
+        dedicated.withLock { $0 = nil }
+    }
+
+    /// A connection of its own for `blockingWithConnection`: the pool's may all be busy with the
+    /// very work that is starving the process.
+    private let dedicated = Mutex<PostgresConnection?>(nil)
+
+    public func blockingWithConnection<R: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> R) throws -> R {
+        try dedicated.withLock { dedicated in
+            let connection = try dedicated ?? PostgresConnection(conninfo: conninfo)
+            dedicated = connection
+            do {
+                return try body(connection)
+            } catch {
+                if !connection.isHealthy { dedicated = nil }
+                throw error
+            }
+        }
+    }
 
     /// A connection with its queue.
     final class Lease: @unchecked Sendable {

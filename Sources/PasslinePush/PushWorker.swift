@@ -52,6 +52,8 @@ public final class PushWorker: Sendable {
     public let configuration: Configuration
     private let logger: Logger
     private let signing: SigningIdentities
+    /// Renews the leases of batches on the wire, from a thread of its own.
+    public let leases: JobLeaseKeeper
     /// Client identities made from signing identities, by tenant, with the stamp they came from.
     private let identities = Mutex<[String: (stamp: Int64, identity: ClientIdentity)]>([:])
 
@@ -63,6 +65,7 @@ public final class PushWorker: Sendable {
         self.client = client
         self.configuration = configuration
         self.logger = logger
+        self.leases = JobLeaseKeeper(queue: jobs) { problem in logger.error("push batch lease", metadata: ["problem": "\(problem)"]) }
     }
 
     /// Claims and sends until the task is cancelled, in `lanes` concurrent loops and one for single changes.
@@ -128,14 +131,11 @@ public final class PushWorker: Sendable {
             }
         }
         if !requests.isEmpty {
-            let responses = await withTaskGroup(of: Void.self) { group in
-                // The batch's lease is renewed while it is on the wire: a batch that outlived its
-                // lease on a starved machine was claimed again and sent twice.
-                group.addTask { await self.keepLeases(of: claimed) }
-                let responses = await client.send(all: requests)
-                group.cancelAll()
-                return responses
-            }
+            // The batch's lease is renewed while it is on the wire: a batch that outlived its
+            // lease on a starved machine was claimed again and sent twice.
+            let hold = leases.hold(claimed, lease: configuration.leaseMilliseconds)
+            let responses = await client.send(all: requests)
+            leases.release(hold)
             for ((job, push), response) in zip(waiting, responses) {
                 switch response {
                 case .success(let response):
@@ -147,16 +147,6 @@ public final class PushWorker: Sendable {
         }
         try await settle(outcomes)
         return claimed.count
-    }
-
-    private func keepLeases(of claimed: [ClaimedJob]) async {
-        let lease = configuration.leaseMilliseconds
-        while true {
-            do { try await Task.sleep(for: .milliseconds(max(1, lease / 3))) } catch { return }
-            do { try await jobs.extendLeases(claimed, milliseconds: lease) } catch {
-                logger.warning("could not renew a push batch's lease: \(error)")
-            }
-        }
     }
 
     struct Push: Sendable {

@@ -82,6 +82,12 @@ public protocol SQLDatabase: Sendable {
 
     /// Closes every connection. Pending calls finish first.
     func close() async
+
+    /// Runs `body` on a connection, blocking the calling thread until it is done, ahead of
+    /// waiting background work: for work that must happen on time while the process's tasks
+    /// are starved (a batch's lease renewal). Never call it from the cooperative pool or an
+    /// event loop; it is for threads of their own.
+    func blockingWithConnection<R: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> R) throws -> R
 }
 
 /// A database that can tell other processes' changes as they commit (PostgreSQL's LISTEN/NOTIFY).

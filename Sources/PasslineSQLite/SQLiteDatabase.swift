@@ -51,6 +51,18 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
         }
     }
 
+    public func blockingWithConnection<R: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> R) throws -> R {
+        let done = DispatchSemaphore(value: 0)
+        let result = BlockingResult<R>()
+        scheduler.submit(.interactive) {
+            result.value = self.connection.map { connection in Result { try body(connection) } }
+                ?? .failure(SQLError(.connection, "The SQLite database \(self.path) is closed."))
+            done.signal()
+        }
+        done.wait()
+        return try result.value!.get()
+    }
+
     /// Closes after the work already waiting, in both lines, has run.
     public func close() async {
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
@@ -144,4 +156,11 @@ final class PriorityScheduler: @unchecked Sendable {
             condition.lock()
         }
     }
+}
+
+/// The answer of a blocking call, handed from the scheduler's thread to the waiting one.
+private final class BlockingResult<R>: @unchecked Sendable {
+    // Safe: written once on the scheduler's thread before the semaphore is signalled, read
+    // after the waiter has passed it.
+    var value: Result<R, any Error>?
 }

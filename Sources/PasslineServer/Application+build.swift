@@ -6,7 +6,16 @@ import PasslineService
 import PasslineStore
 
 /// The HTTP routes, thin: each parses, authorises, calls the store or the domain, and encodes.
-public func buildRouter(database: any SQLDatabase, services: Services, configuration: ServerConfiguration) -> Router<BasicRequestContext> {
+/// What a process counts in memory (its workers' figures), added to `/metrics`.
+public struct ProcessMetrics: Sendable {
+    let render: @Sendable () -> String
+    /// `render` returns lines in Prometheus' text format.
+    public init(_ render: @escaping @Sendable () -> String) { self.render = render }
+    public static let none = ProcessMetrics { "" }
+}
+
+public func buildRouter(database: any SQLDatabase, services: Services, configuration: ServerConfiguration,
+                        processMetrics: ProcessMetrics = .none) -> Router<BasicRequestContext> {
     let router = Router(context: BasicRequestContext.self)
     router.middlewares.add(ProblemMiddleware())
     router.get("healthz") { _, _ in Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "ok\n"))) }
@@ -24,7 +33,7 @@ public func buildRouter(database: any SQLDatabase, services: Services, configura
     PartnerAPI<BasicRequestContext>(services: services).addRoutes(to: router)
     AdminAPI<BasicRequestContext>(services: services, token: configuration.adminToken).addRoutes(to: router)
     router.get("metrics") { _, _ -> Response in
-        let page = try await MetricsPage.render(database: database)
+        let page = try await MetricsPage.render(database: database) + processMetrics.render()
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: page)))
     }
     let openAPI = OpenAPIDocument.bytes
@@ -42,10 +51,11 @@ public func buildApplication(
     services: Services,
     configuration: ServerConfiguration,
     logger: Logger,
+    processMetrics: ProcessMetrics = .none,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
     Application(
-        router: buildRouter(database: database, services: services, configuration: configuration),
+        router: buildRouter(database: database, services: services, configuration: configuration, processMetrics: processMetrics),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Passline"),
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
         logger: logger

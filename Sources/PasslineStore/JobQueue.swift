@@ -326,20 +326,24 @@ public final class JobQueue: Sendable {
     /// - Returns: how many were still this worker's.
     @discardableResult
     public func extendLeases(_ jobs: [ClaimedJob], milliseconds lease: Int64, now: Int64 = Clock.milliseconds()) async throws -> Int {
-        let worker = self.worker
+        let worker = self.worker, ids = jobs.map(\.id)
         return try await database.withConnection { connection in
-            var kept = 0
-            var start = 0
-            while start < jobs.count {
-                let chunk = jobs[start..<min(start + 500, jobs.count)]
-                start = chunk.endIndex
-                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ", ")
-                kept += try connection.execute(
-                    "UPDATE jobs SET lease_until = ? WHERE locked_by = ? AND state = 'running' AND id IN (\(marks))",
-                    [.int(now + lease), .text(worker)] + chunk.map { .int($0.id) })
-            }
-            return kept
+            try Self.extendLeases(ids, until: now + lease, worker: worker, on: connection)
         }
+    }
+
+    static func extendLeases(_ ids: [Int64], until: Int64, worker: String, on connection: any SQLConnection) throws -> Int {
+        var kept = 0
+        var start = 0
+        while start < ids.count {
+            let chunk = ids[start..<min(start + 500, ids.count)]
+            start = chunk.endIndex
+            let marks = Array(repeating: "?", count: chunk.count).joined(separator: ", ")
+            kept += try connection.execute(
+                "UPDATE jobs SET lease_until = ? WHERE locked_by = ? AND state = 'running' AND id IN (\(marks))",
+                [.int(until), .text(worker)] + chunk.map { .int($0) })
+        }
+        return kept
     }
 
     /// Deletes finished jobs: done ones that finished before `doneBefore`, dead ones before

@@ -9,6 +9,7 @@ import PasslineSQL
 import PasslineStore
 import PasslineTestSupport
 import PasslineZip
+import Synchronization
 import Testing
 
 /// A store with one tenant (the test identity), the loyalty template, and the APNs stand-in.
@@ -235,6 +236,52 @@ struct PushLeaseTests {
         #expect(h.sim.pushes().count == 5)
         let states = try await h.jobs.counts()
         #expect(states["done"] == 5 && states["running"] == nil)
+        #expect(worker.leases.renewalsDone >= 2 && worker.leases.leasesLost == 0 && worker.leases.renewalFailuresCount == 0)
         await h.stop()
+    }
+
+    @Test("leases are renewed while every cooperative thread is blocked", arguments: TestDatabase.available)
+    func renewedWhileStarved(kind: TestDatabase) async throws {
+        let database = try await kind.make()
+        try await Migrator.migrate(database)
+        let jobs = JobQueue(database: database)
+        try await jobs.enqueue((0..<20).map { NewJob(kind: "apns.push", tenant: nil, payload: "{\"n\":\($0)}") })
+        let claimed = try await jobs.claim(limit: 20, leaseMilliseconds: 300)
+        #expect(claimed.count == 20)
+        let keeper = JobLeaseKeeper(queue: jobs)
+        let hold = keeper.hold(claimed, lease: 300)
+        // Every cooperative thread of this process is held in a blocking sleep for four leases'
+        // time: a renewal that needed a task to run could not happen meanwhile.
+        let blockers = ProcessInfo.processInfo.activeProcessorCount
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<blockers { group.addTask { usleep(1_200_000) } }
+        }
+        let other = JobQueue(database: database, worker: "other-instance")
+        #expect(try await other.claim(limit: 20, leaseMilliseconds: 300).isEmpty, "a lease ran out while its keeper's process was starved")
+        keeper.release(hold)
+        #expect(keeper.renewalsDone >= 3 && keeper.leasesLost == 0, "renewals \(keeper.renewalsDone), lost \(keeper.leasesLost)")
+        keeper.stop()
+        await database.close()
+    }
+
+    @Test("a lease taken by another worker before it was renewed is counted and reported", arguments: TestDatabase.available)
+    func lostLeaseReported(kind: TestDatabase) async throws {
+        let database = try await kind.make()
+        try await Migrator.migrate(database)
+        let jobs = JobQueue(database: database)
+        try await jobs.enqueue((0..<4).map { NewJob(kind: "apns.push", tenant: nil, payload: "{\"n\":\($0)}") })
+        let claimed = try await jobs.claim(limit: 4, leaseMilliseconds: 300)
+        let reports = Mutex<[String]>([])
+        let keeper = JobLeaseKeeper(queue: jobs) { problem in reports.withLock { $0.append(problem) } }
+        // Two of the batch are taken as if the process had stalled past their lease.
+        try await database.withConnection { _ = try $0.execute("UPDATE jobs SET locked_by = 'other-instance' WHERE id IN (?, ?)", [.int(claimed[0].id), .int(claimed[1].id)]) }
+        let hold = keeper.hold(claimed, lease: 300)
+        let deadline = Date().addingTimeInterval(10)
+        while keeper.leasesLost == 0 && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        keeper.release(hold)
+        keeper.stop()
+        #expect(keeper.leasesLost == 2)
+        #expect(reports.withLock { $0 }.contains { $0.contains("2 claimed jobs lost their lease") }, "\(reports.withLock { $0 })")
+        await database.close()
     }
 }
