@@ -163,8 +163,8 @@ let package = Package(
         .executableTarget(name: "PasslineTestClaimer", dependencies: ["PasslineDatabase", "PasslineStore"]),
 
         .testTarget(name: "PasslineCryptoTests", dependencies: ["PasslineCrypto", "PasslineTestSupport"]),
-        .testTarget(name: "PasslineZipTests", dependencies: ["PasslineZip"]),
-        .testTarget(name: "PasslineJSONTests", dependencies: ["PasslineJSON"]),
+        .testTarget(name: "PasslineZipTests", dependencies: ["PasslineZip", "PasslineTestSupport"]),
+        .testTarget(name: "PasslineJSONTests", dependencies: ["PasslineJSON", "PasslineTestSupport"]),
         .testTarget(name: "GoogleWalletTests", dependencies: ["GoogleWallet", "PasslineCrypto", "PasslineJSON", "PasslineTestSupport"]),
         .testTarget(name: "PasslineQRTests", dependencies: ["PasslineQR", "PasslinePNG", "PasslineTestSupport"]),
         .testTarget(name: "ApplePassTests", dependencies: ["ApplePass", "PasslineCrypto", "PasslineZip", "PasslineJSON", "PasslineTestSupport"]),

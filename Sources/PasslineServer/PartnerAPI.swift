@@ -65,9 +65,9 @@ struct PartnerAPI<Context: RequestContext>: Sendable {
         let serial = try context.parameters.require("serial")
         let query = request.uri.queryParameters
         let levelText = query["level"].map(String.init) ?? "M"
-        guard let level = QRCode.Level(rawValue: levelText) else { throw Problem.invalid("level", "must be one of L, M, Q, H, found \(levelText)") }
+        guard let level = QRCode.Level(rawValue: levelText) else { throw Problem.invalidParameter("level", "must be one of L, M, Q, H, found \(levelText)") }
         let scaleText = query["scale"].map(String.init)
-        guard let scale = scaleText.map({ Int($0) }) ?? 8, (1...32).contains(scale) else { throw Problem.invalid("scale", "must be 1 to 32 pixels a module") }
+        guard let scale = scaleText.map({ Int($0) }) ?? 8, (1...32).contains(scale) else { throw Problem.invalidParameter("scale", "must be 1 to 32 pixels a module") }
         let card = try await Errors.map { try await services.cards.get(tenant: principal.tenant, mode: principal.mode, serial: serial) }
         let text: String
         switch query["of"].map(String.init) ?? "member" {
@@ -75,10 +75,10 @@ struct PartnerAPI<Context: RequestContext>: Sendable {
             let preview = try PassPreview(pkpass: try await services.cards.pass(card))
             text = preview.barcode?.message ?? card.memberID
         case "page": text = services.cards.pageLink(card)
-        case let other: throw Problem.invalid("of", "must be member or page, found \(other)")
+        case let other: throw Problem.invalidParameter("of", "must be member or page, found \(other)")
         }
         let code: QRCode
-        do { code = try QRCode(text, level: level) } catch { throw Problem.invalid("level", "\(error)") }
+        do { code = try QRCode(text, level: level) } catch { throw Problem.invalidParameter("level", "\(error)") }
         let png = request.uri.path.hasSuffix(".png")
         return Response(status: .ok, headers: [.contentType: png ? "image/png" : "image/svg+xml", .cacheControl: "private, max-age=3600"],
                         body: .init(byteBuffer: png ? ByteBuffer(bytes: try code.png(scale: scale)) : ByteBuffer(string: code.svg(pixelsPerModule: scale))))
@@ -149,7 +149,7 @@ struct PartnerAPI<Context: RequestContext>: Sendable {
     @Sendable func deviceLogs(_ request: Request, context: Context) async throws -> Response {
         let principal = try await authenticate(request)
         let limitText = request.uri.queryParameters["limit"].map(String.init)
-        guard let limit = limitText.map({ Int($0) }) ?? 100, (1...1000).contains(limit) else { throw Problem.invalid("limit", "must be 1 to 1000") }
+        guard let limit = limitText.map({ Int($0) }) ?? 100, (1...1000).contains(limit) else { throw Problem.invalidParameter("limit", "must be 1 to 1000") }
         let logs = try await services.cards.database.withConnection { try Devices.logs(tenant: principal.tenant, limit: limit, on: $0) }
         let items = logs.map { JSONValue.object(JSONObject([("message", .string($0.message)), ("createdAt", .string(HTTPDate.iso8601($0.at)))])) }
         return PassWebService<Context>.json(.ok, .object(JSONObject([("logs", .array(items))])))
@@ -170,8 +170,9 @@ struct PartnerAPI<Context: RequestContext>: Sendable {
         var errors: [Problem.FieldError] = []
         var points: Int64 = 0, reason = "", amount: Int64?
         switch object["points"] {
-        case .int(let p)? where p != 0: points = p
-        case .int?: errors.append(.init("points", "must not be zero"))
+        case .int(let p)? where p != 0 && p >= -Ledger.maxChange && p <= Ledger.maxChange: points = p
+        case .int(0)?: errors.append(.init("points", "must not be zero"))
+        case .int?: errors.append(.init("points", "must be within ±1,000,000,000 (positive to earn, negative to redeem)"))
         case nil: errors.append(.init("points", "is required (positive to earn, negative to redeem)"))
         case let other?: errors.append(.init("points", "must be an integer, found \(other.typeName)"))
         }
@@ -212,10 +213,10 @@ struct PartnerAPI<Context: RequestContext>: Sendable {
         let principal = try await authenticate(request)
         let serial = try context.parameters.require("serial")
         let limitText = request.uri.queryParameters["limit"].map(String.init)
-        guard let limit = limitText.map({ Int($0) }) ?? 50, (1...200).contains(limit) else { throw Problem.invalid("limit", "must be 1 to 200") }
+        guard let limit = limitText.map({ Int($0) }) ?? 50, (1...200).contains(limit) else { throw Problem.invalidParameter("limit", "must be 1 to 200") }
         let beforeText = request.uri.queryParameters["before"].map(String.init)
         let before = try beforeText.map { text -> Int64 in
-            guard let value = Int64(text) else { throw Problem.invalid("before", "must be a transaction id") }
+            guard let value = Int64(text) else { throw Problem.invalidParameter("before", "must be a transaction id") }
             return value
         }
         let entries = try await Errors.map {
@@ -249,7 +250,7 @@ struct PartnerAPI<Context: RequestContext>: Sendable {
     @Sendable func createTemplate(_ request: Request, context: Context) async throws -> Response {
         let principal = try await authenticate(request)
         guard let name = request.uri.queryParameters["name"].map(String.init), !name.isEmpty else {
-            throw Problem.invalid("name", "is required as a query parameter (?name=loyalty)")
+            throw Problem.invalidParameter("name", "is required as a query parameter (?name=loyalty)")
         }
         var request = request
         let json = request.headers[.contentType].map { $0.lowercased().hasPrefix("application/json") } ?? false
@@ -358,8 +359,8 @@ struct PartnerAPI<Context: RequestContext>: Sendable {
         let template = string("template", max: 100), memberID = string("memberId", max: 256), memberName = string("memberName", max: 256)
         var points: Int64?
         switch object["points"] {
-        case .int(let p)? where p >= 0: points = p
-        case .int?: errors.append(.init("points", "must be zero or more"))
+        case .int(let p)? where p >= 0 && p <= Ledger.maxBalance: points = p
+        case .int?: errors.append(.init("points", "must be 0 to 1,000,000,000,000"))
         case nil: errors.append(.init("points", "is required"))
         case let other?: errors.append(.init("points", "must be an integer, found \(other.typeName)"))
         }
@@ -406,80 +407,42 @@ struct PartnerAPI<Context: RequestContext>: Sendable {
 
 /// Maps the domain's errors to problems: not found (another tenant's ids too) is 404, a name
 /// taken 409, bad values and templates 422 with every finding.
+/// Kept for the handlers that still wrap their domain calls; the mapping itself is
+/// `Problem.from`, which `ProblemMiddleware` applies to every error that reaches it.
 enum Errors {
     static func map<R>(_ body: () async throws -> R) async throws -> R {
         do {
             return try await body()
-        } catch let error as StoreError {
-            switch error.code {
-            case .notFound: throw Problem.notFound(error.message)
-            case .conflict: throw Problem(.conflict, type: "conflict", title: "Already exists", detail: error.message)
-            default: throw Problem(.unprocessableContent, type: "invalid-field", title: "A value is not valid", detail: error.message)
-            }
-        } catch let error as GoogleWalletError {
-            throw Problem(.unprocessableContent, type: "invalid-google-settings", title: "The Google Wallet settings cannot be used", detail: error.message)
-        } catch let error as PassError where error.code == .invalidIdentity {
-            throw Problem(.unprocessableContent, type: "invalid-identity", title: "The signing identity cannot be used", detail: error.message)
-        } catch let error as PassError where error.code == .invalidTemplate || error.code == .invalidCardData {
-            let errors = error.findings.errors.map { finding in
-                Problem.FieldError(finding.field ?? finding.file, [finding.file, finding.field, finding.message].compactMap { $0 }.joined(separator: ": "))
-            }
-            throw Problem(.unprocessableContent, type: error.code == .invalidTemplate ? "invalid-template" : "invalid-card-data",
-                          title: error.code == .invalidTemplate ? "The template is not valid" : "The card does not fit its template",
-                          detail: error.message, errors: errors)
+        } catch {
+            throw Problem.from(error) ?? error
         }
     }
 }
 
 /// Serving a pass: its content type, `Last-Modified`, and 304 when the device has it already.
 enum PassDownload {
-    static func response(_ pass: [UInt8], card: Cards.Card, request: Request) -> Response {
-        let modifiedSecond = card.updatedAt / 1000
-        // HTTP dates have one-second resolution: compare at that resolution, or a pass changed in
-        // the same second as the client's copy would be reported as modified forever.
-        if let since = request.headers[.ifModifiedSince].flatMap(HTTPDate.parse), modifiedSecond <= since {
-            return Response(status: .notModified, headers: [.lastModified: HTTPDate.format(modifiedSecond)])
-        }
+    /// HTTP dates have one-second resolution, and a card can change twice within one second (an
+    /// earn and a redemption at the till). A copy served in the very second of its change
+    /// therefore says it is from the second before: any later change, even in that second, is
+    /// then newer than the device's copy, and the device gets it. A copy served later says the
+    /// second of the change, and is answered 304 from then on while the card stays as it is.
+    static func response(_ pass: [UInt8], card: Cards.Card, request: Request, now: Int64 = Clock.milliseconds()) -> Response {
+        let (notModified, lastModified) = freshness(updatedAt: card.updatedAt, ifModifiedSince: request.headers[.ifModifiedSince], now: now)
+        if notModified { return Response(status: .notModified, headers: [.lastModified: lastModified]) }
         return Response(
             status: .ok,
-            headers: [.contentType: "application/vnd.apple.pkpass", .lastModified: HTTPDate.format(modifiedSecond),
+            headers: [.contentType: "application/vnd.apple.pkpass", .lastModified: lastModified,
                       .contentDisposition: "attachment; filename=\"pass.pkpass\"", .cacheControl: "no-cache"],
             body: .init(byteBuffer: ByteBuffer(bytes: pass))
         )
     }
-}
 
-/// HTTP dates (IMF-fixdate) and ISO 8601 for JSON.
-enum HTTPDate {
-    private static let days = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"]
-    private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-
-    /// `Sun, 06 Nov 1994 08:49:37 GMT` for seconds since 1970.
-    static func format(_ seconds: Int64) -> String {
-        var time = time_t(seconds)
-        var parts = tm()
-        gmtime_r(&time, &parts)
-        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        let day = days[Int((seconds / 86_400) % 7 + 7) % 7]
-        return "\(day), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) \(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
-    }
-
-    /// Seconds since 1970 from an IMF-fixdate; nil for anything else (treated as absent).
-    static func parse(_ text: String) -> Int64? {
-        let parts = text.split(separator: " ")
-        guard parts.count == 6, parts[5] == "GMT", let day = Int(parts[1]), let month = months.firstIndex(of: String(parts[2])), let year = Int(parts[3]) else { return nil }
-        let clock = parts[4].split(separator: ":").compactMap { Int($0) }
-        guard clock.count == 3 else { return nil }
-        var value = tm()
-        value.tm_year = Int32(year - 1900); value.tm_mon = Int32(month); value.tm_mday = Int32(day)
-        value.tm_hour = Int32(clock[0]); value.tm_min = Int32(clock[1]); value.tm_sec = Int32(clock[2])
-        return Int64(timegm(&value))
-    }
-
-    /// A format style is a value and Sendable: no formatter object made per timestamp.
-    private static let iso8601Style = Date.ISO8601FormatStyle()
-
-    static func iso8601(_ milliseconds: Int64) -> String {
-        Date(timeIntervalSince1970: Double(milliseconds) / 1000).formatted(iso8601Style)
+    /// Whether the client's copy is current, and the `Last-Modified` to send (times in ms).
+    static func freshness(updatedAt: Int64, ifModifiedSince: String?, now: Int64) -> (notModified: Bool, lastModified: String) {
+        let modifiedSecond = updatedAt / 1000
+        let lastModified = HTTPDate.format(now / 1000 > modifiedSecond ? modifiedSecond : modifiedSecond - 1)
+        guard let since = ifModifiedSince.flatMap(HTTPDate.parse) else { return (false, lastModified) }
+        return (modifiedSecond <= since, lastModified)
     }
 }
+

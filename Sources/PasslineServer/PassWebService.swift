@@ -28,8 +28,8 @@ struct PassWebService<Context: RequestContext>: Sendable {
     /// not changed since `If-Modified-Since`, 401 on a wrong token.
     @Sendable func latestPass(_ request: Request, context: Context) async throws -> Response {
         let tenant = try context.parameters.require("tenant")
-        let passType = try context.parameters.require("passType")
-        let serial = try context.parameters.require("serial")
+        let passType = try AppleIdentifier.passType(context.parameters.require("passType"))
+        let serial = try AppleIdentifier.serial(context.parameters.require("serial"))
         try await authorize(request, tenant: tenant, passType: passType, serial: serial)
         let card = try await Errors.map { try await cards.get(tenant: tenant, mode: nil, serial: serial) }
         let response = PassDownload.response(try await cards.pass(card), card: card, request: request)
@@ -47,8 +47,12 @@ struct PassWebService<Context: RequestContext>: Sendable {
         let body = try await request.collectBody(upTo: 16 * 1024)
         let json: JSONValue
         do { json = try JSONParser.parse(Array(buffer: body)) } catch { throw Problem.invalidJSON("\(error)") }
-        guard case .string(let pushToken)? = json["pushToken"], !pushToken.isEmpty else {
-            throw Problem.invalid("pushToken", json["pushToken"] == nil ? "is required" : "must be a non-empty string")
+        guard case .string(let pushToken)? = json["pushToken"] else {
+            throw Problem.invalid("pushToken", json["pushToken"] == nil ? "is required" : "must be a string, found \(json["pushToken"]!.typeName)")
+        }
+        // APNs device tokens are hexadecimal (32 bytes today; Apple asks not to rely on the length).
+        guard (1...200).contains(pushToken.utf8.count), pushToken.utf8.allSatisfy(AppleIdentifier.isHexDigit) else {
+            throw Problem.invalid("pushToken", "must be 1 to 200 hexadecimal characters, as APNs issues device tokens")
         }
         let created = try await database.transaction { connection in
             try Records.register(tenant: tenant, device: device, pushToken: pushToken, passType: passType, serial: serial,
@@ -62,12 +66,12 @@ struct PassWebService<Context: RequestContext>: Sendable {
     /// No ApplePass header comes with this call; the device library id is the secret.
     @Sendable func updatedSerials(_ request: Request, context: Context) async throws -> Response {
         let tenant = try context.parameters.require("tenant")
-        let device = try context.parameters.require("device")
-        let passType = try context.parameters.require("passType")
+        let device = try AppleIdentifier.device(context.parameters.require("device"))
+        let passType = try AppleIdentifier.passType(context.parameters.require("passType"))
         var since: Int64?
         if let value = request.uri.queryParameters["passesUpdatedSince"], !value.isEmpty {
-            guard let tag = Int64(value), tag >= 0 else {
-                throw Problem.invalid("passesUpdatedSince", "must be a tag this service returned as lastUpdated, found \"\(value)\"")
+            guard value.utf8.count <= 19, value.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let tag = Int64(value) else {
+                throw Problem.invalidParameter("passesUpdatedSince", "must be a tag this service returned as lastUpdated, found \"\(value)\"")
             }
             since = tag
         }
@@ -112,9 +116,8 @@ struct PassWebService<Context: RequestContext>: Sendable {
     }
 
     private func registrationPath(_ context: Context) throws -> (String, String, String, String) {
-        let device = try context.parameters.require("device")
-        guard !device.isEmpty, device.count <= 256 else { throw Problem.invalid("deviceLibraryIdentifier", "must be 1 to 256 characters") }
-        return (try context.parameters.require("tenant"), device, try context.parameters.require("passType"), try context.parameters.require("serial"))
+        (try context.parameters.require("tenant"), try AppleIdentifier.device(context.parameters.require("device")),
+         try AppleIdentifier.passType(context.parameters.require("passType")), try AppleIdentifier.serial(context.parameters.require("serial")))
     }
 
     /// `Authorization: ApplePass <token>` must be the card's token, the pass type the tenant's.
@@ -134,5 +137,41 @@ struct PassWebService<Context: RequestContext>: Sendable {
 
     static func json(_ status: HTTPResponse.Status, _ value: JSONValue) -> Response {
         Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: JSONWriter.bytes(value))))
+    }
+}
+
+/// What Apple's devices put in the web service's paths and bodies, checked before any look-up:
+/// anything else never came from Wallet, and gets a 400 naming the part at fault.
+enum AppleIdentifier {
+    static func isHexDigit(_ byte: UInt8) -> Bool {
+        (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x46) || (byte >= 0x61 && byte <= 0x66)
+    }
+
+    private static func isWord(_ byte: UInt8) -> Bool {
+        (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x2D || byte == 0x5F || byte == 0x2E
+    }
+
+    /// The device library identifier: an opaque id Wallet makes, letters, digits, '-', '_', '.'.
+    static func device(_ text: String) throws -> String {
+        guard (1...256).contains(text.utf8.count), text.utf8.allSatisfy(isWord) else {
+            throw Problem.invalidParameter("deviceLibraryIdentifier", "must be 1 to 256 letters, digits, '-', '_' or '.'")
+        }
+        return text
+    }
+
+    /// A pass type identifier, reverse-DNS as Apple issues them (`pass.com.example.loyalty`).
+    static func passType(_ text: String) throws -> String {
+        guard (1...255).contains(text.utf8.count), text.utf8.allSatisfy(isWord) else {
+            throw Problem.invalidParameter("passTypeIdentifier", "must be 1 to 255 letters, digits, '-', '_' or '.' (reverse-DNS, as Apple issues it)")
+        }
+        return text
+    }
+
+    /// A serial number as this service issues them.
+    static func serial(_ text: String) throws -> String {
+        guard (1...128).contains(text.utf8.count), text.utf8.allSatisfy(isWord) else {
+            throw Problem.invalidParameter("serialNumber", "must be 1 to 128 letters, digits, '-', '_' or '.'")
+        }
+        return text
     }
 }

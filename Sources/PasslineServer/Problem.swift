@@ -1,6 +1,9 @@
+import ApplePass
 import Foundation
+import GoogleWallet
 import Hummingbird
 import PasslineJSON
+import PasslineStore
 
 /// A client error as RFC 9457 has it: `application/problem+json` with a stable `type`, a
 /// title, the detail, and the fields at fault.
@@ -49,12 +52,48 @@ public struct Problem: HTTPResponseError, Sendable {
         Problem(.unprocessableContent, type: "invalid-field", title: "A field is not valid", detail: "\(field) \(message)", errors: [FieldError(field, message)])
     }
 
+    /// A path segment, query parameter or header the route cannot use: 400, naming it.
+    static func invalidParameter(_ name: String, _ message: String) -> Problem {
+        Problem(.badRequest, type: "invalid-parameter", title: "A parameter is not valid", detail: "\(name) \(message)", errors: [FieldError(name, message)])
+    }
+
     static func notFound(_ what: String) -> Problem {
         Problem(.notFound, type: "not-found", title: "Not found", detail: what)
     }
 
     static func unauthorized(_ detail: String) -> Problem {
         Problem(.unauthorized, type: "unauthorized", title: "Not authorized", detail: detail)
+    }
+}
+
+extension Problem {
+    /// The one mapping from the domain's and the store's errors to problems: a client's mistake
+    /// is a 4xx whichever handler let it through. nil for errors that are bugs (a 500).
+    static func from(_ error: any Error) -> Problem? {
+        switch error {
+        case let problem as Problem:
+            return problem
+        case let error as StoreError:
+            switch error.code {
+            case .notFound: return Problem.notFound(error.message)
+            case .conflict: return Problem(.conflict, type: "conflict", title: "Not possible in the current state", detail: error.message)
+            case .invalid: return Problem(.unprocessableContent, type: "invalid-field", title: "A value is not valid", detail: error.message)
+            default: return nil
+            }
+        case let error as GoogleWalletError:
+            return Problem(.unprocessableContent, type: "invalid-google-settings", title: "The Google Wallet settings cannot be used", detail: error.message)
+        case let error as PassError where error.code == .invalidIdentity:
+            return Problem(.unprocessableContent, type: "invalid-identity", title: "The signing identity cannot be used", detail: error.message)
+        case let error as PassError where error.code == .invalidTemplate || error.code == .invalidCardData:
+            let errors = error.findings.errors.map { finding in
+                Problem.FieldError(finding.field ?? finding.file, [finding.file, finding.field, finding.message].compactMap { $0 }.joined(separator: ": "))
+            }
+            return Problem(.unprocessableContent, type: error.code == .invalidTemplate ? "invalid-template" : "invalid-card-data",
+                           title: error.code == .invalidTemplate ? "The template is not valid" : "The card does not fit its template",
+                           detail: error.message, errors: errors)
+        default:
+            return nil
+        }
     }
 }
 
@@ -77,6 +116,7 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             let detail = error.status == .contentTooLarge ? "The request body is over the limit." : error.status.reasonPhrase
             throw Problem(error.status, type: "http-\(error.status.code)", title: error.status.reasonPhrase, detail: detail)
         } catch {
+            if let problem = Problem.from(error) { throw problem }
             let id = UUID().uuidString
             context.logger.error("request failed", metadata: ["request.id": .string(id), "error": .string(String(reflecting: error))])
             throw Problem(.internalServerError, type: "internal", title: "Internal error", detail: "Something went wrong on our side; request id \(id).")

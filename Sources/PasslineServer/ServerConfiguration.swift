@@ -32,6 +32,12 @@ public struct ServerConfiguration: Sendable, Equatable {
         guard publicURL.hasPrefix("http://") || publicURL.hasPrefix("https://"), URL(string: publicURL)?.host != nil else {
             throw Invalid(description: "PASSLINE_PUBLIC_URL must be an http or https URL, found \"\(publicURL)\".")
         }
+        // The URL is frozen into every pass issued: one that iPhones will not talk to (Wallet
+        // requires https) cannot be corrected later. Plain http only for this machine.
+        if publicURL.hasPrefix("http://"), let host = URL(string: publicURL)?.host, !isLoopback(host) {
+            let origin = environment["PASSLINE_PUBLIC_URL"].flatMap { $0.isEmpty ? nil : $0 } == nil ? " (made from \(source) \(listenValue), as PASSLINE_PUBLIC_URL is not set)" : ""
+            throw Invalid(description: "PASSLINE_PUBLIC_URL must be https:// unless its host is loopback, found \"\(publicURL)\"\(origin): every pass issued keeps this URL, and Wallet talks only https. Put Passline behind TLS and set PASSLINE_PUBLIC_URL=https://….")
+        }
         let admin = environment["PASSLINE_ADMIN_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         if let admin, admin.count < 16 {
             throw Invalid(description: "PASSLINE_ADMIN_TOKEN is \(admin.count) characters; use at least 16 random ones.")
@@ -46,6 +52,14 @@ public struct ServerConfiguration: Sendable, Equatable {
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         guard !host.isEmpty, let port = Int(value[value.index(after: colon)...]), (0...65535).contains(port) else { throw invalid }
         return (host, port)
+    }
+
+    /// localhost, 127.0.0.0/8 and ::1.
+    static func isLoopback(_ host: String) -> Bool {
+        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        if bare.lowercased() == "localhost" || bare == "::1" { return true }
+        let parts = bare.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { part in part.count <= 3 && UInt8(part) != nil }
     }
 
     /// `webServiceURL` for a tenant's passes.

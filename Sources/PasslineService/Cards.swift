@@ -87,7 +87,9 @@ public final class Cards: Sendable {
     /// - Throws: `StoreError.notFound` for an unknown template, `PassError.invalidCardData` when
     ///   the data does not fit it, `StoreError.invalid` for bad values.
     public func create(tenant: String, mode: String, _ request: NewCard, now: Int64 = Clock.milliseconds()) async throws -> Card {
-        guard request.points >= 0 else { throw StoreError(.invalid, "points must be zero or more, found \(request.points).") }
+        guard request.points >= 0 && request.points <= Ledger.maxBalance else {
+            throw StoreError(.invalid, "points must be 0 to 1,000,000,000,000, found \(request.points).")
+        }
         let (templateID, _, _) = try await templates.load(tenant: tenant, idOrName: request.template)
         let card = Card(
             tenant: tenant, serialNumber: SecureRandom.token(length: 20), templateID: templateID, mode: mode,

@@ -43,11 +43,14 @@ final class PointsTransactions: Sendable {
                   idempotencyKey: String?, requestHash: [UInt8], actor: String?, jobs: JobQueue,
                   render: @escaping @Sendable (Ledger.Outcome) -> [UInt8], now: Int64) async throws -> Result {
         try Ledger.validate(points: points, reason: reason, amount: amount)
-        if let key = idempotencyKey, let stored = try await Self.storedAnswer(tenant: tenant, key: key, requestHash: requestHash, database: database) {
+        // Keys are the tenant's per mode: a test key never replays (or blocks) a live answer.
+        // The request hash covers the route, so another route with the same key is refused.
+        let scopedKey = idempotencyKey.map { Idempotency.scoped($0, mode: mode) }
+        if let key = scopedKey, let stored = try await Self.storedAnswer(tenant: tenant, key: key, requestHash: requestHash, database: database) {
             return stored
         }
         let change = Ledger.Change(serial: serial, points: points, reason: reason, amount: amount, actor: actor,
-                                   idempotencyKey: idempotencyKey, requestHash: requestHash)
+                                   idempotencyKey: scopedKey, requestHash: requestHash)
         return try await batcher.submit(Pending(change: change, jobs: jobs, render: render, now: now), group: Group(tenant: tenant, mode: mode))
     }
 
@@ -135,7 +138,7 @@ final class PointsTransactions: Sendable {
     private static func storedAnswer(tenant: String, key: String, requestHash: [UInt8], database: any SQLDatabase) async throws -> Result? {
         guard let stored = try await database.withConnection({ try Idempotency.find(tenant: tenant, key: key, on: $0) }) else { return nil }
         guard ConstantTime.equal(stored.requestHash, requestHash) else {
-            throw StoreError(.invalid, "The Idempotency-Key \(key) was used with another request; use a new key for a new request.")
+            throw StoreError(.invalid, "The Idempotency-Key \(Idempotency.unscoped(key)) was used with another request; use a new key for a new request.")
         }
         return .replayed(status: stored.status, body: stored.body)
     }

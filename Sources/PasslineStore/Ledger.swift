@@ -41,14 +41,17 @@ public enum Ledger {
         try validate(points: points, reason: reason, amount: amount)
         guard let row = try connection.first("""
             UPDATE cards SET points = points + ?, version = version + 1, updated_at = ?
-            WHERE tenant_id = ? AND serial_number = ? AND mode = ? AND points + ? >= 0 AND voided = 0
+            WHERE tenant_id = ? AND serial_number = ? AND mode = ? AND points + ? BETWEEN 0 AND ? AND voided = 0
             RETURNING points, version
-            """, [.int(points), .int(now), .text(tenant), .text(serial), .text(mode), .int(points)]) else {
+            """, [.int(points), .int(now), .text(tenant), .text(serial), .text(mode), .int(points), .int(maxBalance)]) else {
             guard let card = try connection.first("SELECT points, voided FROM cards WHERE tenant_id = ? AND serial_number = ? AND mode = ?",
                                                   [.text(tenant), .text(serial), .text(mode)]) else {
                 throw StoreError(.notFound, "No card \(serial).")
             }
             if try card.bool("voided") { throw StoreError(.conflict, "Card \(serial) is voided; it takes no more transactions.") }
+            if points > 0 {
+                throw StoreError(.conflict, "Earning \(points) points would take the balance of \(try card.int("points")) past the most a card may hold, 1,000,000,000,000.")
+            }
             throw StoreError(.conflict, "Redeeming \(-points) points exceeds the balance of \(try card.int("points")).")
         }
         let balance = try row.int("points"), version = try row.int("version")
@@ -71,11 +74,18 @@ public enum Ledger {
         return outcome
     }
 
+    /// The most one transaction may change a balance by, either way.
+    public static let maxChange: Int64 = 1_000_000_000
+    /// The largest balance a card may hold: far from where `points + change` could overflow in
+    /// Swift, SQLite (which would turn it into a float) or PostgreSQL's bigint.
+    public static let maxBalance: Int64 = 1_000_000_000_000
+
     /// Refuses a change no card may take, whatever its balance.
     /// - Throws: `StoreError.invalid` naming the value.
     public static func validate(points: Int64, reason: String, amount: Int64?) throws {
         guard points != 0 else { throw StoreError(.invalid, "points must not be zero.") }
-        guard abs(points) <= 1_000_000_000 else { throw StoreError(.invalid, "points must be within ±1,000,000,000.") }
+        // Compared, not `abs`'d: abs(Int64.min) traps.
+        guard points >= -maxChange && points <= maxChange else { throw StoreError(.invalid, "points must be within ±1,000,000,000, found \(points).") }
         try TextRules.check(reason, field: "reason", maxLength: 200)
         if let amount, amount < 0 { throw StoreError(.invalid, "amount must be zero or more minor units, found \(amount).") }
     }
@@ -152,21 +162,49 @@ public enum Ledger {
 
 /// Stored answers to requests with an `Idempotency-Key`.
 public enum Idempotency {
+    /// Removes the expired answers of these keys (the scheduled purge may not have come yet), so
+    /// that a key used again after its lifetime is new.
+    static func dropExpired(tenant: String, keys: [String], now: Int64, on connection: any SQLConnection) throws {
+        guard !keys.isEmpty else { return }
+        try connection.execute("""
+            DELETE FROM idempotency_records WHERE tenant_id = ? AND created_at < ? AND key IN (\(Array(repeating: "?", count: keys.count).joined(separator: ", ")))
+            """, [.text(tenant), .int(now - lifetimeMilliseconds)] + keys.map(SQLValue.text))
+    }
+
+    /// Deletes answers past their lifetime, oldest first, at most `limit`.
+    /// - Returns: how many went.
+    @discardableResult
+    public static func purgeExpired(now: Int64, limit: Int, on connection: any SQLConnection) throws -> Int {
+        try connection.execute("""
+            DELETE FROM idempotency_records WHERE (tenant_id, key) IN (
+                SELECT tenant_id, key FROM idempotency_records WHERE created_at < ? ORDER BY created_at LIMIT ?)
+            """, [.int(now - lifetimeMilliseconds), .int(Int64(limit))])
+    }
+
     public struct Stored: Sendable, Equatable {
         public let requestHash: [UInt8]
         public let status: Int
         public let body: [UInt8]
     }
 
-    public static func find(tenant: String, key: String, on connection: any SQLConnection) throws -> Stored? {
-        guard let row = try connection.first("SELECT request_hash, response_status, response_body FROM idempotency_records WHERE tenant_id = ? AND key = ?",
-                                             [.text(tenant), .text(key)]) else { return nil }
+    /// How long an answer is kept and replayed (as Stripe keeps them): a key is free again after.
+    public static let lifetimeMilliseconds: Int64 = 24 * 3_600_000
+
+    /// The stored key of a request's key in a mode.
+    public static func scoped(_ key: String, mode: String) -> String { "\(mode):\(key)" }
+    public static func unscoped(_ stored: String) -> String { stored.firstIndex(of: ":").map { String(stored[stored.index(after: $0)...]) } ?? stored }
+
+    public static func find(tenant: String, key: String, now: Int64 = Clock.milliseconds(), on connection: any SQLConnection) throws -> Stored? {
+        guard let row = try connection.first("""
+            SELECT request_hash, response_status, response_body FROM idempotency_records WHERE tenant_id = ? AND key = ? AND created_at >= ?
+            """, [.text(tenant), .text(key), .int(now - lifetimeMilliseconds)]) else { return nil }
         return Stored(requestHash: try row.blob("request_hash"), status: Int(try row.int("response_status")), body: try row.blob("response_body"))
     }
 
     /// Records the answer in the same transaction as the change, so a key never outlives a rolled-back change.
     /// - Throws: `SQLError.uniqueViolation` when a concurrent request with the same key committed first.
     public static func store(tenant: String, key: String, requestHash: [UInt8], status: Int, body: [UInt8], now: Int64, on connection: any SQLConnection) throws {
+        try dropExpired(tenant: tenant, keys: [key], now: now, on: connection)
         try connection.execute("""
             INSERT INTO idempotency_records (tenant_id, key, request_hash, response_status, response_body, created_at) VALUES (?, ?, ?, ?, ?, ?)
             """, [.text(tenant), .text(key), .blob(requestHash), .int(Int64(status)), .blob(body), .int(now)])

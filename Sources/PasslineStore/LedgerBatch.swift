@@ -84,6 +84,7 @@ extension Ledger {
                                     on connection: any SQLConnection) throws -> Set<Int> {
         let keyed = changes.indices.filter { changes[$0].idempotencyKey != nil }
         guard !keyed.isEmpty else { return [] }
+        try Idempotency.dropExpired(tenant: tenant, keys: keyed.map { changes[$0].idempotencyKey! }, now: now, on: connection)
         if dialect == .postgres {
             let rows = try connection.query("""
                 INSERT INTO idempotency_records (tenant_id, key, request_hash, response_status, response_body, created_at)
@@ -119,19 +120,19 @@ extension Ledger {
             let rows = try connection.query("""
                 UPDATE cards AS c SET points = c.points + v.points, version = c.version + 1, updated_at = ?
                 FROM (SELECT * FROM unnest(?::text[], ?::bigint[]) AS u(serial_number, points) ORDER BY serial_number) AS v
-                WHERE c.tenant_id = ? AND c.serial_number = v.serial_number AND c.mode = ? AND c.voided = 0 AND c.points + v.points >= 0
+                WHERE c.tenant_id = ? AND c.serial_number = v.serial_number AND c.mode = ? AND c.voided = 0 AND c.points + v.points BETWEEN 0 AND ?
                 RETURNING c.serial_number AS serial_number, c.points AS points, c.version AS version
                 """, [.int(now), .text(ArrayLiteral.texts(sorted.map(\.serial))), .text(ArrayLiteral.integers(sorted.map(\.points))),
-                      .text(tenant), .text(mode)])
+                      .text(tenant), .text(mode), .int(Ledger.maxBalance)])
             for row in rows { balances[try row.string("serial_number")] = (try row.int("points"), try row.int("version")) }
             return balances
         }
         for change in changes {
             guard let row = try connection.first("""
                 UPDATE cards SET points = points + ?, version = version + 1, updated_at = ?
-                WHERE tenant_id = ? AND serial_number = ? AND mode = ? AND points + ? >= 0 AND voided = 0
+                WHERE tenant_id = ? AND serial_number = ? AND mode = ? AND points + ? BETWEEN 0 AND ? AND voided = 0
                 RETURNING points, version
-                """, [.int(change.points), .int(now), .text(tenant), .text(change.serial), .text(mode), .int(change.points)]) else { continue }
+                """, [.int(change.points), .int(now), .text(tenant), .text(change.serial), .text(mode), .int(change.points), .int(Ledger.maxBalance)]) else { continue }
             balances[change.serial] = (try row.int("points"), try row.int("version"))
         }
         return balances

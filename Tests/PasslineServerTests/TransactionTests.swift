@@ -19,6 +19,33 @@ struct TransactionTests {
         return (server, key, try #require(created.json?["serialNumber"] as? String))
     }
 
+    @Test("numbers at their limits are named and refused, never a crash; a balance never passes its maximum", arguments: TestDatabase.available)
+    func numbersAtTheirLimits(kind: TestDatabase) async throws {
+        let (server, key, serial) = try await setUp(kind)
+        let path = "/api/v1/cards/\(serial)/transactions"
+        for points in ["-9223372036854775808", "9223372036854775807", "1000000001", "-1000000001"] {
+            let reply = try await server.send("POST", path, body: #"{"points":\#(points),"reason":"x"}"#, headers: key)
+            #expect(reply.status == 422 && ((reply.json?["errors"] as? [[String: String]])?.first)?["field"] == "points", "\(points): \(reply.status)")
+        }
+        for amount in ["-1", "-9223372036854775808", "1e400", "\"5\""] {
+            let reply = try await server.send("POST", path, body: #"{"points":1,"reason":"x","amount":\#(amount)}"#, headers: key)
+            #expect((400...422).contains(reply.status), "amount \(amount): \(reply.status)")
+        }
+        for (query, field) in [("limit=99999999999999999999", "limit"), ("limit=-1", "limit"), ("before=-9223372036854775808x", "before")] {
+            let reply = try await server.send("GET", path + "?" + query, headers: key)
+            #expect(reply.status == 400 && (reply.json?["detail"] as? String)?.hasPrefix(field) == true, "\(query): \(reply.status)")
+        }
+        // A card at the largest balance takes no more: 409, and the balance is as it was.
+        let rich = try await server.send("POST", "/api/v1/cards", body: #"{"template":"lumen","memberId":"R","memberName":"N","points":999999999999}"#, headers: key)
+        let richSerial = try #require(rich.json?["serialNumber"] as? String)
+        let over = try await server.send("POST", "/api/v1/cards/\(richSerial)/transactions", body: #"{"points":5,"reason":"x"}"#, headers: key)
+        #expect(over.status == 409 && (over.json?["detail"] as? String)?.contains("past the most a card may hold") == true, "\(over.status)")
+        #expect(try await server.send("GET", "/api/v1/cards/\(richSerial)", headers: key).json?["points"] as? Int == 999_999_999_999)
+        let tooRich = try await server.send("POST", "/api/v1/cards", body: #"{"template":"lumen","memberId":"R2","memberName":"N","points":1000000000001}"#, headers: key)
+        #expect(tooRich.status == 422)
+        await server.stop()
+    }
+
     @Test("earning and redeeming change the balance and version; over the balance is 409; the ledger keeps every entry", arguments: TestDatabase.available)
     func earnAndRedeem(kind: TestDatabase) async throws {
         let (server, key, serial) = try await setUp(kind)
@@ -55,6 +82,11 @@ struct TransactionTests {
         let other = try await server.send("POST", path, body: #"{"points":99,"reason":"Visit"}"#, headers: headers)
         #expect(other.status == 422)
         #expect((other.json?["detail"] as? String)?.contains("order-42") == true)
+        // The same key and body from the tenant's test key is not a replay of the live answer:
+        // the test key sees no live card.
+        let testKey = ["Authorization": "Bearer \(server.tenantA.testKey)", "Idempotency-Key": "order-42"]
+        let fromTest = try await server.send("POST", path, body: #"{"points":10,"reason":"Visit"}"#, headers: testKey)
+        #expect(fromTest.status == 404 && fromTest.body != first.body, "\(fromTest.status)")
 
         let burst = key.merging(["Idempotency-Key": "burst"]) { $1 }
         try await withThrowingTaskGroup(of: Int.self) { group in
@@ -145,7 +177,7 @@ struct TransactionTests {
         let token = try #require(oldPass["authenticationToken"]?.stringValue)
         let service = server.service(server.tenantA), passType = "pass.dev.passline.tests"
         let apple = ["Authorization": "ApplePass \(token)"]
-        _ = try await server.send("POST", "\(service)/devices/phone/registrations/\(passType)/\(serial)", body: #"{"pushToken":"tok"}"#, headers: apple)
+        _ = try await server.send("POST", "\(service)/devices/phone/registrations/\(passType)/\(serial)", body: #"{"pushToken":"0a0b"}"#, headers: apple)
         let tag = try #require(try await server.send("GET", "\(service)/devices/phone/registrations/\(passType)").json?["lastUpdated"] as? String)
 
         for points in [5, 6, 7] {
@@ -162,7 +194,7 @@ struct TransactionTests {
         // Three changes while nothing sent yet: one waiting push for the device.
         let jobs = try await server.database.withConnection { try $0.query("SELECT payload FROM jobs WHERE state = 'ready' AND kind = 'apns.push'", []) }
         #expect(jobs.count == 1)
-        #expect(try jobs.first?.string("payload").contains(#""pushToken":"tok""#) == true)
+        #expect(try jobs.first?.string("payload").contains(#""pushToken":"0a0b""#) == true)
         await server.stop()
     }
 
@@ -196,7 +228,7 @@ struct CardChangeTests {
         let first = try #require(PassVerifier.verify([UInt8](try await server.send("GET", "/api/v1/cards/\(serial)/pass.pkpass", headers: key).body), trustAnchors: nil).passJSON)
         let token = try #require(first["authenticationToken"]?.stringValue)
         let service = server.service(server.tenantA), passType = "pass.dev.passline.tests"
-        _ = try await server.send("POST", "\(service)/devices/phone/registrations/\(passType)/\(serial)", body: #"{"pushToken":"tok"}"#,
+        _ = try await server.send("POST", "\(service)/devices/phone/registrations/\(passType)/\(serial)", body: #"{"pushToken":"0a0b"}"#,
                                   headers: ["Authorization": "ApplePass \(token)"])
 
         let patched = try await server.send("PATCH", "/api/v1/cards/\(serial)", body: #"{"memberName":"Ada L.","fields":{"tier":"Platinum"}}"#, headers: key)

@@ -60,10 +60,10 @@ struct LedgerBatchTests {
             #expect(try entries[0].string("reason") == "a \"quoted\", {braced} reason")
             #expect(try entries[2].optionalString("idempotency_key") == nil)
             // Answers stored under the applied changes' keys; the unapplied change's key is free again.
-            #expect(try Idempotency.find(tenant: "t1", key: "k0", on: connection)?.body == Array("answer 0 105".utf8))
-            #expect(try Idempotency.find(tenant: "t1", key: "k2", on: connection)?.requestHash == Array("hash of S2 -40".utf8))
-            #expect(try Idempotency.find(tenant: "t1", key: "k3", on: connection) == nil)
-            #expect(try Idempotency.find(tenant: "t1", key: "taken", on: connection)?.body == Array("earlier".utf8))
+            #expect(try Idempotency.find(tenant: "t1", key: "k0", now: 60, on: connection)?.body == Array("answer 0 105".utf8))
+            #expect(try Idempotency.find(tenant: "t1", key: "k2", now: 60, on: connection)?.requestHash == Array("hash of S2 -40".utf8))
+            #expect(try Idempotency.find(tenant: "t1", key: "k3", now: 60, on: connection) == nil)
+            #expect(try Idempotency.find(tenant: "t1", key: "taken", now: 60, on: connection)?.body == Array("earlier".utf8))
             // One push job per registered device of the changed cards, coalesced per token.
             #expect(try connection.first("SELECT count(*) AS n FROM jobs WHERE kind = 'apns.push'", [])!.int("n") == 1)
         }
