@@ -40,7 +40,7 @@ struct ServeCommand: AsyncParsableCommand {
         let database = try await url.open()
         let applied = try await Migrator.migrate(database)
         if !applied.isEmpty { logger.info("applied migrations", metadata: ["migrations": .string(applied.map(String.init).joined(separator: ","))]) }
-        let secrets = try MasterKey.load { logger.warning("\($0)") }
+        let secrets = try await MasterKey.open(database: database) { logger.warning("\($0)") }
         let tenants = Tenants(database: database, secrets: secrets)
         let templates = Templates(database: database)
         let cards = Cards(database: database, templates: templates, tenants: tenants, publicURL: configuration.publicURL)

@@ -23,7 +23,7 @@ struct TenantCommand: AsyncParsableCommand {
             let url = try databaseURL.map(DatabaseURL.init(parsing:)) ?? DatabaseURL.fromEnvironment()
             let database = try await url.open(maxConnections: 2)
             try await Migrator.migrate(database)
-            let secrets = try MasterKey.load { Console.error("warning: \($0)") }
+            let secrets = try await MasterKey.open(database: database) { Console.error("warning: \($0)") }
             return Tenants(database: database, secrets: secrets)
         }
     }

@@ -174,6 +174,13 @@ public final class GoogleSyncWorker: Sendable {
             throw GoogleWalletError(.invalidConfiguration, "This card's business has not set up Google Wallet.")
         }
         let origins = settings.origins.isEmpty ? [cards.publicURL] : settings.origins
+        // An object already in step with this version needs no call to Google: a page view or a
+        // link shared around must not cost a round trip (and quota) each.
+        let known = try await database.withConnection { try GoogleSync.objectState(tenant: card.tenant, serial: card.serialNumber, on: $0) }
+        if let known, known.version >= card.version, settings.pausedReason == nil {
+            return try SaveLink.url(.skinny(objectID: known.objectID, classID: WalletIDs.classID(issuer: settings.issuerID, template: card.templateID)),
+                                    account: settings.account, origins: origins)
+        }
         do {
             switch try await sync(tenant: card.tenant, serial: card.serialNumber) {
             case .synced(let objectID, let classID):

@@ -19,6 +19,13 @@ public enum APNsOutcome: Sendable, Equatable {
     /// 5xx, a broken connection, a timeout: retry with backoff on a fresh stream.
     case retry(reason: String)
 
+    /// APNs' 400 reasons for a request that is wrong as sent (Apple's list, less IdleTimeout and
+    /// the token reasons, which are handled on their own).
+    static let permanentRequestErrors: Set<String> = [
+        "BadCollapseId", "BadExpirationDate", "BadMessageId", "BadPriority", "BadTopic", "DuplicateHeaders", "InvalidPushType",
+        "MissingDeviceToken", "MissingTopic", "PayloadEmpty", "TopicDisallowed", "BadPath",
+    ]
+
     public static func classify(status: Int, body: [UInt8], apnsID: String?) -> APNsOutcome {
         if status == 200 { return .delivered(apnsID: apnsID) }
         let json = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any]
@@ -33,7 +40,14 @@ public enum APNsOutcome: Sendable, Equatable {
         case (429, _): return .throttled(reason: reason)
         case (500..<600, _): return .retry(reason: "\(status) \(reason)")
         case (403, _): return .pauseTenant(reason: "APNs answered 403 \(reason); check the tenant's Pass Type ID certificate")
-        default: return .deadLetter(reason: "\(status) \(reason)")
+        // The connection sat idle too long on APNs' side: nothing wrong with the push.
+        case (400, "IdleTimeout"): return .retry(reason: "400 IdleTimeout")
+        // Requests APNs will never accept as sent: retrying cannot help; the reason says what to fix.
+        case (400, let known) where Self.permanentRequestErrors.contains(known): return .deadLetter(reason: "400 \(known)")
+        case (404, "BadPath"), (405, _), (413, _): return .deadLetter(reason: "\(status) \(reason)")
+        // An answer Apple does not document (yet): retried, within the job's attempts, rather
+        // than dropped on the first sight of something new.
+        default: return .retry(reason: "\(status) \(reason) (not an answer APNs documents; retried)")
         }
     }
 }

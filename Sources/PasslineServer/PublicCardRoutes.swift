@@ -37,8 +37,13 @@ struct PublicCardRoutes<Context: RequestContext>: Sendable {
             let url = try await googleSaveURL(card)
             return Response(status: .found, headers: [.location: url, .cacheControl: "no-store"])
         } catch {
-            throw Problem(.serviceUnavailable, type: "google-unavailable", title: "Google Wallet cannot take the card right now",
-                          detail: "\(error) Try again in a few minutes; the Apple Wallet pass works meanwhile.")
+            // The reason (a service account, a pause reason, Google's own words) is the
+            // business's to read, not a visitor's: it goes to the log.
+            context.logger.warning("Google Wallet save link failed", metadata: ["tenant": .string(card.tenant), "error": .string("\(error)")])
+            var problem = Problem(.serviceUnavailable, type: "google-unavailable", title: "Google Wallet cannot take the card right now",
+                                  detail: "Try again in a few minutes; the Apple Wallet pass works meanwhile.")
+            problem.headers[.retryAfter] = "60"
+            throw problem
         }
     }
 

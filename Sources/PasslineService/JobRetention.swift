@@ -14,16 +14,34 @@ public struct JobRetention: Sendable {
 
     public init() {}
 
-    /// Purges until nothing is older than the limits, then returns how many went.
+    /// Delivery rows and the card lists of finished campaigns: their figures are kept as counts.
+    public var keepHistoryMilliseconds: Int64 = 30 * 24 * 3_600_000
+
+    /// Purges until nothing is older than the limits, then returns how many rows went: finished
+    /// jobs, expired idempotency answers, old delivery rows, old campaigns' card lists.
     @discardableResult
     public func purge(_ jobs: JobQueue, now: Int64 = Clock.milliseconds()) async throws -> Int {
-        try await SQLWorkPriority.$current.withValue(.background) {
+        let chunk = self.chunk, history = now - keepHistoryMilliseconds
+        return try await SQLWorkPriority.$current.withValue(.background) {
             var total = 0
             while true {
                 let removed = try await jobs.purgeFinished(doneBefore: now - keepDoneMilliseconds, deadBefore: now - keepDeadMilliseconds, limit: chunk)
                 total += removed
-                if removed < chunk || Task.isCancelled { return total }
+                if removed < chunk || Task.isCancelled { break }
             }
+            let steps: [@Sendable (any SQLConnection) throws -> Int] = [
+                { try Idempotency.purgeExpired(now: now, limit: chunk, on: $0) },
+                { try Pushes.purgeDeliveries(before: history, limit: chunk, on: $0) },
+                { try Campaigns.purgeCards(finishedBefore: history, limit: chunk, now: now, on: $0) },
+            ]
+            for step in steps {
+                while !Task.isCancelled {
+                    let removed = try await jobs.database.transaction { try step($0) }
+                    total += removed
+                    if removed < chunk { break }
+                }
+            }
+            return total
         }
     }
 

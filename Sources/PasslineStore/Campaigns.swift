@@ -160,11 +160,35 @@ public enum Campaigns {
     /// How the campaign's pushes went (by outcome) and how many of its cards devices have fetched since.
     public static func delivery(campaign id: String, on connection: any SQLConnection) throws -> (pushes: [String: Int], fetched: Int) {
         let pushes = try Pushes.counts(campaign: id, on: connection)
+        if let final = try connection.first("SELECT fetched_final FROM campaigns WHERE id = ?", [.text(id)])?.optionalInt("fetched_final") {
+            return (pushes, Int(final))
+        }
         let fetched = try connection.first("""
             SELECT COUNT(*) AS n FROM campaign_cards cc JOIN cards c ON c.tenant_id = cc.tenant_id AND c.serial_number = cc.serial_number
             WHERE cc.campaign_id = ? AND cc.state = 'done' AND c.fetched_version >= cc.version
             """, [.text(id)])!.int("n")
         return (pushes, Int(fetched))
+    }
+}
+
+extension Campaigns {
+    /// Removes the card lists of campaigns finished before `finishedBefore`, a few campaigns at
+    /// a time (at most about `limit` rows), after freezing each one's fetched count: the
+    /// campaign's figures stay as the API reported them.
+    /// - Returns: how many card rows went.
+    @discardableResult
+    public static func purgeCards(finishedBefore: Int64, limit: Int, now: Int64, on connection: any SQLConnection) throws -> Int {
+        let ids = try connection.query("""
+            SELECT id, total FROM campaigns WHERE state = 'finished' AND finished_at < ? AND cards_purged_at IS NULL ORDER BY finished_at LIMIT 50
+            """, [.int(finishedBefore)]).map { (try $0.string("id"), try $0.int("total")) }
+        var removed = 0
+        for (id, total) in ids {
+            if removed > 0 && removed + Int(total) > limit { break }
+            let fetched = try delivery(campaign: id, on: connection).fetched
+            _ = try connection.execute("UPDATE campaigns SET fetched_final = ?, cards_purged_at = ? WHERE id = ?", [.int(Int64(fetched)), .int(now), .text(id)])
+            removed += try connection.execute("DELETE FROM campaign_cards WHERE campaign_id = ?", [.text(id)])
+        }
+        return removed
     }
 }
 

@@ -122,14 +122,16 @@ public final class JobQueue: Sendable {
         if inserted > 0 { try notifyOtherProcesses(dialect: dialect, on: connection) }
     }
 
-    /// A waiting job with the same key takes the newer payload, the more urgent priority and the earlier time.
+    /// A waiting job with the same key takes the newer payload, the more urgent priority and the
+    /// earlier time; but one waiting out a backoff (it was tried: APNs said 429 for the token,
+    /// or the send failed) keeps its time, so that a new change cannot undo the backoff.
     private static func upsert(_ dialect: SQLDialect) -> String {
-        let least = dialect == .postgres ? "LEAST" : "MIN"
+        let least = dialect == .postgres ? "LEAST" : "MIN", greatest = dialect == .postgres ? "GREATEST" : "MAX"
         return """
             ON CONFLICT (coalesce_key) WHERE state = 'ready' DO UPDATE SET
                 payload = excluded.payload,
                 priority = \(least)(jobs.priority, excluded.priority),
-                run_at = \(least)(jobs.run_at, excluded.run_at),
+                run_at = CASE WHEN jobs.attempts > 0 THEN \(greatest)(jobs.run_at, excluded.run_at) ELSE \(least)(jobs.run_at, excluded.run_at) END,
                 max_attempts = excluded.max_attempts
             """
     }
@@ -204,19 +206,31 @@ public final class JobQueue: Sendable {
                 ORDER BY priority, run_at, id
                 LIMIT ?
                 """
-            let binds: [SQLValue] = [.int(now), .int(now)] + conditionValues + [.int(Int64(limit))] + [.int(now + lease), .text(worker)]
+            // A running job whose lease ran out after its last attempt goes dead here instead of
+            // being claimed again: a job that crashes its worker must not crash-loop the service.
+            let exhausted = "(state = 'running' AND attempts >= max_attempts)"
+            let set = """
+                SET state = CASE WHEN \(exhausted) THEN 'dead' ELSE 'running' END,
+                    attempts = CASE WHEN \(exhausted) THEN attempts ELSE attempts + 1 END,
+                    lease_until = CASE WHEN \(exhausted) THEN NULL ELSE CAST(? AS BIGINT) END,
+                    locked_by = ?,
+                    finished_at = CASE WHEN \(exhausted) THEN CAST(? AS BIGINT) ELSE finished_at END,
+                    last_error = CASE WHEN \(exhausted) THEN 'its lease ran out on its last attempt: the worker that held it stopped (crashed?) each time' ELSE last_error END
+                """
+            let binds: [SQLValue] = [.int(now), .int(now)] + conditionValues + [.int(Int64(limit))] + [.int(now + lease), .text(worker), .int(now)]
             let claim = dialect == .postgres ? """
                 WITH picked AS MATERIALIZED (\(pick) FOR UPDATE SKIP LOCKED)
-                UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = ?, locked_by = ?
+                UPDATE jobs \(set)
                 FROM picked WHERE jobs.id = picked.id
-                RETURNING jobs.id AS id, kind, tenant_id, payload, attempts, max_attempts, coalesce_key, priority, run_at
+                RETURNING jobs.id AS id, kind, tenant_id, payload, attempts, max_attempts, coalesce_key, priority, run_at, state
                 """ : """
                 WITH picked AS (\(pick))
-                UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = ?, locked_by = ?
+                UPDATE jobs \(set)
                 WHERE id IN (SELECT id FROM picked)
-                RETURNING id, kind, tenant_id, payload, attempts, max_attempts, coalesce_key, priority, run_at
+                RETURNING id, kind, tenant_id, payload, attempts, max_attempts, coalesce_key, priority, run_at, state
                 """
             return try connection.query(claim, binds)
+            .filter { try $0.string("state") == "running" }
             .map { row in
                 ClaimedJob(id: try row.int("id"), kind: try row.string("kind"), tenant: try row.optionalString("tenant_id"),
                            payload: try row.string("payload"), attempt: Int(try row.int("attempts")),
@@ -268,6 +282,7 @@ public final class JobQueue: Sendable {
         let delay = retryAfterMilliseconds ?? Self.backoff(attempt: job.attempt)
         let dead = !retry || job.attempt >= job.maxAttempts
         let message = String(error.prefix(2000))
+        let greatest = database.dialect == .postgres ? "GREATEST" : "MAX"
         let state = try await database.transaction { connection -> String in
             if dead {
                 let changed = try connection.execute("""
@@ -277,11 +292,17 @@ public final class JobQueue: Sendable {
                 if changed == 0 { throw StoreError(.leaseLost, "Job \(job.id) is no longer leased to \(worker).") }
                 return "dead"
             }
-            // A newer change may already wait under the same key; then it replaces this one.
+            // A newer change may already wait under the same key; then it replaces this one, and
+            // inherits its backoff and attempts: the token's pushes are what failed (a 429 is
+            // for the token), and a new change must not undo that.
             if let key = job.coalesceKey,
                try connection.first("SELECT id FROM jobs WHERE coalesce_key = ? AND state = 'ready'", [.text(key)]) != nil {
                 try connection.execute("UPDATE jobs SET state = 'done', finished_at = ?, last_error = ?, lease_until = NULL WHERE id = ? AND locked_by = ?",
                                        [.int(now), .text("superseded by a newer job: " + message), .int(job.id), .text(worker)])
+                try connection.execute("""
+                    UPDATE jobs SET run_at = \(greatest)(run_at, ?), attempts = \(greatest)(attempts, ?), last_error = ?
+                    WHERE coalesce_key = ? AND state = 'ready'
+                    """, [.int(now + delay), .int(Int64(job.attempt)), .text(message), .text(key)])
                 return "done"
             }
             let changed = try connection.execute("""
@@ -382,7 +403,9 @@ public final class JobQueue: Sendable {
     }
 
     /// Waits until a job may be ready: a signal from this process or (when listening) another, or the timeout.
-    public func waitForWork(timeoutMilliseconds: Int64) async {
+    /// - Returns: true when a signal ended the wait, false when the timeout did.
+    @discardableResult
+    public func waitForWork(timeoutMilliseconds: Int64) async -> Bool {
         await wakeup.wait(timeoutMilliseconds: timeoutMilliseconds)
     }
 
@@ -391,7 +414,8 @@ public final class JobQueue: Sendable {
     /// ends the wait at once instead of being slept through.
     public var workSignals: UInt64 { wakeup.generation }
 
-    public func waitForWork(since seen: UInt64, timeoutMilliseconds: Int64) async {
+    @discardableResult
+    public func waitForWork(since seen: UInt64, timeoutMilliseconds: Int64) async -> Bool {
         await wakeup.wait(since: seen, timeoutMilliseconds: timeoutMilliseconds)
     }
 
@@ -413,14 +437,14 @@ final class Wakeup: Sendable {
     private struct State {
         var pending = false
         var generation: UInt64 = 0
-        var waiters: [UUID: CheckedContinuation<Void, Never>] = [:]
+        var waiters: [UUID: CheckedContinuation<Bool, Never>] = [:]
     }
     private let state = Mutex(State())
 
     var generation: UInt64 { state.withLock { $0.generation } }
 
     func signal() {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+        let waiters = state.withLock { state -> [CheckedContinuation<Bool, Never>] in
             state.generation &+= 1
             if state.waiters.isEmpty {
                 state.pending = true
@@ -429,12 +453,13 @@ final class Wakeup: Sendable {
             defer { state.waiters.removeAll() }
             return Array(state.waiters.values)
         }
-        for waiter in waiters { waiter.resume() }
+        for waiter in waiters { waiter.resume(returning: true) }
     }
 
-    func wait(since seen: UInt64? = nil, timeoutMilliseconds: Int64) async {
+    /// - Returns: true when a signal ended the wait, false when the timeout did.
+    func wait(since seen: UInt64? = nil, timeoutMilliseconds: Int64) async -> Bool {
         let id = UUID()
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+        return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
             let resumeNow = state.withLock { state -> Bool in
                 if let seen, state.generation != seen { return true }
                 if seen == nil, state.pending {
@@ -445,12 +470,12 @@ final class Wakeup: Sendable {
                 return false
             }
             if resumeNow {
-                continuation.resume()
+                continuation.resume(returning: true)
                 return
             }
             Task {
                 try? await Task.sleep(for: .milliseconds(timeoutMilliseconds))
-                self.state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
+                self.state.withLock { $0.waiters.removeValue(forKey: id) }?.resume(returning: false)
             }
         }
     }

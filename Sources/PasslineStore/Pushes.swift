@@ -3,6 +3,16 @@ import PasslineSQL
 /// What the APNs sender writes back: delivery rows, registrations APNs says are dead, and a
 /// tenant's pause when its certificate is refused.
 public enum Pushes {
+    /// Deletes delivery rows older than `before`, oldest first, at most `limit`: a card's
+    /// delivery view shows recent ones, and the figures are kept as counts (`push_outcome_counts`).
+    /// - Returns: how many went.
+    @discardableResult
+    public static func purgeDeliveries(before: Int64, limit: Int, on connection: any SQLConnection) throws -> Int {
+        try connection.execute("""
+            DELETE FROM push_deliveries WHERE id IN (SELECT id FROM push_deliveries WHERE created_at < ? ORDER BY created_at LIMIT ?)
+            """, [.int(before), .int(Int64(limit))])
+    }
+
     public struct Delivery: Sendable {
         public var tenant: String, pushToken: String, passType: String, outcome: String
         public var apnsID: String?, reason: String?, attempt: Int

@@ -311,5 +311,28 @@ public enum Schema {
             DROP INDEX push_deliveries_by_campaign;
             """
         },
+        Migration(version: 8, name: "master key check, retention of answers, deliveries and campaign cards") { dialect in
+            """
+            -- A value sealed with the master key, written the first time a key is used with this
+            -- store: a process started with another key finds it cannot open it, and refuses to
+            -- start instead of sealing new secrets with a key that opens none of the old ones.
+            -- fingerprint is the first 8 bytes of the key's SHA-256, hex: enough to say which key
+            -- was expected, nothing to recover it from.
+            CREATE TABLE master_key_check (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                fingerprint TEXT NOT NULL,
+                sealed \(dialect.blobType) NOT NULL,
+                created_at BIGINT NOT NULL
+            );
+            -- Retention reads the oldest first: idempotency answers live 24 hours, delivery rows
+            -- and the cards of finished campaigns 30 days. A campaign keeps its fetched count
+            -- once its cards are gone (the other figures are its own columns).
+            CREATE INDEX idempotency_records_by_age ON idempotency_records (created_at);
+            CREATE INDEX push_deliveries_by_age ON push_deliveries (created_at);
+            CREATE INDEX campaigns_finished ON campaigns (finished_at) WHERE state = 'finished';
+            ALTER TABLE campaigns ADD COLUMN fetched_final BIGINT;
+            ALTER TABLE campaigns ADD COLUMN cards_purged_at BIGINT;
+            """
+        },
     ]
 }

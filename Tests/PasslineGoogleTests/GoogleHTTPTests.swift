@@ -75,6 +75,10 @@ struct GoogleHTTPTests {
         try await google.drain()
         let patch = try #require(google.sim.calls().last { $0.method == "PATCH" && $0.path.hasSuffix(serial) })
         #expect(try JSONParser.parse(patch.body)["loyaltyPoints"]?["balance"]?["int"] == .int(25))
+        // Followed again with the object in step with the card: no call to Google at all.
+        let callsBefore = google.sim.calls().count
+        for _ in 0..<3 { #expect(try await send("GET", String(link.dropFirst("https://cards.example.com".count))).status == 302) }
+        #expect(google.sim.calls().count == callsBefore, "each visit called Google: \(google.sim.calls().dropFirst(callsBefore).map(\.path))")
 
         // The page offers Google; the class's logo is served publicly.
         let page = try await send("GET", String(link.dropFirst("https://cards.example.com".count).dropLast("/google".count)))

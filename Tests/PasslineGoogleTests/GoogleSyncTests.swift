@@ -207,9 +207,12 @@ struct GoogleSyncTests {
         let card = try await google.card(points: 10)
         try await google.drain()
         google.sim.update { $0.failureRate = 0.5 }
+        // Each change is synced before the next (a change that finds its card's sync waiting out
+        // a backoff joins it, so without this fewer calls would be made, and the stand-in, which
+        // fails every other call, 429 and 503 in turn, might not have shown both).
         for points in [5, 7, 11, 13, -3] as [Int64] {
             try await google.transact(card.serialNumber, points)
-            _ = try await google.worker.runOnce()
+            try await google.drain()
         }
         try await google.drain(rounds: 200)
         google.sim.update { $0.failureRate = 0 }

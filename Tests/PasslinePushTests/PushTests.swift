@@ -215,6 +215,24 @@ struct PushTests {
     }
 }
 
+@Suite("APNs answers, as Apple documents them")
+struct APNsOutcomeTests {
+    @Test("IdleTimeout and answers Apple does not document are retried; requests wrong as sent are dead-lettered")
+    func classification() {
+        func classify(_ status: Int, _ reason: String) -> APNsOutcome {
+            APNsOutcome.classify(status: status, body: Array(#"{"reason":"\#(reason)"}"#.utf8), apnsID: nil)
+        }
+        #expect(classify(400, "IdleTimeout") == .retry(reason: "400 IdleTimeout"))
+        if case .retry = classify(400, "SomethingNew") {} else { Issue.record("an undocumented 400 must be retried") }
+        if case .retry = classify(418, "Teapot") {} else { Issue.record("an undocumented status must be retried") }
+        if case .retry = classify(503, "ServiceUnavailable") {} else { Issue.record("503 must be retried") }
+        #expect(classify(400, "TopicDisallowed") == .deadLetter(reason: "400 TopicDisallowed"))
+        #expect(classify(413, "PayloadTooLarge") == .deadLetter(reason: "413 PayloadTooLarge"))
+        #expect(classify(400, "BadDeviceToken") == .removeRegistration(reason: "BadDeviceToken"))
+        #expect(classify(429, "TooManyRequests") == .throttled(reason: "TooManyRequests"))
+    }
+}
+
 @Suite("Push batches keep their lease")
 struct PushLeaseTests {
     @Test("a batch on the wire longer than its lease is not claimed by another worker, so nothing goes twice")

@@ -90,4 +90,45 @@ struct MasterKeyTests {
         let again = try MasterKey.load(environment: [:], defaultFile: defaultFile) { _ in Issue.record("warned twice") }
         #expect(try again.open(try made.seal([9], context: "c"), context: "c") == [9])
     }
+
+    @Test("a store remembers its key: another key, or none, refuses to start and says which key it expects", arguments: TestDatabase.available)
+    func storeCheck(kind: TestDatabase) async throws {
+        let database = try await kind.make()
+        try await Migrator.migrate(database)
+        let folder = TestSupport.temporaryFolder()
+        let defaultFile = folder.appendingPathComponent("var/master.key").path
+        // First start: no key anywhere, an empty store: a key is made, and the store notes it.
+        var warnings: [String] = []
+        let made = try await MasterKey.open(database: database, environment: [:], defaultFile: defaultFile) { warnings.append($0) }
+        #expect(warnings.count == 1)
+        let keyText = try String(contentsOfFile: defaultFile, encoding: .utf8)
+        let fingerprint = MasterKey.fingerprint([UInt8](Data(base64Encoded: keyText.trimmingCharacters(in: .whitespacesAndNewlines))!))
+        #expect(warnings[0].contains(fingerprint))
+        let tenants = Tenants(database: database, secrets: made)
+        _ = try await tenants.create(name: "Lumen", identity: try TestSupport.identity.signingIdentity())
+        // The same key again, from the file or the variable: fine.
+        _ = try await MasterKey.open(database: database, environment: [:], defaultFile: defaultFile) { _ in Issue.record("warned") }
+        _ = try await MasterKey.open(database: database, environment: ["PASSLINE_MASTER_KEY": keyText], defaultFile: "/nonexistent") { _ in }
+        // Another key: refused, naming both keys and where this one came from.
+        let other = Data(SecretBox.generateKey()).base64EncodedString()
+        await #expect { try await MasterKey.open(database: database, environment: ["PASSLINE_MASTER_KEY": other], defaultFile: defaultFile) { _ in } } throws: {
+            "\($0)".contains("PASSLINE_MASTER_KEY") && "\($0)".contains("(\(fingerprint))") && "\($0)".contains("is not the one")
+        }
+        // The key file lost: no new key is made over a store with secrets.
+        try FileManager.default.removeItem(atPath: defaultFile)
+        await #expect { try await MasterKey.open(database: database, environment: [:], defaultFile: defaultFile) { _ in } } throws: {
+            "\($0)".contains("no master key was found") && "\($0)".contains(fingerprint) && "\($0)".contains(defaultFile)
+        }
+        #expect(!FileManager.default.fileExists(atPath: defaultFile))
+        // A store from before the check, with a secret sealed by another key: refused too.
+        try await database.withConnection { _ = try $0.execute("DELETE FROM master_key_check", []) }
+        await #expect { try await MasterKey.open(database: database, environment: ["PASSLINE_MASTER_KEY": other], defaultFile: defaultFile) { _ in } } throws: {
+            "\($0)".contains("does not open the store's sealed secrets")
+        }
+        await #expect { try await MasterKey.open(database: database, environment: [:], defaultFile: defaultFile) { _ in } } throws: {
+            "\($0)".contains("holds sealed secrets")
+        }
+        _ = try await MasterKey.open(database: database, environment: ["PASSLINE_MASTER_KEY": keyText], defaultFile: defaultFile) { _ in }
+        await database.close()
+    }
 }

@@ -35,6 +35,47 @@ struct JobQueueTests {
         await database.close()
     }
 
+    @Test("a job whose lease ran out on every attempt goes dead instead of being claimed forever", arguments: TestDatabase.available)
+    func crashLoop(kind: TestDatabase) async throws {
+        let database = try await seeded(kind)
+        let queue = JobQueue(database: database)
+        try await queue.enqueue([job(1, maxAttempts: 2), job(2, maxAttempts: 5)], now: 0)
+        // Each worker "crashes" holding the jobs: its lease runs out and another claims them.
+        var time: Int64 = 1_000
+        for attempt in 1...2 {
+            let taken = try await JobQueue(database: database, worker: "w\(attempt)").claim(limit: 10, leaseMilliseconds: 100, now: time)
+            #expect(taken.count == 2 && taken.allSatisfy { $0.attempt == attempt })
+            time += 1_000
+        }
+        let third = try await JobQueue(database: database, worker: "w3").claim(limit: 10, leaseMilliseconds: 100, now: time)
+        #expect(third.map(\.attempt) == [3], "only the job with attempts left is claimed again")
+        let dead = try await database.withConnection { try $0.first("SELECT state, last_error FROM jobs WHERE payload = ?", [.text(#"{"n":1}"#)]) }
+        #expect(try dead?.string("state") == "dead")
+        #expect(try dead?.string("last_error").contains("lease ran out") == true)
+        await database.close()
+    }
+
+    @Test("a new change for a token waiting out a 429 backoff does not undo it, whether the change came before or after the answer", arguments: TestDatabase.available)
+    func backoffKept(kind: TestDatabase) async throws {
+        let database = try await seeded(kind)
+        let queue = JobQueue(database: database)
+        let key = "push:token-1:pass.test"
+        // The answer first, then the change.
+        try await queue.enqueue([job(1, key: key)], now: 0)
+        let first = try await queue.claim(limit: 10, now: 1_000)
+        _ = try await queue.fail(first[0], error: "APNs: 429 TooManyRequests", retryAfterMilliseconds: 60_000, now: 1_000)
+        try await queue.enqueue([job(2, key: key)], now: 2_000)
+        #expect(try await queue.claim(limit: 10, now: 3_000).isEmpty, "the change undid the backoff")
+        let later = try await queue.claim(limit: 10, now: 61_001)
+        #expect(later.map(\.payload) == [#"{"n":2}"#])
+        // The change first (while the push is on the wire), then the answer.
+        try await queue.enqueue([job(3, key: key)], now: 62_000)
+        _ = try await queue.fail(later[0], error: "APNs: 429 TooManyRequests", retryAfterMilliseconds: 60_000, now: 62_000)
+        #expect(try await queue.claim(limit: 10, now: 63_000).isEmpty, "the waiting change did not take over the backoff")
+        #expect(try await queue.claim(limit: 10, now: 122_001).map(\.payload) == [#"{"n":3}"#])
+        await database.close()
+    }
+
     @Test("eight claimers never get the same job, and every job runs", arguments: TestDatabase.available)
     func concurrentClaimers(kind: TestDatabase) async throws {
         let database = try await seeded(kind, maxConnections: 10)
@@ -223,25 +264,23 @@ struct JobQueueTests {
         let worker = JobQueue(database: database)
         let listening = worker.listenForOtherProcesses()
         defer { listening?.cancel() }
-        // Same process: the enqueuing queue signals after commit.
-        async let woke: Void = worker.waitForWork(timeoutMilliseconds: 20_000)
+        // Same process: the enqueuing queue signals after commit. The wait's timeout is long
+        // enough that only the signal can end it in time; whether it did is what is checked,
+        // not how long it took on a loaded machine.
+        async let woke = worker.waitForWork(timeoutMilliseconds: 120_000)
         try await Task.sleep(for: .milliseconds(50))
-        let start = ContinuousClock.now
         try await worker.enqueue([job(1)])
-        await woke
-        #expect(ContinuousClock.now - start < .seconds(10))
+        #expect(await woke, "the enqueue did not wake the worker")
 
         if kind == .postgres {
             // Another process: a second database handle, as another instance would have.
             let other = JobQueue(database: try await TestDatabase.reopen(database))
             try await Task.sleep(for: .milliseconds(300)) // LISTEN is in place
             _ = try await worker.claim(limit: 10)
-            async let wokeByOther: Void = worker.waitForWork(timeoutMilliseconds: 20_000)
+            async let wokeByOther = worker.waitForWork(timeoutMilliseconds: 120_000)
             try await Task.sleep(for: .milliseconds(50))
-            let sent = ContinuousClock.now
             try await other.enqueue([job(2)])
-            await wokeByOther
-            #expect(ContinuousClock.now - sent < .seconds(10), "LISTEN/NOTIFY did not wake the worker")
+            #expect(await wokeByOther, "LISTEN/NOTIFY did not wake the worker")
         }
         await database.close()
     }
@@ -251,14 +290,12 @@ struct JobQueueTests {
         let database = try await seeded(.sqlite)
         let queue = JobQueue(database: database)
         // Another waiter (the campaign runner, say) is already waiting.
-        async let other: Void = queue.waitForWork(timeoutMilliseconds: 20_000)
+        async let other = queue.waitForWork(timeoutMilliseconds: 120_000)
         try await Task.sleep(for: .milliseconds(50))
         let seen = queue.workSignals          // this worker looks for work: none yet
         queue.notifyCommitted()               // a change commits before it starts waiting
-        await other
-        let start = ContinuousClock.now
-        await queue.waitForWork(since: seen, timeoutMilliseconds: 5_000)
-        #expect(ContinuousClock.now - start < .seconds(1), "the worker slept through the signal")
+        #expect(await other)
+        #expect(await queue.waitForWork(since: seen, timeoutMilliseconds: 120_000), "the worker slept through the signal")
         await database.close()
     }
 }
