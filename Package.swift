@@ -110,6 +110,8 @@ let package = Package(
             dependencies: [
                 "PasslineService", "PasslineStore", "PasslineSQL", "PasslineCrypto", "PasslineJSON", "PasslineQR", "ApplePass", "GoogleWallet",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                // The peer's address of a request (Hummingbird builds on it already).
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             resources: [.copy("Resources/openapi.json")]
         ),

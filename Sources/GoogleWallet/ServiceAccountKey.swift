@@ -10,6 +10,9 @@ public struct ServiceAccountKey: Sendable {
     public let privateKey: PrivateKey
     /// The key file as given, to store (sealed) and load again.
     public let json: [UInt8]
+    /// What tells this key from any other, for caches of what Google hands it: the e-mail and
+    /// key id alone are the tenant's to choose, so two tenants could name the same ones.
+    public var cacheIdentity: String { "\(clientEmail)/\(keyID ?? "")/\(Digest.hex(Digest.sha256(json)))" }
 
     /// Parses and checks a key file.
     /// - Throws: `GoogleWalletError.invalidServiceAccount` naming the field at fault.

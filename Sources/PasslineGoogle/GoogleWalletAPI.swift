@@ -47,6 +47,7 @@ public final class GoogleWalletAPI: Sendable {
     public let configuration: Configuration
     private let client: HTTPClient
     private let tokens = Mutex<[String: (token: String, expires: Date)]>([:])
+    static let maxCachedTokens = 10_000
     private let pacer: Pacer
 
     public init(client: HTTPClient, configuration: Configuration) {
@@ -104,7 +105,7 @@ public final class GoogleWalletAPI: Sendable {
     /// An access token for `account`, from the cache unless `refresh`.
     /// - Throws: `GoogleAPIError` (`.credentials` when the token endpoint refuses the account).
     public func accessToken(_ account: ServiceAccountKey, refresh: Bool = false) async throws -> String {
-        let key = "\(account.clientEmail)/\(account.keyID ?? "")"
+        let key = account.cacheIdentity
         if !refresh, let cached = tokens.withLock({ $0[key] }), cached.expires > Date() { return cached.token }
         let body = try TokenGrant.body(account: account, tokenURL: configuration.tokenURL)
         let request = HTTPRequest(method: "POST", url: configuration.tokenURL, headers: [(name: "Content-Type", value: "application/x-www-form-urlencoded")],
@@ -122,7 +123,16 @@ public final class GoogleWalletAPI: Sendable {
         }
         let lifetime = Double(parsed?["expires_in"]?.intValue ?? 3600)
         // A minute early: a token must not run out between the check and Google reading it.
-        tokens.withLock { $0[key] = (token, Date().addingTimeInterval(max(0, lifetime - 60))) }
+        tokens.withLock { tokens in
+            // Bounded: expired tokens go whenever one is added, and past the cap the soonest to
+            // expire make room (a platform has one service account per tenant at most).
+            let now = Date()
+            tokens = tokens.filter { $0.value.expires > now }
+            if tokens.count >= Self.maxCachedTokens, let soonest = tokens.min(by: { $0.value.expires < $1.value.expires })?.key {
+                tokens.removeValue(forKey: soonest)
+            }
+            tokens[key] = (token, now.addingTimeInterval(max(0, lifetime - 60)))
+        }
         return token
     }
 }

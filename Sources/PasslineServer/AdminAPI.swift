@@ -37,14 +37,14 @@ struct AdminAPI<Context: RequestContext>: Sendable {
     @Sendable func listTenants(_ request: Request, context: Context) async throws -> Response {
         try authorize(request)
         let list = try await services.tenants.list()
-        return PassWebService<Context>.json(.ok, .object(JSONObject([("tenants", .array(list.map(Self.json)))])))
+        return JSONResponse.make(.ok, .object(JSONObject([("tenants", .array(list.map(Self.json)))])))
     }
 
     @Sendable func getTenant(_ request: Request, context: Context) async throws -> Response {
         try authorize(request)
         let id = try context.parameters.require("tenant")
         let info = try await Errors.map { try await services.tenants.info(tenant: id) }
-        return PassWebService<Context>.json(.ok, Self.json(info))
+        return JSONResponse.make(.ok, Self.json(info))
     }
 
     /// `{"name", "identity": {"certificate", "privateKey", "privateKeyPassphrase"?, "intermediates"}}`, PEM text.
@@ -67,7 +67,7 @@ struct AdminAPI<Context: RequestContext>: Sendable {
         guard errors.isEmpty, let name, let identityObject else { throw Self.invalid(errors) }
         let identity = try Self.identity(identityObject, prefix: "identity.")
         let created = try await Errors.map { try await services.tenants.create(name: name, identity: identity) }
-        return PassWebService<Context>.json(.created, .object(JSONObject([
+        return JSONResponse.make(.created, .object(JSONObject([
             ("id", .string(created.id)), ("name", .string(created.name)), ("passTypeIdentifier", .string(created.passTypeIdentifier)),
             ("liveKey", .string(created.liveKey)), ("testKey", .string(created.testKey)),
         ])))
@@ -79,7 +79,7 @@ struct AdminAPI<Context: RequestContext>: Sendable {
         let id = try context.parameters.require("tenant")
         let identity = try Self.identity(try await Self.body(request), prefix: "")
         let info = try await Errors.map { try await services.cards.replaceIdentity(tenant: id, with: identity) }
-        return PassWebService<Context>.json(.ok, Self.json(info))
+        return JSONResponse.make(.ok, Self.json(info))
     }
 
     /// `{"issuerId", "serviceAccount": the key file (object or string), "logoUrl"?, "origins"?}` → 200 with the
@@ -115,7 +115,7 @@ struct AdminAPI<Context: RequestContext>: Sendable {
             try await services.cards.google.set(tenant: id, issuerID: issuer, serviceAccountJSON: keyFile, logoURL: logo, origins: origins)
         }
         services.jobs.notifyCommitted()
-        return PassWebService<Context>.json(.ok, Self.json(info, queued: queued))
+        return JSONResponse.make(.ok, Self.json(info, queued: queued))
     }
 
     @Sendable func getGoogle(_ request: Request, context: Context) async throws -> Response {
@@ -123,7 +123,7 @@ struct AdminAPI<Context: RequestContext>: Sendable {
         let id = try context.parameters.require("tenant")
         _ = try await Errors.map { try await services.tenants.info(tenant: id) }
         guard let info = try await services.cards.google.info(tenant: id) else { throw Problem.notFound("Tenant \(id) has no Google Wallet settings.") }
-        return PassWebService<Context>.json(.ok, Self.json(info, queued: nil))
+        return JSONResponse.make(.ok, Self.json(info, queued: nil))
     }
 
     static func json(_ info: GoogleIssuers.Info, queued: Int?) -> JSONValue {
@@ -148,7 +148,7 @@ struct AdminAPI<Context: RequestContext>: Sendable {
         case let other?: throw Problem.invalid("mode", "must be live or test, found \(JSONWriter.string(other))")
         }
         let key = try await Errors.map { try await services.tenants.createKey(tenant: id, mode: mode) }
-        return PassWebService<Context>.json(.created, .object(JSONObject([("key", .string(key)), ("mode", .string(mode))])))
+        return JSONResponse.make(.created, .object(JSONObject([("key", .string(key)), ("mode", .string(mode))])))
     }
 
     /// Revokes a key named in full or by its 12-character prefix: 204.

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import PasslineCrypto
 import PasslineSQL
 import PasslineService
 import PasslineStore
@@ -15,8 +16,8 @@ public struct ProcessMetrics: Sendable {
 }
 
 public func buildRouter(database: any SQLDatabase, services: Services, configuration: ServerConfiguration,
-                        processMetrics: ProcessMetrics = .none) -> Router<BasicRequestContext> {
-    let router = Router(context: BasicRequestContext.self)
+                        processMetrics: ProcessMetrics = .none) -> Router<PasslineRequestContext> {
+    let router = Router(context: PasslineRequestContext.self)
     router.middlewares.add(ProblemMiddleware())
     router.get("healthz") { _, _ in Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "ok\n"))) }
     router.get("readyz") { _, _ -> Response in
@@ -27,12 +28,25 @@ public func buildRouter(database: any SQLDatabase, services: Services, configura
         }
         return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "ready\n")))
     }
-    PassWebService<BasicRequestContext>(database: database, cards: services.cards, polls: DevicePolls(database: database),
-                                        logLimiter: RateLimiter(burst: configuration.deviceLogBurst, perSecond: configuration.deviceLogPerSecond))
+    PassWebService<PasslineRequestContext>(database: database, cards: services.cards, polls: DevicePolls(database: database),
+                                           logLimiter: RateLimiter(burst: configuration.deviceLogBurst, perSecond: configuration.deviceLogPerSecond),
+                                           registrationLimiter: RateLimiter(burst: configuration.registrationBurst, perSecond: configuration.registrationsPerSecond),
+                                           maxDevicesPerCard: configuration.maxDevicesPerCard)
         .addRoutes(to: router)
-    PartnerAPI<BasicRequestContext>(services: services).addRoutes(to: router)
-    AdminAPI<BasicRequestContext>(services: services, token: configuration.adminToken).addRoutes(to: router)
-    router.get("metrics") { _, _ -> Response in
+    PartnerAPI<PasslineRequestContext>(services: services).addRoutes(to: router)
+    AdminAPI<PasslineRequestContext>(services: services, token: configuration.adminToken).addRoutes(to: router)
+    let metricsToken = configuration.metricsToken.map { Array($0.utf8) }
+    router.get("metrics") { request, context -> Response in
+        // It names tenants and their figures: with a token set, only with it; without one,
+        // only to this machine (a Prometheus beside it, or a proxy that adds the token).
+        if let metricsToken {
+            let presented = request.headers[.authorization].flatMap { $0.hasPrefix("Bearer ") ? Array($0.dropFirst(7).utf8) : nil } ?? []
+            guard ConstantTime.equal(presented, metricsToken) else {
+                throw Problem.unauthorized("/metrics needs Authorization: Bearer <PASSLINE_METRICS_TOKEN>.")
+            }
+        } else if !context.isLoopback {
+            throw Problem.notFound("No such page.")
+        }
         let page = try await MetricsPage.render(database: database) + processMetrics.render()
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: page)))
     }
@@ -40,7 +54,7 @@ public func buildRouter(database: any SQLDatabase, services: Services, configura
     router.get("openapi.json") { _, _ in
         Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: openAPI)))
     }
-    PublicCardRoutes<BasicRequestContext>(cards: services.cards, googleSaveURL: services.googleSaveURL).addRoutes(to: router)
+    PublicCardRoutes<PasslineRequestContext>(cards: services.cards, googleSaveURL: services.googleSaveURL).addRoutes(to: router)
     return router
 }
 

@@ -19,7 +19,7 @@ extension PartnerAPI {
         let campaign = try await Errors.map {
             try await services.campaigns.start(tenant: principal.tenant, mode: principal.mode, template: template, change: change)
         }
-        var response = PassWebService<Context>.json(.accepted, .object(JSONObject([("campaign", Self.json(campaign, pushes: [:], fetched: 0))])))
+        var response = JSONResponse.make(.accepted, .object(JSONObject([("campaign", Self.json(campaign, pushes: [:], fetched: 0))])))
         response.headers[.location] = "/api/v1/campaigns/\(campaign.id)"
         return response
     }
@@ -30,7 +30,7 @@ extension PartnerAPI {
         let id = try context.parameters.require("campaign")
         let status = try await Errors.map { try await services.campaigns.status(tenant: principal.tenant, id: id) }
         guard status.campaign.mode == principal.mode else { throw Problem.notFound("No campaign \(id).") }
-        return PassWebService<Context>.json(.ok, Self.json(status.campaign, pushes: status.pushes, fetched: status.fetched))
+        return JSONResponse.make(.ok, Self.json(status.campaign, pushes: status.pushes, fetched: status.fetched))
     }
 
     /// `POST /api/v1/cards/{serial}/message` `{"message"}`: a new version whose message field carries it.
@@ -42,7 +42,7 @@ extension PartnerAPI {
         let card = try await Errors.map {
             try await services.cards.sendMessage(tenant: principal.tenant, mode: principal.mode, serial: serial, message: change.message!, jobs: services.jobs)
         }
-        return PassWebService<Context>.json(.ok, try await json(card))
+        return JSONResponse.make(.ok, try await json(card))
     }
 
     /// `GET /api/v1/cards/{serial}/delivery`: the card's registered devices, what APNs answered for
@@ -65,7 +65,7 @@ extension PartnerAPI {
             body["lastPush"] = .object(JSONObject([("outcome", .string(last.outcome)), ("reason", last.reason.map(JSONValue.string) ?? .null),
                                                    ("at", .string(HTTPDate.iso8601(last.at)))]))
         }
-        return PassWebService<Context>.json(.ok, .object(body))
+        return JSONResponse.make(.ok, .object(body))
     }
 
     /// Reads `{"fields"?, "message"?}`, naming every bad field; nil (no body) is a plain reissue.

@@ -116,7 +116,7 @@ struct PartnerAPI<Context: RequestContext>: Sendable {
             try await services.cards.change(tenant: principal.tenant, mode: principal.mode, serial: serial, memberName: memberName, fields: fields,
                                             voided: nil, jobs: services.jobs)
         }
-        return PassWebService<Context>.json(.ok, try await json(card))
+        return JSONResponse.make(.ok, try await json(card))
     }
 
     /// A new version with the same data (after a template change, say), pushed to every device.
@@ -135,14 +135,14 @@ struct PartnerAPI<Context: RequestContext>: Sendable {
         let card = try await Errors.map {
             try await services.cards.change(tenant: principal.tenant, mode: principal.mode, serial: serial, memberName: nil, fields: nil, voided: voided, jobs: services.jobs)
         }
-        return PassWebService<Context>.json(.ok, try await json(card))
+        return JSONResponse.make(.ok, try await json(card))
     }
 
     /// The key's tenant: its pass type, days until its certificate expires, and whether pushes are paused.
     @Sendable func tenant(_ request: Request, context: Context) async throws -> Response {
         let principal = try await authenticate(request)
         let info = try await Errors.map { try await services.tenants.info(tenant: principal.tenant) }
-        return PassWebService<Context>.json(.ok, AdminAPI<Context>.json(info))
+        return JSONResponse.make(.ok, AdminAPI<Context>.json(info))
     }
 
     /// What devices reported through Apple's log endpoint for this tenant, newest first.
@@ -152,7 +152,7 @@ struct PartnerAPI<Context: RequestContext>: Sendable {
         guard let limit = limitText.map({ Int($0) }) ?? 100, (1...1000).contains(limit) else { throw Problem.invalidParameter("limit", "must be 1 to 1000") }
         let logs = try await services.cards.database.withConnection { try Devices.logs(tenant: principal.tenant, limit: limit, on: $0) }
         let items = logs.map { JSONValue.object(JSONObject([("message", .string($0.message)), ("createdAt", .string(HTTPDate.iso8601($0.at)))])) }
-        return PassWebService<Context>.json(.ok, .object(JSONObject([("logs", .array(items))])))
+        return JSONResponse.make(.ok, .object(JSONObject([("logs", .array(items))])))
     }
 
     /// Earn (positive) or redeem (negative) points: 201 with the entry, the balance and the version;
@@ -224,7 +224,7 @@ struct PartnerAPI<Context: RequestContext>: Sendable {
         }
         var body = JSONObject([("transactions", .array(entries.prefix(limit).map(Self.json)))])
         if entries.count > limit, let last = entries.prefix(limit).last { body["next"] = .string("?before=\(last.id)&limit=\(limit)") }
-        return PassWebService<Context>.json(.ok, .object(body))
+        return JSONResponse.make(.ok, .object(body))
     }
 
     static func json(_ entry: Ledger.Entry) -> JSONValue {
@@ -263,7 +263,7 @@ struct PartnerAPI<Context: RequestContext>: Sendable {
         } else {
             summary = try await Errors.map { try await services.templates.create(tenant: principal.tenant, name: name, zip: Array(buffer: body)) }
         }
-        return PassWebService<Context>.json(.created, Self.json(summary))
+        return JSONResponse.make(.created, Self.json(summary))
     }
 
     /// The JSON form of a template upload: `{"passJson": {…}, "files": {"icon.png": "<base64>", "en.lproj/pass.strings": "<base64>", …}}`,
@@ -306,14 +306,14 @@ struct PartnerAPI<Context: RequestContext>: Sendable {
     @Sendable func listTemplates(_ request: Request, context: Context) async throws -> Response {
         let principal = try await authenticate(request)
         let list = try await services.templates.list(tenant: principal.tenant)
-        return PassWebService<Context>.json(.ok, .object(JSONObject([("templates", .array(list.map(Self.json)))])))
+        return JSONResponse.make(.ok, .object(JSONObject([("templates", .array(list.map(Self.json)))])))
     }
 
     @Sendable func getTemplate(_ request: Request, context: Context) async throws -> Response {
         let principal = try await authenticate(request)
         let idOrName = try context.parameters.require("template")
         let summary = try await Errors.map { try await services.templates.summary(tenant: principal.tenant, idOrName: idOrName) }
-        return PassWebService<Context>.json(.ok, Self.json(summary))
+        return JSONResponse.make(.ok, Self.json(summary))
     }
 
     @Sendable func createCard(_ request: Request, context: Context) async throws -> Response {
@@ -326,14 +326,14 @@ struct PartnerAPI<Context: RequestContext>: Sendable {
         let card = try await Errors.map { try await services.cards.create(tenant: principal.tenant, mode: principal.mode, new) }
         // A new card may have queued its Google object: wake the worker rather than let it poll.
         services.jobs.notifyCommitted()
-        return PassWebService<Context>.json(.created, try await json(card))
+        return JSONResponse.make(.created, try await json(card))
     }
 
     @Sendable func getCard(_ request: Request, context: Context) async throws -> Response {
         let principal = try await authenticate(request)
         let serial = try context.parameters.require("serial")
         let card = try await Errors.map { try await services.cards.get(tenant: principal.tenant, mode: principal.mode, serial: serial) }
-        return PassWebService<Context>.json(.ok, try await json(card))
+        return JSONResponse.make(.ok, try await json(card))
     }
 
     @Sendable func cardPass(_ request: Request, context: Context) async throws -> Response {

@@ -8,12 +8,15 @@ import PasslineStore
 
 /// Apple's Wallet pass web service, under each tenant's `webServiceURL`
 /// (`<public URL>/passkit/<tenant id>`), with the paths and status codes Apple gives.
-struct PassWebService<Context: RequestContext>: Sendable {
+struct PassWebService<Context: SourceAwareRequestContext>: Sendable {
     let database: any SQLDatabase
     let cards: Cards
     let polls: DevicePolls
     /// The log endpoint needs no authentication, so it is rate-limited per tenant.
     let logLimiter: RateLimiter
+    /// Registrations per source address: one phone registers a few cards, not thousands.
+    let registrationLimiter: RateLimiter
+    let maxDevicesPerCard: Int
 
     func addRoutes(to router: Router<Context>) {
         let service = router.group("passkit/:tenant/v1")
@@ -42,6 +45,12 @@ struct PassWebService<Context: RequestContext>: Sendable {
     /// registered already (the push token is replaced: tokens rotate), 401 on a wrong token.
     @Sendable func register(_ request: Request, context: Context) async throws -> Response {
         let (tenant, device, passType, serial) = try registrationPath(context)
+        if let wait = registrationLimiter.take(context.remoteIP ?? "unknown") {
+            var problem = Problem(.tooManyRequests, type: "rate-limited", title: "Too many registrations",
+                                  detail: "This address registered too many devices; the limit is \(registrationLimiter.burst.formatted()) at once, then \((registrationLimiter.perSecond * 60).formatted()) a minute. Try again in \(wait) s.")
+            problem.headers[.retryAfter] = String(wait)
+            throw problem
+        }
         try await authorize(request, tenant: tenant, passType: passType, serial: serial)
         var request = request
         let body = try await request.collectBody(upTo: 16 * 1024)
@@ -54,9 +63,10 @@ struct PassWebService<Context: RequestContext>: Sendable {
         guard (1...200).contains(pushToken.utf8.count), pushToken.utf8.allSatisfy(AppleIdentifier.isHexDigit) else {
             throw Problem.invalid("pushToken", "must be 1 to 200 hexadecimal characters, as APNs issues device tokens")
         }
+        let maxDevices = maxDevicesPerCard
         let created = try await database.transaction { connection in
             try Records.register(tenant: tenant, device: device, pushToken: pushToken, passType: passType, serial: serial,
-                                 now: Clock.milliseconds(), on: connection)
+                                 now: Clock.milliseconds(), maxDevicesPerCard: maxDevices, on: connection)
         }
         return Response(status: created ? .created : .ok)
     }
@@ -135,9 +145,7 @@ struct PassWebService<Context: RequestContext>: Sendable {
         }
     }
 
-    static func json(_ status: HTTPResponse.Status, _ value: JSONValue) -> Response {
-        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: JSONWriter.bytes(value))))
-    }
+    static func json(_ status: HTTPResponse.Status, _ value: JSONValue) -> Response { JSONResponse.make(status, value) }
 }
 
 /// What Apple's devices put in the web service's paths and bodies, checked before any look-up:
@@ -173,5 +181,12 @@ enum AppleIdentifier {
             throw Problem.invalidParameter("serialNumber", "must be 1 to 128 letters, digits, '-', '_' or '.'")
         }
         return text
+    }
+}
+
+/// A JSON answer: the one place a domain value leaves as `application/json`.
+enum JSONResponse {
+    static func make(_ status: HTTPResponse.Status, _ value: JSONValue) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: JSONWriter.bytes(value))))
     }
 }

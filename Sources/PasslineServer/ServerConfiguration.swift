@@ -14,6 +14,13 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// Apple's log endpoint needs no authentication: per tenant, this many requests at once, then `perSecond`.
     public var deviceLogBurst = 100
     public var deviceLogPerSecond = 2.0
+    /// Device registrations from one address: this many at once, then `perSecond` (60 a minute).
+    public var registrationBurst = 60
+    public var registrationsPerSecond = 1.0
+    /// Devices one card may be registered on.
+    public var maxDevicesPerCard = 10
+    /// Bearer token `/metrics` requires; nil serves it to loopback clients only.
+    public var metricsToken: String?
 
     public struct Invalid: Error, CustomStringConvertible, Sendable {
         public let description: String
@@ -42,7 +49,13 @@ public struct ServerConfiguration: Sendable, Equatable {
         if let admin, admin.count < 16 {
             throw Invalid(description: "PASSLINE_ADMIN_TOKEN is \(admin.count) characters; use at least 16 random ones.")
         }
-        return ServerConfiguration(host: host, port: port, publicURL: publicURL, adminToken: admin, maxBodyBytes: 1 << 20)
+        let metrics = environment["PASSLINE_METRICS_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        if let metrics, metrics.count < 16 {
+            throw Invalid(description: "PASSLINE_METRICS_TOKEN is \(metrics.count) characters; use at least 16 random ones.")
+        }
+        var configuration = ServerConfiguration(host: host, port: port, publicURL: publicURL, adminToken: admin, maxBodyBytes: 1 << 20)
+        configuration.metricsToken = metrics
+        return configuration
     }
 
     static func parseListen(_ value: String, source: String) throws -> (String, Int) {

@@ -74,9 +74,19 @@ public enum Records {
     }
 
     /// Registers a device for a card (the push token is replaced when it changed). Returns true when new.
-    public static func register(tenant: String, device: String, pushToken: String, passType: String, serial: String, now: Int64, on connection: any SQLConnection) throws -> Bool {
+    /// - Parameter maxDevicesPerCard: refuse a new device for a card already on this many.
+    public static func register(tenant: String, device: String, pushToken: String, passType: String, serial: String, now: Int64,
+                                maxDevicesPerCard: Int? = nil, on connection: any SQLConnection) throws -> Bool {
         try TextRules.check(device, field: "deviceLibraryIdentifier", maxLength: 256)
         try TextRules.check(pushToken, field: "pushToken", maxLength: 256)
+        if let maxDevicesPerCard {
+            let others = try connection.first("""
+                SELECT COUNT(*) AS n FROM registrations WHERE tenant_id = ? AND serial_number = ? AND device_library_id <> ?
+                """, [.text(tenant), .text(serial), .text(device)])?.int("n") ?? 0
+            if others >= Int64(maxDevicesPerCard) {
+                throw StoreError(.invalid, "Card \(serial) is registered on \(others) devices already, the most a card may be on (\(maxDevicesPerCard)); remove it from one of them first.")
+            }
+        }
         try connection.execute("""
             INSERT INTO devices (tenant_id, device_library_id, push_token, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
             ON CONFLICT (tenant_id, device_library_id) DO UPDATE SET push_token = excluded.push_token, updated_at = excluded.updated_at

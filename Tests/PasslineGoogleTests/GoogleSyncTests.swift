@@ -287,6 +287,21 @@ struct GoogleSyncTests {
         await google.stop()
     }
 
+    @Test("the token cache tells keys apart by their key material, not by the e-mail and key id a key file names")
+    func tokenCacheKey() async throws {
+        let google = try await GoogleHarness.start(.sqlite)
+        let account = try ServiceAccountKey(json: GoogleHarness.keyFile)
+        _ = try await google.worker.api.accessToken(account)
+        // Another tenant's file naming the same account and key id, with another key: it must
+        // get no token (Google refuses its signature), not the cached one.
+        let impostor = try ServiceAccountKey(json: try ServiceAccountKey.file(email: GoogleHarness.email, key: try PrivateKey.generateRSA(), keyID: "key-1"))
+        await #expect(throws: GoogleAPIError.self) { try await google.worker.api.accessToken(impostor) }
+        let issued = google.sim.tokensIssued()
+        _ = try await google.worker.api.accessToken(account)
+        #expect(google.sim.tokensIssued() == issued, "the real key's token is still cached")
+        await google.stop()
+    }
+
     @Test("a test-mode card stays off Google; check lists the issuer's classes")
     func testModeAndCheck() async throws {
         let google = try await GoogleHarness.start(.sqlite)

@@ -202,13 +202,18 @@ struct PushTests {
         let h = try await PushHarness.start(.sqlite)
         let serial = try await h.card()
         for n in 0..<60 { try await h.register(device: "phone-\(n)", token: PushHarness.token(n), serial: serial) }
-        h.sim.update { $0.failureRate = 0.2; $0.dropRate = 0.02 }
+        // A drop closes the connection under every request on it, not only the one it hit: at 2%
+        // a request, most rounds of 60 lost about half their requests that way, and once in a
+        // few dozen runs of a loaded suite one device failed all 12 attempts. At 0.5% a round
+        // of 60 drops about one time in four, and every kind of failure still shows.
+        h.sim.update { $0.failureRate = 0.2; $0.dropRate = 0.005 }
         try await h.earn(serial)
         try await h.drain(rounds: 200)
         let delivered = Set(h.sim.pushes().map(\.token))
         #expect(delivered.count == 60, "missing \(60 - delivered.count)")
         let states = try await h.jobs.counts()
-        #expect(states["dead"] == nil && states["ready"] == nil && states["running"] == nil, "\(states)")
+        let reasons = try await h.database.withConnection { try $0.query("SELECT attempts, last_error FROM jobs WHERE state = 'dead'", []).map { "\(try $0.int("attempts")): \(try $0.optionalString("last_error") ?? "")" } }
+        #expect(states["dead"] == nil && states["ready"] == nil && states["running"] == nil, "\(states) \(reasons)")
         let stats = h.sim.stats()
         #expect(stats.rejected.values.reduce(0, +) + stats.dropped > 0, "the stand-in did fail some")
         await h.stop()

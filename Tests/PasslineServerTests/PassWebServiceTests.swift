@@ -21,7 +21,8 @@ struct LiveServer {
     let tokenA = "card-token-a-0123456789abcdef"
     let task: Task<Void, any Error>
 
-    static func start(_ kind: TestDatabase, adminToken: String? = nil, deviceLogBurst: Int = 1_000, deviceLogPerSecond: Double = 2) async throws -> LiveServer {
+    static func start(_ kind: TestDatabase, adminToken: String? = nil, deviceLogBurst: Int = 1_000, deviceLogPerSecond: Double = 2,
+                      adjust: (inout ServerConfiguration) -> Void = { _ in }) async throws -> LiveServer {
         let database = try await kind.make()
         try await Migrator.migrate(database)
         let tenants = Tenants(database: database, secrets: try SecretBox(key: SecretBox.generateKey()))
@@ -39,6 +40,7 @@ struct LiveServer {
         var configuration = try ServerConfiguration.resolve(listen: "127.0.0.1:0", environment: adminToken.map { ["PASSLINE_ADMIN_TOKEN": $0] } ?? [:])
         configuration.deviceLogBurst = deviceLogBurst
         configuration.deviceLogPerSecond = deviceLogPerSecond
+        adjust(&configuration)
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         let templates = Templates(database: database)
         let services = Services(tenants: tenants, templates: templates,
@@ -163,6 +165,42 @@ struct PassWebServiceTests {
         #expect(wrongPassType.status == 401)
         let registrations = try await server.database.withConnection { try $0.first("SELECT COUNT(*) AS n FROM registrations", [])!.int("n") }
         #expect(registrations == 0)
+        await server.stop()
+    }
+
+    @Test("a card is on ten devices at most, and one address registers a bounded number a minute", arguments: TestDatabase.available)
+    func registrationLimits(kind: TestDatabase) async throws {
+        let server = try await LiveServer.start(kind) { $0.registrationBurst = 12; $0.registrationsPerSecond = 0.01 }
+        let a = server.service(server.tenantA)
+        let auth = ["Authorization": "ApplePass \(server.tokenA)"]
+        for n in 0..<10 {
+            let reply = try await server.send("POST", "\(a)/devices/phone-\(n)/registrations/pass.dev.passline.tests/S1", body: #"{"pushToken":"0a\#(n)"}"#, headers: auth)
+            #expect(reply.status == 201, "device \(n): \(reply.status)")
+        }
+        let eleventh = try await server.send("POST", "\(a)/devices/phone-10/registrations/pass.dev.passline.tests/S1", body: #"{"pushToken":"0b"}"#, headers: auth)
+        #expect(eleventh.status == 422 && (eleventh.json?["detail"] as? String)?.contains("the most a card may be on (10)") == true, "\(eleventh.status)")
+        // A device already on the card registers again (its token rotated): fine.
+        #expect(try await server.send("POST", "\(a)/devices/phone-3/registrations/pass.dev.passline.tests/S1", body: #"{"pushToken":"0c"}"#, headers: auth).status == 200)
+        // Twelve at once from this address, then one every 100 s: the thirteenth waits.
+        let limited = try await server.send("POST", "\(a)/devices/phone-4/registrations/pass.dev.passline.tests/S1", body: #"{"pushToken":"0d"}"#, headers: auth)
+        #expect(limited.status == 429 && limited.header("Retry-After") != nil && (limited.json?["detail"] as? String)?.contains("the limit is 12 at once") == true,
+                "\(limited.status) \(String(decoding: limited.body, as: UTF8.self))")
+        let registrations = try await server.database.withConnection { try $0.first("SELECT COUNT(*) AS n FROM registrations", [])!.int("n") }
+        #expect(registrations == 10)
+        await server.stop()
+    }
+
+    @Test("/metrics with PASSLINE_METRICS_TOKEN set answers only with the token")
+    func metricsToken() async throws {
+        let server = try await LiveServer.start(.sqlite) { $0.metricsToken = "metrics-secret-0123456789" }
+        #expect(try await server.send("GET", "/metrics").status == 401)
+        #expect(try await server.send("GET", "/metrics", headers: ["Authorization": "Bearer wrong-secret-0123456789"]).status == 401)
+        let allowed = try await server.send("GET", "/metrics", headers: ["Authorization": "Bearer metrics-secret-0123456789"])
+        #expect(allowed.status == 200 && String(decoding: allowed.body, as: UTF8.self).contains("passline_jobs"))
+        #expect { try ServerConfiguration.resolve(environment: ["PASSLINE_METRICS_TOKEN": "short"]) } throws: { "\($0)".contains("at least 16") }
+        #expect(try ServerConfiguration.resolve(environment: ["PASSLINE_METRICS_TOKEN": "metrics-secret-0123456789"]).metricsToken == "metrics-secret-0123456789")
+        // Without a token, only this machine reads it (the LiveServer's own requests come from loopback).
+        #expect(ServerConfiguration.isLoopback("127.0.0.1") && ServerConfiguration.isLoopback("::1") && !ServerConfiguration.isLoopback("10.0.0.1"))
         await server.stop()
     }
 
