@@ -56,6 +56,9 @@ public enum Records {
             throw StoreError(.notFound, "Template \(card.templateID) does not exist for this tenant.")
         }
         try GoogleSync.enqueue(tenant: tenant, serial: card.serialNumber, mode: card.mode, dialect: dialect, now: now, on: connection)
+        try connection.execute("""
+            INSERT INTO card_counts (tenant_id, mode, n) VALUES (?, ?, 1) ON CONFLICT (tenant_id, mode) DO UPDATE SET n = card_counts.n + 1
+            """, [.text(tenant), .text(card.mode)])
         _ = try UpdateTags.stamp(tenant: tenant, serial: card.serialNumber, dialect: dialect, on: connection)
     }
 

@@ -332,6 +332,15 @@ public enum Schema {
             CREATE INDEX campaigns_finished ON campaigns (finished_at) WHERE state = 'finished';
             ALTER TABLE campaigns ADD COLUMN fetched_final BIGINT;
             ALTER TABLE campaigns ADD COLUMN cards_purged_at BIGINT;
+            -- /metrics counted every card at each scrape (GROUP BY mode over the whole table); now
+            -- cards are counted as they are issued, in the same transaction.
+            CREATE TABLE card_counts (
+                tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+                mode TEXT NOT NULL,
+                n BIGINT NOT NULL,
+                PRIMARY KEY (tenant_id, mode)
+            );
+            INSERT INTO card_counts (tenant_id, mode, n) SELECT tenant_id, mode, COUNT(*) FROM cards GROUP BY tenant_id, mode;
             """
         },
     ]
