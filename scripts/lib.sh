@@ -47,6 +47,13 @@ passline_install_openapi_validator() {
     python3 -m pip install -q openapi-spec-validator 2>/dev/null || python3 -m pip install -q --break-system-packages openapi-spec-validator
 }
 
+# schemathesis (PyPI), which the tests run against the partner API's OpenAPI document.
+passline_install_schemathesis() {
+    command -v st >/dev/null 2>&1 && return 0
+    echo "==> installing schemathesis"
+    python3 -m pip install -q schemathesis 2>/dev/null || python3 -m pip install -q --break-system-packages schemathesis
+}
+
 # A development signing identity under Certificates/dev, made once.
 passline_dev_identity() {
     local passline="$1"
