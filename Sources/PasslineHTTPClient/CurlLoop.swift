@@ -177,6 +177,7 @@ final class CurlLoop: @unchecked Sendable {
     private var active: [ObjectIdentifier: Transfer] = [:]
     private var origins: [Substring: Origin] = [:]
     private var lastSweep: UInt64 = 0
+    private var lastOrigin: (key: String, origin: Origin)?
     /// Transfers put back into libcurl because they sat in its pending list (see `sweep`).
     let readmitted = Atomic<Int>(0)
 
@@ -184,7 +185,7 @@ final class CurlLoop: @unchecked Sendable {
     /// get one, before it is handed to libcurl again.
     static let readmitAfter: UInt64 = 100_000_000
     /// How often the loop looks for transfers past their timeout or stuck in libcurl's queue.
-    static let sweepEvery: UInt64 = 20_000_000
+    static let sweepEvery: UInt64 = 50_000_000
 
     private func run() {
         // `top -H`, perf and the push benchmark tell libcurl's threads from the rest by it.
@@ -204,15 +205,23 @@ final class CurlLoop: @unchecked Sendable {
                 }
                 active.removeAll()
                 origins.removeAll()
+                lastOrigin = nil
                 idle.removeAll()
                 curl_multi_cleanup(multi)
                 finished.signal()
                 return
             }
             for transfer in pending {
-                let key = Origin.key(of: transfer.request.url)
+                // A batch goes to one origin as a rule: the last one is tried before any parsing.
                 let origin: Origin
-                if let known = origins[key] { origin = known } else { origin = Origin(); origins[key] = origin }
+                if let last = lastOrigin, transfer.request.url.utf8.starts(with: last.key.utf8),
+                   transfer.request.url.utf8.dropFirst(last.key.utf8.count).first.map({ $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") }) ?? true {
+                    origin = last.origin
+                } else {
+                    let key = Origin.key(of: transfer.request.url)
+                    if let known = origins[key] { origin = known } else { origin = Origin(); origins[key] = origin }
+                    lastOrigin = (String(key), origin)
+                }
                 transfer.origin = origin
                 origin.waiting.append(transfer)
             }
@@ -398,6 +407,7 @@ final class CurlLoop: @unchecked Sendable {
         // A connection idle longer than this is not trusted to still be there; a fresh one is made.
         passline_curl_easy_setopt_long(handle, PASSLINE_CURLOPT_MAXAGE_CONN, 300)
         try check(passline_curl_easy_setopt_sockets(handle, Self.onSocketOpened, Self.onSocketClosing, Unmanaged.passUnretained(self).toOpaque()), "the socket callbacks")
+        try check(passline_curl_easy_setopt_prereq(handle, Self.onStart, nil), "the start callback")
         passline_curl_easy_setopt_write(handle, Self.onBody)
         passline_curl_easy_setopt_header(handle, Self.onHeader)
         if let caFile = configuration.caFile { try check(passline_curl_easy_setopt_string(handle, PASSLINE_CURLOPT_CAINFO, caFile), "the CA file") }
@@ -431,7 +441,7 @@ final class CurlLoop: @unchecked Sendable {
         // The request's timeout is the loop's to keep (`sweep`): libcurl's would count the time
         // spent waiting for a connection or a stream too.
         passline_curl_easy_setopt_long(handle, PASSLINE_CURLOPT_TIMEOUT_MS, 0)
-        try check(passline_curl_easy_setopt_prereq(handle, Self.onStart, context), "the start callback")
+        passline_curl_easy_setopt_pointer(handle, PASSLINE_CURLOPT_PREREQDATA, context)
         transfer.startedAt = 0
         var list: UnsafeMutablePointer<curl_slist>?
         for header in request.headers { list = curl_slist_append(list, "\(header.name): \(header.value)") }
