@@ -106,7 +106,8 @@ struct PushBench: AsyncParsableCommand {
         let clientRate = try await Self.clientAlone(client: client, port: sim.port, requests: count, passType: passType, identity: identity)
         Console.error(String(format: "client alone: %.0f requests/s (libcurl and its wrapper, no job queue)", clientRate))
         Console.error("CPU a request: " + Self.perPush(ThreadTimes.now().since(aloneFrom, group: Self.component), count: count)
-                      + " on \(client.statistics.loopsStarted) libcurl threads")
+                      + " on \(client.statistics.loopsStarted) libcurl threads"
+                      + (client.statistics.readmitted > 0 ? ", \(client.statistics.readmitted) requests handed to libcurl again after waiting in its queue" : ""))
         let refused = sim.stats().connectionsRefusedAsAbuse
         if refused > 0 { Console.error("warning: the stand-in closed \(refused) connections as abuse; their streams were sent again") }
         client.shutdown()
