@@ -139,7 +139,7 @@ let package = Package(
 
         // Pure Swift.
         .target(name: "PasslineJSON"),
-        .target(name: "ApplePass", dependencies: ["PasslineJSON", "PasslineCrypto", "PasslineZip"]),
+        .target(name: "ApplePass", dependencies: ["PasslineJSON", "PasslineCrypto", "PasslinePNG", "PasslineZip"]),
         // Google Wallet's loyalty classes and objects, save-link JWTs and the token grant.
         .target(name: "GoogleWallet", dependencies: ["PasslineJSON", "PasslineCrypto"]),
 

@@ -13,6 +13,9 @@ public struct CardData: Sendable, Equatable {
     public var expirationDate: String?
     /// The values for the template's placeholders, by key.
     public var values: [String: JSONValue]
+    /// Shown in front of the pass's `logoText` (or as it, when the template has none), on the
+    /// front of the card: "TEST" on a test-mode pass, so no one takes it for a real one.
+    public var marker: String?
 
     public init(serialNumber: String, values: [String: JSONValue] = [:], authenticationToken: String? = nil,
                 webServiceURL: String? = nil, voided: Bool? = nil, expirationDate: String? = nil) {
@@ -79,6 +82,9 @@ public struct CardData: Sendable, Equatable {
         }
         if let url = webServiceURL, !(url.hasPrefix("https://") || url.hasPrefix("http://")) {
             problems.append("webServiceURL must be an http or https URL, found \"\(url)\"")
+        }
+        if let marker, marker.isEmpty || marker.count > 20 {
+            problems.append("marker must be 1 to 20 characters")
         }
         if let date = expirationDate, !ISO8601.isValidWithZone(date) {
             problems.append("expirationDate must be an ISO 8601 date and time with a time zone (2026-12-31T23:59:00+01:00), found \"\(date)\"")

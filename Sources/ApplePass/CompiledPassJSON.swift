@@ -15,6 +15,8 @@ struct CompiledPassJSON: Sendable {
         case inString(Placeholder)
         /// Where the builder writes the identifiers, serial, web service and state keys.
         case builderKeys
+        /// Inside `logoText`, before the template's text: where a test pass's marker goes.
+        case marker
     }
 
     let chunks: [Chunk]
@@ -24,6 +26,9 @@ struct CompiledPassJSON: Sendable {
     let overridable: [String: JSONValue]
 
     static let overridableKeys = ["voided", "expirationDate"]
+    /// Whether the template has a `logoText` string (a marker goes in front of it); without one
+    /// the builder writes a `logoText` of its own for a marked pass.
+    let hasLogoText: Bool
 
     /// - Throws: `PassError.invalidTemplate` naming the field with a broken placeholder.
     init(_ root: JSONObject, file: String) throws {
@@ -49,6 +54,17 @@ struct CompiledPassJSON: Sendable {
             seen[placeholder.key] = placeholder
             order.append(placeholder)
         }
+        func emitContent(_ parts: [TemplateText.Part], path: String) {
+            for part in parts {
+                switch part {
+                case .text(let text): JSONWriter.writeStringContent(text, into: &pending)
+                case .hole(let placeholder):
+                    note(placeholder, at: path)
+                    flush()
+                    chunks.append(.inString(placeholder))
+                }
+            }
+        }
         func emit(_ value: JSONValue, path: String) {
             switch value {
             case .string(let text):
@@ -68,15 +84,7 @@ struct CompiledPassJSON: Sendable {
                         return
                     }
                     pending.append(UInt8(ascii: "\""))
-                    for part in parts {
-                        switch part {
-                        case .text(let text): JSONWriter.writeStringContent(text, into: &pending)
-                        case .hole(let placeholder):
-                            note(placeholder, at: path)
-                            flush()
-                            chunks.append(.inString(placeholder))
-                        }
-                    }
+                    emitContent(parts, path: path)
                     pending.append(UInt8(ascii: "\""))
                 }
             case .array(let items):
@@ -117,11 +125,25 @@ struct CompiledPassJSON: Sendable {
         pending.append(UInt8(ascii: "{"))
         flush()
         chunks.append(.builderKeys)
+        var hasLogoText = false
         for member in body.members {
             pending.append(UInt8(ascii: ","))
             JSONWriter.writeString(member.key, into: &pending)
             pending.append(UInt8(ascii: ":"))
-            emit(member.value, path: member.key)
+            if member.key == "logoText", case .string(let text) = member.value, let split = try? TemplateText.split(text) {
+                // Spliced as text even when it is one placeholder: the marker goes in front of it.
+                hasLogoText = true
+                pending.append(UInt8(ascii: "\""))
+                flush()
+                chunks.append(.marker)
+                switch split {
+                case .literal: JSONWriter.writeStringContent(text, into: &pending)
+                case .placeholders(let parts): emitContent(parts, path: member.key)
+                }
+                pending.append(UInt8(ascii: "\""))
+            } else {
+                emit(member.value, path: member.key)
+            }
         }
         pending.append(UInt8(ascii: "}"))
         flush()
@@ -132,11 +154,12 @@ struct CompiledPassJSON: Sendable {
         self.chunks = chunks
         self.placeholders = order
         self.overridable = overridable
+        self.hasLogoText = hasLogoText
     }
 
     /// Renders the document for one card.
     /// - Throws: `PassError.invalidCardData` naming every missing or mistyped value.
-    func render(values: [String: JSONValue], builderKeys: (inout [UInt8]) -> Void) throws -> [UInt8] {
+    func render(values: [String: JSONValue], marker: String? = nil, builderKeys: (inout [UInt8]) -> Void) throws -> [UInt8] {
         var resolved: [String: JSONValue] = [:]
         var problems: [String] = []
         for placeholder in placeholders {
@@ -167,6 +190,7 @@ struct CompiledPassJSON: Sendable {
                 case let other: JSONWriter.write(other, into: &out)
                 }
             case .builderKeys: builderKeys(&out)
+            case .marker: if let marker { JSONWriter.writeStringContent(marker, into: &out) }
             }
         }
         return out

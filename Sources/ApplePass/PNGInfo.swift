@@ -5,6 +5,11 @@ public struct PNGInfo: Sendable, Equatable {
 
     static let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
 
+    public init(width: Int, height: Int) {
+        self.width = width
+        self.height = height
+    }
+
     /// Reads the signature and the IHDR chunk; nil when the bytes are not a PNG.
     public init?(_ bytes: [UInt8]) {
         // Signature (8), IHDR length (4), "IHDR" (4), width (4), height (4).

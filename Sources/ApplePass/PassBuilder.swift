@@ -49,7 +49,7 @@ public struct PassBuilder: Sendable {
         try card.validate()
         var values = card.values
         values["serialNumber"] = .string(card.serialNumber)
-        let passJSON = try template.passJSON.render(values: values) { out in
+        let passJSON = try template.passJSON.render(values: values, marker: card.marker.map { $0 + " · " }) { out in
             writeBuilderKeys(card: card, template: template, into: &out)
         }
 
@@ -84,6 +84,9 @@ public struct PassBuilder: Sendable {
         }
         if let expiration = card.expirationDate.map(JSONValue.string) ?? template.passJSON.overridable["expirationDate"] {
             member("expirationDate", expiration)
+        }
+        if let marker = card.marker, !template.passJSON.hasLogoText {
+            member("logoText", .string(marker))
         }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import PasslineCrypto
 import PasslineJSON
+import PasslinePNG
 import PasslineZip
 
 /// A validated pass template, with everything that does not change from card to card done once:
@@ -142,8 +143,16 @@ public final class PassTemplate: Sendable {
                 continue
             }
             if fileName.hasSuffix(".png") {
-                guard let info = PNGInfo(bytes) else {
-                    fault(path, "is not a PNG image (Wallet reads only PNG)")
+                // Decoded through to the last pixel: a header alone says nothing of whether Wallet can draw it.
+                let info: PNGInfo
+                do {
+                    let checked = try PNGChecker.check(bytes)
+                    info = PNGInfo(width: checked.width, height: checked.height)
+                } catch let failure as PNGChecker.Failure {
+                    fault(path, PNGInfo(bytes) == nil ? "is not a PNG image (Wallet reads only PNG)" : "is not a valid PNG image: it \(failure)")
+                    continue
+                } catch {
+                    fault(path, "is not a valid PNG image: \(error)")
                     continue
                 }
                 if let image = PassImageName(fileName: fileName) {
@@ -151,6 +160,17 @@ public final class PassTemplate: Sendable {
                         caution(path, "is not an image Wallet uses (\(PassImageName.known.sorted().joined(separator: ", ")))")
                     } else if !style.isEmpty && !PassImageName.shown(by: style).contains(image.base) {
                         caution(path, "is not shown on a \(style) pass")
+                    }
+                    if let area = PassImageName.allottedPoints(image.base, style: style) {
+                        let most = (width: area.width * image.scale, height: area.height * image.scale)
+                        let sized = "is \(info.width)×\(info.height) pixels; Wallet shows a \(image.base) at most \(area.width)×\(area.height) points, \(most.width)×\(most.height) pixels at @\(image.scale)x"
+                        // Twice the size Wallet draws is a photo uploaded by mistake, not a careful
+                        // margin: every pass download would carry it.
+                        if info.width > most.width * 2 || info.height > most.height * 2 {
+                            fault(path, sized)
+                        } else if info.width > most.width || info.height > most.height {
+                            caution(path, sized + "; it is scaled down")
+                        }
                     }
                     images[path] = (image, info)
                 } else {

@@ -1,4 +1,4 @@
-import CZlib
+internal import CZlib
 
 /// A small PNG encoder for black-and-white images such as QR codes: 1-bit grayscale, no
 /// interlacing, every chunk with its CRC, the pixels deflated by zlib.

@@ -13,7 +13,7 @@ struct AdminAPI<Context: RequestContext>: Sendable {
     let token: String?
 
     func addRoutes(to router: Router<Context>) {
-        let admin = router.group("admin/v1")
+        let admin = router.group("admin/v1").add(middleware: AdminTokenMiddleware<Context>(token: token))
         admin.get("tenants", use: listTenants)
         admin.post("tenants", use: createTenant)
         admin.get("tenants/:tenant", use: getTenant)
@@ -24,24 +24,12 @@ struct AdminAPI<Context: RequestContext>: Sendable {
         admin.delete("tenants/:tenant/keys/:key", use: revokeKey)
     }
 
-    func authorize(_ request: Request) throws {
-        guard let token else {
-            throw Problem.notFound("The admin API is off; set PASSLINE_ADMIN_TOKEN to turn it on.")
-        }
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
-              ConstantTime.equal(Array(header.utf8.dropFirst(7)), Array(token.utf8)) else {
-            throw Problem.unauthorized("The admin API needs Authorization: Bearer <PASSLINE_ADMIN_TOKEN>.")
-        }
-    }
-
     @Sendable func listTenants(_ request: Request, context: Context) async throws -> Response {
-        try authorize(request)
         let list = try await services.tenants.list()
         return JSONResponse.make(.ok, .object(JSONObject([("tenants", .array(list.map(Self.json)))])))
     }
 
     @Sendable func getTenant(_ request: Request, context: Context) async throws -> Response {
-        try authorize(request)
         let id = try context.parameters.require("tenant")
         let info = try await Errors.map { try await services.tenants.info(tenant: id) }
         return JSONResponse.make(.ok, Self.json(info))
@@ -49,7 +37,6 @@ struct AdminAPI<Context: RequestContext>: Sendable {
 
     /// `{"name", "identity": {"certificate", "privateKey", "privateKeyPassphrase"?, "intermediates"}}`, PEM text.
     @Sendable func createTenant(_ request: Request, context: Context) async throws -> Response {
-        try authorize(request)
         let object = try await Self.body(request)
         var errors: [Problem.FieldError] = []
         var name: String?
@@ -75,7 +62,6 @@ struct AdminAPI<Context: RequestContext>: Sendable {
 
     /// Replaces the signing identity: the body is `{"certificate", "privateKey", "privateKeyPassphrase"?, "intermediates"}`.
     @Sendable func replaceIdentity(_ request: Request, context: Context) async throws -> Response {
-        try authorize(request)
         let id = try context.parameters.require("tenant")
         let identity = try Self.identity(try await Self.body(request), prefix: "")
         let info = try await Errors.map { try await services.cards.replaceIdentity(tenant: id, with: identity) }
@@ -85,7 +71,6 @@ struct AdminAPI<Context: RequestContext>: Sendable {
     /// `{"issuerId", "serviceAccount": the key file (object or string), "logoUrl"?, "origins"?}` → 200 with the
     /// settings (no key material) and how many cards were queued for their first sync.
     @Sendable func setGoogle(_ request: Request, context: Context) async throws -> Response {
-        try authorize(request)
         let id = try context.parameters.require("tenant")
         let object = try await Self.body(request)
         var errors: [Problem.FieldError] = []
@@ -119,7 +104,6 @@ struct AdminAPI<Context: RequestContext>: Sendable {
     }
 
     @Sendable func getGoogle(_ request: Request, context: Context) async throws -> Response {
-        try authorize(request)
         let id = try context.parameters.require("tenant")
         _ = try await Errors.map { try await services.tenants.info(tenant: id) }
         guard let info = try await services.cards.google.info(tenant: id) else { throw Problem.notFound("Tenant \(id) has no Google Wallet settings.") }
@@ -138,7 +122,6 @@ struct AdminAPI<Context: RequestContext>: Sendable {
 
     /// `{"mode": "live" | "test"}` → 201 `{"key"}`, shown only now.
     @Sendable func createKey(_ request: Request, context: Context) async throws -> Response {
-        try authorize(request)
         let id = try context.parameters.require("tenant")
         let object = try await Self.body(request)
         let mode: String
@@ -153,7 +136,6 @@ struct AdminAPI<Context: RequestContext>: Sendable {
 
     /// Revokes a key named in full or by its 12-character prefix: 204.
     @Sendable func revokeKey(_ request: Request, context: Context) async throws -> Response {
-        try authorize(request)
         let id = try context.parameters.require("tenant"), key = try context.parameters.require("key")
         try await Errors.map { try await services.tenants.revokeKey(tenant: id, key: key) }
         return Response(status: .noContent)
@@ -214,5 +196,22 @@ struct AdminAPI<Context: RequestContext>: Sendable {
             ]))),
             ("pushes", .object(JSONObject([("paused", .bool(info.pushPausedReason != nil)), ("reason", info.pushPausedReason.map(JSONValue.string) ?? .null)]))),
         ]))
+    }
+}
+
+/// The operator's token, checked once for every route under /admin/v1. Without a token
+/// configured the whole API answers 404.
+struct AdminTokenMiddleware<Context: RequestContext>: RouterMiddleware {
+    let token: String?
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let token else {
+            throw Problem.notFound("The admin API is off; set PASSLINE_ADMIN_TOKEN to turn it on.")
+        }
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
+              ConstantTime.equal(Array(header.utf8.dropFirst(7)), Array(token.utf8)) else {
+            throw Problem.unauthorized("The admin API needs Authorization: Bearer <PASSLINE_ADMIN_TOKEN>.")
+        }
+        return try await next(request, context)
     }
 }

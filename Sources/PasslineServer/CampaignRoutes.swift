@@ -10,7 +10,7 @@ extension PartnerAPI {
     /// `POST /api/v1/templates/{template}/reissue` (body optional: `{"fields"?, "message"?}`) and
     /// `…/message` (`{"message"}`): 202 with the campaign, which runs in the background.
     @Sendable func startCampaign(_ request: Request, context: Context) async throws -> Response {
-        let principal = try await authenticate(request)
+        let principal = try context.principal()
         let template = try context.parameters.require("template")
         let messageRoute = request.uri.path.hasSuffix("/message")
         var request = request
@@ -26,7 +26,7 @@ extension PartnerAPI {
 
     /// `GET /api/v1/campaigns/{id}`: progress, push outcomes, and how many cards devices fetched.
     @Sendable func getCampaign(_ request: Request, context: Context) async throws -> Response {
-        let principal = try await authenticate(request)
+        let principal = try context.principal()
         let id = try context.parameters.require("campaign")
         let status = try await Errors.map { try await services.campaigns.status(tenant: principal.tenant, id: id) }
         guard status.campaign.mode == principal.mode else { throw Problem.notFound("No campaign \(id).") }
@@ -35,7 +35,7 @@ extension PartnerAPI {
 
     /// `POST /api/v1/cards/{serial}/message` `{"message"}`: a new version whose message field carries it.
     @Sendable func messageCard(_ request: Request, context: Context) async throws -> Response {
-        let principal = try await authenticate(request)
+        let principal = try context.principal()
         let serial = try context.parameters.require("serial")
         var request = request
         let change = try Self.change(Array(buffer: try await request.collectBody(upTo: 16 * 1024)), requireMessage: true, allowFields: false)
@@ -48,7 +48,7 @@ extension PartnerAPI {
     /// `GET /api/v1/cards/{serial}/delivery`: the card's registered devices, what APNs answered for
     /// them since the current version, and whether a device has fetched that version yet.
     @Sendable func cardDelivery(_ request: Request, context: Context) async throws -> Response {
-        let principal = try await authenticate(request)
+        let principal = try context.principal()
         let serial = try context.parameters.require("serial")
         let card = try await Errors.map { try await services.cards.get(tenant: principal.tenant, mode: principal.mode, serial: serial) }
         let delivery = try await services.cards.database.withConnection {

@@ -7,7 +7,7 @@ enum MetricsPage {
     static func render(database: any SQLDatabase, now: Int64 = Clock.milliseconds()) async throws -> String {
         let (jobs, cards, certificates, pushes, paused, campaigns) = try await database.withConnection { connection in
             (
-                try connection.query("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state ORDER BY state", []).map { (try $0.string("state"), try $0.int("n")) },
+                try JobCounts.read(dialect: database.dialect, on: connection).map { ($0.key, $0.value) },
                 try connection.query("SELECT mode, CAST(SUM(n) AS BIGINT) AS n FROM card_counts GROUP BY mode ORDER BY mode", []).map { (try $0.string("mode"), try $0.int("n")) },
                 try connection.query("SELECT tenant_id, not_after FROM signing_identities ORDER BY tenant_id", []).map { (try $0.string("tenant_id"), try $0.int("not_after")) },
                 try Pushes.counts(tenant: nil, on: connection),

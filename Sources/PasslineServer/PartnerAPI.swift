@@ -31,11 +31,12 @@ public struct Services: Sendable {
 }
 
 /// The partner API under /api/v1: `Authorization: Bearer <API key>`, the key fixes tenant and mode.
-struct PartnerAPI<Context: RequestContext>: Sendable {
+struct PartnerAPI<Context: PartnerRequestContext>: Sendable {
     let services: Services
 
     func addRoutes(to router: Router<Context>) {
-        let api = router.group("api/v1")
+        // Every route of the group is authenticated here, once; a handler added later cannot forget it.
+        let api = router.group("api/v1").add(middleware: PartnerKeyMiddleware<Context>(tenants: services.tenants))
         api.post("templates", use: createTemplate)
         api.get("templates", use: listTemplates)
         api.get("templates/:template", use: getTemplate)
@@ -61,7 +62,7 @@ struct PartnerAPI<Context: RequestContext>: Sendable {
     /// The member's own code (what the pass's barcode carries), for receipts and emails, or with
     /// `?of=page` a code that opens the card's public page. `?level=L|M|Q|H`, `?scale=1…32`.
     @Sendable func cardQR(_ request: Request, context: Context) async throws -> Response {
-        let principal = try await authenticate(request)
+        let principal = try context.principal()
         let serial = try context.parameters.require("serial")
         let query = request.uri.queryParameters
         let levelText = query["level"].map(String.init) ?? "M"
@@ -86,7 +87,7 @@ struct PartnerAPI<Context: RequestContext>: Sendable {
 
     /// Changes `memberName` and/or `fields` (replacing them): a new version, pushed to every device.
     @Sendable func patchCard(_ request: Request, context: Context) async throws -> Response {
-        let principal = try await authenticate(request)
+        let principal = try context.principal()
         let serial = try context.parameters.require("serial")
         var request = request
         let body = try await request.collectBody(upTo: 64 * 1024)
@@ -130,7 +131,7 @@ struct PartnerAPI<Context: RequestContext>: Sendable {
     }
 
     private func newVersion(_ request: Request, context: Context, voided: Bool?) async throws -> Response {
-        let principal = try await authenticate(request)
+        let principal = try context.principal()
         let serial = try context.parameters.require("serial")
         let card = try await Errors.map {
             try await services.cards.change(tenant: principal.tenant, mode: principal.mode, serial: serial, memberName: nil, fields: nil, voided: voided, jobs: services.jobs)
@@ -140,14 +141,20 @@ struct PartnerAPI<Context: RequestContext>: Sendable {
 
     /// The key's tenant: its pass type, days until its certificate expires, and whether pushes are paused.
     @Sendable func tenant(_ request: Request, context: Context) async throws -> Response {
-        let principal = try await authenticate(request)
+        let principal = try context.principal()
         let info = try await Errors.map { try await services.tenants.info(tenant: principal.tenant) }
         return JSONResponse.make(.ok, AdminAPI<Context>.json(info))
     }
 
     /// What devices reported through Apple's log endpoint for this tenant, newest first.
     @Sendable func deviceLogs(_ request: Request, context: Context) async throws -> Response {
-        let principal = try await authenticate(request)
+        let principal = try context.principal()
+        // Wallet's log calls name no pass (Apple's path has only the tenant), so a message cannot
+        // be told to come from a test card; they may name live cards and customers' devices.
+        guard principal.mode == "live" else {
+            throw Problem(.forbidden, type: "live-only", title: "Device logs need a live key",
+                          detail: "Wallet's log messages cannot be attributed to a mode and may describe live cards; read them with a live key.")
+        }
         let limitText = request.uri.queryParameters["limit"].map(String.init)
         guard let limit = limitText.map({ Int($0) }) ?? 100, (1...1000).contains(limit) else { throw Problem.invalidParameter("limit", "must be 1 to 1000") }
         let logs = try await services.cards.database.withConnection { try Devices.logs(tenant: principal.tenant, limit: limit, on: $0) }
@@ -158,7 +165,7 @@ struct PartnerAPI<Context: RequestContext>: Sendable {
     /// Earn (positive) or redeem (negative) points: 201 with the entry, the balance and the version;
     /// 409 when a redemption exceeds the balance; with `Idempotency-Key`, a repeat gets the stored answer.
     @Sendable func createTransaction(_ request: Request, context: Context) async throws -> Response {
-        let principal = try await authenticate(request)
+        let principal = try context.principal()
         let serial = try context.parameters.require("serial")
         var request = request
         let body = Array(buffer: try await request.collectBody(upTo: 16 * 1024))
@@ -210,7 +217,7 @@ struct PartnerAPI<Context: RequestContext>: Sendable {
 
     /// The ledger, newest first: `?limit=` (1-200, default 50) and `?before=<id>` for the next page.
     @Sendable func listTransactions(_ request: Request, context: Context) async throws -> Response {
-        let principal = try await authenticate(request)
+        let principal = try context.principal()
         let serial = try context.parameters.require("serial")
         let limitText = request.uri.queryParameters["limit"].map(String.init)
         guard let limit = limitText.map({ Int($0) }) ?? 50, (1...200).contains(limit) else { throw Problem.invalidParameter("limit", "must be 1 to 200") }
@@ -235,20 +242,9 @@ struct PartnerAPI<Context: RequestContext>: Sendable {
         return .object(object)
     }
 
-    struct Principal { let tenant: String; let mode: String }
-
-    func authenticate(_ request: Request) async throws -> Principal {
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
-            throw Problem.unauthorized("An Authorization: Bearer <API key> header is required.")
-        }
-        guard let found = try await services.tenants.authenticate(key: String(header.dropFirst(7))) else {
-            throw Problem.unauthorized("The API key is unknown or revoked.")
-        }
-        return Principal(tenant: found.tenant, mode: found.mode)
-    }
 
     @Sendable func createTemplate(_ request: Request, context: Context) async throws -> Response {
-        let principal = try await authenticate(request)
+        let principal = try context.principal()
         guard let name = request.uri.queryParameters["name"].map(String.init), !name.isEmpty else {
             throw Problem.invalidParameter("name", "is required as a query parameter (?name=loyalty)")
         }
@@ -259,9 +255,9 @@ struct PartnerAPI<Context: RequestContext>: Sendable {
         let summary: Templates.Summary
         if json {
             let files = try Self.templateFiles(Array(buffer: body))
-            summary = try await Errors.map { try await services.templates.create(tenant: principal.tenant, name: name, files: files) }
+            summary = try await Errors.map { try await services.templates.create(tenant: principal.tenant, mode: principal.mode, name: name, files: files) }
         } else {
-            summary = try await Errors.map { try await services.templates.create(tenant: principal.tenant, name: name, zip: Array(buffer: body)) }
+            summary = try await Errors.map { try await services.templates.create(tenant: principal.tenant, mode: principal.mode, name: name, zip: Array(buffer: body)) }
         }
         return JSONResponse.make(.created, Self.json(summary))
     }
@@ -304,20 +300,20 @@ struct PartnerAPI<Context: RequestContext>: Sendable {
     }
 
     @Sendable func listTemplates(_ request: Request, context: Context) async throws -> Response {
-        let principal = try await authenticate(request)
-        let list = try await services.templates.list(tenant: principal.tenant)
+        let principal = try context.principal()
+        let list = try await services.templates.list(tenant: principal.tenant, mode: principal.mode)
         return JSONResponse.make(.ok, .object(JSONObject([("templates", .array(list.map(Self.json)))])))
     }
 
     @Sendable func getTemplate(_ request: Request, context: Context) async throws -> Response {
-        let principal = try await authenticate(request)
+        let principal = try context.principal()
         let idOrName = try context.parameters.require("template")
-        let summary = try await Errors.map { try await services.templates.summary(tenant: principal.tenant, idOrName: idOrName) }
+        let summary = try await Errors.map { try await services.templates.summary(tenant: principal.tenant, mode: principal.mode, idOrName: idOrName) }
         return JSONResponse.make(.ok, Self.json(summary))
     }
 
     @Sendable func createCard(_ request: Request, context: Context) async throws -> Response {
-        let principal = try await authenticate(request)
+        let principal = try context.principal()
         var request = request
         let body = try await request.collectBody(upTo: 64 * 1024)
         let parsed: JSONValue
@@ -330,14 +326,14 @@ struct PartnerAPI<Context: RequestContext>: Sendable {
     }
 
     @Sendable func getCard(_ request: Request, context: Context) async throws -> Response {
-        let principal = try await authenticate(request)
+        let principal = try context.principal()
         let serial = try context.parameters.require("serial")
         let card = try await Errors.map { try await services.cards.get(tenant: principal.tenant, mode: principal.mode, serial: serial) }
         return JSONResponse.make(.ok, try await json(card))
     }
 
     @Sendable func cardPass(_ request: Request, context: Context) async throws -> Response {
-        let principal = try await authenticate(request)
+        let principal = try context.principal()
         let serial = try context.parameters.require("serial")
         let card = try await Errors.map { try await services.cards.get(tenant: principal.tenant, mode: principal.mode, serial: serial) }
         return PassDownload.response(try await services.cards.pass(card), card: card, request: request)
@@ -446,3 +442,21 @@ enum PassDownload {
     }
 }
 
+
+/// Authenticates `Authorization: Bearer <API key>` for the partner API and puts the key's tenant
+/// and mode into the context.
+struct PartnerKeyMiddleware<Context: PartnerRequestContext>: RouterMiddleware {
+    let tenants: Tenants
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+            throw Problem.unauthorized("An Authorization: Bearer <API key> header is required.")
+        }
+        guard let found = try await tenants.authenticate(key: String(header.dropFirst(7))) else {
+            throw Problem.unauthorized("The API key is unknown or revoked.")
+        }
+        var context = context
+        context.partner = PartnerPrincipal(tenant: found.tenant, mode: found.mode)
+        return try await next(request, context)
+    }
+}

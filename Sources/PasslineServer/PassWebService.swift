@@ -8,7 +8,7 @@ import PasslineStore
 
 /// Apple's Wallet pass web service, under each tenant's `webServiceURL`
 /// (`<public URL>/passkit/<tenant id>`), with the paths and status codes Apple gives.
-struct PassWebService<Context: SourceAwareRequestContext>: Sendable {
+struct PassWebService<Context: ApplePassRequestContext>: Sendable {
     let database: any SQLDatabase
     let cards: Cards
     let polls: DevicePolls
@@ -19,22 +19,22 @@ struct PassWebService<Context: SourceAwareRequestContext>: Sendable {
     let maxDevicesPerCard: Int
 
     func addRoutes(to router: Router<Context>) {
+        // The routes of one pass (with a serial number) are authenticated by the middleware, once.
         let service = router.group("passkit/:tenant/v1")
-        service.post("devices/:device/registrations/:passType/:serial", use: register)
-        service.get("devices/:device/registrations/:passType", use: updatedSerials)
-        service.delete("devices/:device/registrations/:passType/:serial", use: unregister)
+            .add(middleware: ApplePassMiddleware<Context>(database: database, registrationLimiter: registrationLimiter))
+        // The parameter names are Apple's, as the OpenAPI document has them.
+        service.post("devices/:deviceLibraryIdentifier/registrations/:passTypeIdentifier/:serialNumber", use: register)
+        service.get("devices/:deviceLibraryIdentifier/registrations/:passTypeIdentifier", use: updatedSerials)
+        service.delete("devices/:deviceLibraryIdentifier/registrations/:passTypeIdentifier/:serialNumber", use: unregister)
         service.post("log", use: log)
-        service.get("passes/:passType/:serial", use: latestPass)
+        service.get("passes/:passTypeIdentifier/:serialNumber", use: latestPass)
     }
 
     /// The latest version of a pass: 200 with the signed pass and `Last-Modified`, 304 when it has
     /// not changed since `If-Modified-Since`, 401 on a wrong token.
     @Sendable func latestPass(_ request: Request, context: Context) async throws -> Response {
-        let tenant = try context.parameters.require("tenant")
-        let passType = try AppleIdentifier.passType(context.parameters.require("passType"))
-        let serial = try AppleIdentifier.serial(context.parameters.require("serial"))
-        try await authorize(request, tenant: tenant, passType: passType, serial: serial)
-        let card = try await Errors.map { try await cards.get(tenant: tenant, mode: nil, serial: serial) }
+        let pass = try context.holder()
+        let card = try await Errors.map { try await cards.get(tenant: pass.tenant, mode: nil, serial: pass.serial) }
         let response = PassDownload.response(try await cards.pass(card), card: card, request: request)
         // A device took the new version: the partner API can tell "delivered" from "opened".
         if response.status == .ok { try await cards.recordFetch(card) }
@@ -44,14 +44,9 @@ struct PassWebService<Context: SourceAwareRequestContext>: Sendable {
     /// Register a device to receive push notifications for a pass: 201 when new, 200 when it was
     /// registered already (the push token is replaced: tokens rotate), 401 on a wrong token.
     @Sendable func register(_ request: Request, context: Context) async throws -> Response {
-        let (tenant, device, passType, serial) = try registrationPath(context)
-        if let wait = registrationLimiter.take(context.remoteIP ?? "unknown") {
-            var problem = Problem(.tooManyRequests, type: "rate-limited", title: "Too many registrations",
-                                  detail: "This address registered too many devices; the limit is \(registrationLimiter.burst.formatted()) at once, then \((registrationLimiter.perSecond * 60).formatted()) a minute. Try again in \(wait) s.")
-            problem.headers[.retryAfter] = String(wait)
-            throw problem
-        }
-        try await authorize(request, tenant: tenant, passType: passType, serial: serial)
+        let pass = try context.holder()
+        let device = try AppleIdentifier.device(context.parameters.require("deviceLibraryIdentifier"))
+        let (tenant, passType, serial) = (pass.tenant, pass.passType, pass.serial)
         var request = request
         let body = try await request.collectBody(upTo: 16 * 1024)
         let json: JSONValue
@@ -76,8 +71,8 @@ struct PassWebService<Context: SourceAwareRequestContext>: Sendable {
     /// No ApplePass header comes with this call; the device library id is the secret.
     @Sendable func updatedSerials(_ request: Request, context: Context) async throws -> Response {
         let tenant = try context.parameters.require("tenant")
-        let device = try AppleIdentifier.device(context.parameters.require("device"))
-        let passType = try AppleIdentifier.passType(context.parameters.require("passType"))
+        let device = try AppleIdentifier.device(context.parameters.require("deviceLibraryIdentifier"))
+        let passType = try AppleIdentifier.passType(context.parameters.require("passTypeIdentifier"))
         var since: Int64?
         if let value = request.uri.queryParameters["passesUpdatedSince"], !value.isEmpty {
             guard value.utf8.count <= 19, value.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let tag = Int64(value) else {
@@ -93,8 +88,9 @@ struct PassWebService<Context: SourceAwareRequestContext>: Sendable {
 
     /// Unregister a device from a pass: 200; 401 on a wrong token.
     @Sendable func unregister(_ request: Request, context: Context) async throws -> Response {
-        let (tenant, device, passType, serial) = try registrationPath(context)
-        try await authorize(request, tenant: tenant, passType: passType, serial: serial)
+        let pass = try context.holder()
+        let device = try AppleIdentifier.device(context.parameters.require("deviceLibraryIdentifier"))
+        let (tenant, passType, serial) = (pass.tenant, pass.passType, pass.serial)
         try await database.transaction { connection in
             try Devices.unregister(tenant: tenant, device: device, passType: passType, serial: serial, on: connection)
         }
@@ -125,14 +121,29 @@ struct PassWebService<Context: SourceAwareRequestContext>: Sendable {
         return Response(status: .ok)
     }
 
-    private func registrationPath(_ context: Context) throws -> (String, String, String, String) {
-        (try context.parameters.require("tenant"), try AppleIdentifier.device(context.parameters.require("device")),
-         try AppleIdentifier.passType(context.parameters.require("passType")), try AppleIdentifier.serial(context.parameters.require("serial")))
-    }
+    static func json(_ status: HTTPResponse.Status, _ value: JSONValue) -> Response { JSONResponse.make(status, value) }
+}
 
-    /// `Authorization: ApplePass <token>` must be the card's token, the pass type the tenant's.
-    /// Unknown cards get the same 401 as wrong tokens, so the answer does not reveal which serials exist.
-    private func authorize(_ request: Request, tenant: String, passType: String, serial: String) async throws {
+/// Checks `Authorization: ApplePass <token>` once for every route of one pass (those with a
+/// serial number in the path): the token must be the card's, the pass type the tenant's.
+/// Unknown cards get the same 401 as wrong tokens, so the answer does not reveal which serials
+/// exist. Registrations are rate limited per source address before any look-up.
+struct ApplePassMiddleware<Context: ApplePassRequestContext>: RouterMiddleware {
+    let database: any SQLDatabase
+    let registrationLimiter: RateLimiter
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let rawSerial = context.parameters.get("serialNumber") else { return try await next(request, context) }
+        let tenant = try context.parameters.require("tenant")
+        let passType = try AppleIdentifier.passType(context.parameters.require("passTypeIdentifier"))
+        let serial = try AppleIdentifier.serial(rawSerial)
+        if let device = context.parameters.get("deviceLibraryIdentifier") { _ = try AppleIdentifier.device(device) }
+        if request.method == .post, let wait = registrationLimiter.take(context.remoteIP ?? "unknown") {
+            var problem = Problem(.tooManyRequests, type: "rate-limited", title: "Too many registrations",
+                                  detail: "This address registered too many devices; the limit is \(registrationLimiter.burst.formatted()) at once, then \((registrationLimiter.perSecond * 60).formatted()) a minute. Try again in \(wait) s.")
+            problem.headers[.retryAfter] = String(wait)
+            throw problem
+        }
         let header = request.headers[.authorization] ?? ""
         guard header.hasPrefix("ApplePass ") else { throw Problem.unauthorized("An Authorization: ApplePass <token> header is required.") }
         let presented = Array(header.dropFirst("ApplePass ".count).utf8)
@@ -143,9 +154,10 @@ struct PassWebService<Context: SourceAwareRequestContext>: Sendable {
         guard let expected, ConstantTime.equal(presented, expected) else {
             throw Problem.unauthorized("The pass's authentication token does not match.")
         }
+        var context = context
+        context.applePass = ApplePassHolder(tenant: tenant, passType: passType, serial: serial)
+        return try await next(request, context)
     }
-
-    static func json(_ status: HTTPResponse.Status, _ value: JSONValue) -> Response { JSONResponse.make(status, value) }
 }
 
 /// What Apple's devices put in the web service's paths and bodies, checked before any look-up:

@@ -13,9 +13,52 @@ extension SourceAwareRequestContext {
     var isLoopback: Bool { remoteIP.map(ServerConfiguration.isLoopback) ?? false }
 }
 
-public struct PasslineRequestContext: SourceAwareRequestContext {
+/// Who a partner API request acts for: the API key's tenant and mode.
+public struct PartnerPrincipal: Sendable, Equatable {
+    public let tenant: String
+    public let mode: String
+}
+
+/// A context that carries the partner principal once `PartnerKeyMiddleware` has authenticated
+/// the request: handlers read it, they never authenticate themselves.
+public protocol PartnerRequestContext: SourceAwareRequestContext {
+    var partner: PartnerPrincipal? { get set }
+}
+
+extension PartnerRequestContext {
+    /// The authenticated principal.
+    /// - Throws: 401 when the route was reached without the middleware (a routing mistake, refused rather than served).
+    func principal() throws -> PartnerPrincipal {
+        guard let partner else { throw Problem.unauthorized("An Authorization: Bearer <API key> header is required.") }
+        return partner
+    }
+}
+
+/// The pass a request of Apple's web service proved it holds (`Authorization: ApplePass <token>`).
+public struct ApplePassHolder: Sendable, Equatable {
+    public let tenant: String
+    public let passType: String
+    public let serial: String
+}
+
+/// A context that carries the pass once `ApplePassMiddleware` has checked the device's token.
+public protocol ApplePassRequestContext: SourceAwareRequestContext {
+    var applePass: ApplePassHolder? { get set }
+}
+
+extension ApplePassRequestContext {
+    /// - Throws: 401 when the route was reached without the middleware.
+    func holder() throws -> ApplePassHolder {
+        guard let applePass else { throw Problem.unauthorized("An Authorization: ApplePass <token> header is required.") }
+        return applePass
+    }
+}
+
+public struct PasslineRequestContext: PartnerRequestContext, ApplePassRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let remoteIP: String?
+    public var partner: PartnerPrincipal?
+    public var applePass: ApplePassHolder?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)

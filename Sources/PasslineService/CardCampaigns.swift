@@ -41,7 +41,7 @@ public final class CardCampaigns: Sendable {
     ///   without a message field, `PassError.invalidCardData` for fields that do not fit it.
     public func start(tenant: String, mode: String, template idOrName: String, change: Campaigns.Change,
                       now: Int64 = Clock.milliseconds()) async throws -> Campaigns.Campaign {
-        let (templateID, _, _) = try await cards.templates.load(tenant: tenant, idOrName: idOrName)
+        let (templateID, _, _) = try await cards.templates.load(tenant: tenant, mode: mode, idOrName: idOrName)
         if change.message != nil { try await cards.templates.requireMessageField(tenant: tenant, idOrName: templateID) }
         let database = cards.database
         let sample = try await database.withConnection { connection in

@@ -18,7 +18,13 @@ public final class Cards: Sendable {
     public let identities: SigningIdentities
     /// Each tenant's Google Wallet settings.
     public let google: GoogleIssuers
-    private let passes = PassCache(capacity: 2000)
+    /// Built passes by tenant, serial, version and signing identity: a device that polls gets
+    /// the same bytes until the card changes, without signing again. A replaced identity (here or
+    /// by another process, seen within `SigningIdentities.recheckMilliseconds`) changes the key.
+    private let passes = BoundedCache<PassKey, [UInt8]>(maxCount: 20_000, maxBytes: 64 << 20)
+    struct PassKey: Hashable, Sendable {
+        let tenant: String, serial: String, version: Int64, identity: Int64
+    }
     private let transactions: PointsTransactions
 
     public init(database: any SQLDatabase, templates: Templates, tenants: Tenants, publicURL: String) {
@@ -37,7 +43,7 @@ public final class Cards: Sendable {
     public func replaceIdentity(tenant: String, with identity: PassSigningIdentity) async throws -> Tenants.Info {
         let info = try await tenants.replaceIdentity(tenant: tenant, with: identity)
         identities.invalidate(tenant: tenant)
-        passes.removeAll(prefix: "\(tenant)/")
+        passes.removeAll { $0.tenant == tenant }
         return info
     }
 
@@ -90,14 +96,15 @@ public final class Cards: Sendable {
         guard request.points >= 0 && request.points <= Ledger.maxBalance else {
             throw StoreError(.invalid, "points must be 0 to 1,000,000,000,000, found \(request.points).")
         }
-        let (templateID, _, _) = try await templates.load(tenant: tenant, idOrName: request.template)
+        let (templateID, _, _) = try await templates.load(tenant: tenant, mode: mode, idOrName: request.template)
         let card = Card(
             tenant: tenant, serialNumber: SecureRandom.token(length: 20), templateID: templateID, mode: mode,
             memberID: request.memberID, memberName: request.memberName, points: request.points, fields: request.fields, version: 1,
             voided: false, publicToken: SecureRandom.token(length: 32), authenticationToken: SecureRandom.token(length: 32),
             createdAt: now, updatedAt: now
         )
-        let pass = try await buildPass(card)
+        let identity = try await identities.entry(tenant: tenant)
+        let pass = try await buildPass(card, identity: identity.identity)
         let fieldsJSON = JSONWriter.string(.object(request.fields)), dialect = database.dialect
         try await database.transaction { connection in
             try Records.insertCard(Records.NewCard(
@@ -105,7 +112,7 @@ public final class Cards: Sendable {
                 authenticationToken: card.authenticationToken, publicToken: card.publicToken, fieldsJSON: fieldsJSON, points: card.points
             ), tenant: tenant, now: now, dialect: dialect, on: connection)
         }
-        passes.store(pass, for: Self.cacheKey(card))
+        passes.store(pass, for: Self.cacheKey(card, identity: identity), bytes: pass.count)
         return card
     }
 
@@ -130,9 +137,11 @@ public final class Cards: Sendable {
 
     /// The card's current signed pass, built once per version.
     public func pass(_ card: Card) async throws -> [UInt8] {
-        if let cached = passes.pass(for: Self.cacheKey(card)) { return cached }
-        let pass = try await buildPass(card)
-        passes.store(pass, for: Self.cacheKey(card))
+        let identity = try await identities.entry(tenant: card.tenant)
+        let key = Self.cacheKey(card, identity: identity)
+        if let cached = passes.value(for: key) { return cached }
+        let pass = try await buildPass(card, identity: identity.identity)
+        passes.store(pass, for: key, bytes: pass.count)
         return pass
     }
 
@@ -161,7 +170,7 @@ public final class Cards: Sendable {
     public func change(tenant: String, mode: String, serial: String, memberName: String?, fields: JSONObject?, voided: Bool?,
                        jobs: JobQueue, now: Int64 = Clock.milliseconds()) async throws -> Card {
         let current = try await get(tenant: tenant, mode: mode, serial: serial)
-        _ = try await buildPass(current.nextVersion(memberName: memberName, fields: fields, voided: voided, updatedAt: now))
+        _ = try await buildPass(current.nextVersion(memberName: memberName, fields: fields, voided: voided, updatedAt: now), identity: identities.identity(tenant: tenant))
         let change = CardChanges.Change(memberName: memberName, fieldsJSON: fields.map { JSONWriter.string(.object($0)) }, voided: voided)
         let dialect = database.dialect
         let outcome = try await database.transaction { connection in
@@ -194,7 +203,7 @@ public final class Cards: Sendable {
 
     /// Checks that a change fits the template by building a pass of `card` with it, before a campaign starts.
     public func check(_ change: Campaigns.Change, on card: Card) async throws {
-        _ = try await buildPass(card.nextVersion(fields: change.apply(to: card.fields), voided: false, updatedAt: card.updatedAt))
+        _ = try await buildPass(card.nextVersion(fields: change.apply(to: card.fields), voided: false, updatedAt: card.updatedAt), identity: identities.identity(tenant: card.tenant))
     }
 
     /// A card's ledger, newest first.
@@ -212,26 +221,30 @@ public final class Cards: Sendable {
         return "\(publicURL)/c/\(card.publicToken)/google"
     }
 
-    private func buildPass(_ card: Card) async throws -> [UInt8] {
+    private func buildPass(_ card: Card, identity: PassSigningIdentity) async throws -> [UInt8] {
         let (_, template, _) = try await templates.load(tenant: card.tenant, idOrName: card.templateID)
-        let identity = try await identities.identity(tenant: card.tenant)
         var values: [String: JSONValue] = [:]
         for member in card.fields.members { values[member.key] = member.value }
         values["memberId"] = .string(card.memberID)
         values["memberName"] = .string(card.memberName)
         values["points"] = .int(card.points)
-        let data = CardData(serialNumber: card.serialNumber, values: values, authenticationToken: card.authenticationToken,
+        var data = CardData(serialNumber: card.serialNumber, values: values, authenticationToken: card.authenticationToken,
                             webServiceURL: "\(publicURL)/passkit/\(card.tenant)", voided: card.voided ? true : nil)
+        // A test key's card is a real, installable pass: it says so on its front.
+        if card.mode == "test" { data.marker = "TEST" }
+        let cardData = data
         let modified = Date(timeIntervalSince1970: Double(card.updatedAt) / 1000)
         // Signing and zipping block; they run on GCD's threads, not the cooperative pool or an event loop.
         return try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async {
-                continuation.resume(with: Result { try PassBuilder(identity: identity).build(template: template, card: data, modified: modified) })
+                continuation.resume(with: Result { try PassBuilder(identity: identity).build(template: template, card: cardData, modified: modified) })
             }
         }
     }
 
-    static func cacheKey(_ card: Card) -> String { "\(card.tenant)/\(card.serialNumber)/\(card.version)" }
+    static func cacheKey(_ card: Card, identity: SigningIdentities.Entry) -> PassKey {
+        PassKey(tenant: card.tenant, serial: card.serialNumber, version: card.version, identity: identity.stamp)
+    }
 
     static func card(_ row: SQLRow) throws -> Card {
         let fields = (try? JSONParser.parse(try row.string("fields")).objectValue) ?? JSONObject()
@@ -246,30 +259,3 @@ public final class Cards: Sendable {
     }
 }
 
-/// Built passes by (tenant, serial, version), the oldest dropped past `capacity`.
-final class PassCache: Sendable {
-    private struct State {
-        var passes: [String: [UInt8]] = [:]
-        var order: [String] = []
-    }
-    private let state = Mutex(State())
-    let capacity: Int
-
-    init(capacity: Int) { self.capacity = capacity }
-
-    func pass(for key: String) -> [UInt8]? { state.withLock { $0.passes[key] } }
-
-    func removeAll(prefix: String) {
-        state.withLock { state in
-            state.order.removeAll { $0.hasPrefix(prefix) }
-            state.passes = state.passes.filter { !$0.key.hasPrefix(prefix) }
-        }
-    }
-
-    func store(_ pass: [UInt8], for key: String) {
-        state.withLock { state in
-            if state.passes.updateValue(pass, forKey: key) == nil { state.order.append(key) }
-            while state.order.count > capacity { state.passes[state.order.removeFirst()] = nil }
-        }
-    }
-}

@@ -29,6 +29,8 @@ public struct JobRetention: Sendable {
                 total += removed
                 if removed < chunk || Task.isCancelled { break }
             }
+            let dialect = jobs.database.dialect
+            try await jobs.database.transaction { _ = try JobCounts.fold(dialect: dialect, on: $0) }
             let steps: [@Sendable (any SQLConnection) throws -> Int] = [
                 { try Idempotency.purgeExpired(now: now, limit: chunk, on: $0) },
                 { try Pushes.purgeDeliveries(before: history, limit: chunk, on: $0) },

@@ -15,11 +15,13 @@ public enum Records {
     }
 
     /// Stores a template's pass.json for a tenant.
-    public static func createTemplate(id: String, tenant: String, name: String, passJSON: [UInt8], now: Int64, on connection: any SQLConnection) throws {
+    /// - Parameter mode: `live` or `test` for a template only keys of that mode see; nil for one
+    ///   both modes use (made by the operator or the tenant's own tools, or before modes existed).
+    public static func createTemplate(id: String, tenant: String, name: String, passJSON: [UInt8], mode: String? = nil, now: Int64, on connection: any SQLConnection) throws {
         try TextRules.check(name, field: "Template name", maxLength: 100)
         do {
-            try connection.execute("INSERT INTO templates (id, tenant_id, name, pass_json, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-                                   [.text(id), .text(tenant), .text(name), .blob(passJSON), .int(now), .int(now)])
+            try connection.execute("INSERT INTO templates (id, tenant_id, name, pass_json, mode, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                   [.text(id), .text(tenant), .text(name), .blob(passJSON), mode.map(SQLValue.text) ?? .null, .int(now), .int(now)])
         } catch let error as SQLError where error.code == .uniqueViolation {
             throw StoreError(.conflict, "The tenant has a template named \(name) already.")
         }

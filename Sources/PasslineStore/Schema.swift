@@ -343,5 +343,69 @@ public enum Schema {
             INSERT INTO card_counts (tenant_id, mode, n) SELECT tenant_id, mode, COUNT(*) FROM cards GROUP BY tenant_id, mode;
             """
         },
+        Migration(version: 9, name: "jobs counted by state as they change, templates of one mode") { dialect in
+            """
+            -- /metrics counted the job table by state at each scrape: a day of done jobs is
+            -- hundreds of thousands of rows. The counts are kept by triggers, so that no code
+            -- path that moves a job (claim, complete, fail, release, purge, a tenant's removal)
+            -- can forget them. Every state has its row from the start: updates only.
+            CREATE TABLE job_counts (
+                state TEXT PRIMARY KEY,
+                n BIGINT NOT NULL
+            );
+            INSERT INTO job_counts (state, n) VALUES ('ready', 0), ('running', 0), ('done', 0), ('dead', 0);
+            UPDATE job_counts SET n = (SELECT COUNT(*) FROM jobs WHERE jobs.state = job_counts.state);
+            \(dialect == .postgres ? Schema.jobCountTriggersPostgres : Schema.jobCountTriggersSQLite)
+            -- A template uploaded with a test key is the test mode's own: live keys never see it,
+            -- and a test key never sees a live one. NULL: a template both modes use (made by the
+            -- operator, or uploaded before modes were kept).
+            ALTER TABLE templates ADD COLUMN mode TEXT CHECK (mode IN ('live', 'test'));
+            """
+        },
     ]
+
+    /// SQLite has one writer: a row trigger updates the counts in place.
+    static let jobCountTriggersSQLite = """
+        CREATE TRIGGER jobs_counted_insert AFTER INSERT ON jobs BEGIN
+            UPDATE job_counts SET n = n + 1 WHERE state = NEW.state;
+        END;
+        CREATE TRIGGER jobs_counted_update AFTER UPDATE OF state ON jobs WHEN OLD.state <> NEW.state BEGIN
+            UPDATE job_counts SET n = n - 1 WHERE state = OLD.state;
+            UPDATE job_counts SET n = n + 1 WHERE state = NEW.state;
+        END;
+        CREATE TRIGGER jobs_counted_delete AFTER DELETE ON jobs BEGIN
+            UPDATE job_counts SET n = n - 1 WHERE state = OLD.state;
+        END;
+        """
+
+    /// On PostgreSQL every claimer and enqueuer would queue on the four count rows' locks until
+    /// commit. Instead each statement appends its net change per state to job_count_deltas (an
+    /// insert takes no lock another writer waits for), and `JobCounts.fold` moves the deltas
+    /// into job_counts from time to time; the counts are job_counts plus the deltas not yet folded.
+    static let jobCountTriggersPostgres = """
+        CREATE TABLE job_count_deltas (state TEXT NOT NULL, delta BIGINT NOT NULL);
+        CREATE FUNCTION jobs_count_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO job_count_deltas (state, delta) SELECT state, COUNT(*) FROM inserted GROUP BY state;
+            RETURN NULL;
+        END $$;
+        CREATE FUNCTION jobs_count_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO job_count_deltas (state, delta)
+                SELECT state, SUM(d) FROM (SELECT state, 1 AS d FROM after_rows UNION ALL SELECT state, -1 AS d FROM before_rows) AS c
+                GROUP BY state HAVING SUM(d) <> 0;
+            RETURN NULL;
+        END $$;
+        CREATE FUNCTION jobs_count_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO job_count_deltas (state, delta) SELECT state, -COUNT(*) FROM deleted GROUP BY state;
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER jobs_counted_insert AFTER INSERT ON jobs REFERENCING NEW TABLE AS inserted
+            FOR EACH STATEMENT EXECUTE FUNCTION jobs_count_inserted();
+        CREATE TRIGGER jobs_counted_update AFTER UPDATE ON jobs REFERENCING OLD TABLE AS before_rows NEW TABLE AS after_rows
+            FOR EACH STATEMENT EXECUTE FUNCTION jobs_count_updated();
+        CREATE TRIGGER jobs_counted_delete AFTER DELETE ON jobs REFERENCING OLD TABLE AS deleted
+            FOR EACH STATEMENT EXECUTE FUNCTION jobs_count_deleted();
+        """
 }

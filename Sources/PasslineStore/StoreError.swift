@@ -1,7 +1,7 @@
 /// A store-level failure: something a caller asked for that the data does not allow.
 public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Base: String, Sendable { case notFound, conflict, invalid, leaseLost }
+        private enum Base: String, Sendable { case notFound, conflict, invalid, leaseLost, quotaExceeded }
         private let base: Base
         private init(_ base: Base) { self.base = base }
         /// No row with that id for that tenant (another tenant's ids land here too).
@@ -10,6 +10,8 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let conflict = Code(.conflict)
         /// A value breaks a rule of the store (length, NUL bytes, …).
         public static let invalid = Code(.invalid)
+        /// The tenant has reached one of its limits (templates, their bytes, devices of a card).
+        public static let quotaExceeded = Code(.quotaExceeded)
         /// A job's lease ran out and another worker took it over.
         public static let leaseLost = Code(.leaseLost)
         public var description: String { base.rawValue }

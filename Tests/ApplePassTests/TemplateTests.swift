@@ -182,4 +182,46 @@ struct TemplateTests {
         #expect(template.warnings.contains { $0.file == "notes.txt" })
         #expect(template.warnings.contains { $0.file == "manifest.json" })
     }
+
+    @Test("an image that is a PNG up to its header but whose pixels do not decode is an error with the reason")
+    func undecodablePNG() throws {
+        var files = TestSupport.templateFiles("loyalty")
+        // The signature and IHDR of the real logo, then garbage where its image data was.
+        files["logo.png"] = Array(files["logo.png"]!.prefix(33)) + Array(repeating: 0x41, count: 64)
+        let error = try #require(templateError(files))
+        #expect(error.findings.errors.contains { $0.file == "logo.png" && $0.message.contains("not a valid PNG image") })
+    }
+
+    @Test("an image far larger than Wallet draws it is an error naming Apple's size; a little larger, a warning")
+    func imageDimensions() throws {
+        var files = TestSupport.templateFiles("loyalty")
+        files["logo.png"] = files["strip@3x.png"]  // 1125×432 where Wallet draws 160×50
+        let error = try #require(templateError(files))
+        #expect(error.findings.errors.contains { $0.file == "logo.png" && $0.message.contains("160×50 points") })
+        var slightly = TestSupport.templateFiles("loyalty")
+        slightly["icon.png"] = slightly["icon@2x.png"]  // 58×58 where Wallet draws 29×29
+        let template = try PassTemplate(name: "slightly", files: slightly)
+        #expect(template.warnings.contains { $0.file == "icon.png" && $0.message.contains("scaled down") })
+    }
+
+    @Test("a test pass says TEST on its front: in front of the template's logoText, or as the logoText")
+    func testMarker() throws {
+        var card = sampleCard
+        card.marker = "TEST"
+        let plain = try PassTemplate.load(folder: TestSupport.template("loyalty"))
+        let marked = try JSONParser.parse(unzip(builder().build(template: plain, card: card))["pass.json"]!)
+        #expect(marked["logoText"] == .string("TEST"))
+        let live = try JSONParser.parse(unzip(builder().build(template: plain, card: sampleCard))["pass.json"]!)
+        #expect(live["logoText"] == nil)
+
+        var files = TestSupport.templateFiles("loyalty")
+        var document = try JSONParser.parse(files["pass.json"]!).objectValue!
+        document["logoText"] = .string("{{memberName}} \"Club\"")
+        files["pass.json"] = JSONWriter.bytes(.object(document))
+        let withText = try PassTemplate(name: "text", files: files)
+        let both = try JSONParser.parse(unzip(builder().build(template: withText, card: card))["pass.json"]!)
+        #expect(both["logoText"] == .string("TEST · Ada Lovelace \"Club\""))
+        let liveText = try JSONParser.parse(unzip(builder().build(template: withText, card: sampleCard))["pass.json"]!)
+        #expect(liveText["logoText"] == .string("Ada Lovelace \"Club\""))
+    }
 }

@@ -9,7 +9,7 @@ import Testing
 
 @Suite("The OpenAPI document")
 struct OpenAPITests {
-    /// (method, path) of every partner route the router registers, in OpenAPI's `{param}` form.
+    /// (method, path) of every partner and Apple web-service route the router registers, in OpenAPI's `{param}` form.
     func registeredRoutes() throws -> Set<String> {
         let database = try SQLiteDatabase(path: ":memory:")
         let tenants = Tenants(database: database, secrets: try SecretBox(key: SecretBox.generateKey()))
@@ -19,7 +19,7 @@ struct OpenAPITests {
         let router = buildRouter(database: database, services: services, configuration: try ServerConfiguration.resolve(environment: [:]))
         return Set(router.routes.compactMap { route -> String? in
             let path = "/" + route.path.description.split(separator: "/").map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }.joined(separator: "/")
-            return path.hasPrefix("/api/v1") ? "\(route.method.rawValue) \(path)" : nil
+            return path.hasPrefix("/api/v1") || path.hasPrefix("/passkit") ? "\(route.method.rawValue) \(path)" : nil
         })
     }
 
@@ -37,6 +37,7 @@ struct OpenAPITests {
         #expect(registered.subtracting(documented).isEmpty, "served but not documented: \(registered.subtracting(documented).sorted())")
         #expect(documented.subtracting(registered).isEmpty, "documented but not served: \(documented.subtracting(registered).sorted())")
         #expect(registered.count >= 8)
+        #expect(registered.contains("GET /passkit/{tenant}/v1/passes/{passTypeIdentifier}/{serialNumber}"))
     }
 
     @Test("is a valid OpenAPI 3.1 document (openapi-spec-validator)")

@@ -15,6 +15,42 @@ struct PartnerAPITests {
         return Data(try writer.finish())
     }
 
+    @Test("a test key's templates are its own, live keys never see them and the reverse; test passes say TEST; device logs are live-only", arguments: TestDatabase.available)
+    func modesApart(kind: TestDatabase) async throws {
+        let server = try await LiveServer.start(kind)
+        let live = ["Authorization": "Bearer \(server.tenantA.liveKey)"], test = ["Authorization": "Bearer \(server.tenantA.testKey)"]
+        let zip = ["Content-Type": "application/zip"]
+        #expect(try await server.send("POST", "/api/v1/templates?name=trial", bodyData: try loyaltyZip(), headers: test.merging(zip) { $1 }).status == 201)
+        #expect(try await server.send("POST", "/api/v1/templates?name=real", bodyData: try loyaltyZip(), headers: live.merging(zip) { $1 }).status == 201)
+        func names(_ key: [String: String]) async throws -> [String] {
+            try #require((try await server.send("GET", "/api/v1/templates", headers: key)).json?["templates"] as? [[String: Any]]).compactMap { $0["name"] as? String }
+        }
+        // The fixture's shared template is seen by both; each mode's own only by its keys.
+        #expect(try await names(live) == ["loyalty", "real"])
+        #expect(try await names(test) == ["loyalty", "trial"])
+        #expect(try await server.send("GET", "/api/v1/templates/trial", headers: live).status == 404)
+        #expect(try await server.send("GET", "/api/v1/templates/real", headers: test).status == 404)
+        let card = #"{"template":"%@","memberId":"M-1","memberName":"Ada","points":1}"#
+        #expect(try await server.send("POST", "/api/v1/cards", body: card.replacingOccurrences(of: "%@", with: "trial"), headers: live).status == 404)
+        #expect(try await server.send("POST", "/api/v1/cards", body: card.replacingOccurrences(of: "%@", with: "real"), headers: test).status == 404)
+        #expect(try await server.send("POST", "/api/v1/templates/trial/reissue", headers: live).status == 404)
+
+        let created = try await server.send("POST", "/api/v1/cards", body: card.replacingOccurrences(of: "%@", with: "trial"), headers: test)
+        #expect(created.status == 201, "\(String(decoding: created.body, as: UTF8.self))")
+        let serial = try #require(created.json?["serialNumber"] as? String)
+        let pass = try await server.send("GET", "/api/v1/cards/\(serial)/pass.pkpass", headers: test)
+        let verification = PassVerifier.verify([UInt8](pass.body), trustAnchors: [TestSupport.identity.root])
+        #expect(verification.isValid && verification.passJSON?["logoText"] == .string("TEST"))
+        let liveCard = try await server.send("POST", "/api/v1/cards", body: card.replacingOccurrences(of: "%@", with: "real"), headers: live)
+        let livePass = try await server.send("GET", "/api/v1/cards/\(try #require(liveCard.json?["serialNumber"] as? String))/pass.pkpass", headers: live)
+        #expect(PassVerifier.verify([UInt8](livePass.body), trustAnchors: [TestSupport.identity.root]).passJSON?["logoText"] == nil)
+
+        let logs = try await server.send("GET", "/api/v1/device-logs", headers: test)
+        #expect(logs.status == 403 && String(decoding: logs.body, as: UTF8.self).contains("live key"))
+        #expect(try await server.send("GET", "/api/v1/device-logs", headers: live).status == 200)
+        await server.stop()
+    }
+
     @Test("upload a template, issue a card, download and verify its pass, register, fetch, 304", arguments: TestDatabase.available)
     func endToEnd(kind: TestDatabase) async throws {
         let server = try await LiveServer.start(kind)

@@ -130,6 +130,47 @@ struct JobQueueTests {
         await database.close()
     }
 
+    @Test("the kept counts by state equal a count of the table after every kind of move, also after a fold", arguments: TestDatabase.available)
+    func keptCounts(kind: TestDatabase) async throws {
+        let database = try await seeded(kind)
+        let dialect = database.dialect
+        let queue = JobQueue(database: database)
+        func scanned() async throws -> [String: Int] {
+            try await database.withConnection { connection in
+                var counts: [String: Int] = [:]
+                for row in try connection.query("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state", []) { counts[try row.string("state")] = Int(try row.int("n")) }
+                return counts
+            }
+        }
+        func check(_ step: String) async throws {
+            #expect(try await queue.counts() == scanned(), "after \(step)")
+        }
+        try await queue.enqueue((0..<40).map { job($0) } + (0..<30).map { job($0, key: "k\($0 % 5)") }, now: 1_000)
+        try await check("enqueue with coalescing")
+        try await queue.enqueue((0..<10).map { job($0, key: "k\($0 % 5)") }, now: 1_000)
+        try await check("a coalescing enqueue that only updates")
+        let claimed = try await queue.claim(limit: 30, now: 1_100)
+        try await check("a claim")
+        try await queue.complete(Array(claimed[0..<10]), now: 1_200)
+        try await queue.complete(claimed[10], now: 1_200)
+        _ = try await queue.fail(claimed[11], error: "transient", now: 1_200)
+        _ = try await queue.fail(claimed[12], error: "for good", retry: false, now: 1_200)
+        try await queue.release(claimed[13], afterMilliseconds: 10, now: 1_200)
+        _ = try await queue.extendLeases(Array(claimed[14...]), milliseconds: 60_000, now: 1_200)
+        try await check("complete, fail, release and lease extension")
+        #expect(try await JobQueue(database: database, worker: "other").claim(limit: 100, leaseMilliseconds: 10, now: 500_000).count > 0)
+        try await check("claims of jobs whose lease ran out")
+        _ = try await queue.purgeFinished(doneBefore: 10_000, deadBefore: 10_000)
+        try await check("a purge")
+        let folded = try await database.transaction { try JobCounts.fold(dialect: dialect, on: $0) }
+        #expect(dialect == .sqlite ? folded == 0 : folded > 0, "PostgreSQL's statements left deltas to fold")
+        try await check("a fold")
+        try await database.transaction { _ = try $0.execute("DELETE FROM tenants WHERE id = 't1'", []) }
+        try await check("a tenant's removal (cascade)")
+        #expect(try await queue.counts().isEmpty)
+        await database.close()
+    }
+
     @Test("1,000 changes to one card coalesce into one waiting job with the newest payload", arguments: TestDatabase.available)
     func coalescing(kind: TestDatabase) async throws {
         let database = try await seeded(kind)
