@@ -21,7 +21,7 @@ struct GoogleHTTPTests {
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         var logger = Logger(label: "test")
         logger.logLevel = .warning
-        let app = buildApplication(database: google.database, services: services, configuration: configuration, logger: logger) { continuation.yield($0) }
+        let app = buildApplication(services: services, configuration: configuration, logger: logger) { continuation.yield($0) }
         let server = Task { try await app.run() }
         var iterator = ports.makeAsyncIterator()
         let base = "http://127.0.0.1:\(await iterator.next()!)"

@@ -183,7 +183,7 @@ struct GoogleSyncTests {
         #expect(notified == 3)
         #expect(google.sim.object(google.objectID(card))?["loyaltyPoints"]?["balance"]?["int"] == .int(950))
         // A day later there is budget again.
-        let now = Clock.milliseconds()
+        let now = WallClock.milliseconds()
         let state = try #require(try await google.database.withConnection { try GoogleSync.objectState(tenant: google.tenant, serial: card.serialNumber, on: $0) })
         #expect(GoogleCardMapping.notification(previous: state, points: 900, tier: "Silver", message: "", now: now).0 == .none)
         #expect(GoogleCardMapping.notification(previous: state, points: 900, tier: "Silver", message: "", now: now + 86_400_001).0.onUpdate)

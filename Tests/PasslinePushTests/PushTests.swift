@@ -63,7 +63,7 @@ struct PushHarness {
         try await cards.create(tenant: tenant, mode: mode, .init(template: "loyalty", memberID: "M-\(UUID().uuidString.prefix(6))", memberName: "Ada", points: points)).serialNumber
     }
 
-    func register(device: String, token: String, serial: String, now: Int64 = Clock.milliseconds()) async throws {
+    func register(device: String, token: String, serial: String, now: Int64 = WallClock.milliseconds()) async throws {
         _ = try await database.withConnection { try Records.register(tenant: tenant, device: device, pushToken: token, passType: Self.passType, serial: serial, now: now, on: $0) }
     }
 
@@ -130,7 +130,7 @@ struct PushTests {
         try await h.register(device: "bad", token: bad, serial: serial)
         // This device told APNs it was gone at t=1000 but registered again later: keep it.
         try await h.register(device: "back", token: back, serial: serial, now: 5_000)
-        h.sim.update { $0.unregistered = [gone: Clock.milliseconds(), back: 1_000]; $0.badTokens = [bad] }
+        h.sim.update { $0.unregistered = [gone: WallClock.milliseconds(), back: 1_000]; $0.badTokens = [bad] }
         try await h.earn(serial)
         try await h.drain()
         let left = try await h.database.withConnection { try $0.query("SELECT device_library_id FROM registrations", []).map { try $0.string("device_library_id") } }

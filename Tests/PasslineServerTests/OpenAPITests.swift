@@ -16,7 +16,7 @@ struct OpenAPITests {
         let templates = Templates(database: database)
         let services = Services(tenants: tenants, templates: templates,
                                 cards: Cards(database: database, templates: templates, tenants: tenants, publicURL: "https://x"), jobs: .init(database: database))
-        let router = buildRouter(database: database, services: services, configuration: try ServerConfiguration.resolve(environment: [:]))
+        let router = buildRouter(services: services, configuration: try ServerConfiguration.resolve(environment: [:]))
         return Set(router.routes.compactMap { route -> String? in
             let path = "/" + route.path.description.split(separator: "/").map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }.joined(separator: "/")
             return path.hasPrefix("/api/v1") || path.hasPrefix("/passkit") ? "\(route.method.rawValue) \(path)" : nil

@@ -21,8 +21,15 @@ struct LiveServer {
     let tokenA = "card-token-a-0123456789abcdef"
     let task: Task<Void, any Error>
 
-    static func start(_ kind: TestDatabase, adminToken: String? = nil, deviceLogBurst: Int = 1_000, deviceLogPerSecond: Double = 2,
-                      adjust: (inout ServerConfiguration) -> Void = { _ in }) async throws -> LiveServer {
+    /// A fresh store with two tenants, each with one card (`S1`, template `{}`), and the services over it.
+    struct Fixture: Sendable {
+        let database: any SQLDatabase
+        let services: Services
+        let tenantA: Tenants.Created
+        let tenantB: Tenants.Created
+    }
+
+    static func fixture(_ kind: TestDatabase) async throws -> Fixture {
         let database = try await kind.make()
         try await Migrator.migrate(database)
         let tenants = Tenants(database: database, secrets: try SecretBox(key: SecretBox.generateKey()))
@@ -37,16 +44,23 @@ struct LiveServer {
                                        dialect: database.dialect, on: connection)
             }
         }
+        let templates = Templates(database: database)
+        let services = Services(tenants: tenants, templates: templates,
+                                cards: Cards(database: database, templates: templates, tenants: tenants, publicURL: "https://cards.example.com"),
+                                jobs: JobQueue(database: database))
+        return Fixture(database: database, services: services, tenantA: a, tenantB: b)
+    }
+
+    static func start(_ kind: TestDatabase, adminToken: String? = nil, deviceLogBurst: Int = 1_000, deviceLogPerSecond: Double = 2,
+                      adjust: (inout ServerConfiguration) -> Void = { _ in }) async throws -> LiveServer {
+        let fixture = try await fixture(kind)
+        let (database, services) = (fixture.database, fixture.services)
         var configuration = try ServerConfiguration.resolve(listen: "127.0.0.1:0", environment: adminToken.map { ["PASSLINE_ADMIN_TOKEN": $0] } ?? [:])
         configuration.deviceLogBurst = deviceLogBurst
         configuration.deviceLogPerSecond = deviceLogPerSecond
         adjust(&configuration)
         let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let templates = Templates(database: database)
-        let services = Services(tenants: tenants, templates: templates,
-                                cards: Cards(database: database, templates: templates, tenants: tenants, publicURL: "https://cards.example.com"),
-                                jobs: JobQueue(database: database))
-        let app = buildApplication(database: database, services: services, configuration: configuration, logger: Logger(label: "test")) { continuation.yield($0) }
+        let app = buildApplication(services: services, configuration: configuration, logger: Logger(label: "test")) { continuation.yield($0) }
         let task = Task {
             // The campaign runner beside the server, as `passline serve` runs it.
             let campaigns = Task { await services.campaigns.run() }
@@ -55,7 +69,7 @@ struct LiveServer {
         }
         var iterator = ports.makeAsyncIterator()
         let port = await iterator.next()!
-        return LiveServer(base: "http://127.0.0.1:\(port)", database: database, tenantA: a, tenantB: b, task: task)
+        return LiveServer(base: "http://127.0.0.1:\(port)", database: database, tenantA: fixture.tenantA, tenantB: fixture.tenantB, task: task)
     }
 
     func stop() async {

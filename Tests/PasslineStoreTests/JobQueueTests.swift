@@ -232,6 +232,14 @@ struct JobQueueTests {
             ["tenant": "t1", "pushToken": "token-phone", "passType": "pass.test", "mode": "test"],
             ["tenant": "t1", "pushToken": odd, "passType": "pass.test", "mode": "test"],
         ])
+        // The store's SQL and PushJob's encoder write one contract: what the SQL made decodes,
+        // and encodes again to the same JSON.
+        for job in jobs + merged {
+            let decoded = try PushJob(payload: job.payload)
+            #expect(try payload(job) == (try #require(JSONSerialization.jsonObject(with: Data(decoded.payload.utf8)) as? [String: String])))
+            #expect(job.kind == PushJob.kind)
+        }
+        #expect(throws: JobPayloadError.self) { try PushJob(payload: #"{"tenant":"t1","pushToken":"x","passType":"p","mode":"staging"}"#) }
         // The single change's urgency and time survive the merge with the campaign's.
         let rows = try await database.withConnection { try $0.query("SELECT priority, run_at FROM jobs WHERE state = 'running' AND coalesce_key NOT LIKE '%:test'", []) }
         #expect(try rows.map { try $0.int("priority") } == [0, 0])

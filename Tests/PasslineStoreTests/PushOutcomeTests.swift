@@ -6,7 +6,7 @@ import Testing
 @Suite("Push outcome counts")
 struct PushOutcomeTests {
     func delivery(_ tenant: String, _ token: String, _ outcome: String, campaign: String? = nil) -> Pushes.Delivery {
-        Pushes.Delivery(tenant: tenant, pushToken: token, passType: "pass.test", outcome: outcome, apnsID: nil, reason: nil, attempt: 1, campaign: campaign)
+        Pushes.Delivery(tenant: tenant, pushToken: token, passType: "pass.test", outcome: PushOutcome(rawValue: outcome)!, apnsID: nil, reason: nil, attempt: 1, campaign: campaign)
     }
 
     @Test("outcomes are counted per tenant, per campaign and in all, with the rows and only when they commit", arguments: TestDatabase.available)

@@ -16,7 +16,7 @@ struct RetentionTests {
             for (key, at) in [("live:old", now - day - 1), ("live:fresh", now - 1_000)] {
                 try Idempotency.store(tenant: "t1", key: key, requestHash: [1], status: 201, body: [2], now: at, on: connection)
             }
-            let delivery = Pushes.Delivery(tenant: "t1", pushToken: "token-device-1", passType: "pass.test", outcome: "delivered", apnsID: nil, reason: nil, attempt: 1,
+            let delivery = Pushes.Delivery(tenant: "t1", pushToken: "token-device-1", passType: "pass.test", outcome: .delivered, apnsID: nil, reason: nil, attempt: 1,
                                            campaign: "cmp_old")
             try Pushes.record([delivery, delivery], now: now - 31 * day, on: connection)
             try Pushes.record([delivery], now: now - day, on: connection)

@@ -1,0 +1,32 @@
+import PasslineService
+
+/// The domain's services, built once, that the routes call. The server reaches the store only
+/// through them: Package.swift gives this target no dependency on the store or SQL.
+public struct Services: Sendable {
+    public let tenants: Tenants
+    public let templates: Templates
+    public let cards: Cards
+    /// Where changes enqueue their pushes.
+    public let jobs: WorkQueue
+    public let campaigns: CardCampaigns
+    /// Apple's web service: devices holding passes, their registrations, polls and logs.
+    public let devices: WalletDevices
+    /// Readiness and the operator's figures.
+    public let status: PlatformStatus
+    /// Makes a card's "Save to Google Wallet" URL (its object synced first); nil when this
+    /// process does not talk to Google.
+    public let googleSaveURL: (@Sendable (Cards.Card) async throws -> String)?
+
+    /// - Parameter maxDevicesPerCard: devices one card may be registered on.
+    public init(tenants: Tenants, templates: Templates, cards: Cards, jobs: WorkQueue, campaigns: CardCampaigns? = nil,
+                maxDevicesPerCard: Int = 10, googleSaveURL: (@Sendable (Cards.Card) async throws -> String)? = nil) {
+        self.tenants = tenants
+        self.templates = templates
+        self.cards = cards
+        self.jobs = jobs
+        self.campaigns = campaigns ?? CardCampaigns(cards: cards, jobs: jobs)
+        self.devices = WalletDevices(cards: cards, maxDevicesPerCard: maxDevicesPerCard)
+        self.status = PlatformStatus(database: cards.database)
+        self.googleSaveURL = googleSaveURL
+    }
+}

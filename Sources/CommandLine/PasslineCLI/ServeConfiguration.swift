@@ -1,0 +1,47 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PasslineDatabase
+import PasslineServer
+
+/// Everything `passline serve` reads from its flags and environment, read once and checked
+/// before anything starts: a mistake in three settings is reported as three lines at start,
+/// not one at a time, and not an hour later when the first push goes out.
+struct ServeConfiguration: Sendable {
+    var server: ServerConfiguration
+    var database: DatabaseURL
+    /// APNs' base URL (`PASSLINE_APNS_URL`), and the CA file that its certificate chains to, if
+    /// not the system's (`PASSLINE_APNS_CA_FILE`).
+    var apnsURL: String
+    var apnsCAFile: String?
+    var google: GoogleEnvironment
+    var logLevel: Logger.Level
+
+    /// - Throws: `ValidationError` with one line for each setting at fault.
+    static func resolve(listen: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ServeConfiguration {
+        func value(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
+        var problems: [String] = []
+        func read<T>(_ body: () throws -> T) -> T? {
+            do { return try body() } catch { problems.append("\(error)"); return nil }
+        }
+        let server = read { try ServerConfiguration.resolve(listen: listen, environment: environment) }
+        let database = read { try DatabaseURL.fromEnvironment(environment) }
+        let google = read { try GoogleEnvironment.resolve(environment) }
+        let apnsURL = value("PASSLINE_APNS_URL") ?? "https://api.push.apple.com"
+        if !apnsURL.hasPrefix("https://") {
+            problems.append("PASSLINE_APNS_URL must be an https URL (APNs speaks HTTP/2 over TLS), found \"\(apnsURL)\".")
+        }
+        let apnsCAFile = value("PASSLINE_APNS_CA_FILE")
+        if let apnsCAFile, !FileManager.default.isReadableFile(atPath: apnsCAFile) {
+            problems.append("PASSLINE_APNS_CA_FILE names \(apnsCAFile), which cannot be read.")
+        }
+        var logLevel = Logger.Level.info
+        if let text = value("LOG_LEVEL") {
+            if let level = Logger.Level(rawValue: text.lowercased()) { logLevel = level } else {
+                problems.append("LOG_LEVEL must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), found \"\(text)\".")
+            }
+        }
+        guard problems.isEmpty, let server, let database, let google else { throw ValidationError(problems.joined(separator: "\n")) }
+        return ServeConfiguration(server: server, database: database, apnsURL: apnsURL, apnsCAFile: apnsCAFile, google: google, logLevel: logLevel)
+    }
+}
