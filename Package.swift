@@ -91,7 +91,7 @@ let package = Package(
         .target(
             name: "PasslineServer",
             dependencies: [
-                "PasslineService", "PasslineCrypto", "PasslineJSON", "PasslineQR", "ApplePass", "GoogleWallet", hummingbird,
+                "PasslineService", "PasslineCrypto", "PasslineJSON", "PasslineQR", "ApplePass", "GoogleWallet", hummingbird, logging,
                 // The peer's address of a request (Hummingbird builds on it already).
                 .product(name: "NIOCore", package: "swift-nio"),
             ],

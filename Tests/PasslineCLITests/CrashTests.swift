@@ -65,13 +65,12 @@ struct CrashTests {
             let writer = try ZipWriter()
             for (file, bytes) in TestSupport.templateFiles("loyalty") { try writer.add(file, bytes) }
             let template = try await Templates(database: database).create(tenant: tenant, name: "loyalty", zip: try writer.finish()).id
-            let dialect = database.dialect
             try await database.transaction { connection in
                 for card in 0..<2_000 {
                     let serial = "S\(card)"
                     try Records.insertCard(.init(serialNumber: serial, templateID: template, memberID: "M\(card)", memberName: "Member \(card)",
                                                  authenticationToken: "token-\(card)-0123456789abcdef", publicToken: "public-\(card)", points: 10),
-                                           tenant: tenant, now: 1, dialect: dialect, on: connection)
+                                           tenant: tenant, now: 1, on: connection)
                     for device in 0..<5 {
                         _ = try Records.register(tenant: tenant, device: "d\(card)-\(device)", pushToken: String(format: "%064x", card * 5 + device),
                                                  passType: "pass.dev.\(name)", serial: serial, now: 1, on: connection)

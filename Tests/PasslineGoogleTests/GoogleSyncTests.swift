@@ -75,8 +75,8 @@ struct GoogleHarness {
     }
 
     func transact(_ serial: String, _ points: Int64) async throws {
-        _ = try await cards.transact(tenant: tenant, mode: "live", serial: serial, points: points, reason: points > 0 ? "visit" : "reward",
-                                     amount: nil, idempotencyKey: nil, requestHash: [], actor: nil, jobs: jobs) { _ in [] }
+        _ = try await cards.transact(.init(serial: serial, points: points, reason: points > 0 ? "visit" : "reward"), tenant: tenant, mode: "live",
+                                     jobs: jobs) { _ in [] }
     }
 
     /// Runs the worker until no sync job is due, moving retries' backoff to now between rounds.

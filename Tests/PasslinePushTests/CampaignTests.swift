@@ -152,8 +152,7 @@ struct CampaignTests {
         let test = try await h.card(mode: "test"), live = try await h.card()
         try await h.register(device: "tester", token: PushHarness.token(1), serial: test)
         try await h.register(device: "customer", token: PushHarness.token(2), serial: live)
-        _ = try await h.cards.transact(tenant: h.tenant, mode: "test", serial: test, points: 5, reason: "visit", amount: nil, idempotencyKey: nil,
-                                       requestHash: [], actor: nil, jobs: h.jobs) { _ in [] }
+        _ = try await h.cards.transact(.init(serial: test, points: 5, reason: "visit"), tenant: h.tenant, mode: "test", jobs: h.jobs) { _ in [] }
         try await h.earn(live)
         try await h.drain()
         #expect(h.sim.pushes().map(\.token) == [PushHarness.token(2)])

@@ -68,8 +68,7 @@ struct PushHarness {
     }
 
     func earn(_ serial: String, _ points: Int64 = 5) async throws {
-        _ = try await cards.transact(tenant: tenant, mode: "live", serial: serial, points: points, reason: "visit", amount: nil, idempotencyKey: nil,
-                                     requestHash: [], actor: nil, jobs: jobs) { _ in [] }
+        _ = try await cards.transact(.init(serial: serial, points: points, reason: "visit"), tenant: tenant, mode: "live", jobs: jobs) { _ in [] }
     }
 
     /// Runs the worker until no job is due, moving retries' backoff to now between rounds.

@@ -33,6 +33,15 @@ struct PartnerAPITests {
         let card = #"{"template":"%@","memberId":"M-1","memberName":"Ada","points":1}"#
         #expect(try await server.send("POST", "/api/v1/cards", body: card.replacingOccurrences(of: "%@", with: "trial"), headers: live).status == 404)
         #expect(try await server.send("POST", "/api/v1/cards", body: card.replacingOccurrences(of: "%@", with: "real"), headers: test).status == 404)
+        // A name live uses is free for a test key (a refusal would tell it the live names), and
+        // each key's "real" is its own; the shared template's name is taken for both.
+        #expect(try await server.send("POST", "/api/v1/templates?name=real", bodyData: try loyaltyZip(), headers: test.merging(zip) { $1 }).status == 201)
+        #expect(try await names(test) == ["loyalty", "trial", "real"])
+        #expect(try await names(live) == ["loyalty", "real"])
+        let testReal = try await server.send("GET", "/api/v1/templates/real", headers: test).json?["id"] as? String
+        let liveReal = try await server.send("GET", "/api/v1/templates/real", headers: live).json?["id"] as? String
+        #expect(testReal != nil && liveReal != nil && testReal != liveReal)
+        #expect(try await server.send("POST", "/api/v1/templates?name=loyalty", bodyData: try loyaltyZip(), headers: test.merging(zip) { $1 }).status == 409)
         #expect(try await server.send("POST", "/api/v1/templates/trial/reissue", headers: live).status == 404)
 
         let created = try await server.send("POST", "/api/v1/cards", body: card.replacingOccurrences(of: "%@", with: "trial"), headers: test)

@@ -41,7 +41,7 @@ struct LiveServer {
                 try Records.createTemplate(id: "tpl-\(tenant)", tenant: tenant, name: "loyalty", passJSON: Array("{}".utf8), now: 1, on: connection)
                 try Records.insertCard(Records.NewCard(serialNumber: "S1", templateID: "tpl-\(tenant)", memberID: "M1", memberName: "Ada",
                                                        authenticationToken: token, publicToken: "pub-\(tenant)", points: 0), tenant: tenant, now: 1,
-                                       dialect: database.dialect, on: connection)
+                                       on: connection)
             }
         }
         let templates = Templates(database: database)
@@ -135,7 +135,7 @@ struct PassWebServiceTests {
         #expect(Int(tag) != nil)
 
         #expect(try await server.send("GET", "\(a)/devices/phone-1/registrations/\(passType)?passesUpdatedSince=\(tag)").status == 204)
-        _ = try await server.database.transaction { try Records.recordChange(tenant: tokenA, serial: "S1", pointsDelta: 50, now: 2, dialect: server.database.dialect, on: $0) }
+        _ = try await server.database.transaction { try Records.recordChange(tenant: tokenA, serial: "S1", pointsDelta: 50, now: 2, on: $0) }
         let changed = try await server.send("GET", "\(a)/devices/phone-1/registrations/\(passType)?passesUpdatedSince=\(tag)")
         #expect(changed.status == 200)
         #expect(changed.json?["serialNumbers"] as? [String] == ["S1"])

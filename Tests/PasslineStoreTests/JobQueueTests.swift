@@ -16,20 +16,19 @@ struct JobQueueTests {
     @Test("jobs are written with the change or not at all (outbox)", arguments: TestDatabase.available)
     func outbox(kind: TestDatabase) async throws {
         let database = try await seeded(kind, cards: 1)
-        let dialect = database.dialect
         struct Abort: Error {}
         await #expect(throws: Abort.self) {
             try await database.transaction { connection in
-                _ = try Records.recordChange(tenant: "t1", serial: "S0", now: 2, dialect: dialect, on: connection)
-                try JobQueue.enqueue(job(1), dialect: dialect, now: 2, on: connection)
+                _ = try Records.recordChange(tenant: "t1", serial: "S0", now: 2, on: connection)
+                try JobQueue.enqueue(job(1), now: 2, on: connection)
                 throw Abort()
             }
         }
         let queue = JobQueue(database: database)
         #expect(try await queue.claim(limit: 10).isEmpty)
         try await database.transaction { connection in
-            _ = try Records.recordChange(tenant: "t1", serial: "S0", now: 2, dialect: dialect, on: connection)
-            try JobQueue.enqueue(job(2), dialect: dialect, now: 2, on: connection)
+            _ = try Records.recordChange(tenant: "t1", serial: "S0", now: 2, on: connection)
+            try JobQueue.enqueue(job(2), now: 2, on: connection)
         }
         #expect(try await queue.claim(limit: 10).map(\.payload) == [#"{"n":2}"#])
         await database.close()
@@ -162,7 +161,7 @@ struct JobQueueTests {
         try await check("claims of jobs whose lease ran out")
         _ = try await queue.purgeFinished(doneBefore: 10_000, deadBefore: 10_000)
         try await check("a purge")
-        let folded = try await database.transaction { try JobCounts.fold(dialect: dialect, on: $0) }
+        let folded = try await database.transaction { try JobCounts.fold(on: $0) }
         #expect(dialect == .sqlite ? folded == 0 : folded > 0, "PostgreSQL's statements left deltas to fold")
         try await check("a fold")
         try await database.transaction { _ = try $0.execute("DELETE FROM tenants WHERE id = 't1'", []) }
@@ -191,7 +190,6 @@ struct JobQueueTests {
     @Test("a change's pushes: one job per push token and pass type, the payload quoted by the store, test mode and campaign carried", arguments: TestDatabase.available)
     func pushJobs(kind: TestDatabase) async throws {
         let database = try await seeded(kind, cards: 2, device: "phone")  // "phone" holds S0 and S1
-        let dialect = database.dialect
         // A push token is whatever the device sent: quotes, backslashes, control characters and
         // non-ASCII must come back from the payload exactly.
         let odd = "tok\"en\\ \u{1}é"
@@ -200,7 +198,7 @@ struct JobQueueTests {
             _ = try Records.register(tenant: "t1", device: "watch", pushToken: "token-watch", passType: "pass.other", serial: "S1", now: 1, on: connection)
         }
         let pushes = try await database.transaction { connection in
-            try Ledger.enqueuePushes(tenant: "t1", serials: ["S0", "S1", "nobody"], mode: "live", dialect: dialect, now: 5, on: connection)
+            try Ledger.enqueuePushes(tenant: "t1", serials: ["S0", "S1", "nobody"], mode: "live", now: 5, on: connection)
         }
         #expect(pushes == 4)  // registrations: phone S0, phone S1, tablet S0, watch S1
         let queue = JobQueue(database: database)
@@ -220,9 +218,9 @@ struct JobQueueTests {
         // Waiting jobs merge with a newer change's: a campaign's payload replaces the single change's.
         try await queue.complete(jobs, now: 11)
         try await database.transaction { connection in
-            _ = try Ledger.enqueuePushes(tenant: "t1", serials: ["S0"], mode: "live", dialect: dialect, now: 20, on: connection)
-            _ = try Ledger.enqueuePushes(tenant: "t1", serials: ["S0"], mode: "live", priority: .bulk, campaign: "c-1", dialect: dialect, now: 21, on: connection)
-            _ = try Ledger.enqueuePushes(tenant: "t1", serials: ["S0"], mode: "test", dialect: dialect, now: 22, on: connection)
+            _ = try Ledger.enqueuePushes(tenant: "t1", serials: ["S0"], mode: "live", now: 20, on: connection)
+            _ = try Ledger.enqueuePushes(tenant: "t1", serials: ["S0"], mode: "live", priority: .bulk, campaign: "c-1", now: 21, on: connection)
+            _ = try Ledger.enqueuePushes(tenant: "t1", serials: ["S0"], mode: "test", now: 22, on: connection)
         }
         #expect(try await queue.counts() == ["done": 3, "ready": 4])
         let merged = try await queue.claim(limit: 10, now: 30)
@@ -354,22 +352,22 @@ struct HostileInputTests {
     @Test("NULs and over-long values are refused naming the field; SQL fragments are stored as text", arguments: TestDatabase.available)
     func hostile(kind: TestDatabase) async throws {
         let database = try await seeded(kind)
-        await #expect { try await database.transaction { try Records.insertCard(card(1, name: "a\u{0}b"), tenant: "t1", now: 1, dialect: database.dialect, on: $0) } } throws: {
+        await #expect { try await database.transaction { try Records.insertCard(card(1, name: "a\u{0}b"), tenant: "t1", now: 1, on: $0) } } throws: {
             "\($0)".contains("memberName must not contain NUL")
         }
         let huge = String(repeating: "x", count: 1 << 20)
-        await #expect { try await database.transaction { try Records.insertCard(card(2, name: huge), tenant: "t1", now: 1, dialect: database.dialect, on: $0) } } throws: {
+        await #expect { try await database.transaction { try Records.insertCard(card(2, name: huge), tenant: "t1", now: 1, on: $0) } } throws: {
             "\($0)".contains("memberName is 1048576 characters long; at most 256")
         }
         let sql = "Robert'); DROP TABLE cards;-- \"💥\" \\ %s %n ?"
-        try await database.transaction { try Records.insertCard(card(3, name: sql), tenant: "t1", now: 1, dialect: database.dialect, on: $0) }
+        try await database.transaction { try Records.insertCard(card(3, name: sql), tenant: "t1", now: 1, on: $0) }
         let stored = try await database.withConnection { try $0.first("SELECT member_name FROM cards WHERE serial_number = 'S3'", []) }
         #expect(try stored?.string("member_name") == sql)
-        await #expect { try await database.transaction { try Records.insertCard(card(3), tenant: "t1", now: 1, dialect: database.dialect, on: $0) } } throws: {
+        await #expect { try await database.transaction { try Records.insertCard(card(3), tenant: "t1", now: 1, on: $0) } } throws: {
             ($0 as? StoreError)?.code == .conflict
         }
         let unknownTemplate = { var c = card(4); c.templateID = "nope"; return c }()
-        await #expect { try await database.transaction { try Records.insertCard(unknownTemplate, tenant: "t1", now: 1, dialect: database.dialect, on: $0) } } throws: {
+        await #expect { try await database.transaction { try Records.insertCard(unknownTemplate, tenant: "t1", now: 1, on: $0) } } throws: {
             ($0 as? StoreError)?.code == .notFound
         }
         await database.close()
@@ -443,14 +441,14 @@ struct HostileFieldTests {
         case tenantName = "tenant name", templateName = "template name", serialNumber, memberId, memberName, fields, deviceLibraryIdentifier, pushToken
     }
 
-    func write(_ field: Field, _ value: String, dialect: SQLDialect, on connection: any SQLConnection) throws {
+    func write(_ field: Field, _ value: String, on connection: any SQLConnection) throws {
         switch field {
         case .tenantName: try Records.createTenant(id: "t-new", name: value, now: 1, on: connection)
         case .templateName: try Records.createTemplate(id: "tpl-new", tenant: "t1", name: value, passJSON: [], now: 1, on: connection)
-        case .serialNumber: var c = card(9); c.serialNumber = value; try Records.insertCard(c, tenant: "t1", now: 1, dialect: dialect, on: connection)
-        case .memberId: var c = card(9); c.memberID = value; try Records.insertCard(c, tenant: "t1", now: 1, dialect: dialect, on: connection)
-        case .memberName: try Records.insertCard(card(9, name: value), tenant: "t1", now: 1, dialect: dialect, on: connection)
-        case .fields: var c = card(9); c.fieldsJSON = value; try Records.insertCard(c, tenant: "t1", now: 1, dialect: dialect, on: connection)
+        case .serialNumber: var c = card(9); c.serialNumber = value; try Records.insertCard(c, tenant: "t1", now: 1, on: connection)
+        case .memberId: var c = card(9); c.memberID = value; try Records.insertCard(c, tenant: "t1", now: 1, on: connection)
+        case .memberName: try Records.insertCard(card(9, name: value), tenant: "t1", now: 1, on: connection)
+        case .fields: var c = card(9); c.fieldsJSON = value; try Records.insertCard(c, tenant: "t1", now: 1, on: connection)
         case .deviceLibraryIdentifier: _ = try Records.register(tenant: "t1", device: value, pushToken: "p", passType: "pass.test", serial: "S0", now: 1, on: connection)
         case .pushToken: _ = try Records.register(tenant: "t1", device: "d", pushToken: value, passType: "pass.test", serial: "S0", now: 1, on: connection)
         }
@@ -460,7 +458,7 @@ struct HostileFieldTests {
     func refused(kind: TestDatabase, field: Field) async throws {
         let database = try await seeded(kind, cards: 1)
         for value in ["a\u{0}b", String(repeating: "é", count: 1 << 20)] {
-            await #expect { try await database.transaction { try write(field, value, dialect: database.dialect, on: $0) } } throws: { error in
+            await #expect { try await database.transaction { try write(field, value, on: $0) } } throws: { error in
                 (error as? StoreError)?.code == .invalid && "\(error)".lowercased().contains(field.rawValue.lowercased())
             }
         }

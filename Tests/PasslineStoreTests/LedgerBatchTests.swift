@@ -13,7 +13,6 @@ struct LedgerBatchTests {
     @Test("a batch applies what each card allows, and leaves the rest untouched", arguments: TestDatabase.available)
     func mixedBatch(kind: TestDatabase) async throws {
         let database = try await seeded(kind, cards: 6)
-        let dialect = database.dialect
         let before = try await database.transaction { connection -> Int64 in
             try connection.execute("UPDATE cards SET points = 100 WHERE tenant_id = 't1'", [])
             try connection.execute("UPDATE cards SET voided = 1 WHERE tenant_id = 't1' AND serial_number = 'S3'", [])
@@ -30,7 +29,7 @@ struct LedgerBatchTests {
             change("S5", 1),
         ]
         let results = try await database.transaction { connection in
-            try Ledger.applyBatch(tenant: "t1", mode: "live", changes, dialect: dialect, now: 50,
+            try Ledger.applyBatch(tenant: "t1", mode: "live", changes, now: 50,
                                   answer: { index, outcome in Array("answer \(index) \(outcome.points)".utf8) }, on: connection)
         }
         #expect(results.count == changes.count)
@@ -73,9 +72,8 @@ struct LedgerBatchTests {
     @Test("a batch that applies nothing takes no tag and leaves no reserved key", arguments: TestDatabase.available)
     func nothingApplied(kind: TestDatabase) async throws {
         let database = try await seeded(kind, cards: 1)
-        let dialect = database.dialect
         let results = try await database.transaction { connection in
-            try Ledger.applyBatch(tenant: "t1", mode: "test", [change("S0", 5, key: "k"), change("S0x", 1)], dialect: dialect, now: 5,
+            try Ledger.applyBatch(tenant: "t1", mode: "test", [change("S0", 5, key: "k"), change("S0x", 1)], now: 5,
                                   answer: { _, _ in [] }, on: connection)
         }
         #expect(results == [.notApplied, .notApplied])

@@ -7,12 +7,11 @@ import Synchronization
 func seeded(_ kind: TestDatabase, cards: Int = 0, device: String = "device-1", maxConnections: Int = 8) async throws -> any SQLDatabase {
     let database = try await kind.make(maxConnections: maxConnections)
     try await Migrator.migrate(database)
-    let dialect = database.dialect
     try await database.transaction { connection in
         try Records.createTenant(id: "t1", name: "Lumen Clinic", now: 1, on: connection)
         try Records.createTemplate(id: "tpl", tenant: "t1", name: "loyalty", passJSON: Array("{}".utf8), now: 1, on: connection)
         for i in 0..<cards {
-            try Records.insertCard(card(i), tenant: "t1", now: 1, dialect: dialect, on: connection)
+            try Records.insertCard(card(i), tenant: "t1", now: 1, on: connection)
             _ = try Records.register(tenant: "t1", device: device, pushToken: "token-\(device)", passType: "pass.test", serial: "S\(i)", now: 1, on: connection)
         }
     }

@@ -14,7 +14,7 @@ struct UpdateTagTests {
         #expect(all?.serialNumbers == ["S0", "S1", "S2"])
         let tag = try #require(all?.lastUpdated)
         #expect(try await database.withConnection { try DeviceQueries.serialsUpdated(tenant: "t1", device: "device-1", passType: "pass.test", since: tag, on: $0) } == nil)
-        _ = try await database.transaction { try Records.recordChange(tenant: "t1", serial: "S1", pointsDelta: 10, now: 2, dialect: database.dialect, on: $0) }
+        _ = try await database.transaction { try Records.recordChange(tenant: "t1", serial: "S1", pointsDelta: 10, now: 2, on: $0) }
         let changed = try await database.withConnection { try DeviceQueries.serialsUpdated(tenant: "t1", device: "device-1", passType: "pass.test", since: tag, on: $0) }
         #expect(changed?.serialNumbers == ["S1"])
         #expect(changed!.lastUpdated > tag)
@@ -27,7 +27,6 @@ struct UpdateTagTests {
     @Test("polls answered together in one statement get each the answer it would get alone", arguments: TestDatabase.available)
     func batchedPolls(kind: TestDatabase) async throws {
         let database = try await seeded(kind, cards: 6)
-        let dialect = database.dialect
         // Device ids as odd as a URL path can carry: each must stay one element of the arrays.
         let odd = ["a,b", "{x}", "NULL", "say \"hi\"", "back\\slash", " spaced ", "ünï😀"]
         let tag = try await database.transaction { connection -> Int64 in
@@ -35,12 +34,12 @@ struct UpdateTagTests {
             try Records.createTemplate(id: "tpl2", tenant: "t2", name: "loyalty", passJSON: Array("{}".utf8), now: 1, on: connection)
             try Records.insertCard(Records.NewCard(serialNumber: "S0", templateID: "tpl2", memberID: "M0", memberName: "Other",
                                                    authenticationToken: "auth-token-0123456789-t2", publicToken: "public-t2", points: 0),
-                                   tenant: "t2", now: 1, dialect: dialect, on: connection)
+                                   tenant: "t2", now: 1, on: connection)
             _ = try Records.register(tenant: "t2", device: "device-1", pushToken: "p", passType: "pass.test", serial: "S0", now: 1, on: connection)
             for (index, device) in odd.enumerated() {
                 _ = try Records.register(tenant: "t1", device: device, pushToken: "p\(index)", passType: "pass.test", serial: "S\(index % 6)", now: 1, on: connection)
             }
-            return try Records.recordChange(tenant: "t1", serial: "S2", pointsDelta: 5, now: 2, dialect: dialect, on: connection).tag
+            return try Records.recordChange(tenant: "t1", serial: "S2", pointsDelta: 5, now: 2, on: connection).tag
         }
         var polls: [DeviceQueries.Poll] = []
         for since in [nil, 0, tag - 1, tag] as [Int64?] {
@@ -53,7 +52,7 @@ struct UpdateTagTests {
         }
         let asked = polls
         let (batched, alone) = try await database.withConnection { connection in
-            (try DeviceQueries.serialsUpdated(asked, dialect: dialect, on: connection),
+            (try DeviceQueries.serialsUpdated(asked, on: connection),
              try asked.map { poll in
                  poll.device.utf8.contains(0) ? nil
                      : try DeviceQueries.serialsUpdated(tenant: poll.tenant, device: poll.device, passType: poll.passType, since: poll.since, on: connection)
@@ -70,7 +69,7 @@ struct UpdateTagTests {
         // Alone, an id with a NUL matches nothing either, not the device its text stops at.
         let cut = try await database.withConnection { connection in
             try DeviceQueries.serialsUpdated([DeviceQueries.Poll(tenant: "t1", device: "device-1\u{0}x", passType: "pass.test", since: nil)],
-                                             dialect: dialect, on: connection)
+                                             on: connection)
         }
         #expect(cut == [nil])
         await database.close()
@@ -79,12 +78,11 @@ struct UpdateTagTests {
     @Test("the tag taken with the COMMIT: the card gets it; for a card that is not there, nothing is committed", arguments: TestDatabase.available)
     func stampThenCommit(kind: TestDatabase) async throws {
         let database = try await seeded(kind, cards: 2)
-        let dialect = database.dialect
         let before = try await database.withConnection { try DeviceQueries.serialsUpdated(tenant: "t1", device: "device-1", passType: "pass.test", since: nil, on: $0) }
         let since = try #require(before).lastUpdated
         try await database.transaction { connection in
             try connection.execute("UPDATE cards SET points = 7 WHERE tenant_id = ? AND serial_number = ?", [.text("t1"), .text("S1")])
-            try UpdateTags.stampThenCommit(tenant: "t1", serial: "S1", dialect: dialect, on: connection)
+            try UpdateTags.stampThenCommit(tenant: "t1", serial: "S1", on: connection)
         }
         let after = try await database.withConnection { try DeviceQueries.serialsUpdated(tenant: "t1", device: "device-1", passType: "pass.test", since: since, on: $0) }
         #expect(after?.serialNumbers == ["S1"])
@@ -93,7 +91,7 @@ struct UpdateTagTests {
         await #expect(throws: StoreError.self) {
             try await database.transaction { connection in
                 try connection.execute("UPDATE cards SET points = 99 WHERE tenant_id = ? AND serial_number = ?", [.text("t1"), .text("S0")])
-                try UpdateTags.stampThenCommit(tenant: "t1", serial: "S404", dialect: dialect, on: connection)
+                try UpdateTags.stampThenCommit(tenant: "t1", serial: "S404", on: connection)
             }
         }
         let points = try await database.withConnection { try $0.query("SELECT points FROM cards WHERE tenant_id = ? AND serial_number = ?", [.text("t1"), .text("S0")])[0].int("points") }
@@ -111,7 +109,6 @@ struct UpdateTagTests {
     func noMissedChange(kind: TestDatabase) async throws {
         let cards = 12
         let database = try await seeded(kind, cards: cards, maxConnections: 12)
-        let dialect = database.dialect
         struct Write: Sendable { let serial: String; let tag: Int64 }
         let writes = Shared<[Write]>([])
         let done = Shared(false)
@@ -142,7 +139,7 @@ struct UpdateTagTests {
                                 let serial = "S\((writer * 7 + step * 5) % cards)"
                                 let slow = (writer + step) % 3 == 0
                                 let tag = try await database.transaction { connection -> Int64 in
-                                    let result = try Records.recordChange(tenant: "t1", serial: serial, pointsDelta: 1, now: 2, dialect: dialect, on: connection)
+                                    let result = try Records.recordChange(tenant: "t1", serial: serial, pointsDelta: 1, now: 2, on: connection)
                                     // Hold the tag, uncommitted, while others go ahead.
                                     if slow { usleep(15_000) }
                                     return result.tag

@@ -66,10 +66,10 @@ public final class GoogleSyncWorker: Sendable {
             default: try await jobs.complete(job)
             }
         } catch let error as GoogleAPIError {
-            logger.warning("google sync of \(serial): \(error)")
+            logger.warning("google sync failed", metadata: ["tenant.id": .string(tenant), "card.serial": .string(serial), "error.message": "\(error)"])
             _ = try? await jobs.fail(job, error: error.message, retry: error.kind != .rejected)
         } catch {
-            logger.warning("google sync of \(serial): \(error)")
+            logger.warning("google sync failed", metadata: ["tenant.id": .string(tenant), "card.serial": .string(serial), "error.message": "\(error)"])
             _ = try? await jobs.fail(job, error: "\(error)")
         }
     }
@@ -117,20 +117,19 @@ public final class GoogleSyncWorker: Sendable {
             }
             let state = GoogleSync.ObjectState(objectID: resources.card.objectID, version: card.version, points: card.points, tier: resources.tier,
                                                message: resources.message, notifiedAt: notifiedAt)
-            let dialect = database.dialect
             try await database.transaction { connection in
                 try GoogleSync.saveObjectState(state, tenant: tenant, serial: serial, now: now, on: connection)
                 // A change that committed while this one was on the wire may have been sent
                 // first by another worker; one more sync makes sure the newest state lands last.
                 if let current = try connection.first("SELECT version FROM cards WHERE tenant_id = ? AND serial_number = ?", [.text(tenant), .text(serial)]),
                    try current.int("version") > card.version {
-                    try GoogleSync.enqueue(tenant: tenant, serial: serial, mode: card.mode, dialect: dialect, now: now, on: connection)
+                    try GoogleSync.enqueue(tenant: tenant, serial: serial, mode: card.mode, now: now, on: connection)
                 }
             }
             return .synced(objectID: resources.card.objectID, classID: resources.program.classID)
         } catch let error as GoogleAPIError where error.kind == .permission || error.kind == .credentials {
             try await issuers.pause(tenant: tenant, reason: error.message, settingsUpdatedAt: settings.updatedAt)
-            logger.error("google sync paused for tenant \(tenant): \(error.message)")
+            logger.error("google sync paused", metadata: ["tenant.id": .string(tenant), "error.message": .string(error.message)])
             return .paused(error.message)
         }
     }

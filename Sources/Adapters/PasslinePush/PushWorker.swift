@@ -66,7 +66,7 @@ public final class PushWorker: Sendable {
         self.client = client
         self.configuration = configuration
         self.logger = logger
-        self.leases = JobLeaseKeeper(queue: jobs) { problem in logger.error("push batch lease", metadata: ["problem": "\(problem)"]) }
+        self.leases = JobLeaseKeeper(queue: jobs) { problem in logger.error("push batch lease not kept", metadata: ["error.message": "\(problem)"]) }
     }
 
     /// Claims and sends until the task is cancelled, in `lanes` concurrent loops and one for single changes.
@@ -94,7 +94,7 @@ public final class PushWorker: Sendable {
                                                           : try await self.runOnce()
                                 if handled == 0 { await self.jobs.waitForWork(since: seen, timeoutMilliseconds: 1000) }
                             } catch {
-                                self.logger.error("push worker: \(error)")
+                                self.logger.error("push batch failed", metadata: ["worker.name": "push", "error.message": "\(error)"])
                                 try? await Task.sleep(for: .seconds(1))
                             }
                         }
@@ -249,7 +249,7 @@ public final class PushWorker: Sendable {
                 delivered.append(job)
                 note(push, job, .unregistered, reason: "Unregistered")
             case .answered(.deadLetter(let reason)):
-                logger.error("APNs refused a push for good; this is a bug or a configuration error", metadata: ["reason": .string(reason), "job": .stringConvertible(job.id)])
+                logger.error("APNs refused a push for good; this is a bug or a configuration error", metadata: ["apns.reason": .string(reason), "job.id": .stringConvertible(job.id)])
                 try await jobs.fail(job, error: "APNs: \(reason)", retry: false)
                 note(push, job, .dead, reason: reason)
             case .answered(.pauseTenant(let reason)):
@@ -257,7 +257,7 @@ public final class PushWorker: Sendable {
                     forgetIdentity(tenant: push.tenant)
                     // A certificate replaced while this push was on the wire is not the one refused: try again with the new one.
                     if try await signing.stamp(tenant: push.tenant) == push.identityStamp {
-                        logger.error("pausing the tenant's pushes", metadata: ["tenant": .string(push.tenant), "reason": .string(reason)])
+                        logger.error("pausing the tenant's pushes", metadata: ["tenant.id": .string(push.tenant), "apns.reason": .string(reason)])
                         try await database.withConnection {
                             try Pushes.pause(tenant: push.tenant, reason: reason, now: WallClock.milliseconds(), on: $0)
                         }

@@ -139,7 +139,25 @@ struct PartnerAPI<Context: PartnerRequestContext>: Sendable {
         let key = request.headers[.init("Idempotency-Key")!]
         if let key, key.isEmpty || key.count > 200 { throw Problem.invalid("Idempotency-Key", "must be 1 to 200 characters") }
         let body = try await RequestBody.bytes(request, limit: BodyLimit.small)
-        let object = try RequestBody.object(RequestBody.parse(body))
+        var points = try Self.pointsRequest(RequestBody.object(RequestBody.parse(body)), serial: serial)
+        points.idempotencyKey = key
+        points.requestHash = Digest.sha256(Array("POST cards/\(serial)/transactions\n".utf8) + body)
+        points.actor = principal.mode
+        let result = try await services.cards.transact(points, tenant: principal.tenant, mode: principal.mode, jobs: services.jobs) { outcome in
+            JSONWriter.bytes(.object(JSONObject([
+                ("transaction", Self.json(outcome.entry)), ("points", .int(outcome.points)), ("version", .int(outcome.version)),
+            ])))
+        }
+        switch result {
+        case .applied(_, let body):
+            return JSONResponse.make(.created, bytes: body)
+        case .replayed(let status, let body):
+            return JSONResponse.make(HTTPResponse.Status(code: status), bytes: body, headers: [.init("Idempotent-Replayed")!: "true"])
+        }
+    }
+
+    /// Reads `{"points", "reason", "amount"?}`, naming every field at fault.
+    static func pointsRequest(_ object: JSONObject, serial: String) throws -> Cards.PointsRequest {
         var errors: [Problem.FieldError] = []
         var points: Int64 = 0, reason = "", amount: Int64?
         switch object["points"] {
@@ -160,19 +178,7 @@ struct PartnerAPI<Context: PartnerRequestContext>: Sendable {
         case let other?: errors.append(.init("amount", "must be zero or more minor units (an integer), found \(JSONWriter.string(other))"))
         }
         guard errors.isEmpty else { throw Problem.invalidFields("The transaction is not valid", errors) }
-        let hash = Digest.sha256(Array("POST cards/\(serial)/transactions\n".utf8) + body)
-        let result = try await services.cards.transact(tenant: principal.tenant, mode: principal.mode, serial: serial, points: points, reason: reason,
-                                          amount: amount, idempotencyKey: key, requestHash: hash, actor: principal.mode, jobs: services.jobs) { outcome in
-            JSONWriter.bytes(.object(JSONObject([
-                ("transaction", Self.json(outcome.entry)), ("points", .int(outcome.points)), ("version", .int(outcome.version)),
-            ])))
-        }
-        switch result {
-        case .applied(_, let body):
-            return JSONResponse.make(.created, bytes: body)
-        case .replayed(let status, let body):
-            return JSONResponse.make(HTTPResponse.Status(code: status), bytes: body, headers: [.init("Idempotent-Replayed")!: "true"])
-        }
+        return Cards.PointsRequest(serial: serial, points: points, reason: reason, amount: amount)
     }
 
     /// The ledger, newest first: `?limit=` (1-200, default 50) and `?before=<id>` for the next page.

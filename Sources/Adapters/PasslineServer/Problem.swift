@@ -126,7 +126,7 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch {
             if let problem = Problem.from(error) { throw problem }
             let id = UUID().uuidString
-            context.logger.error("request failed", metadata: ["request.id": .string(id), "error": .string(String(reflecting: error))])
+            context.logger.error("request failed", metadata: ["request.id": .string(id), "error.message": .string(String(reflecting: error))])
             throw Problem(.internalServerError, type: "internal", title: "Internal error", detail: "Something went wrong on our side; request id \(id).")
         }
     }

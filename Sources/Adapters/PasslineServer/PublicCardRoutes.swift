@@ -38,7 +38,7 @@ struct PublicCardRoutes<Context: RequestContext>: Sendable {
         } catch {
             // The reason (a service account, a pause reason, Google's own words) is the
             // business's to read, not a visitor's: it goes to the log.
-            context.logger.warning("Google Wallet save link failed", metadata: ["tenant": .string(card.tenant), "error": .string("\(error)")])
+            context.logger.warning("Google Wallet save link failed", metadata: ["tenant.id": .string(card.tenant), "error.message": .string("\(error)")])
             var problem = Problem(.serviceUnavailable, type: "google-unavailable", title: "Google Wallet cannot take the card right now",
                                   detail: "Try again in a few minutes; the Apple Wallet pass works meanwhile.")
             problem.headers[.retryAfter] = "60"

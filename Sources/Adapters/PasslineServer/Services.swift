@@ -1,3 +1,4 @@
+import Logging
 import PasslineService
 
 /// The domain's services, built once, that the routes call. The server reaches the store only
@@ -17,14 +18,16 @@ public struct Services: Sendable {
     /// process does not talk to Google.
     public let googleSaveURL: (@Sendable (Cards.Card) async throws -> String)?
 
-    /// - Parameter maxDevicesPerCard: devices one card may be registered on.
+    /// - Parameters:
+    ///   - maxDevicesPerCard: devices one card may be registered on.
+    ///   - logger: the process's logger, for the campaign runner made here (nil: its own).
     public init(tenants: Tenants, templates: Templates, cards: Cards, jobs: WorkQueue, campaigns: CardCampaigns? = nil,
-                maxDevicesPerCard: Int = 10, googleSaveURL: (@Sendable (Cards.Card) async throws -> String)? = nil) {
+                maxDevicesPerCard: Int = 10, logger: Logger? = nil, googleSaveURL: (@Sendable (Cards.Card) async throws -> String)? = nil) {
         self.tenants = tenants
         self.templates = templates
         self.cards = cards
         self.jobs = jobs
-        self.campaigns = campaigns ?? CardCampaigns(cards: cards, jobs: jobs)
+        self.campaigns = campaigns ?? logger.map { CardCampaigns(cards: cards, jobs: jobs, logger: $0) } ?? CardCampaigns(cards: cards, jobs: jobs)
         self.devices = WalletDevices(cards: cards, maxDevicesPerCard: maxDevicesPerCard)
         self.status = PlatformStatus(database: cards.database)
         self.googleSaveURL = googleSaveURL

@@ -36,14 +36,14 @@ struct PasslineProcess {
         do {
             let applied = try await Migrator.migrate(database)
             if !applied.isEmpty { logger.info("applied migrations", metadata: ["store.migrations": .string(applied.map(String.init).joined(separator: ","))]) }
-            let secrets = try await MasterKey.open(database: database) { logger.warning("\($0)") }
+            let secrets = try await MasterKey.open(database: database, environment: configuration.environment) { logger.warning("master key", metadata: ["master_key.note": .string($0)]) }
             let tenants = Tenants(database: database, secrets: secrets)
             let templates = Templates(database: database)
             let cards = Cards(database: database, templates: templates, tenants: tenants, publicURL: configuration.server.publicURL)
             let jobs = JobQueue(database: database)
             let (googleAPI, googleClient) = configuration.google.makeAPI()
             let google = GoogleSyncWorker(api: googleAPI, cards: cards, jobs: jobs, logger: logger)
-            let services = Services(tenants: tenants, templates: templates, cards: cards, jobs: jobs,
+            let services = Services(tenants: tenants, templates: templates, cards: cards, jobs: jobs, logger: logger,
                                     googleSaveURL: { card in try await google.saveLink(for: card) })
             let apnsClient = HTTPClient(configuration: .init(caFile: configuration.apnsCAFile))
             let push = PushWorker(jobs: jobs, tenants: tenants, client: apnsClient, configuration: .init(apnsURL: configuration.apnsURL),

@@ -52,7 +52,7 @@ struct PushBench: AsyncParsableCommand {
         try await database.transaction { connection in
             try Records.createTemplate(id: "tpl", tenant: tenant, name: "bench", passJSON: Array("{}".utf8), now: 1, on: connection)
             try Records.insertCard(.init(serialNumber: "S1", templateID: "tpl", memberID: "M1", memberName: "Bench", authenticationToken: String(repeating: "a", count: 32),
-                                         publicToken: "bench", points: 0), tenant: tenant, now: 1, dialect: database.dialect, on: connection)
+                                         publicToken: "bench", points: 0), tenant: tenant, now: 1, on: connection)
             for n in 0..<count {
                 _ = try Records.register(tenant: tenant, device: "device-\(n)", pushToken: Self.token(n), passType: passType, serial: "S1", now: 1, on: connection)
             }
@@ -86,7 +86,7 @@ struct PushBench: AsyncParsableCommand {
         let start = DispatchTime.now().uptimeNanoseconds
         try await database.transaction { connection in
             _ = try Ledger.apply(tenant: tenant, mode: "live", serial: "S1", points: 10, reason: "campaign", amount: nil, idempotencyKey: nil,
-                                 actor: nil, dialect: database.dialect, now: WallClock.milliseconds(), on: connection)
+                                 actor: nil, now: WallClock.milliseconds(), on: connection)
         }
         let queued = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         try await worker.drain()

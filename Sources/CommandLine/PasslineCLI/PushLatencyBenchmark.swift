@@ -59,7 +59,7 @@ struct PushLatencyBench: AsyncParsableCommand {
         try await database.transaction { connection in
             try Records.insertCard(.init(serialNumber: "COUNTER", templateID: counterTemplate, memberID: "M", memberName: "Counter",
                                          authenticationToken: String(repeating: "a", count: 32), publicToken: "counter", points: 0),
-                                   tenant: tenant, now: 1, dialect: database.dialect, on: connection)
+                                   tenant: tenant, now: 1, on: connection)
             _ = try Records.register(tenant: tenant, device: "counter", pushToken: counterToken, passType: passType, serial: "COUNTER", now: 1, on: connection)
         }
         // A thousand cards a transaction: each insert stamps the tenant's one update-tag row, and
@@ -70,7 +70,7 @@ struct PushLatencyBench: AsyncParsableCommand {
                 for n in start..<min(start + 1_000, devices) {
                     try Records.insertCard(.init(serialNumber: "C\(n)", templateID: campaignTemplate, memberID: "M\(n)", memberName: "Member",
                                                  authenticationToken: String(repeating: "a", count: 32), publicToken: "p\(n)", points: 0),
-                                           tenant: tenant, now: 1, dialect: database.dialect, on: connection)
+                                           tenant: tenant, now: 1, on: connection)
                     _ = try Records.register(tenant: tenant, device: "d\(n)", pushToken: PushBench.token(n), passType: passType, serial: "C\(n)", now: 1, on: connection)
                 }
             }
@@ -102,7 +102,7 @@ struct PushLatencyBench: AsyncParsableCommand {
                 let before = arrivals.withLock { $0.counter.count }
                 let committed = try await database.transaction { connection in
                     _ = try Ledger.apply(tenant: tenant, mode: "live", serial: "COUNTER", points: 1, reason: "visit", amount: nil, idempotencyKey: nil,
-                                         actor: nil, dialect: database.dialect, now: WallClock.milliseconds(), on: connection)
+                                         actor: nil, now: WallClock.milliseconds(), on: connection)
                     return Self.now()
                 }
                 jobs.notifyCommitted()

@@ -16,6 +16,9 @@ struct ServeConfiguration: Sendable {
     var apnsCAFile: String?
     var google: GoogleEnvironment
     var logLevel: Logger.Level
+    /// The environment as it was read, for the master key (`PASSLINE_MASTER_KEY`,
+    /// `PASSLINE_MASTER_KEY_FILE`), which can only be checked against the store's secrets.
+    var environment: [String: String]
 
     /// - Throws: `ValidationError` with one line for each setting at fault.
     static func resolve(listen: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ServeConfiguration {
@@ -42,6 +45,7 @@ struct ServeConfiguration: Sendable {
             }
         }
         guard problems.isEmpty, let server, let database, let google else { throw ValidationError(problems.joined(separator: "\n")) }
-        return ServeConfiguration(server: server, database: database, apnsURL: apnsURL, apnsCAFile: apnsCAFile, google: google, logLevel: logLevel)
+        return ServeConfiguration(server: server, database: database, apnsURL: apnsURL, apnsCAFile: apnsCAFile, google: google, logLevel: logLevel,
+                                  environment: environment)
     }
 }

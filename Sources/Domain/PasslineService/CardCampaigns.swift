@@ -50,13 +50,13 @@ public final class CardCampaigns: Sendable {
                                  [.text(tenant), .text(templateID), .text(mode)])
         }
         if let sample { try await cards.check(change, on: try Cards.card(sample)) }
-        let id = "cmp_" + SecureRandom.token(length: 16), dialect = database.dialect
+        let id = "cmp_" + SecureRandom.token(length: 16)
         let campaign = try await database.transaction { connection in
-            try Campaigns.create(id: id, tenant: tenant, mode: mode, templateID: templateID, change: change, dialect: dialect, now: now, on: connection)
+            try Campaigns.create(id: id, tenant: tenant, mode: mode, templateID: templateID, change: change, now: now, on: connection)
         }
         // Only a plan's speed depends on it: a campaign that could not refresh them still runs.
-        do { try await database.withConnection { try Campaigns.refreshStatistics(dialect: dialect, on: $0) } } catch {
-            logger.warning("could not refresh the statistics of campaign_cards: \(error)")
+        do { try await database.withConnection { try Campaigns.refreshStatistics(on: $0) } } catch {
+            logger.warning("campaign_cards statistics not refreshed", metadata: ["error.message": "\(error)"])
         }
         jobs.notifyCommitted()
         return campaign
@@ -89,12 +89,12 @@ public final class CardCampaigns: Sendable {
             try await jobs.fail(job, error: "\(error)", retry: false)
             return 0
         }
-        let database = cards.database, dialect = database.dialect, stepSize = self.stepSize
+        let database = cards.database, stepSize = self.stepSize
         var changed = 0
         do {
             while !WorkerLoop.isStopping {
                 let (taken, remaining) = try await database.transaction { connection in
-                    try Campaigns.step(campaign: id, limit: stepSize, dialect: dialect, now: WallClock.milliseconds(), on: connection)
+                    try Campaigns.step(campaign: id, limit: stepSize, now: WallClock.milliseconds(), on: connection)
                 }
                 jobs.notifyCommitted()
                 changed += taken
@@ -107,7 +107,7 @@ public final class CardCampaigns: Sendable {
             // Stopping: the campaign goes back to the queue as it is, with this attempt not counted.
             try await jobs.release(job, afterMilliseconds: 0)
         } catch let error as StoreError where error.code == .leaseLost {
-            logger.warning("campaign \(id) was taken over by another runner")
+            logger.warning("campaign taken over by another runner", metadata: ["campaign.id": .string(id)])
         } catch {
             _ = try? await jobs.fail(job, error: "\(error)")
             throw error

@@ -105,12 +105,12 @@ public final class Cards: Sendable {
         )
         let identity = try await identities.entry(tenant: tenant)
         let pass = try await buildPass(card, identity: identity.identity)
-        let fieldsJSON = JSONWriter.string(.object(request.fields)), dialect = database.dialect
+        let fieldsJSON = JSONWriter.string(.object(request.fields))
         try await database.transaction { connection in
             try Records.insertCard(Records.NewCard(
                 serialNumber: card.serialNumber, templateID: templateID, mode: mode, memberID: card.memberID, memberName: card.memberName,
                 authenticationToken: card.authenticationToken, publicToken: card.publicToken, fieldsJSON: fieldsJSON, points: card.points
-            ), tenant: tenant, now: now, dialect: dialect, on: connection)
+            ), tenant: tenant, now: now, on: connection)
         }
         passes.store(pass, for: Self.cacheKey(card, identity: identity), bytes: pass.count)
         return card
@@ -157,11 +157,30 @@ public final class Cards: Sendable {
     ///
     /// Concurrent transactions of one tenant go to the store together (`PointsTransactions`).
     /// - Throws: `StoreError.notFound`, `.conflict` (redemption over the balance), `.invalid`.
-    public func transact(tenant: String, mode: String, serial: String, points: Int64, reason: String, amount: Int64?,
-                         idempotencyKey: String?, requestHash: [UInt8], actor: String?, jobs: JobQueue,
+    public func transact(_ request: PointsRequest, tenant: String, mode: String, jobs: JobQueue,
                          render: @escaping @Sendable (Ledger.Outcome) -> [UInt8], now: Int64 = WallClock.milliseconds()) async throws -> TransactionResult {
-        try await transactions.transact(tenant: tenant, mode: mode, serial: serial, points: points, reason: reason, amount: amount,
-                                        idempotencyKey: idempotencyKey, requestHash: requestHash, actor: actor, jobs: jobs, render: render, now: now)
+        try await transactions.transact(request, tenant: tenant, mode: mode, jobs: jobs, render: render, now: now)
+    }
+
+    /// One earn (positive points) or redemption (negative) a partner asks of a card.
+    public struct PointsRequest: Sendable {
+        public var serial: String
+        public var points: Int64
+        public var reason: String
+        /// What the customer paid, in minor units, when the points came from a purchase.
+        public var amount: Int64?
+        /// The partner's `Idempotency-Key`, and a digest of the request it came with: the same
+        /// key with another request is refused.
+        public var idempotencyKey: String?
+        public var requestHash: [UInt8]
+        /// Who asked (the API key's mode today; a staff member later).
+        public var actor: String?
+
+        public init(serial: String, points: Int64, reason: String, amount: Int64? = nil, idempotencyKey: String? = nil,
+                    requestHash: [UInt8] = [], actor: String? = nil) {
+            self.serial = serial; self.points = points; self.reason = reason; self.amount = amount
+            self.idempotencyKey = idempotencyKey; self.requestHash = requestHash; self.actor = actor
+        }
     }
 
     /// Changes a card's member name and fields (an empty change reissues it, `voided` voids it).
@@ -172,9 +191,8 @@ public final class Cards: Sendable {
         let current = try await get(tenant: tenant, mode: mode, serial: serial)
         _ = try await buildPass(current.nextVersion(memberName: memberName, fields: fields, voided: voided, updatedAt: now), identity: identities.identity(tenant: tenant))
         let change = CardChanges.Change(memberName: memberName, fieldsJSON: fields.map { JSONWriter.string(.object($0)) }, voided: voided)
-        let dialect = database.dialect
         let outcome = try await database.transaction { connection in
-            try CardChanges.apply(change, tenant: tenant, mode: mode, serial: serial, dialect: dialect, now: now, on: connection)
+            try CardChanges.apply(change, tenant: tenant, mode: mode, serial: serial, now: now, on: connection)
         }
         if outcome.pushes > 0 { jobs.notifyCommitted() }
         return try await get(tenant: tenant, mode: mode, serial: serial)

@@ -8,11 +8,10 @@ import PasslineStore
 /// So polls that arrive while others are being answered wait for the next batch and go
 /// together; a poll on an idle server is answered at once.
 ///
-/// One batch at a time measured best (`scripts/bench-web`, 64 connections on 2 cores):
-/// 0.54-0.60 of the trivial route's requests per second, against 0.44-0.53 with two batches
-/// at a time and 0.41-0.43 with four, whose smaller batches each paid the per-statement work
-/// and kept more PostgreSQL backends switching on the cores. At a few milliseconds a batch of
-/// 256, one stream still answers tens of thousands of polls a second.
+/// One batch at a time measured best (`scripts/bench-web`; BENCHMARKS.md has the figures):
+/// more batches at a time were smaller, each paid the per-statement work, and kept more
+/// PostgreSQL backends switching on the cores. At a few milliseconds a batch of 256, one
+/// stream still answers tens of thousands of polls a second.
 public final class DevicePolls: Sendable {
     public typealias Poll = DeviceQueries.Poll
 
@@ -21,10 +20,9 @@ public final class DevicePolls: Sendable {
     /// - Parameter maxBatchSize: polls in one statement at most.
     public init(database: any SQLDatabase, maxBatchSize: Int = 256) {
         batcher = Batcher(maxBatchSize: maxBatchSize) { _, polls in
-            let dialect = database.dialect
             do {
                 let answers = try await database.withConnection { connection in
-                    try DeviceQueries.serialsUpdated(polls, dialect: dialect, on: connection)
+                    try DeviceQueries.serialsUpdated(polls, on: connection)
                 }
                 return answers.map { .success($0) }
             } catch {

@@ -61,7 +61,6 @@ public struct GoogleIssuers: Sendable {
             }
         }
         let sealed = try secrets.seal(serviceAccountJSON, context: Self.context(tenant))
-        let dialect = database.dialect
         let queued = try await database.transaction { connection -> Int in
             guard try connection.first("SELECT 1 AS one FROM tenants WHERE id = ?", [.text(tenant)]) != nil else {
                 throw StoreError(.notFound, "Tenant \(tenant) does not exist.")
@@ -77,7 +76,7 @@ public struct GoogleIssuers: Sendable {
                     origins = excluded.origins, paused_reason = NULL, updated_at = excluded.updated_at
                 """, [.text(tenant), .text(issuerID), .text(account.clientEmail), .blob(sealed), SQLValue(account.keyID), SQLValue(logoURL),
                       .text(origins.joined(separator: " ")), .int(now)])
-            return try GoogleSync.enqueueAll(tenant: tenant, dialect: dialect, now: now, on: connection)
+            return try GoogleSync.enqueueAll(tenant: tenant, now: now, on: connection)
         }
         return (Info(issuerId: issuerID, serviceAccountEmail: account.clientEmail, logoURL: logoURL, origins: origins, pausedReason: nil), queued)
     }
@@ -118,10 +117,9 @@ public struct GoogleIssuers: Sendable {
 
     /// Lifts a pause (after the operator fixed the issuer's users, say), and queues the cards again.
     public func resume(tenant: String, now: Int64 = WallClock.milliseconds()) async throws {
-        let dialect = database.dialect
         _ = try await database.transaction { connection in
             try connection.execute("UPDATE google_issuers SET paused_reason = NULL, updated_at = ? WHERE tenant_id = ?", [.int(now), .text(tenant)])
-            return try GoogleSync.enqueueAll(tenant: tenant, dialect: dialect, now: now, on: connection)
+            return try GoogleSync.enqueueAll(tenant: tenant, now: now, on: connection)
         }
     }
 

@@ -30,8 +30,7 @@ public struct JobRetention: Sendable {
                 total += removed
                 if removed < chunk || Task.isCancelled { break }
             }
-            let dialect = jobs.database.dialect
-            try await jobs.database.transaction { _ = try JobCounts.fold(dialect: dialect, on: $0) }
+            try await jobs.database.transaction { _ = try JobCounts.fold(on: $0) }
             let steps: [@Sendable (any SQLConnection) throws -> Int] = [
                 { try Idempotency.purgeExpired(now: now, limit: chunk, on: $0) },
                 { try Pushes.purgeDeliveries(before: history, limit: chunk, on: $0) },
@@ -53,9 +52,9 @@ public struct JobRetention: Sendable {
         while !Task.isCancelled {
             do {
                 let removed = try await purge(jobs)
-                if removed > 0 { logger.info("purged finished jobs", metadata: ["jobs": .stringConvertible(removed)]) }
+                if removed > 0 { logger.info("purged finished jobs", metadata: ["retention.rows": .stringConvertible(removed)]) }
             } catch {
-                logger.error("job retention: \(error)")
+                logger.error("retention purge failed", metadata: ["error.message": "\(error)"])
             }
             try? await Task.sleep(for: .milliseconds(intervalMilliseconds))
         }

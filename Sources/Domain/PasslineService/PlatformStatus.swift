@@ -28,7 +28,6 @@ public struct PlatformStatus: Sendable {
     }
 
     public func figures() async throws -> Figures {
-        let dialect = database.dialect
         return try await database.withConnection { connection in
             let cards = try connection.query("SELECT mode, CAST(SUM(n) AS BIGINT) AS n FROM card_counts GROUP BY mode ORDER BY mode", [])
             var byMode: [CardMode: Int64] = [:]
@@ -37,7 +36,7 @@ public struct PlatformStatus: Sendable {
                 SELECT COUNT(*) AS n, CAST(COALESCE(SUM(total - done - failed), 0) AS BIGINT) AS pending FROM campaigns WHERE state = 'running'
                 """, [])
             return Figures(
-                jobs: try JobCounts.read(dialect: dialect, on: connection),
+                jobs: try JobCounts.read(on: connection),
                 cards: byMode,
                 certificates: try connection.query("SELECT tenant_id, not_after FROM signing_identities ORDER BY tenant_id", [])
                     .map { (try $0.string("tenant_id"), try $0.int("not_after")) },

@@ -6,7 +6,7 @@ import PasslineStore
 ///
 /// Every change of a tenant takes the tenant's update tag, whose row stays locked until COMMIT.
 /// One database transaction per change made a busy tenant's changes queue on that lock, each
-/// with its own handful of round trips: about 650 a second on PostgreSQL, whatever the cores.
+/// with its own handful of round trips, a ceiling that more cores do not raise (BENCHMARKS.md).
 /// So the changes that arrive while a tenant's batch is in the store go together in the next
 /// one (`Ledger.applyBatch`): one tag, one COMMIT and a fixed number of statements for up to
 /// 256 changes. A change that finds its tenant idle runs alone, at once.
@@ -39,18 +39,17 @@ final class PointsTransactions: Sendable {
     }
 
     /// See `Cards.transact`.
-    func transact(tenant: String, mode: String, serial: String, points: Int64, reason: String, amount: Int64?,
-                  idempotencyKey: String?, requestHash: [UInt8], actor: String?, jobs: JobQueue,
+    func transact(_ request: Cards.PointsRequest, tenant: String, mode: String, jobs: JobQueue,
                   render: @escaping @Sendable (Ledger.Outcome) -> [UInt8], now: Int64) async throws -> Result {
-        try Ledger.validate(points: points, reason: reason, amount: amount)
+        try Ledger.validate(points: request.points, reason: request.reason, amount: request.amount)
         // Keys are the tenant's per mode: a test key never replays (or blocks) a live answer.
         // The request hash covers the route, so another route with the same key is refused.
-        let scopedKey = idempotencyKey.map { Idempotency.scoped($0, mode: mode) }
-        if let key = scopedKey, let stored = try await Self.storedAnswer(tenant: tenant, key: key, requestHash: requestHash, database: database) {
+        let scopedKey = request.idempotencyKey.map { Idempotency.scoped($0, mode: mode) }
+        if let key = scopedKey, let stored = try await Self.storedAnswer(tenant: tenant, key: key, requestHash: request.requestHash, database: database) {
             return stored
         }
-        let change = Ledger.Change(serial: serial, points: points, reason: reason, amount: amount, actor: actor,
-                                   idempotencyKey: scopedKey, requestHash: requestHash)
+        let change = Ledger.Change(serial: request.serial, points: request.points, reason: request.reason, amount: request.amount, actor: request.actor,
+                                   idempotencyKey: scopedKey, requestHash: request.requestHash)
         return try await batcher.submit(Pending(change: change, jobs: jobs, render: render, now: now), group: Group(tenant: tenant, mode: mode))
     }
 
@@ -62,11 +61,11 @@ final class PointsTransactions: Sendable {
         if pending.count == 1 {
             return [await result { try await transactOne(group, pending[0], database: database) }]
         }
-        let dialect = database.dialect, now = pending.map(\.now).max()!
+        let now = pending.map(\.now).max()!
         let results: [Ledger.BatchResult]
         do {
             results = try await database.transaction { connection in
-                try Ledger.applyBatch(tenant: group.tenant, mode: group.mode, pending.map(\.change), dialect: dialect, now: now,
+                try Ledger.applyBatch(tenant: group.tenant, mode: group.mode, pending.map(\.change), now: now,
                                       answer: { index, outcome in pending[index].render(outcome) }, on: connection)
             }
         } catch {
@@ -109,13 +108,11 @@ final class PointsTransactions: Sendable {
     /// one stored since makes the insert fail, and the stored answer is given then.
     private static func transactOne(_ group: Group, _ pending: Pending, database: any SQLDatabase) async throws -> Result {
         let change = pending.change, tenant = group.tenant, render = pending.render, now = pending.now
-        let dialect = database.dialect
         do {
             let (outcome, body) = try await database.transaction { connection -> (Ledger.Outcome, [UInt8]) in
                 var body: [UInt8] = []
                 let outcome = try Ledger.apply(tenant: tenant, mode: group.mode, serial: change.serial, points: change.points, reason: change.reason,
-                                               amount: change.amount, idempotencyKey: change.idempotencyKey, actor: change.actor, dialect: dialect,
-                                               now: now, committing: { outcome in
+                                               amount: change.amount, idempotencyKey: change.idempotencyKey, actor: change.actor, now: now, committing: { outcome in
                                                    body = render(outcome)
                                                    if let key = change.idempotencyKey {
                                                        try Idempotency.store(tenant: tenant, key: key, requestHash: change.requestHash, status: 201,

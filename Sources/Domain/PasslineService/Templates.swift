@@ -108,7 +108,7 @@ public final class Templates: Sendable {
             } catch let error as PassError {
                 // A template stored under older rules still shows up, saying why it no longer loads.
                 let row = try await database.withConnection { try $0.first("SELECT name, created_at FROM templates WHERE id = ?", [.text(id)]) }
-                result.append(Summary(id: id, name: try row?.string("name") ?? id, style: "", placeholders: [],
+                result.append(Summary(id: id, name: try row.map { TemplateNames.shown(try $0.string("name")) } ?? id, style: "", placeholders: [],
                                       warnings: ["This template no longer loads: \(error)"], createdAt: try row?.int("created_at") ?? 0))
             }
         }
@@ -127,11 +127,12 @@ public final class Templates: Sendable {
     ///   ones); nil when the service itself asks, such as for a card it already holds.
     public func load(tenant: String, mode: String? = nil, idOrName: String) async throws -> (id: String, template: PassTemplate, createdAt: Int64) {
         let row = try await database.withConnection { connection in
-            try connection.first("SELECT id, name, created_at FROM templates WHERE tenant_id = ? AND (id = ? OR name = ?)\(Self.modeClause(mode))",
-                                 [.text(tenant), .text(idOrName), .text(idOrName)] + Self.modeBinds(mode))
+            try connection.first("""
+                SELECT id, name, created_at FROM templates WHERE tenant_id = ? AND (id = ? OR name = ? OR name = ?)\(Self.modeClause(mode))
+                """, [.text(tenant), .text(idOrName), .text(idOrName), .text(TemplateNames.stored(idOrName, mode: mode))] + Self.modeBinds(mode))
         }
         guard let row else { throw StoreError(.notFound, "No template \(idOrName).") }
-        let id = try row.string("id"), name = try row.string("name"), createdAt = try row.int("created_at")
+        let id = try row.string("id"), name = TemplateNames.shown(try row.string("name")), createdAt = try row.int("created_at")
         if let template = loaded.value(for: id) { return (id, template, createdAt) }
         let files = try await database.withConnection { connection -> [String: [UInt8]] in
             var files: [String: [UInt8]] = [:]

@@ -16,7 +16,7 @@ public enum WorkerLoop {
                     let seen = jobs.workSignals
                     if try await runOnce() == 0 { await jobs.waitForWork(since: seen, timeoutMilliseconds: 1000) }
                 } catch {
-                    logger.error("worker batch failed", metadata: ["worker": .string(name), "error": .string("\(error)")])
+                    logger.error("worker batch failed", metadata: ["worker.name": .string(name), "error.message": .string("\(error)")])
                     try? await Task.sleep(for: .seconds(1))
                 }
             }

@@ -33,8 +33,8 @@ public struct PassBuilder: Sendable {
         do {
             let zip = try ZipWriter(startingWith: template.assets, modified: modified)
             // Stored, not deflated: each deflate sets up ~256 KB of zlib state, which cost more
-            // than all the other zip work together (bench build: ratio 0.67 deflated, 0.85-0.90
-            // stored), to save about 1 KB on a pass of 100 KB and more.
+            // than all the other zip work together (`bench build`, BENCHMARKS.md), to save
+            // about 1 KB on a pass of 100 KB and more.
             try zip.add("pass.json", parts.passJSON, compress: false)
             try zip.add("manifest.json", parts.manifest, compress: false)
             try zip.add("signature", parts.signature, compress: false)

@@ -57,7 +57,7 @@ public enum Campaigns {
 
     /// Records a campaign over every card of the template in `mode` that is not voided, and
     /// enqueues the job that runs it. A template without cards makes a campaign that is finished at once.
-    public static func create(id: String, tenant: String, mode: String, templateID: String, change: Change, dialect: SQLDialect, now: Int64,
+    public static func create(id: String, tenant: String, mode: String, templateID: String, change: Change, now: Int64,
                               on connection: any SQLConnection) throws -> Campaign {
         if let message = change.message { try TextRules.check(message, field: "message", maxLength: 2_000) }
         try connection.execute("""
@@ -74,15 +74,16 @@ public enum Campaigns {
             try connection.execute("UPDATE campaigns SET total = ? WHERE id = ?", [.int(Int64(total)), .text(id)])
             try JobQueue.enqueue(NewJob(kind: CampaignJob.kind, tenant: tenant, payload: CampaignJob(campaign: id).payload,
                                         priority: .bulk, maxAttempts: 50, coalesceKey: "campaign:\(id)"),
-                                 dialect: dialect, now: now, on: connection)
+                                 now: now, on: connection)
         }
         return try get(tenant: tenant, id: id, on: connection)!
     }
 
     /// One step: up to `limit` pending cards get the change, a new version, a tag and their pushes.
     /// - Returns: the cards it took (changed or failed) and whether cards are still pending after it.
-    public static func step(campaign id: String, limit: Int, dialect: SQLDialect, now: Int64,
+    public static func step(campaign id: String, limit: Int, now: Int64,
                             on connection: any SQLConnection) throws -> (taken: Int, remaining: Bool) {
+        let dialect = connection.dialect
         guard let campaign = try connection.first("SELECT tenant_id, mode, change, state FROM campaigns WHERE id = ?", [.text(id)]),
               try campaign.string("state") == "running" else { return (0, false) }
         let tenant = try campaign.string("tenant_id"), mode = try campaign.string("mode")
@@ -122,9 +123,9 @@ public enum Campaigns {
                 WHERE campaign_id = ? AND serial_number IN (\(list(changed)))
                 """, [.text(id)] + changed.map(SQLValue.text))
         }
-        try Ledger.enqueuePushes(tenant: tenant, serials: changed, mode: mode, priority: .bulk, campaign: id, dialect: dialect, now: now, on: connection)
+        try Ledger.enqueuePushes(tenant: tenant, serials: changed, mode: mode, priority: .bulk, campaign: id, now: now, on: connection)
         let failed = voided.count
-        try GoogleSync.enqueue(tenant: tenant, serials: changed, mode: mode, priority: .bulk, dialect: dialect, now: now, on: connection)
+        try GoogleSync.enqueue(tenant: tenant, serials: changed, mode: mode, priority: .bulk, now: now, on: connection)
         let remaining = rows.count == limit
         try connection.execute("""
             UPDATE campaigns SET done = done + ?, failed = failed + ?, state = ?, finished_at = ? WHERE id = ?
@@ -141,9 +142,10 @@ public enum Campaigns {
     /// Brings PostgreSQL's statistics of `campaign_cards` up to date once a campaign's cards are
     /// listed. Until autovacuum gets to it, the planner still sees the table as it was and
     /// expects a few rows per campaign; it then reads all of a campaign's rows to mark a step's
-    /// cards done (19 ms a step of 50 on a 50,000-card campaign, 2 ms with fresh statistics).
+    /// cards done, several times slower a step (BENCHMARKS.md has the figures).
     /// SQLite plans these statements from its indexes alone.
-    public static func refreshStatistics(dialect: SQLDialect, on connection: any SQLConnection) throws {
+    public static func refreshStatistics(on connection: any SQLConnection) throws {
+        let dialect = connection.dialect
         guard dialect == .postgres else { return }
         _ = try connection.execute("ANALYZE campaign_cards", [])
     }

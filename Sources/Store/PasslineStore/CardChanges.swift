@@ -19,7 +19,7 @@ public enum CardChanges {
     /// Applies a change (an empty one is a reissue) and returns (version, tag, pushes).
     /// - Throws: `StoreError.notFound` for a card the tenant does not have in that mode,
     ///   `.conflict` for changing a voided card, `.invalid` for bad values.
-    public static func apply(_ change: Change, tenant: String, mode: String, serial: String, dialect: SQLDialect, now: Int64,
+    public static func apply(_ change: Change, tenant: String, mode: String, serial: String, now: Int64,
                              on connection: any SQLConnection) throws -> (version: Int64, tag: Int64, pushes: Int) {
         if let name = change.memberName { try TextRules.check(name, field: "memberName", maxLength: 256) }
         if let fields = change.fieldsJSON { try TextRules.check(fields, field: "fields", maxLength: 65_536) }
@@ -34,9 +34,9 @@ public enum CardChanges {
             WHERE tenant_id = ? AND serial_number = ? AND mode = ? RETURNING version
             """, [.int(now), SQLValue(change.memberName), SQLValue(change.fieldsJSON), change.voided.map { SQLValue($0) } ?? .null,
                   .text(tenant), .text(serial), .text(mode)])!
-        let pushes = try Ledger.enqueuePushes(tenant: tenant, serial: serial, mode: mode, dialect: dialect, now: now, on: connection)
-        try GoogleSync.enqueue(tenant: tenant, serial: serial, mode: mode, dialect: dialect, now: now, on: connection)
-        let tag = try UpdateTags.stamp(tenant: tenant, serial: serial, dialect: dialect, on: connection)
+        let pushes = try Ledger.enqueuePushes(tenant: tenant, serial: serial, mode: mode, now: now, on: connection)
+        try GoogleSync.enqueue(tenant: tenant, serial: serial, mode: mode, now: now, on: connection)
+        let tag = try UpdateTags.stamp(tenant: tenant, serial: serial, on: connection)
         return (try row.int("version"), tag, pushes)
     }
 }

@@ -9,18 +9,16 @@ public enum GoogleSync {
     /// Enqueues a sync of the card when its tenant has Google Wallet set up, in the caller's
     /// transaction. Test-mode cards stay off Google, as they stay off APNs. Returns the jobs enqueued.
     @discardableResult
-    public static func enqueue(tenant: String, serial: String, mode: String, priority: JobPriority = .interactive, dialect: SQLDialect,
-                               now: Int64, on connection: any SQLConnection) throws -> Int {
-        try enqueue(tenant: tenant, serials: [serial], mode: mode, priority: priority, dialect: dialect, now: now, on: connection)
+    public static func enqueue(tenant: String, serial: String, mode: String, priority: JobPriority = .interactive, now: Int64, on connection: any SQLConnection) throws -> Int {
+        try enqueue(tenant: tenant, serials: [serial], mode: mode, priority: priority, now: now, on: connection)
     }
 
     /// The same for many cards of one tenant (a campaign step): one look at the settings, one insert.
     @discardableResult
-    public static func enqueue(tenant: String, serials: [String], mode: String, priority: JobPriority = .interactive, dialect: SQLDialect,
-                               now: Int64, on connection: any SQLConnection) throws -> Int {
+    public static func enqueue(tenant: String, serials: [String], mode: String, priority: JobPriority = .interactive, now: Int64, on connection: any SQLConnection) throws -> Int {
         guard mode == "live", !serials.isEmpty,
               try connection.first("SELECT 1 AS one FROM google_issuers WHERE tenant_id = ?", [.text(tenant)]) != nil else { return 0 }
-        try JobQueue.enqueue(serials.map { job(tenant: tenant, serial: $0, priority: priority) }, dialect: dialect, now: now, on: connection)
+        try JobQueue.enqueue(serials.map { job(tenant: tenant, serial: $0, priority: priority) }, now: now, on: connection)
         return serials.count
     }
 
@@ -31,10 +29,10 @@ public enum GoogleSync {
     }
 
     /// A sync for every live card of the tenant (after Google is set up or its settings change).
-    public static func enqueueAll(tenant: String, dialect: SQLDialect, now: Int64, on connection: any SQLConnection) throws -> Int {
+    public static func enqueueAll(tenant: String, now: Int64, on connection: any SQLConnection) throws -> Int {
         let serials = try connection.query("SELECT serial_number FROM cards WHERE tenant_id = ? AND mode = 'live' ORDER BY serial_number", [.text(tenant)])
             .map { try $0.string("serial_number") }
-        try JobQueue.enqueue(serials.map { job(tenant: tenant, serial: $0, priority: .bulk) }, dialect: dialect, now: now, on: connection)
+        try JobQueue.enqueue(serials.map { job(tenant: tenant, serial: $0, priority: .bulk) }, now: now, on: connection)
         return serials.count
     }
 

@@ -6,7 +6,8 @@ public enum JobCounts {
     public static let states = ["ready", "running", "done", "dead"]
 
     /// The count of every state. On PostgreSQL the statements' deltas not yet folded are added in.
-    public static func read(dialect: SQLDialect, on connection: any SQLConnection) throws -> [String: Int64] {
+    public static func read(on connection: any SQLConnection) throws -> [String: Int64] {
+        let dialect = connection.dialect
         let sql = dialect == .postgres
             ? """
               SELECT c.state AS state, CAST(c.n + COALESCE((SELECT SUM(d.delta) FROM job_count_deltas d WHERE d.state = c.state), 0) AS BIGINT) AS n
@@ -23,7 +24,8 @@ public enum JobCounts {
     /// Without it the deltas grow by a few rows per statement on the job table.
     /// - Returns: how many delta rows were folded.
     @discardableResult
-    public static func fold(dialect: SQLDialect, on connection: any SQLConnection) throws -> Int {
+    public static func fold(on connection: any SQLConnection) throws -> Int {
+        let dialect = connection.dialect
         guard dialect == .postgres else { return 0 }
         let row = try connection.first("""
             WITH moved AS (DELETE FROM job_count_deltas RETURNING state, delta),

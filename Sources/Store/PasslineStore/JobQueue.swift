@@ -65,7 +65,8 @@ public final class JobQueue: Sendable {
     /// Enqueues jobs on the caller's connection, inside the caller's transaction.
     /// On PostgreSQL it also NOTIFYs `passline_jobs` once, which the server delivers at commit.
     /// Call `notifyCommitted()` after the transaction for same-process workers.
-    public static func enqueue(_ jobs: [NewJob], dialect: SQLDialect, now: Int64, on connection: any SQLConnection) throws {
+    public static func enqueue(_ jobs: [NewJob], now: Int64, on connection: any SQLConnection) throws {
+        let dialect = connection.dialect
         guard !jobs.isEmpty else { return }
         // One statement may not upsert the same key twice (PostgreSQL refuses it), so jobs that
         // share a key merge here first, as the upsert would merge them.
@@ -103,7 +104,7 @@ public final class JobQueue: Sendable {
                 \(upsert(dialect))
                 """, binds)
         }
-        try notifyOtherProcesses(dialect: dialect, on: connection)
+        try notifyOtherProcesses(on: connection)
     }
 
     /// Enqueues the jobs a query yields, on the caller's connection and inside the caller's
@@ -111,15 +112,16 @@ public final class JobQueue: Sendable {
     /// make. `select`'s columns are, in order, tenant_id, kind, payload, priority, run_at,
     /// max_attempts and coalesce_key, and it yields each coalescing key at most once (one
     /// statement may not upsert a key twice).
-    public static func enqueue(selecting select: String, _ binds: [SQLValue], dialect: SQLDialect, now: Int64,
+    public static func enqueue(selecting select: String, _ binds: [SQLValue], now: Int64,
                                on connection: any SQLConnection) throws {
+        let dialect = connection.dialect
         // `WHERE true`: SQLite would read ON CONFLICT as a join's ON without it.
         let inserted = try connection.execute("""
             INSERT INTO jobs (tenant_id, kind, payload, priority, run_at, max_attempts, coalesce_key, state, attempts, created_at)
             SELECT picked.*, 'ready', 0, CAST(? AS BIGINT) FROM (\(select)) AS picked WHERE true
             \(upsert(dialect))
             """, [.int(now)] + binds)
-        if inserted > 0 { try notifyOtherProcesses(dialect: dialect, on: connection) }
+        if inserted > 0 { try notifyOtherProcesses(on: connection) }
     }
 
     /// A waiting job with the same key takes the newer payload, the more urgent priority and the
@@ -137,22 +139,22 @@ public final class JobQueue: Sendable {
     }
 
     /// On PostgreSQL, NOTIFYs `passline_jobs`, which the server delivers at commit.
-    private static func notifyOtherProcesses(dialect: SQLDialect, on connection: any SQLConnection) throws {
+    private static func notifyOtherProcesses(on connection: any SQLConnection) throws {
+        let dialect = connection.dialect
         if dialect == .postgres {
             try connection.execute("SELECT pg_notify('passline_jobs', '')", [])
         }
     }
 
     /// Enqueues one job on the caller's connection; see `enqueue(_:dialect:now:on:)`.
-    public static func enqueue(_ job: NewJob, dialect: SQLDialect, now: Int64, on connection: any SQLConnection) throws {
-        try enqueue([job], dialect: dialect, now: now, on: connection)
+    public static func enqueue(_ job: NewJob, now: Int64, on connection: any SQLConnection) throws {
+        try enqueue([job], now: now, on: connection)
     }
 
     /// Enqueues jobs in a transaction of their own.
     public func enqueue(_ jobs: [NewJob], now: Int64 = WallClock.milliseconds()) async throws {
-        let dialect = database.dialect
         try await database.transaction { connection in
-            try JobQueue.enqueue(jobs, dialect: dialect, now: now, on: connection)
+            try JobQueue.enqueue(jobs, now: now, on: connection)
         }
         notifyCommitted()
     }
@@ -421,9 +423,8 @@ public final class JobQueue: Sendable {
 
     /// Jobs by state (states with none left out), for progress and metrics: kept counts, not a scan.
     public func counts() async throws -> [String: Int] {
-        let dialect = database.dialect
         return try await database.withConnection { connection in
-            try JobCounts.read(dialect: dialect, on: connection).filter { $0.value != 0 }.mapValues { Int($0) }
+            try JobCounts.read(on: connection).filter { $0.value != 0 }.mapValues { Int($0) }
         }
     }
 }

@@ -36,7 +36,7 @@ public enum Ledger {
     /// - Throws: `StoreError.notFound` for a card the tenant does not have in that mode,
     ///   `StoreError.conflict` when a redemption exceeds the balance, `.invalid` for bad values.
     public static func apply(tenant: String, mode: String, serial: String, points: Int64, reason: String, amount: Int64?,
-                             idempotencyKey: String?, actor: String?, dialect: SQLDialect, now: Int64,
+                             idempotencyKey: String?, actor: String?, now: Int64,
                              committing: ((Outcome) throws -> Void)? = nil, on connection: any SQLConnection) throws -> Outcome {
         try validate(points: points, reason: reason, amount: amount)
         guard let row = try connection.first("""
@@ -60,16 +60,16 @@ public enum Ledger {
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
             """, [.text(tenant), .text(serial), .int(points), .int(balance), .text(reason), SQLValue(amount), SQLValue(idempotencyKey),
                   SQLValue(actor), .int(now)])!
-        let pushes = try enqueuePushes(tenant: tenant, serial: serial, mode: mode, dialect: dialect, now: now, on: connection)
-        try GoogleSync.enqueue(tenant: tenant, serial: serial, mode: mode, dialect: dialect, now: now, on: connection)
+        let pushes = try enqueuePushes(tenant: tenant, serial: serial, mode: mode, now: now, on: connection)
+        try GoogleSync.enqueue(tenant: tenant, serial: serial, mode: mode, now: now, on: connection)
         let outcome = Outcome(entry: Entry(id: try entry.int("id"), points: points, balanceAfter: balance, reason: reason, amount: amount, createdAt: now),
                               points: balance, version: version, pushes: pushes)
         // Last: the tenant's tag counter stays locked from here to COMMIT.
         if let committing {
             try committing(outcome)
-            try UpdateTags.stampThenCommit(tenant: tenant, serial: serial, dialect: dialect, on: connection)
+            try UpdateTags.stampThenCommit(tenant: tenant, serial: serial, on: connection)
         } else {
-            _ = try UpdateTags.stamp(tenant: tenant, serial: serial, dialect: dialect, on: connection)
+            _ = try UpdateTags.stamp(tenant: tenant, serial: serial, on: connection)
         }
         return outcome
     }
@@ -94,27 +94,28 @@ public enum Ledger {
     /// A test-mode card's jobs say so: the sender records them as sent and sends nothing, so a
     /// partner's integration tests never reach Apple.
     public static func enqueuePushes(tenant: String, serial: String, mode: String, priority: JobPriority = .interactive, campaign: String? = nil,
-                                     dialect: SQLDialect, now: Int64, on connection: any SQLConnection) throws -> Int {
-        try enqueuePushes(tenant: tenant, serials: [serial], mode: mode, priority: priority, campaign: campaign, dialect: dialect, now: now, on: connection)
+                                     now: Int64, on connection: any SQLConnection) throws -> Int {
+        try enqueuePushes(tenant: tenant, serials: [serial], mode: mode, priority: priority, campaign: campaign, now: now, on: connection)
     }
 
     /// The same for several cards of a tenant at once (a campaign step): one look-up of their
     /// devices and a few multi-row inserts, however many cards.
     @discardableResult
     public static func enqueuePushes(tenant: String, serials: [String], mode: String, priority: JobPriority = .interactive, campaign: String? = nil,
-                                     dialect: SQLDialect, now: Int64, on connection: any SQLConnection) throws -> Int {
+                                     now: Int64, on connection: any SQLConnection) throws -> Int {
         try enqueuePushesPerCard(tenant: tenant, serials: serials, mode: mode, priority: priority, campaign: campaign,
-                                 dialect: dialect, now: now, on: connection).values.reduce(0, +)
+                                 now: now, on: connection).values.reduce(0, +)
     }
 
     /// The same, telling how many devices of each card were pushed to.
     ///
     /// The jobs are made and inserted by the store in one statement, not row by row in Swift:
     /// a change to a card with 100,000 devices commits its jobs before the first push can go,
-    /// so every microsecond a job costs here is a microsecond no device hears anything. (Read
-    /// into Swift, turned into JSON and bound back, a job took 10.6 µs of the commit.)
+    /// so every microsecond a job costs here is a microsecond no device hears anything (read
+    /// into Swift, turned into JSON and bound back, a job cost several times more: BENCHMARKS.md).
     static func enqueuePushesPerCard(tenant: String, serials: [String], mode: String, priority: JobPriority = .interactive, campaign: String? = nil,
-                                     dialect: SQLDialect, now: Int64, on connection: any SQLConnection) throws -> [String: Int] {
+                                     now: Int64, on connection: any SQLConnection) throws -> [String: Int] {
+        let dialect = connection.dialect
         guard !serials.isEmpty else { return [:] }
         let registered = """
             FROM registrations r JOIN devices d ON d.tenant_id = r.tenant_id AND d.device_library_id = r.device_library_id
@@ -136,7 +137,7 @@ public enum Ledger {
             FROM (SELECT DISTINCT d.push_token AS push_token, r.pass_type_identifier AS pass_type \(registered)) AS targets
             """, [.text(tenant), .text(PushJob.kind)] + payload.binds
                 + [.int(Int64(priority.rawValue)), .int(now), .int(Int64(NewJob.defaultMaxAttempts)), .text(tenant)] + cards,
-            dialect: dialect, now: now, on: connection)
+            now: now, on: connection)
         return perCard
     }
 

@@ -44,19 +44,19 @@ extension Ledger {
     /// rendered and stored for each keyed change, and last the tag taken for every changed
     /// card at once, sent with the COMMIT. Nothing may use the connection afterwards.
     /// - Parameter answer: the response body of an applied change, stored with its key.
-    public static func applyBatch(tenant: String, mode: String, _ changes: [Change], dialect: SQLDialect, now: Int64,
+    public static func applyBatch(tenant: String, mode: String, _ changes: [Change], now: Int64,
                                   answer: (Int, Outcome) -> [UInt8], on connection: any SQLConnection) throws -> [BatchResult] {
         var results = [BatchResult](repeating: .notApplied, count: changes.count)
-        let reserved = try reserveKeys(tenant: tenant, changes, dialect: dialect, now: now, on: connection)
+        let reserved = try reserveKeys(tenant: tenant, changes, now: now, on: connection)
         let candidates = changes.indices.filter { changes[$0].idempotencyKey == nil || reserved.contains($0) }
         for index in changes.indices where !candidates.contains(index) { results[index] = .keyTaken }
 
-        let balances = try updateBalances(tenant: tenant, mode: mode, candidates.map { changes[$0] }, dialect: dialect, now: now, on: connection)
+        let balances = try updateBalances(tenant: tenant, mode: mode, candidates.map { changes[$0] }, now: now, on: connection)
         let applied = candidates.filter { balances[changes[$0].serial] != nil }
-        let entryIDs = try insertEntries(tenant: tenant, applied.map { changes[$0] }, balances: balances, dialect: dialect, now: now, on: connection)
+        let entryIDs = try insertEntries(tenant: tenant, applied.map { changes[$0] }, balances: balances, now: now, on: connection)
         let serials = applied.map { changes[$0].serial }
-        let pushes = try enqueuePushesPerCard(tenant: tenant, serials: serials, mode: mode, dialect: dialect, now: now, on: connection)
-        try GoogleSync.enqueue(tenant: tenant, serials: serials, mode: mode, dialect: dialect, now: now, on: connection)
+        let pushes = try enqueuePushesPerCard(tenant: tenant, serials: serials, mode: mode, now: now, on: connection)
+        try GoogleSync.enqueue(tenant: tenant, serials: serials, mode: mode, now: now, on: connection)
 
         var answers: [(key: String, body: [UInt8])] = []
         for index in applied {
@@ -71,17 +71,18 @@ extension Ledger {
         }
         // A key reserved for a change that did not apply is given back: only answers are stored.
         let unused = candidates.filter { balances[changes[$0].serial] == nil }.compactMap { changes[$0].idempotencyKey }
-        try storeAnswers(tenant: tenant, answers, releasing: unused, dialect: dialect, on: connection)
+        try storeAnswers(tenant: tenant, answers, releasing: unused, on: connection)
         if !serials.isEmpty {
-            try UpdateTags.stampThenCommit(tenant: tenant, serials: serials, dialect: dialect, on: connection)
+            try UpdateTags.stampThenCommit(tenant: tenant, serials: serials, on: connection)
         }
         return results
     }
 
     /// Inserts a placeholder answer for every keyed change; returns the indices whose key was free.
     /// A key another transaction is inserting makes this wait for it, as a unique index does.
-    private static func reserveKeys(tenant: String, _ changes: [Change], dialect: SQLDialect, now: Int64,
+    private static func reserveKeys(tenant: String, _ changes: [Change], now: Int64,
                                     on connection: any SQLConnection) throws -> Set<Int> {
+        let dialect = connection.dialect
         let keyed = changes.indices.filter { changes[$0].idempotencyKey != nil }
         guard !keyed.isEmpty else { return [] }
         try Idempotency.dropExpired(tenant: tenant, keys: keyed.map { changes[$0].idempotencyKey! }, now: now, on: connection)
@@ -109,8 +110,9 @@ extension Ledger {
 
     /// Adds each change's points where the card exists in `mode`, is not voided and stays at
     /// zero or more; returns the new balance and version of each card changed.
-    private static func updateBalances(tenant: String, mode: String, _ changes: [Change], dialect: SQLDialect, now: Int64,
+    private static func updateBalances(tenant: String, mode: String, _ changes: [Change], now: Int64,
                                        on connection: any SQLConnection) throws -> [String: (points: Int64, version: Int64)] {
+        let dialect = connection.dialect
         guard !changes.isEmpty else { return [:] }
         var balances: [String: (points: Int64, version: Int64)] = [:]
         if dialect == .postgres {
@@ -140,7 +142,8 @@ extension Ledger {
 
     /// Writes the ledger entries of the applied changes; returns each card's entry id.
     private static func insertEntries(tenant: String, _ changes: [Change], balances: [String: (points: Int64, version: Int64)],
-                                      dialect: SQLDialect, now: Int64, on connection: any SQLConnection) throws -> [String: Int64] {
+                                      now: Int64, on connection: any SQLConnection) throws -> [String: Int64] {
+        let dialect = connection.dialect
         guard !changes.isEmpty else { return [:] }
         var ids: [String: Int64] = [:]
         if dialect == .postgres {
@@ -172,7 +175,8 @@ extension Ledger {
     /// Replaces the placeholders of applied keyed changes with their answers and deletes those
     /// of changes that did not apply.
     private static func storeAnswers(tenant: String, _ answers: [(key: String, body: [UInt8])], releasing unused: [String],
-                                     dialect: SQLDialect, on connection: any SQLConnection) throws {
+                                     on connection: any SQLConnection) throws {
+        let dialect = connection.dialect
         if !answers.isEmpty {
             if dialect == .postgres {
                 try connection.execute("""

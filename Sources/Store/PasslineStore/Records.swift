@@ -19,9 +19,18 @@ public enum Records {
     ///   both modes use (made by the operator or the tenant's own tools, or before modes existed).
     public static func createTemplate(id: String, tenant: String, name: String, passJSON: [UInt8], mode: String? = nil, now: Int64, on connection: any SQLConnection) throws {
         try TextRules.check(name, field: "Template name", maxLength: 100)
+        // A shared template is seen by both modes' keys, so its name may not be a test
+        // template's, nor a test template's a shared one's: a name would mean two templates.
+        let taken: String? = switch mode {
+        case "test": try connection.first("SELECT 1 AS one FROM templates WHERE tenant_id = ? AND name = ? AND mode IS NULL", [.text(tenant), .text(name)]).map { _ in name }
+        case nil: try connection.first("SELECT 1 AS one FROM templates WHERE tenant_id = ? AND name = ?", [.text(tenant), .text(TemplateNames.stored(name, mode: "test"))]).map { _ in name }
+        default: nil
+        }
+        if let taken { throw StoreError(.conflict, "The tenant has a template named \(taken) already.") }
         do {
             try connection.execute("INSERT INTO templates (id, tenant_id, name, pass_json, mode, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                   [.text(id), .text(tenant), .text(name), .blob(passJSON), mode.map(SQLValue.text) ?? .null, .int(now), .int(now)])
+                                   [.text(id), .text(tenant), .text(TemplateNames.stored(name, mode: mode)), .blob(passJSON), mode.map(SQLValue.text) ?? .null,
+                                    .int(now), .int(now)])
         } catch let error as SQLError where error.code == .uniqueViolation {
             throw StoreError(.conflict, "The tenant has a template named \(name) already.")
         }
@@ -39,7 +48,7 @@ public enum Records {
         }
     }
 
-    public static func insertCard(_ card: NewCard, tenant: String, now: Int64, dialect: SQLDialect, on connection: any SQLConnection) throws {
+    public static func insertCard(_ card: NewCard, tenant: String, now: Int64, on connection: any SQLConnection) throws {
         try TextRules.check(card.serialNumber, field: "serialNumber", maxLength: 128)
         try TextRules.check(card.memberID, field: "memberId", maxLength: 256)
         try TextRules.check(card.memberName, field: "memberName", maxLength: 256)
@@ -57,24 +66,23 @@ public enum Records {
         } catch let error as SQLError where error.code == .foreignKeyViolation {
             throw StoreError(.notFound, "Template \(card.templateID) does not exist for this tenant.")
         }
-        try GoogleSync.enqueue(tenant: tenant, serial: card.serialNumber, mode: card.mode, dialect: dialect, now: now, on: connection)
+        try GoogleSync.enqueue(tenant: tenant, serial: card.serialNumber, mode: card.mode, now: now, on: connection)
         try connection.execute("""
             INSERT INTO card_counts (tenant_id, mode, n) VALUES (?, ?, 1) ON CONFLICT (tenant_id, mode) DO UPDATE SET n = card_counts.n + 1
             """, [.text(tenant), .text(card.mode)])
-        _ = try UpdateTags.stamp(tenant: tenant, serial: card.serialNumber, dialect: dialect, on: connection)
+        _ = try UpdateTags.stamp(tenant: tenant, serial: card.serialNumber, on: connection)
     }
 
     /// Marks a card changed: a new version and a new update tag. Returns (version, tag).
     /// The card row is locked first and the tag taken last, as `UpdateTags` asks.
-    public static func recordChange(tenant: String, serial: String, pointsDelta: Int64 = 0, now: Int64, dialect: SQLDialect,
-                                    on connection: any SQLConnection) throws -> (version: Int64, tag: Int64) {
+    public static func recordChange(tenant: String, serial: String, pointsDelta: Int64 = 0, now: Int64, on connection: any SQLConnection) throws -> (version: Int64, tag: Int64) {
         guard let row = try connection.first("""
             UPDATE cards SET version = version + 1, points = points + ?, updated_at = ?
             WHERE tenant_id = ? AND serial_number = ? RETURNING version
             """, [.int(pointsDelta), .int(now), .text(tenant), .text(serial)]) else {
             throw StoreError(.notFound, "Card \(serial) does not exist for this tenant.")
         }
-        let tag = try UpdateTags.stamp(tenant: tenant, serial: serial, dialect: dialect, on: connection)
+        let tag = try UpdateTags.stamp(tenant: tenant, serial: serial, on: connection)
         return (try row.int("version"), tag)
     }
 
@@ -104,5 +112,18 @@ public enum Records {
         } catch let error as SQLError where error.code == .foreignKeyViolation {
             throw StoreError(.notFound, "Card \(serial) does not exist for this tenant.")
         }
+    }
+}
+
+/// How template names are stored: a test template's under a prefix that no name can hold (names
+/// are letters, digits, '-', '_' and '.'), so a test key can name its templates freely without
+/// learning, from a refusal, which names the live templates have.
+public enum TemplateNames {
+    static let testPrefix = "test:"
+
+    public static func stored(_ name: String, mode: String?) -> String { mode == "test" ? testPrefix + name : name }
+
+    public static func shown(_ stored: String) -> String {
+        stored.hasPrefix(testPrefix) ? String(stored.dropFirst(testPrefix.count)) : stored
     }
 }

@@ -35,7 +35,8 @@ extension UpdateTags {
     /// statement and the COMMIT; SQLite has one writer, so two statements cost nothing there.
     /// - Returns: the card's new tag.
     /// - Throws: `StoreError.notFound` when the tenant or the card does not exist.
-    public static func stamp(tenant: String, serial: String, dialect: SQLDialect, on connection: any SQLConnection) throws -> Int64 {
+    public static func stamp(tenant: String, serial: String, on connection: any SQLConnection) throws -> Int64 {
+        let dialect = connection.dialect
         if dialect == .postgres {
             guard let row = try connection.first("""
                 WITH tag AS (UPDATE update_tags SET last_tag = last_tag + 1 WHERE tenant_id = ? RETURNING last_tag)
@@ -75,12 +76,13 @@ extension UpdateTags {
     /// refused afterwards: the statement itself fails then (a division by the zero rows it
     /// stamped), which aborts the COMMIT and rolls everything back.
     /// - Throws: `StoreError.notFound` when the tenant or the card does not exist.
-    public static func stampThenCommit(tenant: String, serial: String, dialect: SQLDialect, on connection: any SQLConnection) throws {
-        try stampThenCommit(tenant: tenant, serials: [serial], dialect: dialect, on: connection)
+    public static func stampThenCommit(tenant: String, serial: String, on connection: any SQLConnection) throws {
+        try stampThenCommit(tenant: tenant, serials: [serial], on: connection)
     }
 
     /// The same for several cards of the tenant, which all get the one new tag.
-    public static func stampThenCommit(tenant: String, serials: [String], dialect: SQLDialect, on connection: any SQLConnection) throws {
+    public static func stampThenCommit(tenant: String, serials: [String], on connection: any SQLConnection) throws {
+        let dialect = connection.dialect
         guard dialect == .postgres else {
             _ = try stampEach(tenant: tenant, serials: serials, on: connection)
             return
@@ -142,7 +144,8 @@ public enum DeviceQueries {
     /// server's per-statement work (a round trip, executor start-up, a snapshot) is paid once
     /// for the lot; each answer still comes from that one snapshot, so its `lastUpdated` never
     /// runs ahead of its serials. SQLite is in process and has no such cost: one query a poll.
-    public static func serialsUpdated(_ polls: [Poll], dialect: SQLDialect, on connection: any SQLConnection) throws -> [UpdatedSerials?] {
+    public static func serialsUpdated(_ polls: [Poll], on connection: any SQLConnection) throws -> [UpdatedSerials?] {
+        let dialect = connection.dialect
         // No stored id holds a NUL (the store refuses them), so such a poll matches nothing. Left
         // out here, it can neither break the array literal the other polls share nor reach
         // libpq, which would cut the id short at the NUL and match another device.

@@ -104,9 +104,8 @@ public final class HTTPClient: Sendable {
         /// (see `Origin`), and their timeouts do not run meanwhile.
         public var connectionsPerHost: Int
         /// libcurl loops (each a thread with its own multi handle and connections) a client
-        /// certificate may use. One loop's thread topped out at 9,000-10,000 requests a second on
-        /// a 2-core machine (libcurl's own work, 40-100 µs of CPU a request as the machine's
-        /// speed varies; the curl command line costs as much): a fan-out spreads over more
+        /// certificate may use. One loop's thread tops out well below what a fan-out needs
+        /// (libcurl's own work a request; BENCHMARKS.md, "Pushes"): a fan-out spreads over more
         /// loops, while a trickle of single requests stays on one.
         public var loopsPerIdentity: Int
         public init(caFile: String? = nil, maxInFlight: Int = 2_000, maxConcurrentStreams: Int = 1_000, connectTimeoutMilliseconds: Int = 10_000,

@@ -4,6 +4,7 @@ import PasslineSQL
 
 /// One libpq connection. Not thread-safe: the pool lends it to one closure at a time, on its own queue.
 final class PostgresConnection: SQLConnection {
+    var dialect: SQLDialect { .postgres }
     private let handle: OpaquePointer
     /// Prepared statement names by SQL text: parsing and planning happen once per connection.
     private var prepared: [String: String] = [:]

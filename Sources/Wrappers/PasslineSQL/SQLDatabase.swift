@@ -4,6 +4,8 @@
 /// cooperative pool. Statements are written with `?` placeholders for both databases; the
 /// PostgreSQL driver numbers them.
 public protocol SQLConnection {
+    /// Which SQL the connection speaks, for the few statements the two databases spell differently.
+    var dialect: SQLDialect { get }
     /// Runs a statement and returns its rows (for SELECT and `… RETURNING`).
     func query(_ sql: String, _ binds: [SQLValue]) throws -> [SQLRow]
     /// Runs a statement and returns how many rows it changed.
@@ -103,6 +105,8 @@ private final class TransactionScope: SQLConnection {
     private(set) var committed = false
 
     init(_ base: any SQLConnection) { self.base = base }
+
+    var dialect: SQLDialect { base.dialect }
 
     private func checkOpen() throws {
         if committed { throw SQLError(.other, "The transaction was already committed; no statement may follow the one that committed it.") }

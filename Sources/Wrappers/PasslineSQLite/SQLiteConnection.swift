@@ -3,6 +3,7 @@ import PasslineSQL
 
 /// One SQLite connection. Not thread-safe: `SQLiteDatabase` confines it to one queue.
 final class SQLiteConnection: SQLConnection {
+    var dialect: SQLDialect { .sqlite }
     private let handle: OpaquePointer
     /// Prepared statements by SQL text, reused across calls.
     private var statements: [String: OpaquePointer] = [:]
