@@ -72,7 +72,7 @@ struct CrashTests {
                                                  authenticationToken: "token-\(card)-0123456789abcdef", publicToken: "public-\(card)", points: 10),
                                            tenant: tenant, now: 1, on: connection)
                     for device in 0..<5 {
-                        _ = try Records.register(tenant: tenant, device: "d\(card)-\(device)", pushToken: String(format: "%064x", card * 5 + device),
+                        _ = try Devices.register(tenant: tenant, device: "d\(card)-\(device)", pushToken: String(format: "%064x", card * 5 + device),
                                                  passType: "pass.dev.\(name)", serial: serial, now: 1, on: connection)
                     }
                 }

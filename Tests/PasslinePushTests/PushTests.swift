@@ -64,7 +64,7 @@ struct PushHarness {
     }
 
     func register(device: String, token: String, serial: String, now: Int64 = WallClock.milliseconds()) async throws {
-        _ = try await database.withConnection { try Records.register(tenant: tenant, device: device, pushToken: token, passType: Self.passType, serial: serial, now: now, on: $0) }
+        _ = try await database.withConnection { try Devices.register(tenant: tenant, device: device, pushToken: token, passType: Self.passType, serial: serial, now: now, on: $0) }
     }
 
     func earn(_ serial: String, _ points: Int64 = 5) async throws {

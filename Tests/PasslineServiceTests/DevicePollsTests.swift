@@ -17,7 +17,7 @@ struct DevicePollsTests {
                 try Records.insertCard(Records.NewCard(serialNumber: "S\(i)", templateID: "tpl", memberID: "M\(i)", memberName: "Member",
                                                        authenticationToken: "auth-token-0123456789-\(i)", publicToken: "public-\(i)", points: 0),
                                        tenant: "t1", now: 1, on: connection)
-                _ = try Records.register(tenant: "t1", device: "device-\(i % 10)", pushToken: "p\(i)", passType: "pass.test", serial: "S\(i)", now: 1, on: connection)
+                _ = try Devices.register(tenant: "t1", device: "device-\(i % 10)", pushToken: "p\(i)", passType: "pass.test", serial: "S\(i)", now: 1, on: connection)
             }
         }
         let polls = DevicePolls(database: database, maxBatchSize: 7)

@@ -194,8 +194,8 @@ struct JobQueueTests {
         // non-ASCII must come back from the payload exactly.
         let odd = "tok\"en\\ \u{1}é"
         try await database.transaction { connection in
-            _ = try Records.register(tenant: "t1", device: "tablet", pushToken: odd, passType: "pass.test", serial: "S0", now: 1, on: connection)
-            _ = try Records.register(tenant: "t1", device: "watch", pushToken: "token-watch", passType: "pass.other", serial: "S1", now: 1, on: connection)
+            _ = try Devices.register(tenant: "t1", device: "tablet", pushToken: odd, passType: "pass.test", serial: "S0", now: 1, on: connection)
+            _ = try Devices.register(tenant: "t1", device: "watch", pushToken: "token-watch", passType: "pass.other", serial: "S1", now: 1, on: connection)
         }
         let pushes = try await database.transaction { connection in
             try Ledger.enqueuePushes(tenant: "t1", serials: ["S0", "S1", "nobody"], mode: "live", now: 5, on: connection)
@@ -449,8 +449,8 @@ struct HostileFieldTests {
         case .memberId: var c = card(9); c.memberID = value; try Records.insertCard(c, tenant: "t1", now: 1, on: connection)
         case .memberName: try Records.insertCard(card(9, name: value), tenant: "t1", now: 1, on: connection)
         case .fields: var c = card(9); c.fieldsJSON = value; try Records.insertCard(c, tenant: "t1", now: 1, on: connection)
-        case .deviceLibraryIdentifier: _ = try Records.register(tenant: "t1", device: value, pushToken: "p", passType: "pass.test", serial: "S0", now: 1, on: connection)
-        case .pushToken: _ = try Records.register(tenant: "t1", device: "d", pushToken: value, passType: "pass.test", serial: "S0", now: 1, on: connection)
+        case .deviceLibraryIdentifier: _ = try Devices.register(tenant: "t1", device: value, pushToken: "p", passType: "pass.test", serial: "S0", now: 1, on: connection)
+        case .pushToken: _ = try Devices.register(tenant: "t1", device: "d", pushToken: value, passType: "pass.test", serial: "S0", now: 1, on: connection)
         }
     }
 

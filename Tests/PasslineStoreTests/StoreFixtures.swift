@@ -12,7 +12,7 @@ func seeded(_ kind: TestDatabase, cards: Int = 0, device: String = "device-1", m
         try Records.createTemplate(id: "tpl", tenant: "t1", name: "loyalty", passJSON: Array("{}".utf8), now: 1, on: connection)
         for i in 0..<cards {
             try Records.insertCard(card(i), tenant: "t1", now: 1, on: connection)
-            _ = try Records.register(tenant: "t1", device: device, pushToken: "token-\(device)", passType: "pass.test", serial: "S\(i)", now: 1, on: connection)
+            _ = try Devices.register(tenant: "t1", device: device, pushToken: "token-\(device)", passType: "pass.test", serial: "S\(i)", now: 1, on: connection)
         }
     }
     return database

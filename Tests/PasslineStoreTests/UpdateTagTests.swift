@@ -10,17 +10,17 @@ struct UpdateTagTests {
     @Test("a device sees its changed serials and a lastUpdated to ask with next", arguments: TestDatabase.available)
     func basics(kind: TestDatabase) async throws {
         let database = try await seeded(kind, cards: 3)
-        let all = try await database.withConnection { try DeviceQueries.serialsUpdated(tenant: "t1", device: "device-1", passType: "pass.test", since: nil, on: $0) }
+        let all = try await database.withConnection { try DevicePollQuery.serialsUpdated(tenant: "t1", device: "device-1", passType: "pass.test", since: nil, on: $0) }
         #expect(all?.serialNumbers == ["S0", "S1", "S2"])
         let tag = try #require(all?.lastUpdated)
-        #expect(try await database.withConnection { try DeviceQueries.serialsUpdated(tenant: "t1", device: "device-1", passType: "pass.test", since: tag, on: $0) } == nil)
+        #expect(try await database.withConnection { try DevicePollQuery.serialsUpdated(tenant: "t1", device: "device-1", passType: "pass.test", since: tag, on: $0) } == nil)
         _ = try await database.transaction { try Records.recordChange(tenant: "t1", serial: "S1", pointsDelta: 10, now: 2, on: $0) }
-        let changed = try await database.withConnection { try DeviceQueries.serialsUpdated(tenant: "t1", device: "device-1", passType: "pass.test", since: tag, on: $0) }
+        let changed = try await database.withConnection { try DevicePollQuery.serialsUpdated(tenant: "t1", device: "device-1", passType: "pass.test", since: tag, on: $0) }
         #expect(changed?.serialNumbers == ["S1"])
         #expect(changed!.lastUpdated > tag)
         // Another tenant's device, or another pass type, sees nothing.
-        #expect(try await database.withConnection { try DeviceQueries.serialsUpdated(tenant: "t2", device: "device-1", passType: "pass.test", since: nil, on: $0) } == nil)
-        #expect(try await database.withConnection { try DeviceQueries.serialsUpdated(tenant: "t1", device: "device-1", passType: "pass.other", since: nil, on: $0) } == nil)
+        #expect(try await database.withConnection { try DevicePollQuery.serialsUpdated(tenant: "t2", device: "device-1", passType: "pass.test", since: nil, on: $0) } == nil)
+        #expect(try await database.withConnection { try DevicePollQuery.serialsUpdated(tenant: "t1", device: "device-1", passType: "pass.other", since: nil, on: $0) } == nil)
         await database.close()
     }
 
@@ -35,27 +35,27 @@ struct UpdateTagTests {
             try Records.insertCard(Records.NewCard(serialNumber: "S0", templateID: "tpl2", memberID: "M0", memberName: "Other",
                                                    authenticationToken: "auth-token-0123456789-t2", publicToken: "public-t2", points: 0),
                                    tenant: "t2", now: 1, on: connection)
-            _ = try Records.register(tenant: "t2", device: "device-1", pushToken: "p", passType: "pass.test", serial: "S0", now: 1, on: connection)
+            _ = try Devices.register(tenant: "t2", device: "device-1", pushToken: "p", passType: "pass.test", serial: "S0", now: 1, on: connection)
             for (index, device) in odd.enumerated() {
-                _ = try Records.register(tenant: "t1", device: device, pushToken: "p\(index)", passType: "pass.test", serial: "S\(index % 6)", now: 1, on: connection)
+                _ = try Devices.register(tenant: "t1", device: device, pushToken: "p\(index)", passType: "pass.test", serial: "S\(index % 6)", now: 1, on: connection)
             }
             return try Records.recordChange(tenant: "t1", serial: "S2", pointsDelta: 5, now: 2, on: connection).tag
         }
-        var polls: [DeviceQueries.Poll] = []
+        var polls: [DevicePollQuery.Poll] = []
         for since in [nil, 0, tag - 1, tag] as [Int64?] {
             for device in ["device-1", "nobody", "with\u{0}nul"] + odd {
-                polls.append(DeviceQueries.Poll(tenant: "t1", device: device, passType: "pass.test", since: since))
+                polls.append(DevicePollQuery.Poll(tenant: "t1", device: device, passType: "pass.test", since: since))
             }
-            polls.append(DeviceQueries.Poll(tenant: "t2", device: "device-1", passType: "pass.test", since: since))
-            polls.append(DeviceQueries.Poll(tenant: "t1", device: "device-1", passType: "pass.other", since: since))
-            polls.append(DeviceQueries.Poll(tenant: "nobody", device: "device-1", passType: "pass.test", since: since))
+            polls.append(DevicePollQuery.Poll(tenant: "t2", device: "device-1", passType: "pass.test", since: since))
+            polls.append(DevicePollQuery.Poll(tenant: "t1", device: "device-1", passType: "pass.other", since: since))
+            polls.append(DevicePollQuery.Poll(tenant: "nobody", device: "device-1", passType: "pass.test", since: since))
         }
         let asked = polls
         let (batched, alone) = try await database.withConnection { connection in
-            (try DeviceQueries.serialsUpdated(asked, on: connection),
+            (try DevicePollQuery.serialsUpdated(asked, on: connection),
              try asked.map { poll in
                  poll.device.utf8.contains(0) ? nil
-                     : try DeviceQueries.serialsUpdated(tenant: poll.tenant, device: poll.device, passType: poll.passType, since: poll.since, on: connection)
+                     : try DevicePollQuery.serialsUpdated(tenant: poll.tenant, device: poll.device, passType: poll.passType, since: poll.since, on: connection)
              })
         }
         #expect(batched.count == polls.count)
@@ -68,7 +68,7 @@ struct UpdateTagTests {
         #expect(polls.indices.filter { polls[$0].since == tag - 1 && batched[$0] != nil }.map { polls[$0].device } == ["device-1", "NULL"])
         // Alone, an id with a NUL matches nothing either, not the device its text stops at.
         let cut = try await database.withConnection { connection in
-            try DeviceQueries.serialsUpdated([DeviceQueries.Poll(tenant: "t1", device: "device-1\u{0}x", passType: "pass.test", since: nil)],
+            try DevicePollQuery.serialsUpdated([DevicePollQuery.Poll(tenant: "t1", device: "device-1\u{0}x", passType: "pass.test", since: nil)],
                                              on: connection)
         }
         #expect(cut == [nil])
@@ -78,13 +78,13 @@ struct UpdateTagTests {
     @Test("the tag taken with the COMMIT: the card gets it; for a card that is not there, nothing is committed", arguments: TestDatabase.available)
     func stampThenCommit(kind: TestDatabase) async throws {
         let database = try await seeded(kind, cards: 2)
-        let before = try await database.withConnection { try DeviceQueries.serialsUpdated(tenant: "t1", device: "device-1", passType: "pass.test", since: nil, on: $0) }
+        let before = try await database.withConnection { try DevicePollQuery.serialsUpdated(tenant: "t1", device: "device-1", passType: "pass.test", since: nil, on: $0) }
         let since = try #require(before).lastUpdated
         try await database.transaction { connection in
             try connection.execute("UPDATE cards SET points = 7 WHERE tenant_id = ? AND serial_number = ?", [.text("t1"), .text("S1")])
             try UpdateTags.stampThenCommit(tenant: "t1", serial: "S1", on: connection)
         }
-        let after = try await database.withConnection { try DeviceQueries.serialsUpdated(tenant: "t1", device: "device-1", passType: "pass.test", since: since, on: $0) }
+        let after = try await database.withConnection { try DevicePollQuery.serialsUpdated(tenant: "t1", device: "device-1", passType: "pass.test", since: since, on: $0) }
         #expect(after?.serialNumbers == ["S1"])
         #expect(after?.lastUpdated == since + 1)
 
@@ -96,7 +96,7 @@ struct UpdateTagTests {
         }
         let points = try await database.withConnection { try $0.query("SELECT points FROM cards WHERE tenant_id = ? AND serial_number = ?", [.text("t1"), .text("S0")])[0].int("points") }
         #expect(points == 0)
-        let tags = try await database.withConnection { try DeviceQueries.serialsUpdated(tenant: "t1", device: "device-1", passType: "pass.test", since: nil, on: $0) }
+        let tags = try await database.withConnection { try DevicePollQuery.serialsUpdated(tenant: "t1", device: "device-1", passType: "pass.test", since: nil, on: $0) }
         #expect(tags?.lastUpdated == since + 1)
         await database.close()
     }
@@ -121,7 +121,7 @@ struct UpdateTagTests {
             while true {
                 let finished = done.current
                 let s = since
-                let answer = try await database.withConnection { try DeviceQueries.serialsUpdated(tenant: "t1", device: "device-1", passType: "pass.test", since: s, on: $0) }
+                let answer = try await database.withConnection { try DevicePollQuery.serialsUpdated(tenant: "t1", device: "device-1", passType: "pass.test", since: s, on: $0) }
                 polls.append(Poll(since: since, answer: answer))
                 if let answer { since = answer.lastUpdated }
                 if finalRound { return polls }

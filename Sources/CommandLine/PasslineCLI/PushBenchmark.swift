@@ -54,7 +54,7 @@ struct PushBench: AsyncParsableCommand {
             try Records.insertCard(.init(serialNumber: "S1", templateID: "tpl", memberID: "M1", memberName: "Bench", authenticationToken: String(repeating: "a", count: 32),
                                          publicToken: "bench", points: 0), tenant: tenant, now: 1, on: connection)
             for n in 0..<count {
-                _ = try Records.register(tenant: tenant, device: "device-\(n)", pushToken: Self.token(n), passType: passType, serial: "S1", now: 1, on: connection)
+                _ = try Devices.register(tenant: tenant, device: "device-\(n)", pushToken: Self.token(n), passType: passType, serial: "S1", now: 1, on: connection)
             }
         }
 

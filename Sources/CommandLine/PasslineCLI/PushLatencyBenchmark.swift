@@ -60,7 +60,7 @@ struct PushLatencyBench: AsyncParsableCommand {
             try Records.insertCard(.init(serialNumber: "COUNTER", templateID: counterTemplate, memberID: "M", memberName: "Counter",
                                          authenticationToken: String(repeating: "a", count: 32), publicToken: "counter", points: 0),
                                    tenant: tenant, now: 1, on: connection)
-            _ = try Records.register(tenant: tenant, device: "counter", pushToken: counterToken, passType: passType, serial: "COUNTER", now: 1, on: connection)
+            _ = try Devices.register(tenant: tenant, device: "counter", pushToken: counterToken, passType: passType, serial: "COUNTER", now: 1, on: connection)
         }
         // A thousand cards a transaction: each insert stamps the tenant's one update-tag row, and
         // PostgreSQL walks every earlier version of that row made in the same transaction, so
@@ -71,7 +71,7 @@ struct PushLatencyBench: AsyncParsableCommand {
                     try Records.insertCard(.init(serialNumber: "C\(n)", templateID: campaignTemplate, memberID: "M\(n)", memberName: "Member",
                                                  authenticationToken: String(repeating: "a", count: 32), publicToken: "p\(n)", points: 0),
                                            tenant: tenant, now: 1, on: connection)
-                    _ = try Records.register(tenant: tenant, device: "d\(n)", pushToken: PushBench.token(n), passType: passType, serial: "C\(n)", now: 1, on: connection)
+                    _ = try Devices.register(tenant: tenant, device: "d\(n)", pushToken: PushBench.token(n), passType: passType, serial: "C\(n)", now: 1, on: connection)
                 }
             }
         }

@@ -108,7 +108,7 @@ struct StoreBenchmark: Sendable {
             let device = "device-\(Int.random(in: 0..<devices, using: &generator))"
             let since = Int64.random(in: 0..<Int64(cards), using: &generator)
             let begin = ContinuousClock.now
-            _ = try await database.withConnection { try DeviceQueries.serialsUpdated(tenant: "bench", device: device, passType: "pass.bench", since: since, on: $0) }
+            _ = try await database.withConnection { try DevicePollQuery.serialsUpdated(tenant: "bench", device: device, passType: "pass.bench", since: since, on: $0) }
             let elapsed = ContinuousClock.now - begin
             latencies.append(Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15)
         }

@@ -13,7 +13,7 @@ import PasslineStore
 /// PostgreSQL backends switching on the cores. At a few milliseconds a batch of 256, one
 /// stream still answers tens of thousands of polls a second.
 public final class DevicePolls: Sendable {
-    public typealias Poll = DeviceQueries.Poll
+    public typealias Poll = DevicePollQuery.Poll
 
     private let batcher: Batcher<Int, Poll, UpdatedSerials?>
 
@@ -22,7 +22,7 @@ public final class DevicePolls: Sendable {
         batcher = Batcher(maxBatchSize: maxBatchSize) { _, polls in
             do {
                 let answers = try await database.withConnection { connection in
-                    try DeviceQueries.serialsUpdated(polls, on: connection)
+                    try DevicePollQuery.serialsUpdated(polls, on: connection)
                 }
                 return answers.map { .success($0) }
             } catch {

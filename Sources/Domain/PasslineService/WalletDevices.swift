@@ -52,7 +52,7 @@ public final class WalletDevices: Sendable {
     public func register(device: String, pushToken: String, for card: Cards.Card, passType: String) async throws -> Bool {
         let limit = maxDevicesPerCard
         return try await database.transaction { connection in
-            try Records.register(tenant: card.tenant, device: device, pushToken: pushToken, passType: passType, serial: card.serialNumber,
+            try Devices.register(tenant: card.tenant, device: device, pushToken: pushToken, passType: passType, serial: card.serialNumber,
                                  now: WallClock.milliseconds(), maxDevicesPerCard: limit, on: connection)
         }
     }

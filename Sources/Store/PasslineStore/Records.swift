@@ -1,6 +1,8 @@
 import PasslineSQL
 
-/// The rows a tenant's cards stand on. The domain layer builds its operations from these.
+/// The rows a tenant's cards stand on: the tenant with its tag counter, its templates, its
+/// cards and their changes. The domain builds its operations from these; what devices write
+/// is `Devices`'s.
 public enum Records {
     /// Creates a tenant and its update-tag counter.
     public static func createTenant(id: String, name: String, now: Int64, on connection: any SQLConnection) throws {
@@ -84,34 +86,6 @@ public enum Records {
         }
         let tag = try UpdateTags.stamp(tenant: tenant, serial: serial, on: connection)
         return (try row.int("version"), tag)
-    }
-
-    /// Registers a device for a card (the push token is replaced when it changed). Returns true when new.
-    /// - Parameter maxDevicesPerCard: refuse a new device for a card already on this many.
-    public static func register(tenant: String, device: String, pushToken: String, passType: String, serial: String, now: Int64,
-                                maxDevicesPerCard: Int? = nil, on connection: any SQLConnection) throws -> Bool {
-        try TextRules.check(device, field: "deviceLibraryIdentifier", maxLength: 256)
-        try TextRules.check(pushToken, field: "pushToken", maxLength: 256)
-        if let maxDevicesPerCard {
-            let others = try connection.first("""
-                SELECT COUNT(*) AS n FROM registrations WHERE tenant_id = ? AND serial_number = ? AND device_library_id <> ?
-                """, [.text(tenant), .text(serial), .text(device)])?.int("n") ?? 0
-            if others >= Int64(maxDevicesPerCard) {
-                throw StoreError(.invalid, "Card \(serial) is registered on \(others) devices already, the most a card may be on (\(maxDevicesPerCard)); remove it from one of them first.")
-            }
-        }
-        try connection.execute("""
-            INSERT INTO devices (tenant_id, device_library_id, push_token, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
-            ON CONFLICT (tenant_id, device_library_id) DO UPDATE SET push_token = excluded.push_token, updated_at = excluded.updated_at
-            """, [.text(tenant), .text(device), .text(pushToken), .int(now), .int(now)])
-        do {
-            return try connection.execute("""
-                INSERT INTO registrations (tenant_id, device_library_id, pass_type_identifier, serial_number, created_at)
-                VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
-                """, [.text(tenant), .text(device), .text(passType), .text(serial), .int(now)]) == 1
-        } catch let error as SQLError where error.code == .foreignKeyViolation {
-            throw StoreError(.notFound, "Card \(serial) does not exist for this tenant.")
-        }
     }
 }
 

@@ -107,7 +107,9 @@ public struct UpdatedSerials: Sendable, Equatable {
     public let lastUpdated: Int64
 }
 
-public enum DeviceQueries {
+/// Apple's "which of my passes changed since this tag", as SQL: one device's poll, or many at
+/// once (`DevicePolls` batches them).
+public enum DevicePollQuery {
     /// The serials registered by a device for a pass type whose tag is above `since`, with the
     /// tag to ask with next time, read in one statement so that both come from one snapshot.
     /// Nil when nothing matches (the web service answers 204).
