@@ -108,6 +108,20 @@ struct CommandLineTests {
         #expect(!result.stderr.isEmpty)
     }
 
+    @Test("serve checks every setting before it starts, names each one at fault, and opens nothing")
+    func serveConfiguration() async throws {
+        let folder = TestSupport.temporaryFolder()
+        let result = try await TestSupport.run(bin, ["serve"], environment: [
+            "PASSLINE_DATABASE_URL": "sqlite:\(folder.path)/never.sqlite", "PASSLINE_APNS_URL": "http://apns.example.com",
+            "LOG_LEVEL": "loud", "PASSLINE_GOOGLE_REQUESTS_PER_SECOND": "-1", "PASSLINE_PUBLIC_URL": "http://cards.example.com",
+        ], in: folder)
+        #expect(result.status == 64, "\(result.stderr)")
+        for setting in ["PASSLINE_APNS_URL", "LOG_LEVEL", "PASSLINE_GOOGLE_REQUESTS_PER_SECOND", "PASSLINE_PUBLIC_URL"] {
+            #expect(result.stderr.contains(setting), "\(setting) is not named: \(result.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("never.sqlite").path), "the store was opened")
+    }
+
     @Test("the wrong key for the certificate is named")
     func wrongKey() async throws {
         let folder = try await workspace()
