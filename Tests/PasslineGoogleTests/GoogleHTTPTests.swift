@@ -90,7 +90,7 @@ struct GoogleHTTPTests {
         #expect(try await send("GET", "/c/no-such-token/google").status == 404)
 
         // Test-mode cards stay off Google.
-        let testKey = try await google.cards.tenants.createKey(tenant: google.tenant, mode: "test")
+        let testKey = try await google.cards.tenants.createKey(tenant: google.tenant, mode: .test)
         let testCard = try await send("POST", "/api/v1/cards", #"{"template":"loyalty","memberId":"T-1","memberName":"Test","points":0}"#, key: testKey)
         #expect(testCard.status == 201 && testCard.json?["links"]?["googleSave"] == nil)
 

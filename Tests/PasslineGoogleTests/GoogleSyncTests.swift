@@ -69,13 +69,13 @@ struct GoogleHarness {
         await database.close()
     }
 
-    func card(points: Int64 = 100, tier: String = "Silver", mode: String = "live") async throws -> Cards.Card {
+    func card(points: Int64 = 100, tier: String = "Silver", mode: CardMode = .live) async throws -> Cards.Card {
         try await cards.create(tenant: tenant, mode: mode, .init(template: "loyalty", memberID: "M-\(UUID().uuidString.prefix(6))", memberName: "Zoë \"Z\" 🌸",
                                                                   points: points, fields: JSONObject([("tier", .string(tier))])))
     }
 
     func transact(_ serial: String, _ points: Int64) async throws {
-        _ = try await cards.transact(.init(serial: serial, points: points, reason: points > 0 ? "visit" : "reward"), tenant: tenant, mode: "live",
+        _ = try await cards.transact(.init(serial: serial, points: points, reason: points > 0 ? "visit" : "reward"), tenant: tenant, mode: .live,
                                      jobs: jobs) { _ in [] }
     }
 
@@ -144,7 +144,7 @@ struct GoogleSyncTests {
         try await google.drain()
         #expect(google.sim.object(google.objectID(card))?["loyaltyPoints"]?["balance"]?["int"] == .int(86))
         // A voided card is INACTIVE on Google too.
-        _ = try await google.cards.change(tenant: google.tenant, mode: "live", serial: card.serialNumber, memberName: nil, fields: nil, voided: true, jobs: google.jobs)
+        _ = try await google.cards.change(tenant: google.tenant, mode: .live, serial: card.serialNumber, memberName: nil, fields: nil, voided: true, jobs: google.jobs)
         try await google.drain()
         #expect(google.sim.object(google.objectID(card))?["state"] == .string("INACTIVE"))
         await google.stop()
@@ -157,7 +157,7 @@ struct GoogleSyncTests {
         for _ in 0..<5 { cards.append(try await google.card(tier: "Silver")) }
         try await google.drain()
         let campaigns = CardCampaigns(cards: google.cards, jobs: google.jobs, stepSize: 2)
-        _ = try await campaigns.start(tenant: google.tenant, mode: "live", template: "loyalty", change: .init(fields: JSONObject([("tier", .string("Gold"))])))
+        _ = try await campaigns.start(tenant: google.tenant, mode: .live, template: "loyalty", change: .init(fields: JSONObject([("tier", .string("Gold"))])))
         while try await campaigns.runOnce() > 0 {}
         try await google.drain()
         for card in cards {
@@ -305,7 +305,7 @@ struct GoogleSyncTests {
     @Test("a test-mode card stays off Google; check lists the issuer's classes")
     func testModeAndCheck() async throws {
         let google = try await GoogleHarness.start(.sqlite)
-        let test = try await google.card(mode: "test")
+        let test = try await google.card(mode: .test)
         #expect(try await google.jobStates().isEmpty)
         #expect(try await google.cards.googleSaveLink(test) == nil)
         let live = try await google.card()

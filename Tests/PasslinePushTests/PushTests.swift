@@ -59,7 +59,7 @@ struct PushHarness {
 
     static func token(_ n: Int) -> String { String(repeating: "0", count: 56) + String(format: "%08x", n) }
 
-    func card(points: Int64 = 100, mode: String = "live") async throws -> String {
+    func card(points: Int64 = 100, mode: CardMode = .live) async throws -> String {
         try await cards.create(tenant: tenant, mode: mode, .init(template: "loyalty", memberID: "M-\(UUID().uuidString.prefix(6))", memberName: "Ada", points: points)).serialNumber
     }
 
@@ -68,7 +68,7 @@ struct PushHarness {
     }
 
     func earn(_ serial: String, _ points: Int64 = 5) async throws {
-        _ = try await cards.transact(.init(serial: serial, points: points, reason: "visit"), tenant: tenant, mode: "live", jobs: jobs) { _ in [] }
+        _ = try await cards.transact(.init(serial: serial, points: points, reason: "visit"), tenant: tenant, mode: .live, jobs: jobs) { _ in [] }
     }
 
     /// Runs the worker until no job is due, moving retries' backoff to now between rounds.
@@ -113,7 +113,7 @@ struct PushTests {
         #expect(counts["delivered"] == 3)
 
         // What the lock screen shows comes from the new pass: the changed value under a changeMessage.
-        let card = try await h.cards.get(tenant: h.tenant, mode: "live", serial: serial)
+        let card = try await h.cards.get(tenant: h.tenant, mode: .live, serial: serial)
         let pass = try #require(PassVerifier.verify(try await h.cards.pass(card), trustAnchors: nil).passJSON)
         let points = try #require(pass["storeCard"]?["primaryFields"]?.arrayValue?.first)
         #expect(points["value"] == .int(125) && points["changeMessage"]?.stringValue?.contains("%@") == true)

@@ -198,7 +198,7 @@ struct JobQueueTests {
             _ = try Devices.register(tenant: "t1", device: "watch", pushToken: "token-watch", passType: "pass.other", serial: "S1", now: 1, on: connection)
         }
         let pushes = try await database.transaction { connection in
-            try Ledger.enqueuePushes(tenant: "t1", serials: ["S0", "S1", "nobody"], mode: "live", now: 5, on: connection)
+            try Ledger.enqueuePushes(tenant: "t1", serials: ["S0", "S1", "nobody"], mode: .live, now: 5, on: connection)
         }
         #expect(pushes == 4)  // registrations: phone S0, phone S1, tablet S0, watch S1
         let queue = JobQueue(database: database)
@@ -218,9 +218,9 @@ struct JobQueueTests {
         // Waiting jobs merge with a newer change's: a campaign's payload replaces the single change's.
         try await queue.complete(jobs, now: 11)
         try await database.transaction { connection in
-            _ = try Ledger.enqueuePushes(tenant: "t1", serials: ["S0"], mode: "live", now: 20, on: connection)
-            _ = try Ledger.enqueuePushes(tenant: "t1", serials: ["S0"], mode: "live", priority: .bulk, campaign: "c-1", now: 21, on: connection)
-            _ = try Ledger.enqueuePushes(tenant: "t1", serials: ["S0"], mode: "test", now: 22, on: connection)
+            _ = try Ledger.enqueuePushes(tenant: "t1", serials: ["S0"], mode: .live, now: 20, on: connection)
+            _ = try Ledger.enqueuePushes(tenant: "t1", serials: ["S0"], mode: .live, priority: .bulk, campaign: "c-1", now: 21, on: connection)
+            _ = try Ledger.enqueuePushes(tenant: "t1", serials: ["S0"], mode: .test, now: 22, on: connection)
         }
         #expect(try await queue.counts() == ["done": 3, "ready": 4])
         let merged = try await queue.claim(limit: 10, now: 30)

@@ -29,7 +29,7 @@ struct LedgerBatchTests {
             change("S5", 1),
         ]
         let results = try await database.transaction { connection in
-            try Ledger.applyBatch(tenant: "t1", mode: "live", changes, now: 50,
+            try Ledger.applyBatch(tenant: "t1", mode: .live, changes, now: 50,
                                   answer: { index, outcome in Array("answer \(index) \(outcome.points)".utf8) }, on: connection)
         }
         #expect(results.count == changes.count)
@@ -41,7 +41,11 @@ struct LedgerBatchTests {
         #expect((s0.points, s0.version, s0.entry.balanceAfter, s0.entry.amount, s0.pushes) == (105, 2, 105, 1250, 1))
         #expect((s2.points, s2.entry.points) == (60, -40))
         #expect(s5.points == 101)
-        #expect(results[1] == .notApplied && results[3] == .notApplied && results[4] == .notApplied)
+        // Each refusal says why, as a change alone would have been answered.
+        func refusal(_ result: Ledger.BatchResult) -> StoreError? { if case .refused(let error) = result { error } else { nil } }
+        #expect(refusal(results[1])?.code == .conflict && refusal(results[1])?.message.contains("exceeds the balance") == true, "\(results[1])")
+        #expect(refusal(results[3])?.code == .conflict && refusal(results[3])?.message.contains("voided") == true, "\(results[3])")
+        #expect(refusal(results[4])?.code == .notFound, "\(results[4])")
         #expect(results[5] == .keyTaken)
 
         try await database.withConnection { connection in
@@ -73,10 +77,11 @@ struct LedgerBatchTests {
     func nothingApplied(kind: TestDatabase) async throws {
         let database = try await seeded(kind, cards: 1)
         let results = try await database.transaction { connection in
-            try Ledger.applyBatch(tenant: "t1", mode: "test", [change("S0", 5, key: "k"), change("S0x", 1)], now: 5,
+            try Ledger.applyBatch(tenant: "t1", mode: .test, [change("S0", 5, key: "k"), change("S0x", 1)], now: 5,
                                   answer: { _, _ in [] }, on: connection)
         }
-        #expect(results == [.notApplied, .notApplied])
+        // A live card asked for in test mode is not found, as an unknown serial is.
+        #expect(results == [.refused(StoreError(.notFound, "No card S0.")), .refused(StoreError(.notFound, "No card S0x."))])
         try await database.withConnection { connection throws in
             #expect(try Idempotency.find(tenant: "t1", key: "k", on: connection) == nil)
             #expect(try connection.first("SELECT count(*) AS n FROM ledger_entries", [])!.int("n") == 0)

@@ -88,7 +88,7 @@ public final class GoogleSyncWorker: Sendable {
     public func sync(tenant: String, serial: String, now: Int64 = WallClock.milliseconds()) async throws -> SyncResult {
         guard let settings = try await issuers.settings(tenant: tenant) else { return .skipped }
         if let reason = settings.pausedReason { return .paused(reason) }
-        guard let card = try? await cards.get(tenant: tenant, mode: nil, serial: serial), card.mode == "live" else { return .skipped }
+        guard let card = try? await cards.get(tenant: tenant, mode: nil, serial: serial), card.mode == .live else { return .skipped }
         let resources = try await resources(card, settings: settings)
         do {
             try await ensureClass(resources.program, templateID: card.templateID, settings: settings, now: now)
@@ -170,7 +170,7 @@ public final class GoogleSyncWorker: Sendable {
     /// within Google's limit.
     /// - Throws: `GoogleWalletError` / `GoogleAPIError` saying why no link can be made now.
     public func saveLink(for card: Cards.Card) async throws -> String {
-        guard let settings = try await issuers.settings(tenant: card.tenant), card.mode == "live" else {
+        guard let settings = try await issuers.settings(tenant: card.tenant), card.mode == .live else {
             throw GoogleWalletError(.invalidConfiguration, "This card's business has not set up Google Wallet.")
         }
         let origins = settings.origins.isEmpty ? [cards.publicURL] : settings.origins

@@ -122,14 +122,16 @@ struct AdminAPI<Context: RequestContext>: Sendable {
     @Sendable func createKey(_ request: Request, context: Context) async throws -> Response {
         let id = try context.parameters.require("tenant")
         let object = try await Self.body(request)
-        let mode: String
+        let mode: CardMode
         switch object["mode"] {
-        case nil: mode = "live"
-        case .string(let m)? where m == "live" || m == "test": mode = m
+        case nil: mode = .live
+        case .string(let text)?:
+            guard let parsed = CardMode(rawValue: text) else { throw Problem.invalid("mode", "must be live or test, found \"\(text)\"") }
+            mode = parsed
         case let other?: throw Problem.invalid("mode", "must be live or test, found \(JSONWriter.string(other))")
         }
         let key = try await services.tenants.createKey(tenant: id, mode: mode)
-        return JSONResponse.make(.created, .object(JSONObject([("key", .string(key)), ("mode", .string(mode))])))
+        return JSONResponse.make(.created, .object(JSONObject([("key", .string(key)), ("mode", .string(mode.rawValue))])))
     }
 
     /// Revokes a key named in full or by its 12-character prefix: 204.

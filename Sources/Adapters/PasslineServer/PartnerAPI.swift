@@ -120,7 +120,7 @@ struct PartnerAPI<Context: PartnerRequestContext>: Sendable {
         let principal = try context.principal()
         // Wallet's log calls name no pass (Apple's path has only the tenant), so a message cannot
         // be told to come from a test card; they may name live cards and customers' devices.
-        guard principal.mode == "live" else {
+        guard principal.mode == .live else {
             throw Problem(.forbidden, type: "live-only", title: "Device logs need a live key",
                           detail: "Wallet's log messages cannot be attributed to a mode and may describe live cards; read them with a live key.")
         }
@@ -142,7 +142,7 @@ struct PartnerAPI<Context: PartnerRequestContext>: Sendable {
         var points = try Self.pointsRequest(RequestBody.object(RequestBody.parse(body)), serial: serial)
         points.idempotencyKey = key
         points.requestHash = Digest.sha256(Array("POST cards/\(serial)/transactions\n".utf8) + body)
-        points.actor = principal.mode
+        points.actor = principal.mode.rawValue
         let result = try await services.cards.transact(points, tenant: principal.tenant, mode: principal.mode, jobs: services.jobs) { outcome in
             JSONWriter.bytes(.object(JSONObject([
                 ("transaction", Self.json(outcome.entry)), ("points", .int(outcome.points)), ("version", .int(outcome.version)),
@@ -330,7 +330,7 @@ struct PartnerAPI<Context: PartnerRequestContext>: Sendable {
         if services.googleSaveURL != nil, let google = try await services.cards.googleSaveLink(card) { links["googleSave"] = .string(google) }
         links["page"] = .string(services.cards.pageLink(card))
         return .object(JSONObject([
-            ("serialNumber", .string(card.serialNumber)), ("template", .string(card.templateID)), ("mode", .string(card.mode)),
+            ("serialNumber", .string(card.serialNumber)), ("template", .string(card.templateID)), ("mode", .string(card.mode.rawValue)),
             ("memberId", .string(card.memberID)), ("memberName", .string(card.memberName)), ("points", .int(card.points)),
             ("fields", .object(card.fields)), ("version", .int(card.version)), ("voided", .bool(card.voided)),
             ("links", .object(links)),

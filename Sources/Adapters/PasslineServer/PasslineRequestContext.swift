@@ -17,7 +17,7 @@ extension SourceAwareRequestContext {
 /// Who a partner API request acts for: the API key's tenant and mode.
 public struct PartnerPrincipal: Sendable, Equatable {
     public let tenant: String
-    public let mode: String
+    public let mode: CardMode
 }
 
 /// A context that carries the partner principal once `PartnerKeyMiddleware` has authenticated

@@ -22,7 +22,7 @@ struct CampaignCommand: AsyncParsableCommand {
         var template: String
 
         @Option(help: "live or test: which of the template's cards.")
-        var mode: String = "live"
+        var mode: CardModeOption = .init(.live)
 
         @Option(help: "A message for the lock screen, written into the template's {{message}} field.")
         var message: String?
@@ -36,7 +36,6 @@ struct CampaignCommand: AsyncParsableCommand {
         @OptionGroup var store: TenantCommand.StoreOptions
 
         func validate() throws {
-            guard mode == "live" || mode == "test" else { throw ValidationError("--mode must be live or test, found \(mode).") }
             for field in fields where !field.contains("=") || field.hasPrefix("=") {
                 throw ValidationError("--field must be KEY=VALUE, found \"\(field)\".")
             }
@@ -50,7 +49,7 @@ struct CampaignCommand: AsyncParsableCommand {
             }
             let campaigns = try await store.openCampaigns()
             let started: Campaigns.Campaign
-            do { started = try await campaigns.start(tenant: tenant, mode: mode, template: template, change: change) } catch {
+            do { started = try await campaigns.start(tenant: tenant, mode: mode.value, template: template, change: change) } catch {
                 await campaigns.cards.database.close()
                 throw error
             }

@@ -85,8 +85,8 @@ struct PushBench: AsyncParsableCommand {
         let before = ThreadTimes.now()
         let start = DispatchTime.now().uptimeNanoseconds
         try await database.transaction { connection in
-            _ = try Ledger.apply(tenant: tenant, mode: "live", serial: "S1", points: 10, reason: "campaign", amount: nil, idempotencyKey: nil,
-                                 actor: nil, now: WallClock.milliseconds(), on: connection)
+            _ = try Ledger.apply(tenant: tenant, mode: .live, .init(serial: "S1", points: 10, reason: "campaign", amount: nil, actor: nil,
+                                                                   idempotencyKey: nil, requestHash: []), now: WallClock.milliseconds(), on: connection)
         }
         let queued = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         try await worker.drain()

@@ -101,8 +101,8 @@ struct PushLatencyBench: AsyncParsableCommand {
             for _ in 0..<changes {
                 let before = arrivals.withLock { $0.counter.count }
                 let committed = try await database.transaction { connection in
-                    _ = try Ledger.apply(tenant: tenant, mode: "live", serial: "COUNTER", points: 1, reason: "visit", amount: nil, idempotencyKey: nil,
-                                         actor: nil, now: WallClock.milliseconds(), on: connection)
+                    _ = try Ledger.apply(tenant: tenant, mode: .live, .init(serial: "COUNTER", points: 1, reason: "visit", amount: nil, actor: nil,
+                                                                           idempotencyKey: nil, requestHash: []), now: WallClock.milliseconds(), on: connection)
                     return Self.now()
                 }
                 jobs.notifyCommitted()
@@ -119,7 +119,7 @@ struct PushLatencyBench: AsyncParsableCommand {
         Console.error("idle: \(changes) transactions, one at a time…")
         let idle = try await measure()
         Console.error("during a campaign to \(devices) devices…")
-        let campaign = try await campaigns.start(tenant: tenant, mode: "live", template: "campaign", change: .init())
+        let campaign = try await campaigns.start(tenant: tenant, mode: .live, template: "campaign", change: .init())
         // Measure once the campaign's pushes are flowing, not while it is still being set up.
         while arrivals.withLock({ $0.others }) < min(2_000, devices / 2) { try await Task.sleep(for: .milliseconds(5)) }
         let othersBefore = arrivals.withLock { $0.others }

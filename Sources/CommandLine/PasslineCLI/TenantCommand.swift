@@ -87,17 +87,13 @@ struct TenantCommand: AsyncParsableCommand {
             var tenant: String
 
             @Option(help: "live or test.")
-            var mode: String = "live"
+            var mode: CardModeOption = .init(.live)
 
             @OptionGroup var store: StoreOptions
 
-            func validate() throws {
-                guard mode == "live" || mode == "test" else { throw ValidationError("--mode must be live or test, found \(mode).") }
-            }
-
             func run() async throws {
                 let tenants = try await store.open()
-                let key = try await tenants.createKey(tenant: tenant, mode: mode)
+                let key = try await tenants.createKey(tenant: tenant, mode: mode.value)
                 await tenants.database.close()
                 print(key)
             }

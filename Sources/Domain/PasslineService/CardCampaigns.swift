@@ -40,14 +40,14 @@ public final class CardCampaigns: Sendable {
     /// one of the cards first, so data that does not fit the template is refused before any card changes.
     /// - Throws: `StoreError.notFound` for an unknown template, `.invalid` for a message to a template
     ///   without a message field, `PassError.invalidCardData` for fields that do not fit it.
-    public func start(tenant: String, mode: String, template idOrName: String, change: Campaigns.Change,
+    public func start(tenant: String, mode: CardMode, template idOrName: String, change: Campaigns.Change,
                       now: Int64 = WallClock.milliseconds()) async throws -> Campaigns.Campaign {
         let (templateID, _, _) = try await cards.templates.load(tenant: tenant, mode: mode, idOrName: idOrName)
         if change.message != nil { try await cards.templates.requireMessageField(tenant: tenant, idOrName: templateID) }
         let database = cards.database
         let sample = try await database.withConnection { connection in
             try connection.first("SELECT * FROM cards WHERE tenant_id = ? AND template_id = ? AND mode = ? AND voided = 0 LIMIT 1",
-                                 [.text(tenant), .text(templateID), .text(mode)])
+                                 [.text(tenant), .text(templateID), .text(mode.rawValue)])
         }
         if let sample { try await cards.check(change, on: try Cards.card(sample)) }
         let id = "cmp_" + SecureRandom.token(length: 16)

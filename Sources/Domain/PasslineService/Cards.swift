@@ -51,7 +51,7 @@ public final class Cards: Sendable {
         public let tenant: String
         public let serialNumber: String
         public let templateID: String
-        public let mode: String
+        public let mode: CardMode
         public let memberID: String
         public let memberName: String
         public let points: Int64
@@ -92,7 +92,7 @@ public final class Cards: Sendable {
     /// that does not fit the template is refused with the template's own words.
     /// - Throws: `StoreError.notFound` for an unknown template, `PassError.invalidCardData` when
     ///   the data does not fit it, `StoreError.invalid` for bad values.
-    public func create(tenant: String, mode: String, _ request: NewCard, now: Int64 = WallClock.milliseconds()) async throws -> Card {
+    public func create(tenant: String, mode: CardMode, _ request: NewCard, now: Int64 = WallClock.milliseconds()) async throws -> Card {
         guard request.points >= 0 && request.points <= Ledger.maxBalance else {
             throw StoreError(.invalid, "points must be 0 to 1,000,000,000,000, found \(request.points).")
         }
@@ -118,7 +118,7 @@ public final class Cards: Sendable {
 
     /// A card of the tenant in the key's mode.
     /// - Throws: `StoreError.notFound` for unknown serials, other tenants' and the other mode's cards alike.
-    public func get(tenant: String, mode: String?, serial: String) async throws -> Card {
+    public func get(tenant: String, mode: CardMode?, serial: String) async throws -> Card {
         let row = try await database.withConnection { connection in
             try connection.first("SELECT * FROM cards WHERE tenant_id = ? AND serial_number = ?", [.text(tenant), .text(serial)])
         }
@@ -157,7 +157,7 @@ public final class Cards: Sendable {
     ///
     /// Concurrent transactions of one tenant go to the store together (`PointsTransactions`).
     /// - Throws: `StoreError.notFound`, `.conflict` (redemption over the balance), `.invalid`.
-    public func transact(_ request: PointsRequest, tenant: String, mode: String, jobs: JobQueue,
+    public func transact(_ request: PointsRequest, tenant: String, mode: CardMode, jobs: JobQueue,
                          render: @escaping @Sendable (Ledger.Outcome) -> [UInt8], now: Int64 = WallClock.milliseconds()) async throws -> TransactionResult {
         try await transactions.transact(request, tenant: tenant, mode: mode, jobs: jobs, render: render, now: now)
     }
@@ -186,7 +186,7 @@ public final class Cards: Sendable {
     /// Changes a card's member name and fields (an empty change reissues it, `voided` voids it).
     /// The new data is checked against the template by building a pass before anything is stored.
     /// - Returns: the card as it is now.
-    public func change(tenant: String, mode: String, serial: String, memberName: String?, fields: JSONObject?, voided: Bool?,
+    public func change(tenant: String, mode: CardMode, serial: String, memberName: String?, fields: JSONObject?, voided: Bool?,
                        jobs: JobQueue, now: Int64 = WallClock.milliseconds()) async throws -> Card {
         let current = try await get(tenant: tenant, mode: mode, serial: serial)
         _ = try await buildPass(current.nextVersion(memberName: memberName, fields: fields, voided: voided, updatedAt: now), identity: identities.identity(tenant: tenant))
@@ -212,7 +212,7 @@ public final class Cards: Sendable {
     /// Sends a message to the card's holder: written into the `message` field (a back field whose
     /// `changeMessage` is `%@`), a new version, pushed; Wallet shows it on the lock screen.
     /// - Throws: `StoreError.invalid` when the card's template has no `message` placeholder.
-    public func sendMessage(tenant: String, mode: String, serial: String, message: String, jobs: JobQueue) async throws -> Card {
+    public func sendMessage(tenant: String, mode: CardMode, serial: String, message: String, jobs: JobQueue) async throws -> Card {
         let current = try await get(tenant: tenant, mode: mode, serial: serial)
         try await templates.requireMessageField(tenant: tenant, idOrName: current.templateID)
         let fields = Campaigns.Change(message: message).apply(to: current.fields)
@@ -225,7 +225,7 @@ public final class Cards: Sendable {
     }
 
     /// A card's ledger, newest first.
-    public func ledger(tenant: String, mode: String, serial: String, limit: Int, before: Int64?) async throws -> [Ledger.Entry] {
+    public func ledger(tenant: String, mode: CardMode, serial: String, limit: Int, before: Int64?) async throws -> [Ledger.Entry] {
         _ = try await get(tenant: tenant, mode: mode, serial: serial)
         return try await database.withConnection { try Ledger.entries(tenant: tenant, serial: serial, limit: limit, before: before, on: $0) }
     }
@@ -251,7 +251,7 @@ public final class Cards: Sendable {
     /// The card's "Save to Google Wallet" link, when its business has Google set up: a stable
     /// link to Passline that makes sure the object exists, then redirects to Google with a short JWT.
     public func googleSaveLink(_ card: Card) async throws -> String? {
-        guard card.mode == "live", try await google.isConfigured(tenant: card.tenant) else { return nil }
+        guard card.mode == .live, try await google.isConfigured(tenant: card.tenant) else { return nil }
         return "\(publicURL)/c/\(card.publicToken)/google"
     }
 
@@ -265,7 +265,7 @@ public final class Cards: Sendable {
         var data = CardData(serialNumber: card.serialNumber, values: values, authenticationToken: card.authenticationToken,
                             webServiceURL: "\(publicURL)/passkit/\(card.tenant)", voided: card.voided ? true : nil)
         // A test key's card is a real, installable pass: it says so on its front.
-        if card.mode == "test" { data.marker = "TEST" }
+        if card.mode == .test { data.marker = "TEST" }
         let cardData = data
         let modified = Date(timeIntervalSince1970: Double(card.updatedAt) / 1000)
         // Signing and zipping block; they run on GCD's threads, not the cooperative pool or an event loop.
@@ -284,7 +284,7 @@ public final class Cards: Sendable {
         let fields = (try? JSONParser.parse(try row.string("fields")).objectValue) ?? JSONObject()
         return Card(
             tenant: try row.string("tenant_id"), serialNumber: try row.string("serial_number"), templateID: try row.string("template_id"),
-            mode: try row.string("mode"), memberID: try row.string("member_id"), memberName: try row.string("member_name"),
+            mode: try row.mode("mode"), memberID: try row.string("member_id"), memberName: try row.string("member_name"),
             points: try row.int("points"), fields: fields, version: try row.int("version"), voided: try row.bool("voided"),
             publicToken: try row.string("public_token"), authenticationToken: try row.string("authentication_token"),
             createdAt: try row.int("created_at"), updatedAt: try row.int("updated_at"),

@@ -15,7 +15,7 @@ final class PointsTransactions: Sendable {
 
     struct Group: Hashable, Sendable {
         let tenant: String
-        let mode: String
+        let mode: CardMode
     }
 
     struct Pending: Sendable {
@@ -39,7 +39,7 @@ final class PointsTransactions: Sendable {
     }
 
     /// See `Cards.transact`.
-    func transact(_ request: Cards.PointsRequest, tenant: String, mode: String, jobs: JobQueue,
+    func transact(_ request: Cards.PointsRequest, tenant: String, mode: CardMode, jobs: JobQueue,
                   render: @escaping @Sendable (Ledger.Outcome) -> [UInt8], now: Int64) async throws -> Result {
         try Ledger.validate(points: request.points, reason: request.reason, amount: request.amount)
         // Keys are the tenant's per mode: a test key never replays (or blocks) a live answer.
@@ -53,15 +53,16 @@ final class PointsTransactions: Sendable {
         return try await batcher.submit(Pending(change: change, jobs: jobs, render: render, now: now), group: Group(tenant: tenant, mode: mode))
     }
 
-    /// One batch in one database transaction. A change the batch did not apply (a missing or
-    /// voided card, a redemption over the balance, a key another request holds), and every
-    /// change of a batch that failed as a whole, runs again alone: that answers it exactly as
-    /// it would have been answered on its own, error included.
-    private static func serve(_ group: Group, _ pending: [Pending], database: any SQLDatabase) async -> [Swift.Result<Result, any Error>] {
-        if pending.count == 1 {
-            return [await result { try await transactOne(group, pending[0], database: database) }]
-        }
-        let now = pending.map(\.now).max()!
+    /// One batch in one database transaction: a change that finds its tenant idle is a batch
+    /// of one, on the same statements. A refused change is answered with the store's reason; a
+    /// change whose key another request holds gets that request's answer; every change of a
+    /// batch that failed as a whole runs again alone, so it is answered exactly as it would
+    /// have been on its own.
+    /// - Parameter again: whether a change whose key is taken may run once more (it may not on
+    ///   its second run: the key is then another live request's, answered as a conflict).
+    private static func serve(_ group: Group, _ pending: [Pending], database: any SQLDatabase,
+                              again: Bool = true) async -> [Swift.Result<Result, any Error>] {
+        let now = pending.map(\.now).max() ?? WallClock.milliseconds()
         let results: [Ledger.BatchResult]
         do {
             results = try await database.transaction { connection in
@@ -69,67 +70,43 @@ final class PointsTransactions: Sendable {
                                       answer: { index, outcome in pending[index].render(outcome) }, on: connection)
             }
         } catch {
-            results = Array(repeating: .notApplied, count: pending.count)
+            if pending.count == 1 { return [.failure(error)] }
+            return await withTaskGroup(of: (Int, Swift.Result<Result, any Error>).self) { tasks in
+                for index in pending.indices { tasks.addTask { (index, await serve(group, [pending[index]], database: database, again: again)[0]) } }
+                var answers = [Swift.Result<Result, any Error>](repeating: .failure(error), count: pending.count)
+                for await (index, answer) in tasks { answers[index] = answer }
+                return answers
+            }
         }
         let pushed = results.contains { result in
             if case .applied(let outcome, _) = result { return outcome.pushes > 0 }
             return false
         }
         if pushed { pending[0].jobs.notifyCommitted() }
-        return await withTaskGroup(of: (Int, Swift.Result<Result, any Error>).self) { tasks in
-            var answers = [Swift.Result<Result, any Error>?](repeating: nil, count: pending.count)
-            for (index, outcome) in results.enumerated() {
-                switch outcome {
-                case .applied(let outcome, let body):
-                    answers[index] = .success(.applied(outcome, body: body))
-                case .notApplied:
-                    tasks.addTask { (index, await result { try await transactOne(group, pending[index], database: database) }) }
-                case .keyTaken:
-                    // The request holding the key has committed by now (the reservation waited for
-                    // it): answer as it did, or, if it rolled back, apply this one alone.
-                    let change = pending[index].change
-                    tasks.addTask {
-                        (index, await result {
-                            if let stored = try await storedAnswer(tenant: group.tenant, key: change.idempotencyKey!, requestHash: change.requestHash,
-                                                                   database: database) {
-                                return stored
-                            }
-                            return try await transactOne(group, pending[index], database: database)
-                        })
+        var answers: [Swift.Result<Result, any Error>] = []
+        for (index, outcome) in results.enumerated() {
+            switch outcome {
+            case .applied(let outcome, let body):
+                answers.append(.success(.applied(outcome, body: body)))
+            case .refused(let error):
+                answers.append(.failure(error))
+            case .keyTaken:
+                // The request holding the key has committed by now (the reservation waited for
+                // it): answer as it did, or, if it rolled back, apply this one again.
+                let change = pending[index].change
+                answers.append(await result {
+                    if let stored = try await storedAnswer(tenant: group.tenant, key: change.idempotencyKey!, requestHash: change.requestHash,
+                                                           database: database) {
+                        return stored
                     }
-                }
+                    guard again else {
+                        throw StoreError(.conflict, "Another request with the Idempotency-Key \(Idempotency.unscoped(change.idempotencyKey!)) is in progress; try again.")
+                    }
+                    return try await serve(group, [pending[index]], database: database, again: false)[0].get()
+                })
             }
-            for await (index, answer) in tasks { answers[index] = answer }
-            return answers.map { $0! }
         }
-    }
-
-    /// One change in a database transaction of its own. Its key, if any, was looked up before:
-    /// one stored since makes the insert fail, and the stored answer is given then.
-    private static func transactOne(_ group: Group, _ pending: Pending, database: any SQLDatabase) async throws -> Result {
-        let change = pending.change, tenant = group.tenant, render = pending.render, now = pending.now
-        do {
-            let (outcome, body) = try await database.transaction { connection -> (Ledger.Outcome, [UInt8]) in
-                var body: [UInt8] = []
-                let outcome = try Ledger.apply(tenant: tenant, mode: group.mode, serial: change.serial, points: change.points, reason: change.reason,
-                                               amount: change.amount, idempotencyKey: change.idempotencyKey, actor: change.actor, now: now, committing: { outcome in
-                                                   body = render(outcome)
-                                                   if let key = change.idempotencyKey {
-                                                       try Idempotency.store(tenant: tenant, key: key, requestHash: change.requestHash, status: 201,
-                                                                             body: body, now: now, on: connection)
-                                                   }
-                                               }, on: connection)
-                return (outcome, body)
-            }
-            if outcome.pushes > 0 { pending.jobs.notifyCommitted() }
-            return .applied(outcome, body: body)
-        } catch let error as SQLError where error.code == .uniqueViolation && change.idempotencyKey != nil {
-            // A concurrent request with the same key committed first: answer as it did.
-            if let stored = try await storedAnswer(tenant: tenant, key: change.idempotencyKey!, requestHash: change.requestHash, database: database) {
-                return stored
-            }
-            throw error
-        }
+        return answers
     }
 
     private static func storedAnswer(tenant: String, key: String, requestHash: [UInt8], database: any SQLDatabase) async throws -> Result? {

@@ -40,14 +40,14 @@ public final class Templates: Sendable {
 
     /// Validates and stores a template uploaded as a zip.
     /// - Throws: `PassError.invalidTemplate` listing every fault, `StoreError.conflict` when the name exists.
-    public func create(tenant: String, mode: String? = nil, name: String, zip: [UInt8], now: Int64 = WallClock.milliseconds()) async throws -> Summary {
+    public func create(tenant: String, mode: CardMode? = nil, name: String, zip: [UInt8], now: Int64 = WallClock.milliseconds()) async throws -> Summary {
         try await create(tenant: tenant, mode: mode, name: name, files: try PassTemplate.files(fromZip: zip), now: now)
     }
 
     /// Validates and stores a template given file by file (path → bytes), as the zip or JSON upload delivers it.
     /// - Throws: `PassError.invalidTemplate` listing every fault, `StoreError.conflict` when the name exists.
     /// - Parameter mode: the mode whose keys alone see it (`live`, `test`), or nil for both.
-    public func create(tenant: String, mode: String? = nil, name: String, files given: [String: [UInt8]], now: Int64 = WallClock.milliseconds()) async throws -> Summary {
+    public func create(tenant: String, mode: CardMode? = nil, name: String, files given: [String: [UInt8]], now: Int64 = WallClock.milliseconds()) async throws -> Summary {
         guard !name.isEmpty, name.count <= 100, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }) else {
             throw StoreError(.invalid, "name must be 1 to 100 letters, digits, '-', '_' or '.', found \"\(name)\".")
         }
@@ -96,7 +96,7 @@ public final class Templates: Sendable {
     }
 
     /// The tenant's templates that a key of `mode` sees (nil: all), oldest first.
-    public func list(tenant: String, mode: String? = nil) async throws -> [Summary] {
+    public func list(tenant: String, mode: CardMode? = nil) async throws -> [Summary] {
         let ids = try await database.withConnection { connection in
             try connection.query("SELECT id FROM templates WHERE tenant_id = ?\(Self.modeClause(mode)) ORDER BY created_at, id",
                                  [.text(tenant)] + Self.modeBinds(mode)).map { try $0.string("id") }
@@ -117,7 +117,7 @@ public final class Templates: Sendable {
 
     /// One template by id or name.
     /// - Throws: `StoreError.notFound` when the tenant has no such template (another tenant's included).
-    public func summary(tenant: String, mode: String? = nil, idOrName: String) async throws -> Summary {
+    public func summary(tenant: String, mode: CardMode? = nil, idOrName: String) async throws -> Summary {
         let (id, template, createdAt) = try await load(tenant: tenant, mode: mode, idOrName: idOrName)
         return Self.summary(id: id, template: template, createdAt: createdAt)
     }
@@ -125,7 +125,7 @@ public final class Templates: Sendable {
     /// The compiled template, loading it from the store the first time.
     /// - Parameter mode: the mode of the key asking (it sees its mode's templates and shared
     ///   ones); nil when the service itself asks, such as for a card it already holds.
-    public func load(tenant: String, mode: String? = nil, idOrName: String) async throws -> (id: String, template: PassTemplate, createdAt: Int64) {
+    public func load(tenant: String, mode: CardMode? = nil, idOrName: String) async throws -> (id: String, template: PassTemplate, createdAt: Int64) {
         let row = try await database.withConnection { connection in
             try connection.first("""
                 SELECT id, name, created_at FROM templates WHERE tenant_id = ? AND (id = ? OR name = ? OR name = ?)\(Self.modeClause(mode))
@@ -167,8 +167,8 @@ public final class Templates: Sendable {
     }
 
     /// A key of `mode` sees its mode's templates and the shared ones (mode NULL); nil sees all.
-    static func modeClause(_ mode: String?) -> String { mode == nil ? "" : " AND (mode IS NULL OR mode = ?)" }
-    static func modeBinds(_ mode: String?) -> [SQLValue] { mode.map { [.text($0)] } ?? [] }
+    static func modeClause(_ mode: CardMode?) -> String { mode == nil ? "" : " AND (mode IS NULL OR mode = ?)" }
+    static func modeBinds(_ mode: CardMode?) -> [SQLValue] { mode.map { [.text($0.rawValue)] } ?? [] }
 
     static func summary(id: String, template: PassTemplate, createdAt: Int64) -> Summary {
         Summary(id: id, name: template.name, style: template.style, placeholders: template.placeholders.map(\.key),

@@ -31,7 +31,7 @@ public struct Tenants: Sendable {
         let id = "tn_" + SecureRandom.token(length: 16)
         let keyPEM = try identity.signerKey.pemBytes()
         let sealedKey = try secrets.seal(keyPEM, context: "signing_identities.private_key:\(id)")
-        let liveKey = APIKey.generate(mode: "live"), testKey = APIKey.generate(mode: "test")
+        let liveKey = APIKey.generate(mode: CardMode.live.rawValue), testKey = APIKey.generate(mode: CardMode.test.rawValue)
         let certificate = identity.certificate, intermediate = identity.intermediate
         let notAfter = Int64(certificate.notAfter.timeIntervalSince1970 * 1000)
         try await database.transaction { connection in
@@ -49,9 +49,8 @@ public struct Tenants: Sendable {
 
     /// Makes a new API key for a tenant and returns it (shown only now).
     /// - Throws: `StoreError.notFound` when the tenant does not exist.
-    public func createKey(tenant: String, mode: String, now: Int64 = WallClock.milliseconds()) async throws -> String {
-        guard mode == "live" || mode == "test" else { throw StoreError(.invalid, "The key mode must be live or test, found \(mode).") }
-        let key = APIKey.generate(mode: mode)
+    public func createKey(tenant: String, mode: CardMode, now: Int64 = WallClock.milliseconds()) async throws -> String {
+        let key = APIKey.generate(mode: mode.rawValue)
         try await database.transaction { connection in
             guard try connection.first("SELECT id FROM tenants WHERE id = ?", [.text(tenant)]) != nil else {
                 throw StoreError(.notFound, "Tenant \(tenant) does not exist.")
@@ -74,7 +73,7 @@ public struct Tenants: Sendable {
     }
 
     /// The tenant and mode a presented key belongs to; nil for unknown or revoked keys.
-    public func authenticate(key: String) async throws -> (tenant: String, mode: String)? {
+    public func authenticate(key: String) async throws -> (tenant: String, mode: CardMode)? {
         guard APIKey.mode(of: key) != nil else { return nil }
         let hash = APIKey.hash(key)
         let row = try await database.withConnection { connection in
@@ -82,7 +81,7 @@ public struct Tenants: Sendable {
         }
         // The index found the row by hash; compare again in constant time before trusting it.
         guard let row, ConstantTime.equal(try row.blob("key_hash"), hash) else { return nil }
-        return (try row.string("tenant_id"), try row.string("mode"))
+        return (try row.string("tenant_id"), try row.mode("mode"))
     }
 
     /// The tenant's signing identity, with its private key unsealed.

@@ -45,7 +45,7 @@ public enum Campaigns {
         public let id: String
         public let tenant: String
         public let templateID: String
-        public let mode: String
+        public let mode: CardMode
         public let kind: String
         public let total: Int64
         public let done: Int64
@@ -57,17 +57,17 @@ public enum Campaigns {
 
     /// Records a campaign over every card of the template in `mode` that is not voided, and
     /// enqueues the job that runs it. A template without cards makes a campaign that is finished at once.
-    public static func create(id: String, tenant: String, mode: String, templateID: String, change: Change, now: Int64,
+    public static func create(id: String, tenant: String, mode: CardMode, templateID: String, change: Change, now: Int64,
                               on connection: any SQLConnection) throws -> Campaign {
         if let message = change.message { try TextRules.check(message, field: "message", maxLength: 2_000) }
         try connection.execute("""
             INSERT INTO campaigns (id, tenant_id, template_id, mode, kind, change, total, done, failed, state, created_at)
             VALUES (?, ?, ?, ?, ?, ?, 0, 0, 0, 'running', ?)
-            """, [.text(id), .text(tenant), .text(templateID), .text(mode), .text(change.kind), .text(change.json), .int(now)])
+            """, [.text(id), .text(tenant), .text(templateID), .text(mode.rawValue), .text(change.kind), .text(change.json), .int(now)])
         let total = try connection.execute("""
             INSERT INTO campaign_cards (campaign_id, tenant_id, serial_number, state)
             SELECT ?, tenant_id, serial_number, 'pending' FROM cards WHERE tenant_id = ? AND template_id = ? AND mode = ? AND voided = 0
-            """, [.text(id), .text(tenant), .text(templateID), .text(mode)])
+            """, [.text(id), .text(tenant), .text(templateID), .text(mode.rawValue)])
         if total == 0 {
             try connection.execute("UPDATE campaigns SET state = 'finished', finished_at = ? WHERE id = ?", [.int(now), .text(id)])
         } else {
@@ -86,7 +86,7 @@ public enum Campaigns {
         let dialect = connection.dialect
         guard let campaign = try connection.first("SELECT tenant_id, mode, change, state FROM campaigns WHERE id = ?", [.text(id)]),
               try campaign.string("state") == "running" else { return (0, false) }
-        let tenant = try campaign.string("tenant_id"), mode = try campaign.string("mode")
+        let tenant = try campaign.string("tenant_id"), mode = try campaign.mode("mode")
         let change = Change(json: try campaign.string("change"))
         // Lock the cards before reading their fields, so a single change committed meanwhile is merged, not overwritten.
         let rows = try connection.query("""
@@ -154,7 +154,7 @@ public enum Campaigns {
     public static func get(tenant: String, id: String, on connection: any SQLConnection) throws -> Campaign? {
         guard let row = try connection.first("SELECT * FROM campaigns WHERE id = ? AND tenant_id = ?", [.text(id), .text(tenant)]) else { return nil }
         return Campaign(id: try row.string("id"), tenant: try row.string("tenant_id"), templateID: try row.string("template_id"),
-                        mode: try row.string("mode"), kind: try row.string("kind"), total: try row.int("total"), done: try row.int("done"),
+                        mode: try row.mode("mode"), kind: try row.string("kind"), total: try row.int("total"), done: try row.int("done"),
                         failed: try row.int("failed"), state: try row.string("state"), createdAt: try row.int("created_at"),
                         finishedAt: try row.optionalInt("finished_at"))
     }

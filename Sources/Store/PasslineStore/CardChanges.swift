@@ -19,12 +19,12 @@ public enum CardChanges {
     /// Applies a change (an empty one is a reissue) and returns (version, tag, pushes).
     /// - Throws: `StoreError.notFound` for a card the tenant does not have in that mode,
     ///   `.conflict` for changing a voided card, `.invalid` for bad values.
-    public static func apply(_ change: Change, tenant: String, mode: String, serial: String, now: Int64,
+    public static func apply(_ change: Change, tenant: String, mode: CardMode, serial: String, now: Int64,
                              on connection: any SQLConnection) throws -> (version: Int64, tag: Int64, pushes: Int) {
         if let name = change.memberName { try TextRules.check(name, field: "memberName", maxLength: 256) }
         if let fields = change.fieldsJSON { try TextRules.check(fields, field: "fields", maxLength: 65_536) }
         guard let current = try connection.first("SELECT voided FROM cards WHERE tenant_id = ? AND serial_number = ? AND mode = ?",
-                                                  [.text(tenant), .text(serial), .text(mode)]) else {
+                                                  [.text(tenant), .text(serial), .text(mode.rawValue)]) else {
             throw StoreError(.notFound, "No card \(serial).")
         }
         if try current.bool("voided") { throw StoreError(.conflict, "Card \(serial) is voided; it cannot change any more.") }
@@ -33,7 +33,7 @@ public enum CardChanges {
                              fields = COALESCE(?, fields), voided = COALESCE(?, voided)
             WHERE tenant_id = ? AND serial_number = ? AND mode = ? RETURNING version
             """, [.int(now), SQLValue(change.memberName), SQLValue(change.fieldsJSON), change.voided.map { SQLValue($0) } ?? .null,
-                  .text(tenant), .text(serial), .text(mode)])!
+                  .text(tenant), .text(serial), .text(mode.rawValue)])!
         let pushes = try Ledger.enqueuePushes(tenant: tenant, serial: serial, mode: mode, now: now, on: connection)
         try GoogleSync.enqueue(tenant: tenant, serial: serial, mode: mode, now: now, on: connection)
         let tag = try UpdateTags.stamp(tenant: tenant, serial: serial, on: connection)

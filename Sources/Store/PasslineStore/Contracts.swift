@@ -1,3 +1,5 @@
+import PasslineSQL
+
 /// Which kind of API key a card, template or request belongs to: live cards reach real devices,
 /// test cards are real passes marked "TEST" that are never pushed, and neither sees the other.
 public enum CardMode: String, Sendable, CaseIterable, Hashable {
@@ -23,4 +25,13 @@ public enum PushOutcome: String, Sendable, CaseIterable, Hashable {
     case dead
     /// The tenant's pushes are paused (APNs refused its certificate).
     case paused
+}
+
+extension SQLRow {
+    /// A `mode` column: the schema's CHECK allows only these two.
+    public func mode(_ column: String) throws -> CardMode {
+        let text = try string(column)
+        guard let mode = CardMode(rawValue: text) else { throw SQLError(.other, "The column \(column) holds \(text), not live or test.") }
+        return mode
+    }
 }

@@ -9,14 +9,14 @@ public enum GoogleSync {
     /// Enqueues a sync of the card when its tenant has Google Wallet set up, in the caller's
     /// transaction. Test-mode cards stay off Google, as they stay off APNs. Returns the jobs enqueued.
     @discardableResult
-    public static func enqueue(tenant: String, serial: String, mode: String, priority: JobPriority = .interactive, now: Int64, on connection: any SQLConnection) throws -> Int {
+    public static func enqueue(tenant: String, serial: String, mode: CardMode, priority: JobPriority = .interactive, now: Int64, on connection: any SQLConnection) throws -> Int {
         try enqueue(tenant: tenant, serials: [serial], mode: mode, priority: priority, now: now, on: connection)
     }
 
     /// The same for many cards of one tenant (a campaign step): one look at the settings, one insert.
     @discardableResult
-    public static func enqueue(tenant: String, serials: [String], mode: String, priority: JobPriority = .interactive, now: Int64, on connection: any SQLConnection) throws -> Int {
-        guard mode == "live", !serials.isEmpty,
+    public static func enqueue(tenant: String, serials: [String], mode: CardMode, priority: JobPriority = .interactive, now: Int64, on connection: any SQLConnection) throws -> Int {
+        guard mode == .live, !serials.isEmpty,
               try connection.first("SELECT 1 AS one FROM google_issuers WHERE tenant_id = ?", [.text(tenant)]) != nil else { return 0 }
         try JobQueue.enqueue(serials.map { job(tenant: tenant, serial: $0, priority: priority) }, now: now, on: connection)
         return serials.count

@@ -20,58 +20,19 @@ public enum Ledger {
         public let pushes: Int
     }
 
-    /// Applies `points` (positive earns, negative redeems) to a card of the tenant in `mode`.
-    ///
-    /// In the caller's transaction: the card row is locked by the update (which refuses to go
-    /// below zero), the ledger entry written, the update tag taken last, and one push job per
-    /// registered device enqueued, coalesced per push token and pass type so a device holding
-    /// several changed cards gets one push.
-    ///
-    /// With `committing`, the transaction ends here: `committing` runs with the outcome (to
-    /// store what else belongs to the change), then the tag is taken and the transaction
-    /// committed in one round trip, so the tenant's counter is locked only while the server
-    /// runs those two. A busy tenant's changes queue on that lock one after the other, so the
-    /// time it is held bounds how many changes the tenant makes a second. Nothing may use the
+    /// One change, as a batch of one: the same statements as a batch's (`applyBatch`), in the
+    /// caller's transaction, which it commits when the change applies. Nothing may use the
     /// connection afterwards.
     /// - Throws: `StoreError.notFound` for a card the tenant does not have in that mode,
-    ///   `StoreError.conflict` when a redemption exceeds the balance, `.invalid` for bad values.
-    public static func apply(tenant: String, mode: String, serial: String, points: Int64, reason: String, amount: Int64?,
-                             idempotencyKey: String?, actor: String?, now: Int64,
-                             committing: ((Outcome) throws -> Void)? = nil, on connection: any SQLConnection) throws -> Outcome {
-        try validate(points: points, reason: reason, amount: amount)
-        guard let row = try connection.first("""
-            UPDATE cards SET points = points + ?, version = version + 1, updated_at = ?
-            WHERE tenant_id = ? AND serial_number = ? AND mode = ? AND points + ? BETWEEN 0 AND ? AND voided = 0
-            RETURNING points, version
-            """, [.int(points), .int(now), .text(tenant), .text(serial), .text(mode), .int(points), .int(maxBalance)]) else {
-            guard let card = try connection.first("SELECT points, voided FROM cards WHERE tenant_id = ? AND serial_number = ? AND mode = ?",
-                                                  [.text(tenant), .text(serial), .text(mode)]) else {
-                throw StoreError(.notFound, "No card \(serial).")
-            }
-            if try card.bool("voided") { throw StoreError(.conflict, "Card \(serial) is voided; it takes no more transactions.") }
-            if points > 0 {
-                throw StoreError(.conflict, "Earning \(points) points would take the balance of \(try card.int("points")) past the most a card may hold, 1,000,000,000,000.")
-            }
-            throw StoreError(.conflict, "Redeeming \(-points) points exceeds the balance of \(try card.int("points")).")
+    ///   `StoreError.conflict` for a voided card or a balance the change cannot take,
+    ///   `.invalid` for bad values, `.conflict` when another request holds its idempotency key.
+    public static func apply(tenant: String, mode: CardMode, _ change: Change, now: Int64, on connection: any SQLConnection) throws -> Outcome {
+        try validate(points: change.points, reason: change.reason, amount: change.amount)
+        switch try applyBatch(tenant: tenant, mode: mode, [change], now: now, answer: { _, _ in [] }, on: connection)[0] {
+        case .applied(let outcome, _): return outcome
+        case .refused(let error): throw error
+        case .keyTaken: throw StoreError(.conflict, "Another request holds the Idempotency-Key \(change.idempotencyKey ?? "").")
         }
-        let balance = try row.int("points"), version = try row.int("version")
-        let entry = try connection.first("""
-            INSERT INTO ledger_entries (tenant_id, serial_number, points, balance_after, reason, amount, idempotency_key, actor, created_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
-            """, [.text(tenant), .text(serial), .int(points), .int(balance), .text(reason), SQLValue(amount), SQLValue(idempotencyKey),
-                  SQLValue(actor), .int(now)])!
-        let pushes = try enqueuePushes(tenant: tenant, serial: serial, mode: mode, now: now, on: connection)
-        try GoogleSync.enqueue(tenant: tenant, serial: serial, mode: mode, now: now, on: connection)
-        let outcome = Outcome(entry: Entry(id: try entry.int("id"), points: points, balanceAfter: balance, reason: reason, amount: amount, createdAt: now),
-                              points: balance, version: version, pushes: pushes)
-        // Last: the tenant's tag counter stays locked from here to COMMIT.
-        if let committing {
-            try committing(outcome)
-            try UpdateTags.stampThenCommit(tenant: tenant, serial: serial, on: connection)
-        } else {
-            _ = try UpdateTags.stamp(tenant: tenant, serial: serial, on: connection)
-        }
-        return outcome
     }
 
     /// The most one transaction may change a balance by, either way.
@@ -93,7 +54,7 @@ public enum Ledger {
     /// One APNs job per device registered for the card, coalesced per (push token, pass type).
     /// A test-mode card's jobs say so: the sender records them as sent and sends nothing, so a
     /// partner's integration tests never reach Apple.
-    public static func enqueuePushes(tenant: String, serial: String, mode: String, priority: JobPriority = .interactive, campaign: String? = nil,
+    public static func enqueuePushes(tenant: String, serial: String, mode: CardMode, priority: JobPriority = .interactive, campaign: String? = nil,
                                      now: Int64, on connection: any SQLConnection) throws -> Int {
         try enqueuePushes(tenant: tenant, serials: [serial], mode: mode, priority: priority, campaign: campaign, now: now, on: connection)
     }
@@ -101,7 +62,7 @@ public enum Ledger {
     /// The same for several cards of a tenant at once (a campaign step): one look-up of their
     /// devices and a few multi-row inserts, however many cards.
     @discardableResult
-    public static func enqueuePushes(tenant: String, serials: [String], mode: String, priority: JobPriority = .interactive, campaign: String? = nil,
+    public static func enqueuePushes(tenant: String, serials: [String], mode: CardMode, priority: JobPriority = .interactive, campaign: String? = nil,
                                      now: Int64, on connection: any SQLConnection) throws -> Int {
         try enqueuePushesPerCard(tenant: tenant, serials: serials, mode: mode, priority: priority, campaign: campaign,
                                  now: now, on: connection).values.reduce(0, +)
@@ -113,7 +74,7 @@ public enum Ledger {
     /// a change to a card with 100,000 devices commits its jobs before the first push can go,
     /// so every microsecond a job costs here is a microsecond no device hears anything (read
     /// into Swift, turned into JSON and bound back, a job cost several times more: BENCHMARKS.md).
-    static func enqueuePushesPerCard(tenant: String, serials: [String], mode: String, priority: JobPriority = .interactive, campaign: String? = nil,
+    static func enqueuePushesPerCard(tenant: String, serials: [String], mode: CardMode, priority: JobPriority = .interactive, campaign: String? = nil,
                                      now: Int64, on connection: any SQLConnection) throws -> [String: Int] {
         let dialect = connection.dialect
         guard !serials.isEmpty else { return [:] }
@@ -128,9 +89,8 @@ public enum Ledger {
         }
         guard !perCard.isEmpty else { return [:] }
 
-        let cardMode = CardMode(rawValue: mode) ?? .live
-        let payload = PushJob.payloadSQL(tenant: tenant, token: "push_token", passType: "pass_type", mode: cardMode, campaign: campaign, dialect: dialect)
-        let key = PushJob.coalesceKeySQL(tenantParameter: "CAST(? AS TEXT)", token: "push_token", passType: "pass_type", mode: cardMode)
+        let payload = PushJob.payloadSQL(tenant: tenant, token: "push_token", passType: "pass_type", mode: mode, campaign: campaign, dialect: dialect)
+        let key = PushJob.coalesceKeySQL(tenantParameter: "CAST(? AS TEXT)", token: "push_token", passType: "pass_type", mode: mode)
         // Distinct (token, pass type): a device holding several of the cards gets one push.
         try JobQueue.enqueue(selecting: """
             SELECT CAST(? AS TEXT), CAST(? AS TEXT), \(payload.sql), CAST(? AS INTEGER), CAST(? AS BIGINT), CAST(? AS INTEGER), \(key)
@@ -183,7 +143,7 @@ public enum Idempotency {
     public static let lifetimeMilliseconds: Int64 = 24 * 3_600_000
 
     /// The stored key of a request's key in a mode.
-    public static func scoped(_ key: String, mode: String) -> String { "\(mode):\(key)" }
+    public static func scoped(_ key: String, mode: CardMode) -> String { "\(mode.rawValue):\(key)" }
     public static func unscoped(_ stored: String) -> String { stored.firstIndex(of: ":").map { String(stored[stored.index(after: $0)...]) } ?? stored }
 
     public static func find(tenant: String, key: String, now: Int64 = WallClock.milliseconds(), on connection: any SQLConnection) throws -> Stored? {

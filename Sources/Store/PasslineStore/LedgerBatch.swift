@@ -28,9 +28,10 @@ extension Ledger {
     public enum BatchResult: Sendable, Equatable {
         /// Applied; with an idempotency key, its answer is stored.
         case applied(Outcome, answer: [UInt8])
-        /// Not applied: the card is missing, voided or short of points. Nothing of it was
-        /// written; applying it alone tells which.
-        case notApplied
+        /// Not applied, and why: no such card in the mode (`.notFound`), a voided card, or a
+        /// balance that would go below zero or past the most a card holds (`.conflict`).
+        /// Nothing of it was written.
+        case refused(StoreError)
         /// Not applied: another request already holds its idempotency key.
         case keyTaken
     }
@@ -44,15 +45,18 @@ extension Ledger {
     /// rendered and stored for each keyed change, and last the tag taken for every changed
     /// card at once, sent with the COMMIT. Nothing may use the connection afterwards.
     /// - Parameter answer: the response body of an applied change, stored with its key.
-    public static func applyBatch(tenant: String, mode: String, _ changes: [Change], now: Int64,
+    public static func applyBatch(tenant: String, mode: CardMode, _ changes: [Change], now: Int64,
                                   answer: (Int, Outcome) -> [UInt8], on connection: any SQLConnection) throws -> [BatchResult] {
-        var results = [BatchResult](repeating: .notApplied, count: changes.count)
+        // Every change not a candidate had its key taken; every candidate is applied or refused below.
+        var results = [BatchResult](repeating: .keyTaken, count: changes.count)
         let reserved = try reserveKeys(tenant: tenant, changes, now: now, on: connection)
         let candidates = changes.indices.filter { changes[$0].idempotencyKey == nil || reserved.contains($0) }
-        for index in changes.indices where !candidates.contains(index) { results[index] = .keyTaken }
 
         let balances = try updateBalances(tenant: tenant, mode: mode, candidates.map { changes[$0] }, now: now, on: connection)
         let applied = candidates.filter { balances[changes[$0].serial] != nil }
+        for index in candidates where balances[changes[index].serial] == nil {
+            results[index] = .refused(try refusal(tenant: tenant, mode: mode, changes[index], on: connection))
+        }
         let entryIDs = try insertEntries(tenant: tenant, applied.map { changes[$0] }, balances: balances, now: now, on: connection)
         let serials = applied.map { changes[$0].serial }
         let pushes = try enqueuePushesPerCard(tenant: tenant, serials: serials, mode: mode, now: now, on: connection)
@@ -76,6 +80,20 @@ extension Ledger {
             try UpdateTags.stampThenCommit(tenant: tenant, serials: serials, on: connection)
         }
         return results
+    }
+
+    /// Why a change the balances' update left out was not applied: read only for those, which
+    /// are rare (a client's mistake), so the update itself stays one statement.
+    private static func refusal(tenant: String, mode: CardMode, _ change: Change, on connection: any SQLConnection) throws -> StoreError {
+        guard let card = try connection.first("SELECT points, voided FROM cards WHERE tenant_id = ? AND serial_number = ? AND mode = ?",
+                                              [.text(tenant), .text(change.serial), .text(mode.rawValue)]) else {
+            return StoreError(.notFound, "No card \(change.serial).")
+        }
+        if try card.bool("voided") { return StoreError(.conflict, "Card \(change.serial) is voided; it takes no more transactions.") }
+        if change.points > 0 {
+            return StoreError(.conflict, "Earning \(change.points) points would take the balance of \(try card.int("points")) past the most a card may hold, 1,000,000,000,000.")
+        }
+        return StoreError(.conflict, "Redeeming \(-change.points) points exceeds the balance of \(try card.int("points")).")
     }
 
     /// Inserts a placeholder answer for every keyed change; returns the indices whose key was free.
@@ -110,7 +128,7 @@ extension Ledger {
 
     /// Adds each change's points where the card exists in `mode`, is not voided and stays at
     /// zero or more; returns the new balance and version of each card changed.
-    private static func updateBalances(tenant: String, mode: String, _ changes: [Change], now: Int64,
+    private static func updateBalances(tenant: String, mode: CardMode, _ changes: [Change], now: Int64,
                                        on connection: any SQLConnection) throws -> [String: (points: Int64, version: Int64)] {
         let dialect = connection.dialect
         guard !changes.isEmpty else { return [:] }
@@ -125,7 +143,7 @@ extension Ledger {
                 WHERE c.tenant_id = ? AND c.serial_number = v.serial_number AND c.mode = ? AND c.voided = 0 AND c.points + v.points BETWEEN 0 AND ?
                 RETURNING c.serial_number AS serial_number, c.points AS points, c.version AS version
                 """, [.int(now), .text(ArrayLiteral.texts(sorted.map(\.serial))), .text(ArrayLiteral.integers(sorted.map(\.points))),
-                      .text(tenant), .text(mode), .int(Ledger.maxBalance)])
+                      .text(tenant), .text(mode.rawValue), .int(Ledger.maxBalance)])
             for row in rows { balances[try row.string("serial_number")] = (try row.int("points"), try row.int("version")) }
             return balances
         }
@@ -134,7 +152,7 @@ extension Ledger {
                 UPDATE cards SET points = points + ?, version = version + 1, updated_at = ?
                 WHERE tenant_id = ? AND serial_number = ? AND mode = ? AND points + ? BETWEEN 0 AND ? AND voided = 0
                 RETURNING points, version
-                """, [.int(change.points), .int(now), .text(tenant), .text(change.serial), .text(mode), .int(change.points), .int(Ledger.maxBalance)]) else { continue }
+                """, [.int(change.points), .int(now), .text(tenant), .text(change.serial), .text(mode.rawValue), .int(change.points), .int(Ledger.maxBalance)]) else { continue }
             balances[change.serial] = (try row.int("points"), try row.int("version"))
         }
         return balances

@@ -19,19 +19,19 @@ public enum Records {
     /// Stores a template's pass.json for a tenant.
     /// - Parameter mode: `live` or `test` for a template only keys of that mode see; nil for one
     ///   both modes use (made by the operator or the tenant's own tools, or before modes existed).
-    public static func createTemplate(id: String, tenant: String, name: String, passJSON: [UInt8], mode: String? = nil, now: Int64, on connection: any SQLConnection) throws {
+    public static func createTemplate(id: String, tenant: String, name: String, passJSON: [UInt8], mode: CardMode? = nil, now: Int64, on connection: any SQLConnection) throws {
         try TextRules.check(name, field: "Template name", maxLength: 100)
         // A shared template is seen by both modes' keys, so its name may not be a test
         // template's, nor a test template's a shared one's: a name would mean two templates.
         let taken: String? = switch mode {
-        case "test": try connection.first("SELECT 1 AS one FROM templates WHERE tenant_id = ? AND name = ? AND mode IS NULL", [.text(tenant), .text(name)]).map { _ in name }
-        case nil: try connection.first("SELECT 1 AS one FROM templates WHERE tenant_id = ? AND name = ?", [.text(tenant), .text(TemplateNames.stored(name, mode: "test"))]).map { _ in name }
+        case .test?: try connection.first("SELECT 1 AS one FROM templates WHERE tenant_id = ? AND name = ? AND mode IS NULL", [.text(tenant), .text(name)]).map { _ in name }
+        case nil: try connection.first("SELECT 1 AS one FROM templates WHERE tenant_id = ? AND name = ?", [.text(tenant), .text(TemplateNames.stored(name, mode: .test))]).map { _ in name }
         default: nil
         }
         if let taken { throw StoreError(.conflict, "The tenant has a template named \(taken) already.") }
         do {
             try connection.execute("INSERT INTO templates (id, tenant_id, name, pass_json, mode, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                   [.text(id), .text(tenant), .text(TemplateNames.stored(name, mode: mode)), .blob(passJSON), mode.map(SQLValue.text) ?? .null,
+                                   [.text(id), .text(tenant), .text(TemplateNames.stored(name, mode: mode)), .blob(passJSON), mode.map { .text($0.rawValue) } ?? .null,
                                     .int(now), .int(now)])
         } catch let error as SQLError where error.code == .uniqueViolation {
             throw StoreError(.conflict, "The tenant has a template named \(name) already.")
@@ -40,9 +40,9 @@ public enum Records {
 
     /// A new card, at version 1, with a fresh update tag.
     public struct NewCard: Sendable {
-        public var serialNumber: String, templateID: String, mode: String, memberID: String, memberName: String
+        public var serialNumber: String, templateID: String, mode: CardMode, memberID: String, memberName: String
         public var authenticationToken: String, publicToken: String, fieldsJSON: String, points: Int64
-        public init(serialNumber: String, templateID: String, mode: String = "live", memberID: String, memberName: String,
+        public init(serialNumber: String, templateID: String, mode: CardMode = .live, memberID: String, memberName: String,
                     authenticationToken: String, publicToken: String, fieldsJSON: String = "{}", points: Int64) {
             self.serialNumber = serialNumber; self.templateID = templateID; self.mode = mode; self.memberID = memberID
             self.memberName = memberName; self.authenticationToken = authenticationToken; self.publicToken = publicToken
@@ -60,7 +60,7 @@ public enum Records {
                 INSERT INTO cards (tenant_id, serial_number, template_id, mode, member_id, member_name, authentication_token,
                                    public_token, fields, points, version, update_tag, created_at, updated_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, ?, ?)
-                """, [.text(tenant), .text(card.serialNumber), .text(card.templateID), .text(card.mode), .text(card.memberID),
+                """, [.text(tenant), .text(card.serialNumber), .text(card.templateID), .text(card.mode.rawValue), .text(card.memberID),
                       .text(card.memberName), .text(card.authenticationToken), .text(card.publicToken), .text(card.fieldsJSON),
                       .int(card.points), .int(now), .int(now)])
         } catch let error as SQLError where error.code == .uniqueViolation {
@@ -71,7 +71,7 @@ public enum Records {
         try GoogleSync.enqueue(tenant: tenant, serial: card.serialNumber, mode: card.mode, now: now, on: connection)
         try connection.execute("""
             INSERT INTO card_counts (tenant_id, mode, n) VALUES (?, ?, 1) ON CONFLICT (tenant_id, mode) DO UPDATE SET n = card_counts.n + 1
-            """, [.text(tenant), .text(card.mode)])
+            """, [.text(tenant), .text(card.mode.rawValue)])
         _ = try UpdateTags.stamp(tenant: tenant, serial: card.serialNumber, on: connection)
     }
 
@@ -95,7 +95,7 @@ public enum Records {
 public enum TemplateNames {
     static let testPrefix = "test:"
 
-    public static func stored(_ name: String, mode: String?) -> String { mode == "test" ? testPrefix + name : name }
+    public static func stored(_ name: String, mode: CardMode?) -> String { mode == .test ? testPrefix + name : name }
 
     public static func shown(_ stored: String) -> String {
         stored.hasPrefix(testPrefix) ? String(stored.dropFirst(testPrefix.count)) : stored
