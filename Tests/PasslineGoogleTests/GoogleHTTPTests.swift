@@ -16,7 +16,7 @@ struct GoogleHTTPTests {
     func endToEnd() async throws {
         let google = try await GoogleHarness.start(.sqlite, configure: false)
         let services = Services(tenants: google.cards.tenants, templates: google.cards.templates, cards: google.cards, jobs: google.jobs,
-                                googleSaveURL: { card in try await google.worker.saveLink(for: card) })
+                                logger: Logger(label: "test"), googleSaveURL: { card in try await google.worker.saveLink(for: card) })
         let configuration = try ServerConfiguration.resolve(listen: "127.0.0.1:0", environment: ["PASSLINE_ADMIN_TOKEN": "admin-secret-0123456789"])
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         var logger = Logger(label: "test")

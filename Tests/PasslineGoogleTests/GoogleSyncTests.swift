@@ -60,7 +60,7 @@ struct GoogleHarness {
             try await cards.google.set(tenant: tenant, issuerID: issuer, serviceAccountJSON: keyFile, origins: ["https://shop.example.com"])
         }
         return GoogleHarness(database: database, tenant: tenant, liveKey: created.liveKey, cards: cards, jobs: jobs, sim: sim, client: client,
-                             worker: GoogleSyncWorker(api: api, cards: cards, jobs: jobs))
+                             worker: GoogleSyncWorker(api: api, cards: cards, jobs: jobs, logger: Logger(label: "test")))
     }
 
     func stop() async {
@@ -156,7 +156,7 @@ struct GoogleSyncTests {
         var cards: [Cards.Card] = []
         for _ in 0..<5 { cards.append(try await google.card(tier: "Silver")) }
         try await google.drain()
-        let campaigns = CardCampaigns(cards: google.cards, jobs: google.jobs, stepSize: 2)
+        let campaigns = CardCampaigns(cards: google.cards, jobs: google.jobs, stepSize: 2, logger: Logger(label: "test"))
         _ = try await campaigns.start(tenant: google.tenant, mode: .live, template: "loyalty", change: .init(fields: JSONObject([("tier", .string("Gold"))])))
         while try await campaigns.runOnce() > 0 {}
         try await google.drain()

@@ -1,5 +1,6 @@
 import ApplePass
 import Foundation
+import Logging
 import PasslineJSON
 import PasslinePush
 import PasslineService
@@ -36,7 +37,7 @@ struct CampaignTests {
         // A test-mode card of the same template is not part of a live campaign.
         _ = try await h.card(mode: .test)
 
-        let campaigns = CardCampaigns(cards: h.cards, jobs: h.jobs, stepSize: 10)
+        let campaigns = CardCampaigns(cards: h.cards, jobs: h.jobs, stepSize: 10, logger: Logger(label: "test"))
         let started = try await campaigns.start(tenant: h.tenant, mode: .live, template: "loyalty", change: .init())
         #expect(started.total == 44 && started.done == 0 && started.state == "running" && started.kind == "reissue")
         #expect(try await campaigns.runOnce() == 44)

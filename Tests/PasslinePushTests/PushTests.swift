@@ -1,5 +1,6 @@
 import ApplePass
 import Foundation
+import Logging
 import PasslineAPNsSim
 import PasslineCrypto
 import PasslineHTTPClient
@@ -45,10 +46,10 @@ struct PushHarness {
         let client = HTTPClient(configuration: .init(caFile: caFile))
         let jobs = JobQueue(database: database)
         let worker = PushWorker(jobs: jobs, tenants: tenants, client: client,
-                                configuration: .init(apnsURL: "https://127.0.0.1:\(sim.port)", requestTimeoutMilliseconds: 5_000))
+                                configuration: .init(apnsURL: "https://127.0.0.1:\(sim.port)", requestTimeoutMilliseconds: 5_000), logger: Logger(label: "test"))
         let cards = Cards(database: database, templates: templates, tenants: tenants, publicURL: "https://x.example")
         return PushHarness(database: database, tenant: tenant, cards: cards, jobs: jobs, sim: sim, client: client, worker: worker,
-                           campaigns: CardCampaigns(cards: cards, jobs: jobs))
+                           campaigns: CardCampaigns(cards: cards, jobs: jobs, logger: Logger(label: "test")))
     }
 
     func stop() async {
@@ -246,7 +247,8 @@ struct PushLeaseTests {
         for n in 0..<5 { try await h.register(device: "phone-\(n)", token: PushHarness.token(n), serial: serial) }
         try await h.earn(serial)
         let worker = PushWorker(jobs: h.jobs, tenants: h.cards.tenants, client: h.client,
-                                configuration: .init(apnsURL: h.worker.configuration.apnsURL, requestTimeoutMilliseconds: 15_000, leaseMilliseconds: 3_000))
+                                configuration: .init(apnsURL: h.worker.configuration.apnsURL, requestTimeoutMilliseconds: 15_000, leaseMilliseconds: 3_000),
+                                logger: Logger(label: "test"))
         // Renewed every second; the answers come after 6 s; another worker tries at 4.5 s. The
         // margins are wide because parallel tests can starve a renewal for a moment.
         h.sim.update { $0.delayMilliseconds = 6_000 }

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Hummingbird
 import PasslineServer
 import PasslineService
@@ -15,7 +16,8 @@ struct OpenAPITests {
         let tenants = Tenants(database: database, secrets: try SecretBox(key: SecretBox.generateKey()))
         let templates = Templates(database: database)
         let services = Services(tenants: tenants, templates: templates,
-                                cards: Cards(database: database, templates: templates, tenants: tenants, publicURL: "https://x"), jobs: .init(database: database))
+                                cards: Cards(database: database, templates: templates, tenants: tenants, publicURL: "https://x"), jobs: .init(database: database),
+                                logger: Logger(label: "test"))
         let router = buildRouter(services: services, configuration: try ServerConfiguration.resolve(environment: [:]))
         return Set(router.routes.compactMap { route -> String? in
             let path = "/" + route.path.description.split(separator: "/").map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }.joined(separator: "/")

@@ -47,7 +47,7 @@ struct LiveServer {
         let templates = Templates(database: database)
         let services = Services(tenants: tenants, templates: templates,
                                 cards: Cards(database: database, templates: templates, tenants: tenants, publicURL: "https://cards.example.com"),
-                                jobs: JobQueue(database: database))
+                                jobs: JobQueue(database: database), logger: Logger(label: "test"))
         return Fixture(database: database, services: services, tenantA: a, tenantB: b)
     }
 

@@ -25,7 +25,7 @@ public final class GoogleSyncWorker: Sendable {
     /// matches, so a class removed on Google's side (or a stand-in restarted) comes back.
     private let sentClasses = Mutex<Set<String>>([])
 
-    public init(api: GoogleWalletAPI, cards: Cards, jobs: JobQueue, batchSize: Int = 50, logger: Logger = Logger(label: "passline.google")) {
+    public init(api: GoogleWalletAPI, cards: Cards, jobs: JobQueue, batchSize: Int = 50, logger: Logger) {
         self.api = api
         self.cards = cards
         self.jobs = jobs

@@ -59,7 +59,7 @@ public final class PushWorker: Sendable {
     private let identities = Mutex<[String: (stamp: Int64, identity: ClientIdentity)]>([:])
 
     public init(jobs: JobQueue, tenants: Tenants, client: HTTPClient, configuration: Configuration, signing: SigningIdentities? = nil,
-                logger: Logger = Logger(label: "passline.push")) {
+                logger: Logger) {
         self.jobs = jobs
         self.tenants = tenants
         self.signing = signing ?? SigningIdentities(tenants: tenants)

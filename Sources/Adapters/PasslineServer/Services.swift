@@ -20,14 +20,14 @@ public struct Services: Sendable {
 
     /// - Parameters:
     ///   - maxDevicesPerCard: devices one card may be registered on.
-    ///   - logger: the process's logger, for the campaign runner made here (nil: its own).
+    ///   - logger: the process's logger, for the campaign runner made here.
     public init(tenants: Tenants, templates: Templates, cards: Cards, jobs: WorkQueue, campaigns: CardCampaigns? = nil,
-                maxDevicesPerCard: Int = 10, logger: Logger? = nil, googleSaveURL: (@Sendable (Cards.Card) async throws -> String)? = nil) {
+                maxDevicesPerCard: Int = 10, logger: Logger, googleSaveURL: (@Sendable (Cards.Card) async throws -> String)? = nil) {
         self.tenants = tenants
         self.templates = templates
         self.cards = cards
         self.jobs = jobs
-        self.campaigns = campaigns ?? logger.map { CardCampaigns(cards: cards, jobs: jobs, logger: $0) } ?? CardCampaigns(cards: cards, jobs: jobs)
+        self.campaigns = campaigns ?? CardCampaigns(cards: cards, jobs: jobs, logger: logger)
         self.devices = WalletDevices(cards: cards, maxDevicesPerCard: maxDevicesPerCard)
         self.status = PlatformStatus(database: cards.database)
         self.googleSaveURL = googleSaveURL

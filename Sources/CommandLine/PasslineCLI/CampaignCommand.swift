@@ -116,6 +116,6 @@ extension TenantCommand.StoreOptions {
         let tenants = try await open()
         let templates = Templates(database: tenants.database)
         let cards = Cards(database: tenants.database, templates: templates, tenants: tenants, publicURL: "http://unused.invalid")
-        return CardCampaigns(cards: cards, jobs: JobQueue(database: tenants.database))
+        return CardCampaigns(cards: cards, jobs: JobQueue(database: tenants.database), logger: CommandLogger.shared)
     }
 }

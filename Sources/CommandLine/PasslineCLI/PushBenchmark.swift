@@ -76,7 +76,7 @@ struct PushBench: AsyncParsableCommand {
         }
         let client = HTTPClient(configuration: clientConfiguration)
         let jobs = JobQueue(database: database)
-        let worker = PushWorker(jobs: jobs, tenants: tenants, client: client, configuration: .init(apnsURL: "https://127.0.0.1:\(sim.port)"))
+        let worker = PushWorker(jobs: jobs, tenants: tenants, client: client, configuration: .init(apnsURL: "https://127.0.0.1:\(sim.port)"), logger: CommandLogger.shared)
 
         let h2loadBefore = try Self.h2load(port: sim.port, requests: count, passType: passType, folder: folder)
         // h2load's pushes reach the stand-in too: only what arrives from here on is the fan-out's.

@@ -90,8 +90,8 @@ struct PushLatencyBench: AsyncParsableCommand {
         let sim = try await APNsSimulator.start(simConfiguration)
         let client = HTTPClient(configuration: .init(caFile: caFile.path))
         let jobs = JobQueue(database: database)
-        let worker = PushWorker(jobs: jobs, tenants: tenants, client: client, configuration: .init(apnsURL: "https://127.0.0.1:\(sim.port)"))
-        let campaigns = CardCampaigns(cards: Cards(database: database, templates: templates, tenants: tenants, publicURL: "https://bench.invalid"), jobs: jobs)
+        let worker = PushWorker(jobs: jobs, tenants: tenants, client: client, configuration: .init(apnsURL: "https://127.0.0.1:\(sim.port)"), logger: CommandLogger.shared)
+        let campaigns = CardCampaigns(cards: Cards(database: database, templates: templates, tenants: tenants, publicURL: "https://bench.invalid"), jobs: jobs, logger: CommandLogger.shared)
         let pushing = Task { await worker.run() }
         let campaigning = Task { await campaigns.run() }
 

@@ -253,7 +253,7 @@ extension TenantCommand {
                 let tenants = try await store.open()
                 let (api, client) = try GoogleEnvironment.api()
                 let cards = Cards(database: tenants.database, templates: Templates(database: tenants.database), tenants: tenants, publicURL: "https://localhost")
-                let worker = GoogleSyncWorker(api: api, cards: cards, jobs: JobQueue(database: tenants.database))
+                let worker = GoogleSyncWorker(api: api, cards: cards, jobs: JobQueue(database: tenants.database), logger: CommandLogger.shared)
                 defer { client.shutdown() }
                 do {
                     let classes = try await worker.check(tenant: tenant)

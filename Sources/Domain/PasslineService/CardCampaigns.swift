@@ -20,7 +20,7 @@ public final class CardCampaigns: Sendable {
     private let logger: Logger
 
     public init(cards: Cards, jobs: JobQueue, stepSize: Int = 50, leaseMilliseconds: Int64 = 15_000,
-                logger: Logger = Logger(label: "passline.campaigns")) {
+                logger: Logger) {
         self.cards = cards
         self.jobs = jobs
         self.stepSize = stepSize
