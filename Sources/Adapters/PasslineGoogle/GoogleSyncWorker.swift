@@ -55,11 +55,12 @@ public final class GoogleSyncWorker: Sendable {
     }
 
     private func handle(_ job: ClaimedJob) async {
-        let tenant: String, serial: String
-        do { (tenant, serial) = try { let sync = try GoogleSyncJob(payload: job.payload); return (sync.tenant, sync.serial) }() } catch {
+        let target: GoogleSyncJob
+        do { target = try GoogleSyncJob(payload: job.payload) } catch {
             _ = try? await jobs.fail(job, error: "\(error)", retry: false)
             return
         }
+        let (tenant, serial) = (target.tenant, target.serial)
         do {
             switch try await sync(tenant: tenant, serial: serial) {
             case .paused: try await jobs.release(job, afterMilliseconds: 60_000)
