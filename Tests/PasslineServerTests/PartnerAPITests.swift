@@ -41,6 +41,8 @@ struct PartnerAPITests {
         let testReal = try await server.send("GET", "/api/v1/templates/real", headers: test).json?["id"] as? String
         let liveReal = try await server.send("GET", "/api/v1/templates/real", headers: live).json?["id"] as? String
         #expect(testReal != nil && liveReal != nil && testReal != liveReal)
+        // The stored form of a test template's name is not a name anyone can use.
+        #expect(try await server.send("GET", "/api/v1/templates/test:real", headers: test).status == 404)
         #expect(try await server.send("POST", "/api/v1/templates?name=loyalty", bodyData: try loyaltyZip(), headers: test.merging(zip) { $1 }).status == 409)
         #expect(try await server.send("POST", "/api/v1/templates/trial/reissue", headers: live).status == 404)
 

@@ -128,7 +128,8 @@ public final class Templates: Sendable {
     public func load(tenant: String, mode: CardMode? = nil, idOrName: String) async throws -> (id: String, template: PassTemplate, createdAt: Int64) {
         let row = try await database.withConnection { connection in
             try connection.first("""
-                SELECT id, name, created_at FROM templates WHERE tenant_id = ? AND (id = ? OR name = ? OR name = ?)\(Self.modeClause(mode))
+                SELECT id, name, created_at FROM templates
+                WHERE tenant_id = ? AND (id = ? OR (name = ? AND mode IS NULL) OR (name = ? AND mode IS NOT NULL))\(Self.modeClause(mode))
                 """, [.text(tenant), .text(idOrName), .text(idOrName), .text(TemplateNames.stored(idOrName, mode: mode))] + Self.modeBinds(mode))
         }
         guard let row else { throw StoreError(.notFound, "No template \(idOrName).") }
