@@ -99,7 +99,8 @@ struct AdminAPITests {
 
     @Test("a renewed certificate replaces the old one: checked first, same pass type only, and passes are signed with it at once", arguments: TestDatabase.available)
     func replaceIdentity(kind: TestDatabase) async throws {
-        let server = try await LiveServer.start(kind, adminToken: Self.token)
+        // It reads /metrics, which without a token answers loopback callers only.
+        let server = try await LiveServer.start(kind, wire: true, adminToken: Self.token)
         let id = server.tenantA.id
         let renewed = try TestSupport.identity.renewed(validDays: 30)
         // The fixture's card has a bare template; issue one from the real template to download.

@@ -10,8 +10,8 @@ struct CardPageTests {
     static let android = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Mobile Safari/537.36"
 
     /// The loyalty template and a card whose member name needs escaping; returns the page's path.
-    func setUp(_ kind: TestDatabase) async throws -> (LiveServer, [String: String], serial: String, page: String) {
-        let (server, key, serial) = try await TransactionTests().setUp(kind)
+    func setUp(_ kind: TestDatabase, wire: Bool = false) async throws -> (LiveServer, [String: String], serial: String, page: String) {
+        let (server, key, serial) = try await TransactionTests().setUp(kind, wire: wire)
         let patched = try await server.send("PATCH", "/api/v1/cards/\(serial)", body: #"{"memberName":"Zoë <script>alert(1)</script> & \"Co\"","fields":{"tier":"Gold"}}"#, headers: key)
         let page = try #require((patched.json?["links"] as? [String: String])?["page"])
         #expect(page.hasPrefix("https://cards.example.com/c/"))
@@ -113,7 +113,8 @@ struct CardPageTests {
 
     @Test("headless Chromium renders the page: the Apple button leads to a pkpass download; a screenshot is taken")
     func chromium() async throws {
-        let (server, key, serial, path) = try await setUp(.sqlite)
+        // A browser needs a socket.
+        let (server, key, serial, path) = try await setUp(.sqlite, wire: true)
         _ = try await server.send("PATCH", "/api/v1/cards/\(serial)", body: #"{"memberName":"Zoë Martin","fields":{"tier":"Gold"}}"#, headers: key)
         _ = try await server.send("POST", "/api/v1/cards/\(serial)/transactions", body: #"{"points":1130,"reason":"treatment"}"#, headers: key)
         let folder = TestSupport.temporaryFolder()

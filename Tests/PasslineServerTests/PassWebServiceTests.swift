@@ -3,6 +3,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import Hummingbird
+import HummingbirdTesting
 import Logging
 import PasslineCrypto
 @testable import PasslineServer
@@ -12,14 +13,28 @@ import PasslineStore
 import PasslineTestSupport
 import Testing
 
-/// A running server on a free loopback port, over a fresh store with two tenants, each with one card.
+/// A server over a fresh store with two tenants, each with one card, reached one of two ways:
+/// through Hummingbird's router test client (the default: no socket, the same middleware and
+/// handlers), or on a free loopback port where the wire matters (a browser, the caller's
+/// address for per-source limits and loopback-only routes).
 struct LiveServer {
-    let base: String
+    enum Transport: Sendable {
+        case router(any TestClientProtocol)
+        case port(base: String)
+    }
+
+    let transport: Transport
     let database: any SQLDatabase
     let tenantA: Tenants.Created
     let tenantB: Tenants.Created
     let tokenA = "card-token-a-0123456789abcdef"
     let task: Task<Void, any Error>
+
+    /// The server's address; only a server started with `wire: true` has one.
+    var base: String {
+        guard case .port(let base) = transport else { preconditionFailure("a router-backed server has no address: start it with wire: true") }
+        return base
+    }
 
     /// A fresh store with two tenants, each with one card (`S1`, template `{}`), and the services over it.
     struct Fixture: Sendable {
@@ -51,7 +66,8 @@ struct LiveServer {
         return Fixture(database: database, services: services, tenantA: a, tenantB: b)
     }
 
-    static func start(_ kind: TestDatabase, adminToken: String? = nil, deviceLogBurst: Int = 1_000, deviceLogPerSecond: Double = 2,
+    /// - Parameter wire: listen on a loopback port instead of answering through the router test client.
+    static func start(_ kind: TestDatabase, wire: Bool = false, adminToken: String? = nil, deviceLogBurst: Int = 1_000, deviceLogPerSecond: Double = 2,
                       adjust: (inout ServerConfiguration) -> Void = { _ in }) async throws -> LiveServer {
         let fixture = try await fixture(kind)
         let (database, services) = (fixture.database, fixture.services)
@@ -59,17 +75,35 @@ struct LiveServer {
         configuration.deviceLogBurst = deviceLogBurst
         configuration.deviceLogPerSecond = deviceLogPerSecond
         adjust(&configuration)
-        let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let app = buildApplication(services: services, configuration: configuration, logger: Logger(label: "test")) { continuation.yield($0) }
-        let task = Task {
-            // The campaign runner beside the server, as `passline serve` runs it.
-            let campaigns = Task { await services.campaigns.run() }
-            defer { campaigns.cancel() }
-            try await app.run()
+        let transport: Transport
+        let task: Task<Void, any Error>
+        if wire {
+            let (ports, continuation) = AsyncStream<Int>.makeStream()
+            let app = buildApplication(services: services, configuration: configuration, logger: Logger(label: "test")) { continuation.yield($0) }
+            task = Task {
+                // The campaign runner beside the server, as `passline serve` runs it.
+                let campaigns = Task { await services.campaigns.run() }
+                defer { campaigns.cancel() }
+                try await app.run()
+            }
+            var iterator = ports.makeAsyncIterator()
+            transport = .port(base: "http://127.0.0.1:\(await iterator.next()!)")
+        } else {
+            let (clients, continuation) = AsyncStream<any TestClientProtocol>.makeStream()
+            let app = Application(router: buildRouter(services: services, configuration: configuration))
+            task = Task {
+                let campaigns = Task { await services.campaigns.run() }
+                defer { campaigns.cancel() }
+                // The client is handed out and the test framework's scope held open until `stop()`.
+                try await app.test(.router) { client in
+                    continuation.yield(client)
+                    while !Task.isCancelled { try? await Task.sleep(for: .seconds(3_600)) }
+                }
+            }
+            var iterator = clients.makeAsyncIterator()
+            transport = .router(await iterator.next()!)
         }
-        var iterator = ports.makeAsyncIterator()
-        let port = await iterator.next()!
-        return LiveServer(base: "http://127.0.0.1:\(port)", database: database, tenantA: fixture.tenantA, tenantB: fixture.tenantB, task: task)
+        return LiveServer(transport: transport, database: database, tenantA: fixture.tenantA, tenantB: fixture.tenantB, task: task)
     }
 
     func stop() async {
@@ -89,15 +123,28 @@ struct LiveServer {
     }
 
     func send(_ method: String, _ path: String, body: String? = nil, bodyData: Data? = nil, headers: [String: String] = [:]) async throws -> Reply {
-        var request = URLRequest(url: URL(string: base + path)!)
-        request.httpMethod = method
-        request.httpBody = bodyData ?? body.map { Data($0.utf8) }
-        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
-        let (data, response) = try await URLSession.shared.data(for: request)
-        let http = response as! HTTPURLResponse
-        return Reply(status: http.statusCode, body: data, contentType: http.value(forHTTPHeaderField: "Content-Type"),
-                     lastModified: http.value(forHTTPHeaderField: "Last-Modified"),
-                     headers: http.allHeaderFields.reduce(into: [:]) { $0["\($1.key)"] = "\($1.value)" })
+        let bytes = bodyData ?? body.map { Data($0.utf8) }
+        switch transport {
+        case .router(let client):
+            var fields = HTTPFields()
+            for (name, value) in headers { fields.append(HTTPFields.Element(name: .init(name)!, value: value)) }
+            let response = try await client.executeRequest(uri: path, method: HTTPRequest.Method(method)!, headers: fields,
+                                                           body: bytes.map { ByteBuffer(bytes: $0) })
+            var all: [String: String] = [:]
+            for field in response.headers { all[field.name.canonicalName] = all[field.name.canonicalName].map { "\($0), \(field.value)" } ?? field.value }
+            return Reply(status: Int(response.status.code), body: Data(buffer: response.body), contentType: response.headers[.contentType],
+                         lastModified: response.headers[.lastModified], headers: all)
+        case .port(let base):
+            var request = URLRequest(url: URL(string: base + path)!)
+            request.httpMethod = method
+            request.httpBody = bytes
+            for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
+            let (data, response) = try await URLSession.shared.data(for: request)
+            let http = response as! HTTPURLResponse
+            return Reply(status: http.statusCode, body: data, contentType: http.value(forHTTPHeaderField: "Content-Type"),
+                         lastModified: http.value(forHTTPHeaderField: "Last-Modified"),
+                         headers: http.allHeaderFields.reduce(into: [:]) { $0["\($1.key)"] = "\($1.value)" })
+        }
     }
 
     func service(_ tenant: Tenants.Created) -> String { "/passkit/\(tenant.id)/v1" }
@@ -184,7 +231,8 @@ struct PassWebServiceTests {
 
     @Test("a card is on ten devices at most, and one address registers a bounded number a minute", arguments: TestDatabase.available)
     func registrationLimits(kind: TestDatabase) async throws {
-        let server = try await LiveServer.start(kind) { $0.registrationBurst = 12; $0.registrationsPerSecond = 0.01 }
+        // The limit is per caller's address: a socket's.
+        let server = try await LiveServer.start(kind, wire: true) { $0.registrationBurst = 12; $0.registrationsPerSecond = 0.01 }
         let a = server.service(server.tenantA)
         let auth = ["Authorization": "ApplePass \(server.tokenA)"]
         for n in 0..<10 {
@@ -319,7 +367,8 @@ struct PassWebServiceTests {
 
     @Test("/metrics shows jobs, cards and each tenant's days to certificate expiry", arguments: TestDatabase.available)
     func metrics(kind: TestDatabase) async throws {
-        let server = try await LiveServer.start(kind)
+        // Without a token, /metrics answers loopback callers only: a socket's address.
+        let server = try await LiveServer.start(kind, wire: true)
         let reply = try await server.send("GET", "/metrics")
         #expect(reply.status == 200)
         let text = String(decoding: reply.body, as: UTF8.self)

@@ -9,8 +9,8 @@ import Testing
 @Suite("Points transactions, over HTTP")
 struct TransactionTests {
     /// A server with the loyalty template and one card of 120 points.
-    func setUp(_ kind: TestDatabase) async throws -> (LiveServer, [String: String], String) {
-        let server = try await LiveServer.start(kind)
+    func setUp(_ kind: TestDatabase, wire: Bool = false) async throws -> (LiveServer, [String: String], String) {
+        let server = try await LiveServer.start(kind, wire: wire)
         let key = ["Authorization": "Bearer \(server.tenantA.liveKey)"]
         let writer = try ZipWriter()
         for (name, bytes) in TestSupport.templateFiles("loyalty") { try writer.add(name, bytes) }
