@@ -8,8 +8,10 @@ import PackageDescription
 //   CModules/     Debian's C libraries as system-library modules (headers, pkg-config, apt)
 //   Wrappers/     one Swift wrapper per C library, and the SQL protocol with its two drivers
 //   Formats/      pure formats: JSON, Apple's pass, Google Wallet's resources (no storage, no I/O)
+//   Rules/        the business's rules, pure (points, messages, what a change causes); the store
+//                 enforces them where only a statement can, the domain applies the rest
 //   Store/        schema, migrations, update tags, the job queue and its typed jobs (SQL protocol only)
-//   Domain/       the business: tenants, templates, cards, ledger rules, wallet devices, campaigns
+//   Domain/       the business's operations: tenants, templates, cards, wallet devices, campaigns
 //   Adapters/     the domain's outside faces: HTTP (over the domain only), APNs, Google Wallet
 //   StandIns/     local APNs and Google that speak the real protocols, for tests, benchmarks, the demo
 //   CommandLine/  `passline`: configuration read once, the object graph, one ServiceGroup
@@ -75,13 +77,17 @@ let package = Package(
         // Google Wallet's loyalty classes and objects, save-link JWTs and the token grant.
         .target(name: "GoogleWallet", dependencies: ["PasslineJSON", "PasslineCrypto"], path: "Sources/Formats/GoogleWallet"),
 
-        // MARK: Store — on the SQL protocol only.
-        .target(name: "PasslineStore", dependencies: ["PasslineSQL", "PasslineJSON", "PasslineCrypto"], path: "Sources/Store/PasslineStore"),
+        // MARK: Rules — pure values and functions; the store enforces a balance's bounds under
+        // its row's lock, with the values from here.
+        .target(name: "LoyaltyRules", dependencies: ["PasslineJSON"], path: "Sources/Rules/LoyaltyRules"),
 
-        // MARK: Domain — every business rule; the adapters call its whole operations.
+        // MARK: Store — on the SQL protocol only.
+        .target(name: "PasslineStore", dependencies: ["LoyaltyRules", "PasslineSQL", "PasslineJSON", "PasslineCrypto"], path: "Sources/Store/PasslineStore"),
+
+        // MARK: Domain — whole operations over the rules and the store; the adapters call these.
         .target(
             name: "PasslineService",
-            dependencies: ["ApplePass", "GoogleWallet", "PasslineCrypto", "PasslineJSON", "PasslineSQL", "PasslineStore", logging, lifecycle],
+            dependencies: ["ApplePass", "GoogleWallet", "LoyaltyRules", "PasslineCrypto", "PasslineJSON", "PasslineSQL", "PasslineStore", logging, lifecycle],
             path: "Sources/Domain/PasslineService"
         ),
 
@@ -91,7 +97,7 @@ let package = Package(
         .target(
             name: "PasslineServer",
             dependencies: [
-                "PasslineService", "PasslineCrypto", "PasslineJSON", "PasslineQR", "ApplePass", "GoogleWallet", hummingbird, logging,
+                "PasslineService", "LoyaltyRules", "PasslineCrypto", "PasslineJSON", "PasslineQR", "ApplePass", "GoogleWallet", hummingbird, logging,
                 // The peer's address of a request (Hummingbird builds on it already).
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
@@ -101,14 +107,14 @@ let package = Package(
         // Sends the pushes that changes enqueue, and acts on APNs' answers.
         .target(
             name: "PasslinePush",
-            dependencies: ["ApplePass", "PasslineHTTPClient", "PasslineJSON", "PasslineService", "PasslineSQL", "PasslineStore", logging, lifecycle],
+            dependencies: ["ApplePass", "LoyaltyRules", "PasslineHTTPClient", "PasslineJSON", "PasslineService", "PasslineSQL", "PasslineStore", logging, lifecycle],
             path: "Sources/Adapters/PasslinePush"
         ),
         // Keeps Google Wallet objects in step with cards, over the REST API.
         .target(
             name: "PasslineGoogle",
             dependencies: [
-                "ApplePass", "GoogleWallet", "PasslineCrypto", "PasslineHTTPClient", "PasslineJSON", "PasslineService", "PasslineSQL", "PasslineStore",
+                "ApplePass", "GoogleWallet", "LoyaltyRules", "PasslineCrypto", "PasslineHTTPClient", "PasslineJSON", "PasslineService", "PasslineSQL", "PasslineStore",
                 logging, lifecycle,
             ],
             path: "Sources/Adapters/PasslineGoogle"
@@ -139,8 +145,8 @@ let package = Package(
         .target(
             name: "PasslineCLI",
             dependencies: [
-                "ApplePass", "PasslineCrypto", "PasslineDatabase", "PasslineStore", "PasslineQR", "PasslineService", "PasslineServer",
-                "PasslinePush", "PasslineHTTPClient", "PasslineAPNsSim", "PasslineSQLite", "PasslineGoogle", "PasslineGoogleSim", "GoogleWallet",
+                "ApplePass", "LoyaltyRules", "PasslineCrypto", "PasslineDatabase", "PasslineStore", "PasslineQR", "PasslineService", "PasslineServer",
+                "LoyaltyRules", "PasslinePush", "PasslineHTTPClient", "PasslineAPNsSim", "PasslineSQLite", "PasslineGoogle", "PasslineGoogleSim", "GoogleWallet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), hummingbird, lifecycle,
             ],
             path: "Sources/CommandLine/PasslineCLI"
@@ -165,13 +171,14 @@ let package = Package(
         .testTarget(name: "GoogleWalletTests", dependencies: ["GoogleWallet", "PasslineCrypto", "PasslineJSON", "PasslineTestSupport"]),
         .testTarget(name: "PasslineQRTests", dependencies: ["PasslineQR", "PasslinePNG", "PasslineTestSupport"]),
         .testTarget(name: "ApplePassTests", dependencies: ["ApplePass", "PasslineCrypto", "PasslineZip", "PasslineJSON", "PasslineTestSupport"]),
-        .testTarget(name: "PasslineStoreTests", dependencies: ["PasslineStore", "PasslineService", "PasslineSQL", "PasslineDatabase", "PasslineTestSupport"]),
+        .testTarget(name: "LoyaltyRulesTests", dependencies: ["LoyaltyRules", "PasslineJSON"]),
+        .testTarget(name: "PasslineStoreTests", dependencies: ["LoyaltyRules", "PasslineStore", "PasslineService", "PasslineSQL", "PasslineDatabase", "PasslineTestSupport"]),
         .testTarget(name: "PasslineSQLTests", dependencies: ["PasslineSQL", "PasslineSQLite", "PasslinePostgres", "PasslineTestSupport"]),
-        .testTarget(name: "PasslineServiceTests", dependencies: ["PasslineService", "PasslineDatabase", "PasslineStore", "PasslineSQL", "PasslineCrypto", "ApplePass", "PasslineTestSupport"]),
+        .testTarget(name: "PasslineServiceTests", dependencies: ["LoyaltyRules", "PasslineService", "PasslineDatabase", "PasslineStore", "PasslineSQL", "PasslineCrypto", "ApplePass", "PasslineTestSupport"]),
         .testTarget(
             name: "PasslineServerTests",
             dependencies: [
-                "PasslineServer", "PasslineService", "PasslineStore", "PasslineSQL", "PasslineSQLite", "PasslineCrypto", "PasslineTestSupport", "ApplePass", "PasslineZip",
+                "LoyaltyRules", "PasslineServer", "PasslineService", "PasslineStore", "PasslineSQL", "PasslineSQLite", "PasslineCrypto", "PasslineTestSupport", "ApplePass", "PasslineZip",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 // The router test client: routing tests without a port.
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -180,7 +187,7 @@ let package = Package(
         .testTarget(
             name: "PasslinePushTests",
             dependencies: [
-                "PasslinePush", "PasslineHTTPClient", "PasslineAPNsSim", "PasslineSQLite", "PasslineGoogle", "PasslineGoogleSim", "GoogleWallet", "PasslineServer", "PasslineService", "PasslineStore", "PasslineSQL",
+                "LoyaltyRules", "PasslinePush", "PasslineHTTPClient", "PasslineAPNsSim", "PasslineSQLite", "PasslineGoogle", "PasslineGoogleSim", "GoogleWallet", "PasslineServer", "PasslineService", "PasslineStore", "PasslineSQL",
                 "PasslineCrypto", "PasslineTestSupport", "ApplePass", "PasslineZip",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
@@ -188,12 +195,12 @@ let package = Package(
         .testTarget(
             name: "PasslineGoogleTests",
             dependencies: [
-                "PasslineGoogle", "PasslineGoogleSim", "GoogleWallet", "PasslineAPNsSim", "PasslineHTTPClient", "PasslineServer", "PasslineService",
+                "LoyaltyRules", "PasslineGoogle", "PasslineGoogleSim", "GoogleWallet", "PasslineAPNsSim", "PasslineHTTPClient", "PasslineServer", "PasslineService",
                 "PasslineStore", "PasslineSQL", "PasslineCrypto", "PasslineJSON", "PasslineTestSupport", "ApplePass", "PasslineZip",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
         .testTarget(name: "PasslineHTTPClientTests", dependencies: ["PasslineHTTPClient", "PasslineAPNsSim", "PasslineTestSupport"]),
-        .testTarget(name: "PasslineCLITests", dependencies: ["ApplePass", "PasslineCrypto", "PasslineZip", "PasslineDatabase", "PasslineTestSupport", "PasslineAPNsSim", "PasslineService", "PasslineStore", "PasslineSQL", "PasslineGoogleSim", "GoogleWallet", "PasslineJSON", "PasslinePush"]),
+        .testTarget(name: "PasslineCLITests", dependencies: ["LoyaltyRules", "ApplePass", "PasslineCrypto", "PasslineZip", "PasslineDatabase", "PasslineTestSupport", "PasslineAPNsSim", "PasslineService", "PasslineStore", "PasslineSQL", "PasslineGoogleSim", "GoogleWallet", "PasslineJSON", "PasslinePush"]),
     ]
 )

@@ -3,6 +3,7 @@ import Foundation
 import GoogleWallet
 import Hummingbird
 import Logging
+import LoyaltyRules
 import PasslineAPNsSim
 import PasslineCrypto
 import PasslineGoogle

@@ -1,6 +1,7 @@
 import ApplePass
 import Foundation
 import Logging
+import LoyaltyRules
 import PasslineJSON
 import PasslinePush
 import PasslineService
@@ -56,7 +57,7 @@ struct CampaignTests {
         try await h.cards.recordFetch(try await h.cards.get(tenant: h.tenant, mode: .live, serial: serials[0]))
         #expect(try await campaigns.status(tenant: h.tenant, id: started.id).fetched == 1)
         // Another tenant cannot see it.
-        await #expect(throws: StoreError.self) { try await campaigns.status(tenant: "tn_other", id: started.id) }
+        await #expect(throws: DomainError.self) { try await campaigns.status(tenant: "tn_other", id: started.id) }
         await h.stop()
     }
 
@@ -92,9 +93,9 @@ struct CampaignTests {
         for (name, bytes) in files { try writer.add(name, bytes) }
         _ = try await h.cards.templates.create(tenant: h.tenant, name: "plain", zip: try writer.finish())
         await #expect { try await h.campaigns.start(tenant: h.tenant, mode: .live, template: "plain", change: .init(message: "Hi")) } throws: { error in
-            (error as? StoreError)?.message.contains("no {{message}} placeholder") == true
+            (error as? DomainError)?.message.contains("no {{message}} placeholder") == true
         }
-        await #expect(throws: StoreError.self) { try await h.campaigns.start(tenant: h.tenant, mode: .live, template: "nope", change: .init()) }
+        await #expect(throws: DomainError.self) { try await h.campaigns.start(tenant: h.tenant, mode: .live, template: "nope", change: .init()) }
         #expect(try await h.cards.get(tenant: h.tenant, mode: .live, serial: serial).version == 1)
         let campaigns = try await h.database.withConnection { try $0.first("SELECT COUNT(*) AS n FROM campaigns", [])!.int("n") }
         #expect(campaigns == 0)

@@ -1,6 +1,7 @@
 import ApplePass
 import Foundation
 import Logging
+import LoyaltyRules
 import PasslineAPNsSim
 import PasslineCrypto
 import PasslineHTTPClient

@@ -1,3 +1,4 @@
+import LoyaltyRules
 import PasslineDatabase
 import PasslineService
 import PasslineSQL
@@ -24,7 +25,7 @@ struct TemplateQuotaTests {
         _ = try await templates.create(tenant: "t1", name: "a", files: files)
         _ = try await templates.create(tenant: "t1", name: "b", files: files)
         await #expect { try await templates.create(tenant: "t1", name: "c", files: files) } throws: { error in
-            (error as? StoreError)?.code == .quotaExceeded && "\(error)".contains("limit of 2")
+            (error as? DomainError)?.code == .quotaExceeded && "\(error)".contains("limit of 2")
         }
         // Another tenant is not held by the first one's use.
         _ = try await templates.create(tenant: "t2", name: "a", files: files)
@@ -33,13 +34,13 @@ struct TemplateQuotaTests {
         quotas.maxTemplates = 10
         let byBytes = Templates(database: database, quotas: quotas)
         await #expect { try await byBytes.create(tenant: "t1", name: "c", files: files) } throws: { error in
-            (error as? StoreError)?.code == .quotaExceeded && "\(error)".contains("over its limit of \((size * 3 - 1).formatted())")
+            (error as? DomainError)?.code == .quotaExceeded && "\(error)".contains("over its limit of \((size * 3 - 1).formatted())")
         }
         // A JSON upload, file by file, meets the zip's file-count limit too.
         var many = files
         for i in 0..<250 { many["junk\(i).txt"] = [1] }
         await #expect { try await byBytes.create(tenant: "t2", name: "many", files: many) } throws: { error in
-            (error as? StoreError)?.code == .invalid && "\(error)".contains("at most 200")
+            (error as? DomainError)?.code == .invalid && "\(error)".contains("at most 200")
         }
         #expect(try await templates.list(tenant: "t1").map(\.name) == ["a", "b"])
         await database.close()

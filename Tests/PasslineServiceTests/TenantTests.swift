@@ -1,5 +1,6 @@
 import ApplePass
 import Foundation
+import LoyaltyRules
 import PasslineCrypto
 import PasslineSQL
 import PasslineService
@@ -53,12 +54,12 @@ struct TenantTests {
         let b = try await tenants.create(name: "B", identity: try TestSupport.identity.signingIdentity())
         let extra = try await tenants.createKey(tenant: a.id, mode: .test)
         #expect(try await tenants.authenticate(key: extra)?.tenant == a.id)
-        await #expect(throws: StoreError.self) { try await tenants.revokeKey(tenant: a.id, key: b.liveKey) }
+        await #expect(throws: DomainError.self) { try await tenants.revokeKey(tenant: a.id, key: b.liveKey) }
         #expect(try await tenants.authenticate(key: b.liveKey)?.tenant == b.id)
         try await tenants.revokeKey(tenant: a.id, key: String(extra.prefix(12)))
         #expect(try await tenants.authenticate(key: extra) == nil)
         #expect(try await tenants.authenticate(key: a.liveKey)?.tenant == a.id)
-        await #expect(throws: StoreError.self) { try await tenants.createKey(tenant: "tn_nope", mode: .live) }
+        await #expect(throws: DomainError.self) { try await tenants.createKey(tenant: "tn_nope", mode: .live) }
         // A mode other than live or test cannot be asked for: `CardMode` has no third case. The
         // admin API and the command line refuse one (AdminAPITests, CommandLineTests).
         await tenants.database.close()

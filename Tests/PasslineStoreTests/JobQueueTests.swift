@@ -1,4 +1,5 @@
 import Foundation
+import LoyaltyRules
 import PasslineDatabase
 import PasslineSQL
 import PasslineService
@@ -198,9 +199,9 @@ struct JobQueueTests {
             _ = try Devices.register(tenant: "t1", device: "watch", pushToken: "token-watch", passType: "pass.other", serial: "S1", now: 1, on: connection)
         }
         let pushes = try await database.transaction { connection in
-            try Ledger.enqueuePushes(tenant: "t1", serials: ["S0", "S1", "nobody"], mode: .live, now: 5, on: connection)
+            try Consequences.write(.singleChange, tenant: "t1", serials: ["S0", "S1", "nobody"], mode: .live, now: 5, on: connection)
         }
-        #expect(pushes == 4)  // registrations: phone S0, phone S1, tablet S0, watch S1
+        #expect(pushes == ["S0": 2, "S1": 2])  // registrations: phone S0, phone S1, tablet S0, watch S1
         let queue = JobQueue(database: database)
         let jobs = try await queue.claim(limit: 10, now: 10)
         func payload(_ job: ClaimedJob) throws -> [String: String] {
@@ -218,9 +219,9 @@ struct JobQueueTests {
         // Waiting jobs merge with a newer change's: a campaign's payload replaces the single change's.
         try await queue.complete(jobs, now: 11)
         try await database.transaction { connection in
-            _ = try Ledger.enqueuePushes(tenant: "t1", serials: ["S0"], mode: .live, now: 20, on: connection)
-            _ = try Ledger.enqueuePushes(tenant: "t1", serials: ["S0"], mode: .live, priority: .bulk, campaign: "c-1", now: 21, on: connection)
-            _ = try Ledger.enqueuePushes(tenant: "t1", serials: ["S0"], mode: .test, now: 22, on: connection)
+            try Consequences.write(.singleChange, tenant: "t1", serials: ["S0"], mode: .live, now: 20, on: connection)
+            try Consequences.write(.campaignStep("c-1"), tenant: "t1", serials: ["S0"], mode: .live, now: 21, on: connection)
+            try Consequences.write(.singleChange, tenant: "t1", serials: ["S0"], mode: .test, now: 22, on: connection)
         }
         #expect(try await queue.counts() == ["done": 3, "ready": 4])
         let merged = try await queue.claim(limit: 10, now: 30)
@@ -299,7 +300,7 @@ struct JobQueueTests {
         let taken = try await alive.claim(limit: 10, now: 2000)
         #expect(taken.map(\.id) == held.map(\.id))
         #expect(taken.allSatisfy { $0.attempt == 2 })
-        await #expect(throws: StoreError.self) { try await dead.complete(held[0]) }
+        await #expect(throws: DomainError.self) { try await dead.complete(held[0]) }
         for job in taken { try await alive.complete(job) }
         #expect(try await alive.counts() == ["done": 2])
         await database.close()
@@ -364,11 +365,11 @@ struct HostileInputTests {
         let stored = try await database.withConnection { try $0.first("SELECT member_name FROM cards WHERE serial_number = 'S3'", []) }
         #expect(try stored?.string("member_name") == sql)
         await #expect { try await database.transaction { try Records.insertCard(card(3), tenant: "t1", now: 1, on: $0) } } throws: {
-            ($0 as? StoreError)?.code == .conflict
+            ($0 as? DomainError)?.code == .conflict
         }
         let unknownTemplate = { var c = card(4); c.templateID = "nope"; return c }()
         await #expect { try await database.transaction { try Records.insertCard(unknownTemplate, tenant: "t1", now: 1, on: $0) } } throws: {
-            ($0 as? StoreError)?.code == .notFound
+            ($0 as? DomainError)?.code == .notFound
         }
         await database.close()
     }
@@ -459,7 +460,7 @@ struct HostileFieldTests {
         let database = try await seeded(kind, cards: 1)
         for value in ["a\u{0}b", String(repeating: "é", count: 1 << 20)] {
             await #expect { try await database.transaction { try write(field, value, on: $0) } } throws: { error in
-                (error as? StoreError)?.code == .invalid && "\(error)".lowercased().contains(field.rawValue.lowercased())
+                (error as? DomainError)?.code == .invalid && "\(error)".lowercased().contains(field.rawValue.lowercased())
             }
         }
         let counts = try await database.withConnection { connection in

@@ -1,3 +1,4 @@
+import LoyaltyRules
 import PasslineSQL
 import PasslineStore
 import PasslineTestSupport
@@ -42,7 +43,7 @@ struct LedgerBatchTests {
         #expect((s2.points, s2.entry.points) == (60, -40))
         #expect(s5.points == 101)
         // Each refusal says why, as a change alone would have been answered.
-        func refusal(_ result: Ledger.BatchResult) -> StoreError? { if case .refused(let error) = result { error } else { nil } }
+        func refusal(_ result: Ledger.BatchResult) -> DomainError? { if case .refused(let error) = result { error } else { nil } }
         #expect(refusal(results[1])?.code == .conflict && refusal(results[1])?.message.contains("exceeds the balance") == true, "\(results[1])")
         #expect(refusal(results[3])?.code == .conflict && refusal(results[3])?.message.contains("voided") == true, "\(results[3])")
         #expect(refusal(results[4])?.code == .notFound, "\(results[4])")
@@ -81,7 +82,7 @@ struct LedgerBatchTests {
                                   answer: { _, _ in [] }, on: connection)
         }
         // A live card asked for in test mode is not found, as an unknown serial is.
-        #expect(results == [.refused(StoreError(.notFound, "No card S0.")), .refused(StoreError(.notFound, "No card S0x."))])
+        #expect(results == [.refused(DomainError(.notFound, "No card S0.")), .refused(DomainError(.notFound, "No card S0x."))])
         try await database.withConnection { connection throws in
             #expect(try Idempotency.find(tenant: "t1", key: "k", on: connection) == nil)
             #expect(try connection.first("SELECT count(*) AS n FROM ledger_entries", [])!.int("n") == 0)

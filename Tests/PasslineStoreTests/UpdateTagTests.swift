@@ -1,4 +1,5 @@
 import Foundation
+import LoyaltyRules
 import PasslineSQL
 import PasslineStore
 import PasslineTestSupport
@@ -88,7 +89,7 @@ struct UpdateTagTests {
         #expect(after?.serialNumbers == ["S1"])
         #expect(after?.lastUpdated == since + 1)
 
-        await #expect(throws: StoreError.self) {
+        await #expect(throws: DomainError.self) {
             try await database.transaction { connection in
                 try connection.execute("UPDATE cards SET points = 99 WHERE tenant_id = ? AND serial_number = ?", [.text("t1"), .text("S0")])
                 try UpdateTags.stampThenCommit(tenant: "t1", serial: "S404", on: connection)

@@ -1,6 +1,7 @@
 import ApplePass
 import Foundation
 import GoogleWallet
+import LoyaltyRules
 import PasslineCrypto
 import PasslineJSON
 import PasslineService

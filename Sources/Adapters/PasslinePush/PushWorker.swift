@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import LoyaltyRules
 import ServiceLifecycle
 import PasslineHTTPClient
 import PasslineJSON
@@ -189,10 +190,10 @@ public final class PushWorker: Sendable {
         do { pushJob = try PushJob(payload: job.payload) } catch { return .decided((job, nil, .unusable("\(error)"))) }
         let (tenant, token, passType) = (pushJob.tenant, pushJob.pushToken, pushJob.passType)
         var push = Push(tenant: tenant, token: token, passType: passType, campaign: pushJob.campaign)
-        if pushJob.mode == .test { return .decided((job, push, .testMode)) }
+        if !ChangeConsequences.reachesDevices(pushJob.mode) { return .decided((job, push, .testMode)) }
         let identity: ClientIdentity
         do {
-            guard let found = identities[tenant] else { throw StoreError(.notFound, "the job's tenant \(tenant) is not the tenant it was queued for") }
+            guard let found = identities[tenant] else { throw DomainError(.notFound, "the job's tenant \(tenant) is not the tenant it was queued for") }
             (push.identityStamp, identity) = try found.get()
         } catch {
             return .decided((job, push, .unusable("the tenant's signing identity cannot be used: \(error)")))

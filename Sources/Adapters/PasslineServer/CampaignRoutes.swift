@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import LoyaltyRules
 import PasslineJSON
 import PasslineService
 
@@ -60,16 +61,16 @@ extension PartnerAPI {
     }
 
     /// Reads `{"fields"?, "message"?}`, naming every bad field; nil (no body) is a plain reissue.
-    static func change(_ body: [UInt8]?, requireMessage: Bool, allowFields: Bool = true) throws -> CardChange {
+    static func change(_ body: [UInt8]?, requireMessage: Bool, allowFields: Bool = true) throws -> CardFieldsChange {
         guard let body else {
             if requireMessage { throw Problem.invalid("message", "is required") }
-            return CardChange()
+            return CardFieldsChange()
         }
         let object = try RequestBody.object(RequestBody.parse(body))
         var errors: [Problem.FieldError] = []
         let allowed = allowFields ? ["fields", "message"] : ["message"]
         for key in object.keys where !allowed.contains(key) { errors.append(.init(key, "is not a field of this request (\(allowed.joined(separator: ", ")))")) }
-        var change = CardChange()
+        var change = CardFieldsChange()
         switch object["fields"] {
         case nil: break
         case .object(let given)? where allowFields:

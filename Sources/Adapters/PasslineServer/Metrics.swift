@@ -1,4 +1,5 @@
 import Foundation
+import LoyaltyRules
 import PasslineService
 
 /// `/metrics` in Prometheus' text format: what an operator watches.

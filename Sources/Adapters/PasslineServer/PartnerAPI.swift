@@ -2,6 +2,7 @@ import ApplePass
 import Foundation
 import GoogleWallet
 import Hummingbird
+import LoyaltyRules
 import PasslineCrypto
 import PasslineJSON
 import PasslineQR
@@ -161,7 +162,7 @@ struct PartnerAPI<Context: PartnerRequestContext>: Sendable {
         var errors: [Problem.FieldError] = []
         var points: Int64 = 0, reason = "", amount: Int64?
         switch object["points"] {
-        case .int(let p)? where p != 0 && p >= -PointsLimits.maxChange && p <= PointsLimits.maxChange: points = p
+        case .int(let p)? where p != 0 && p >= -PointsRules.maxChange && p <= PointsRules.maxChange: points = p
         case .int(0)?: errors.append(.init("points", "must not be zero"))
         case .int?: errors.append(.init("points", "must be within ±1,000,000,000 (positive to earn, negative to redeem)"))
         case nil: errors.append(.init("points", "is required (positive to earn, negative to redeem)"))
@@ -304,7 +305,7 @@ struct PartnerAPI<Context: PartnerRequestContext>: Sendable {
         let template = string("template", max: 100), memberID = string("memberId", max: 256), memberName = string("memberName", max: 256)
         var points: Int64?
         switch object["points"] {
-        case .int(let p)? where p >= 0 && p <= PointsLimits.maxBalance: points = p
+        case .int(let p)? where p >= 0 && p <= PointsRules.maxBalance: points = p
         case .int?: errors.append(.init("points", "must be 0 to 1,000,000,000,000"))
         case nil: errors.append(.init("points", "is required"))
         case let other?: errors.append(.init("points", "must be an integer, found \(other.typeName)"))

@@ -1,4 +1,5 @@
 import Hummingbird
+import LoyaltyRules
 import NIOCore
 import PasslineService
 

@@ -2,6 +2,7 @@ import ApplePass
 import Foundation
 import GoogleWallet
 import Hummingbird
+import LoyaltyRules
 import PasslineJSON
 import PasslineService
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LoyaltyRules
 import PasslineJSON
 import PasslineService
 import PasslineStore
@@ -42,7 +43,7 @@ struct CampaignCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            var change = Campaigns.Change(message: message)
+            var change = CardFieldsChange(message: message)
             for field in fields {
                 let parts = field.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                 change.fields[String(parts[0])] = .string(String(parts[1]))

@@ -1,4 +1,5 @@
 import ArgumentParser
+import LoyaltyRules
 import PasslineStore
 
 /// `--mode live|test`, parsed by the argument parser: anything else is a usage error (exit 64)

@@ -1,4 +1,5 @@
 import Foundation
+import LoyaltyRules
 import PasslineDatabase
 import PasslineSQL
 import PasslineStore
@@ -57,7 +58,7 @@ struct StoreBenchmark: Sendable {
         }
         let jobSeconds = Double((ContinuousClock.now - start).components.attoseconds) / 1e18 + Double((ContinuousClock.now - start).components.seconds)
         let done = try await queue.counts()["done"] ?? 0
-        guard done == jobs else { throw StoreError(.invalid, "Only \(done) of \(jobs) jobs completed.") }
+        guard done == jobs else { throw DomainError(.invalid, "Only \(done) of \(jobs) jobs completed.") }
 
         // Cards and registrations, generated inside the database.
         progress("\(driver): loading \(cards) cards, \(devices) devices, \(devices * registrationsPerDevice) registrations")

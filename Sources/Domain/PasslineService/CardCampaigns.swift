@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import LoyaltyRules
 import PasslineCrypto
 import PasslineJSON
 import PasslineSQL
@@ -38,9 +39,9 @@ public final class CardCampaigns: Sendable {
 
     /// Starts a campaign over every card of the template in the key's mode. The change is tried on
     /// one of the cards first, so data that does not fit the template is refused before any card changes.
-    /// - Throws: `StoreError.notFound` for an unknown template, `.invalid` for a message to a template
+    /// - Throws: `DomainError.notFound` for an unknown template, `.invalid` for a message to a template
     ///   without a message field, `PassError.invalidCardData` for fields that do not fit it.
-    public func start(tenant: String, mode: CardMode, template idOrName: String, change: Campaigns.Change,
+    public func start(tenant: String, mode: CardMode, template idOrName: String, change: CardFieldsChange,
                       now: Int64 = WallClock.milliseconds()) async throws -> Campaigns.Campaign {
         let (templateID, _, _) = try await cards.templates.load(tenant: tenant, mode: mode, idOrName: idOrName)
         if change.message != nil { try await cards.templates.requireMessageField(tenant: tenant, idOrName: templateID) }
@@ -62,10 +63,10 @@ public final class CardCampaigns: Sendable {
         return campaign
     }
 
-    /// - Throws: `StoreError.notFound` for unknown ids and other tenants' alike.
+    /// - Throws: `DomainError.notFound` for unknown ids and other tenants' alike.
     public func status(tenant: String, id: String) async throws -> Status {
         try await cards.database.withConnection { connection in
-            guard let campaign = try Campaigns.get(tenant: tenant, id: id, on: connection) else { throw StoreError(.notFound, "No campaign \(id).") }
+            guard let campaign = try Campaigns.get(tenant: tenant, id: id, on: connection) else { throw DomainError(.notFound, "No campaign \(id).") }
             let (pushes, fetched) = try Campaigns.delivery(campaign: id, on: connection)
             return Status(campaign: campaign, pushes: pushes, fetched: fetched)
         }
@@ -106,7 +107,7 @@ public final class CardCampaigns: Sendable {
             }
             // Stopping: the campaign goes back to the queue as it is, with this attempt not counted.
             try await jobs.release(job, afterMilliseconds: 0)
-        } catch let error as StoreError where error.code == .leaseLost {
+        } catch let error as DomainError where error.code == .leaseLost {
             logger.warning("campaign taken over by another runner", metadata: ["campaign.id": .string(id)])
         } catch {
             _ = try? await jobs.fail(job, error: "\(error)")

@@ -1,6 +1,7 @@
 import ApplePass
 import Dispatch
 import Foundation
+import LoyaltyRules
 import PasslineCrypto
 import PasslineJSON
 import PasslineSQL
@@ -90,11 +91,11 @@ public final class Cards: Sendable {
 
     /// Issues a card at version 1. Its first pass is built before anything is stored, so data
     /// that does not fit the template is refused with the template's own words.
-    /// - Throws: `StoreError.notFound` for an unknown template, `PassError.invalidCardData` when
-    ///   the data does not fit it, `StoreError.invalid` for bad values.
+    /// - Throws: `DomainError.notFound` for an unknown template, `PassError.invalidCardData` when
+    ///   the data does not fit it, `DomainError.invalid` for bad values.
     public func create(tenant: String, mode: CardMode, _ request: NewCard, now: Int64 = WallClock.milliseconds()) async throws -> Card {
-        guard request.points >= 0 && request.points <= Ledger.maxBalance else {
-            throw StoreError(.invalid, "points must be 0 to 1,000,000,000,000, found \(request.points).")
+        guard request.points >= 0 && request.points <= PointsRules.maxBalance else {
+            throw DomainError(.invalid, "points must be 0 to 1,000,000,000,000, found \(request.points).")
         }
         let (templateID, _, _) = try await templates.load(tenant: tenant, mode: mode, idOrName: request.template)
         let card = Card(
@@ -117,12 +118,12 @@ public final class Cards: Sendable {
     }
 
     /// A card of the tenant in the key's mode.
-    /// - Throws: `StoreError.notFound` for unknown serials, other tenants' and the other mode's cards alike.
+    /// - Throws: `DomainError.notFound` for unknown serials, other tenants' and the other mode's cards alike.
     public func get(tenant: String, mode: CardMode?, serial: String) async throws -> Card {
         let row = try await database.withConnection { connection in
             try connection.first("SELECT * FROM cards WHERE tenant_id = ? AND serial_number = ?", [.text(tenant), .text(serial)])
         }
-        guard let row, let card = try? Self.card(row), mode == nil || card.mode == mode else { throw StoreError(.notFound, "No card \(serial).") }
+        guard let row, let card = try? Self.card(row), mode == nil || card.mode == mode else { throw DomainError(.notFound, "No card \(serial).") }
         return card
     }
 
@@ -131,7 +132,7 @@ public final class Cards: Sendable {
         let row = try await database.withConnection { connection in
             try connection.first("SELECT * FROM cards WHERE public_token = ?", [.text(publicToken)])
         }
-        guard let row else { throw StoreError(.notFound, "No card for that link.") }
+        guard let row else { throw DomainError(.notFound, "No card for that link.") }
         return try Self.card(row)
     }
 
@@ -156,7 +157,7 @@ public final class Cards: Sendable {
     /// is refused. The answer is rendered by `render` inside the transaction and stored with it.
     ///
     /// Concurrent transactions of one tenant go to the store together (`PointsTransactions`).
-    /// - Throws: `StoreError.notFound`, `.conflict` (redemption over the balance), `.invalid`.
+    /// - Throws: `DomainError.notFound`, `.conflict` (redemption over the balance), `.invalid`.
     public func transact(_ request: PointsRequest, tenant: String, mode: CardMode, jobs: JobQueue,
                          render: @escaping @Sendable (Ledger.Outcome) -> [UInt8], now: Int64 = WallClock.milliseconds()) async throws -> TransactionResult {
         try await transactions.transact(request, tenant: tenant, mode: mode, jobs: jobs, render: render, now: now)
@@ -211,16 +212,16 @@ public final class Cards: Sendable {
 
     /// Sends a message to the card's holder: written into the `message` field (a back field whose
     /// `changeMessage` is `%@`), a new version, pushed; Wallet shows it on the lock screen.
-    /// - Throws: `StoreError.invalid` when the card's template has no `message` placeholder.
+    /// - Throws: `DomainError.invalid` when the card's template has no `message` placeholder.
     public func sendMessage(tenant: String, mode: CardMode, serial: String, message: String, jobs: JobQueue) async throws -> Card {
         let current = try await get(tenant: tenant, mode: mode, serial: serial)
         try await templates.requireMessageField(tenant: tenant, idOrName: current.templateID)
-        let fields = Campaigns.Change(message: message).apply(to: current.fields)
+        let fields = CardFieldsChange(message: message).apply(to: current.fields)
         return try await change(tenant: tenant, mode: mode, serial: serial, memberName: nil, fields: fields, voided: nil, jobs: jobs)
     }
 
     /// Checks that a change fits the template by building a pass of `card` with it, before a campaign starts.
-    public func check(_ change: Campaigns.Change, on card: Card) async throws {
+    public func check(_ change: CardFieldsChange, on card: Card) async throws {
         _ = try await buildPass(card.nextVersion(fields: change.apply(to: card.fields), voided: false, updatedAt: card.updatedAt), identity: identities.identity(tenant: card.tenant))
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import GoogleWallet
+import LoyaltyRules
 import PasslineCrypto
 import PasslineSQL
 import PasslineStore
@@ -44,7 +45,7 @@ public struct GoogleIssuers: Sendable {
     /// Sets (or replaces) the tenant's Google settings, and enqueues a sync of every live card
     /// so that existing cards get their objects too. A pause from an earlier 403 is lifted.
     /// - Throws: `GoogleWalletError` for a bad issuer id, key file, logo URL or origin;
-    ///   `StoreError.notFound` for an unknown tenant.
+    ///   `DomainError.notFound` for an unknown tenant.
     @discardableResult
     public func set(tenant: String, issuerID: String, serviceAccountJSON: [UInt8], logoURL: String? = nil, origins: [String] = [],
                     now: Int64 = WallClock.milliseconds()) async throws -> (info: Info, cardsQueued: Int) {
@@ -63,7 +64,7 @@ public struct GoogleIssuers: Sendable {
         let sealed = try secrets.seal(serviceAccountJSON, context: Self.context(tenant))
         let queued = try await database.transaction { connection -> Int in
             guard try connection.first("SELECT 1 AS one FROM tenants WHERE id = ?", [.text(tenant)]) != nil else {
-                throw StoreError(.notFound, "Tenant \(tenant) does not exist.")
+                throw DomainError(.notFound, "Tenant \(tenant) does not exist.")
             }
             let previous = try connection.first("SELECT issuer_id FROM google_issuers WHERE tenant_id = ?", [.text(tenant)])
             if let previous, try previous.string("issuer_id") != issuerID { try GoogleSync.forget(tenant: tenant, on: connection) }

@@ -1,3 +1,4 @@
+import LoyaltyRules
 import PasslineSQL
 import PasslineStore
 

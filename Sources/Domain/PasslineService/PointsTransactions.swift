@@ -1,3 +1,4 @@
+import LoyaltyRules
 import PasslineCrypto
 import PasslineSQL
 import PasslineStore
@@ -41,7 +42,7 @@ final class PointsTransactions: Sendable {
     /// See `Cards.transact`.
     func transact(_ request: Cards.PointsRequest, tenant: String, mode: CardMode, jobs: JobQueue,
                   render: @escaping @Sendable (Ledger.Outcome) -> [UInt8], now: Int64) async throws -> Result {
-        try Ledger.validate(points: request.points, reason: request.reason, amount: request.amount)
+        try PointsRules.validate(points: request.points, reason: request.reason, amount: request.amount)
         // Keys are the tenant's per mode: a test key never replays (or blocks) a live answer.
         // The request hash covers the route, so another route with the same key is refused.
         let scopedKey = request.idempotencyKey.map { Idempotency.scoped($0, mode: mode) }
@@ -100,7 +101,7 @@ final class PointsTransactions: Sendable {
                         return stored
                     }
                     guard again else {
-                        throw StoreError(.conflict, "Another request with the Idempotency-Key \(Idempotency.unscoped(change.idempotencyKey!)) is in progress; try again.")
+                        throw DomainError(.conflict, "Another request with the Idempotency-Key \(Idempotency.unscoped(change.idempotencyKey!)) is in progress; try again.")
                     }
                     return try await serve(group, [pending[index]], database: database, again: false)[0].get()
                 })
@@ -112,7 +113,7 @@ final class PointsTransactions: Sendable {
     private static func storedAnswer(tenant: String, key: String, requestHash: [UInt8], database: any SQLDatabase) async throws -> Result? {
         guard let stored = try await database.withConnection({ try Idempotency.find(tenant: tenant, key: key, on: $0) }) else { return nil }
         guard ConstantTime.equal(stored.requestHash, requestHash) else {
-            throw StoreError(.invalid, "The Idempotency-Key \(Idempotency.unscoped(key)) was used with another request; use a new key for a new request.")
+            throw DomainError(.invalid, "The Idempotency-Key \(Idempotency.unscoped(key)) was used with another request; use a new key for a new request.")
         }
         return .replayed(status: stored.status, body: stored.body)
     }

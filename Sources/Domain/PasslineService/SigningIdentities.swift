@@ -1,4 +1,5 @@
 import ApplePass
+import LoyaltyRules
 import PasslineSQL
 import PasslineStore
 import Synchronization
@@ -25,7 +26,7 @@ public final class SigningIdentities: Sendable {
     }
 
     /// The tenant's current identity.
-    /// - Throws: `StoreError.notFound` when the tenant has none; unsealing and parsing errors.
+    /// - Throws: `DomainError.notFound` when the tenant has none; unsealing and parsing errors.
     public func entry(tenant: String, now: Int64 = WallClock.milliseconds()) async throws -> Entry {
         if let cached = cache.withLock({ $0[tenant] }) {
             if now - cached.checkedAt < recheckMilliseconds { return cached.entry }

@@ -1,5 +1,6 @@
 import ApplePass
 import Foundation
+import LoyaltyRules
 import PasslineCrypto
 import PasslineJSON
 import PasslineSQL
@@ -39,33 +40,33 @@ public final class Templates: Sendable {
     }
 
     /// Validates and stores a template uploaded as a zip.
-    /// - Throws: `PassError.invalidTemplate` listing every fault, `StoreError.conflict` when the name exists.
+    /// - Throws: `PassError.invalidTemplate` listing every fault, `DomainError.conflict` when the name exists.
     public func create(tenant: String, mode: CardMode? = nil, name: String, zip: [UInt8], now: Int64 = WallClock.milliseconds()) async throws -> Summary {
         try await create(tenant: tenant, mode: mode, name: name, files: try PassTemplate.files(fromZip: zip), now: now)
     }
 
     /// Validates and stores a template given file by file (path → bytes), as the zip or JSON upload delivers it.
-    /// - Throws: `PassError.invalidTemplate` listing every fault, `StoreError.conflict` when the name exists.
+    /// - Throws: `PassError.invalidTemplate` listing every fault, `DomainError.conflict` when the name exists.
     /// - Parameter mode: the mode whose keys alone see it (`live`, `test`), or nil for both.
     public func create(tenant: String, mode: CardMode? = nil, name: String, files given: [String: [UInt8]], now: Int64 = WallClock.milliseconds()) async throws -> Summary {
         guard !name.isEmpty, name.count <= 100, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }) else {
-            throw StoreError(.invalid, "name must be 1 to 100 letters, digits, '-', '_' or '.', found \"\(name)\".")
+            throw DomainError(.invalid, "name must be 1 to 100 letters, digits, '-', '_' or '.', found \"\(name)\".")
         }
         // Path tricks are refused before hidden files are dropped: ".." starts with a dot too.
         for path in given.keys.sorted() {
             let parts = path.split(separator: "/", omittingEmptySubsequences: false)
             if parts.contains("..") || parts.contains(".") || parts.contains("") || path.contains("\\") {
-                throw StoreError(.invalid, "The file name \(path) points outside the template; use paths such as icon.png or en.lproj/pass.strings.")
+                throw DomainError(.invalid, "The file name \(path) points outside the template; use paths such as icon.png or en.lproj/pass.strings.")
             }
         }
         // The zip reader holds uploads to these limits; a JSON upload, file by file, to the same.
         let limits = PassTemplate.limits
         guard given.count <= limits.maxEntries else {
-            throw StoreError(.invalid, "The template has \(given.count) files; at most \(limits.maxEntries) are allowed.")
+            throw DomainError(.invalid, "The template has \(given.count) files; at most \(limits.maxEntries) are allowed.")
         }
         let size = given.values.reduce(0) { $0 + $1.count }
         guard size <= limits.maxTotalSize else {
-            throw StoreError(.invalid, "The template's files are \(size.formatted()) bytes together; at most \(limits.maxTotalSize.formatted()) are allowed.")
+            throw DomainError(.invalid, "The template's files are \(size.formatted()) bytes together; at most \(limits.maxTotalSize.formatted()) are allowed.")
         }
         let files = given.filter { !$0.key.split(separator: "/").contains { $0.hasPrefix(".") || $0 == "__MACOSX" } }
         let template = try PassTemplate(name: name, files: files)
@@ -81,10 +82,10 @@ public final class Templates: Sendable {
                 """, [.text(tenant), .text(tenant), .text(tenant)])
             let count = Int(try used?.int("n") ?? 0), stored = Int(try used?.int("bytes") ?? 0)
             guard count < quotas.maxTemplates else {
-                throw StoreError(.quotaExceeded, "The tenant has \(count) templates, its limit of \(quotas.maxTemplates).")
+                throw DomainError(.quotaExceeded, "The tenant has \(count) templates, its limit of \(quotas.maxTemplates).")
             }
             guard stored + bytes <= quotas.maxBytes else {
-                throw StoreError(.quotaExceeded, "The tenant's templates would be \((stored + bytes).formatted()) bytes together, over its limit of \(quotas.maxBytes.formatted()).")
+                throw DomainError(.quotaExceeded, "The tenant's templates would be \((stored + bytes).formatted()) bytes together, over its limit of \(quotas.maxBytes.formatted()).")
             }
             try Records.createTemplate(id: id, tenant: tenant, name: name, passJSON: passJSON, mode: mode, now: now, on: connection)
             for (path, bytes) in assets {
@@ -116,7 +117,7 @@ public final class Templates: Sendable {
     }
 
     /// One template by id or name.
-    /// - Throws: `StoreError.notFound` when the tenant has no such template (another tenant's included).
+    /// - Throws: `DomainError.notFound` when the tenant has no such template (another tenant's included).
     public func summary(tenant: String, mode: CardMode? = nil, idOrName: String) async throws -> Summary {
         let (id, template, createdAt) = try await load(tenant: tenant, mode: mode, idOrName: idOrName)
         return Self.summary(id: id, template: template, createdAt: createdAt)
@@ -132,7 +133,7 @@ public final class Templates: Sendable {
                 WHERE tenant_id = ? AND (id = ? OR (name = ? AND mode IS NULL) OR (name = ? AND mode IS NOT NULL))\(Self.modeClause(mode))
                 """, [.text(tenant), .text(idOrName), .text(idOrName), .text(TemplateNames.stored(idOrName, mode: mode))] + Self.modeBinds(mode))
         }
-        guard let row else { throw StoreError(.notFound, "No template \(idOrName).") }
+        guard let row else { throw DomainError(.notFound, "No template \(idOrName).") }
         let id = try row.string("id"), name = TemplateNames.shown(try row.string("name")), createdAt = try row.int("created_at")
         if let template = loaded.value(for: id) { return (id, template, createdAt) }
         let files = try await database.withConnection { connection -> [String: [UInt8]] in
@@ -158,11 +159,11 @@ public final class Templates: Sendable {
         }
     }
 
-    /// - Throws: `StoreError.invalid` when the template has nowhere to show a message.
+    /// - Throws: `DomainError.invalid` when the template has nowhere to show a message.
     public func requireMessageField(tenant: String, idOrName: String) async throws {
         let (_, template, _) = try await load(tenant: tenant, idOrName: idOrName)
         guard template.placeholders.contains(where: { $0.key == MessageField.key }) else {
-            throw StoreError(.invalid, "Template \(template.name) has no {{message}} placeholder; add a back field whose value is {{message}} "
+            throw DomainError(.invalid, "Template \(template.name) has no {{message}} placeholder; add a back field whose value is {{message}} "
                              + "and whose changeMessage is \"%@\", so Wallet shows the message on the lock screen.")
         }
     }

@@ -1,5 +1,6 @@
 import ApplePass
 import Foundation
+import LoyaltyRules
 import PasslineCrypto
 import PasslineSQL
 import PasslineStore
@@ -25,7 +26,7 @@ public struct Tenants: Sendable {
 
     /// Creates a tenant with its signing identity and one live and one test API key.
     /// The identity must sign and verify a canary first; its private key is stored sealed.
-    /// - Throws: `PassError.invalidIdentity` when the identity cannot sign, `StoreError` for bad names.
+    /// - Throws: `PassError.invalidIdentity` when the identity cannot sign, `DomainError` for bad names.
     public func create(name: String, identity: PassSigningIdentity, now: Int64 = WallClock.milliseconds()) async throws -> Created {
         try Self.canary(identity)
         let id = "tn_" + SecureRandom.token(length: 16)
@@ -48,12 +49,12 @@ public struct Tenants: Sendable {
     }
 
     /// Makes a new API key for a tenant and returns it (shown only now).
-    /// - Throws: `StoreError.notFound` when the tenant does not exist.
+    /// - Throws: `DomainError.notFound` when the tenant does not exist.
     public func createKey(tenant: String, mode: CardMode, now: Int64 = WallClock.milliseconds()) async throws -> String {
         let key = APIKey.generate(mode: mode.rawValue)
         try await database.transaction { connection in
             guard try connection.first("SELECT id FROM tenants WHERE id = ?", [.text(tenant)]) != nil else {
-                throw StoreError(.notFound, "Tenant \(tenant) does not exist.")
+                throw DomainError(.notFound, "Tenant \(tenant) does not exist.")
             }
             try Self.insert(key: key, tenant: tenant, now: now, on: connection)
         }
@@ -61,7 +62,7 @@ public struct Tenants: Sendable {
     }
 
     /// Revokes a tenant's key, named by its display prefix (`pl_live_Ab3d`) or in full.
-    /// - Throws: `StoreError.notFound` when no such live key exists for the tenant.
+    /// - Throws: `DomainError.notFound` when no such live key exists for the tenant.
     public func revokeKey(tenant: String, key: String, now: Int64 = WallClock.milliseconds()) async throws {
         let hash = APIKey.hash(key), prefix = APIKey.displayPrefix(key)
         let changed = try await database.withConnection { connection in
@@ -69,7 +70,7 @@ public struct Tenants: Sendable {
                 UPDATE api_keys SET revoked_at = ? WHERE tenant_id = ? AND revoked_at IS NULL AND (key_hash = ? OR prefix = ?)
                 """, [.int(now), .text(tenant), .blob(hash), .text(key.count > 12 ? "" : prefix)])
         }
-        if changed == 0 { throw StoreError(.notFound, "Tenant \(tenant) has no active key \(prefix)….") }
+        if changed == 0 { throw DomainError(.notFound, "Tenant \(tenant) has no active key \(prefix)….") }
     }
 
     /// The tenant and mode a presented key belongs to; nil for unknown or revoked keys.
@@ -92,7 +93,7 @@ public struct Tenants: Sendable {
     /// The tenant's signing identity and the stamp of its row (changed by every replacement).
     public func signingIdentityEntry(tenant: String) async throws -> SigningIdentities.Entry {
         guard let row = try await database.withConnection({ try $0.first("SELECT * FROM signing_identities WHERE tenant_id = ?", [.text(tenant)]) }) else {
-            throw StoreError(.notFound, "Tenant \(tenant) has no signing identity.")
+            throw DomainError(.notFound, "Tenant \(tenant) has no signing identity.")
         }
         let keyPEM = try secrets.open(try row.blob("private_key_encrypted"), context: "signing_identities.private_key:\(tenant)")
         let identity = try PassSigningIdentity(
@@ -107,7 +108,7 @@ public struct Tenants: Sendable {
     /// must be for the same pass type identifier, since issued passes keep theirs, and must pass
     /// the sign-and-verify canary before it is stored. Pushes paused because APNs refused the old
     /// certificate resume in the same transaction.
-    /// - Throws: `StoreError.notFound` for an unknown tenant, `PassError.invalidIdentity` for an
+    /// - Throws: `DomainError.notFound` for an unknown tenant, `PassError.invalidIdentity` for an
     ///   identity of another pass type or one that cannot sign.
     @discardableResult
     public func replaceIdentity(tenant: String, with identity: PassSigningIdentity, now: Int64 = WallClock.milliseconds()) async throws -> Info {
@@ -116,7 +117,7 @@ public struct Tenants: Sendable {
         let notAfter = Int64(identity.certificate.notAfter.timeIntervalSince1970 * 1000)
         try await database.transaction { connection in
             guard let row = try connection.first("SELECT pass_type_identifier, updated_at FROM signing_identities WHERE tenant_id = ?", [.text(tenant)]) else {
-                throw StoreError(.notFound, "Tenant \(tenant) does not exist.")
+                throw DomainError(.notFound, "Tenant \(tenant) does not exist.")
             }
             let current = try row.string("pass_type_identifier")
             guard current == identity.passTypeIdentifier else {
@@ -148,9 +149,9 @@ public struct Tenants: Sendable {
         public let daysToExpiry: Int64
     }
 
-    /// - Throws: `StoreError.notFound` for an unknown tenant.
+    /// - Throws: `DomainError.notFound` for an unknown tenant.
     public func info(tenant: String, now: Int64 = WallClock.milliseconds()) async throws -> Info {
-        guard let info = try await list(now: now, only: tenant).first else { throw StoreError(.notFound, "Tenant \(tenant) does not exist.") }
+        guard let info = try await list(now: now, only: tenant).first else { throw DomainError(.notFound, "Tenant \(tenant) does not exist.") }
         return info
     }
 

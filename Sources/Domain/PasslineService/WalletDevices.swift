@@ -1,3 +1,4 @@
+import LoyaltyRules
 import PasslineCrypto
 import PasslineSQL
 import PasslineStore
@@ -79,7 +80,7 @@ public final class WalletDevices: Sendable {
             try Devices.log(tenant: tenant, messages: messages, now: WallClock.milliseconds(), keep: keep, on: connection)
             return true
         }
-        guard known else { throw StoreError(.notFound, "No tenant \(tenant).") }
+        guard known else { throw DomainError(.notFound, "No tenant \(tenant).") }
     }
 
     /// The tenant's newest device messages, newest first.

@@ -1,3 +1,4 @@
+import LoyaltyRules
 import PasslineJSON
 import PasslineSQL
 
@@ -9,37 +10,7 @@ import PasslineSQL
 /// with the cards still pending.
 public enum Campaigns {
     /// What a campaign changes on each card.
-    public struct Change: Sendable, Equatable {
-        /// Merged into each card's fields (the other fields stay).
-        public var fields: JSONObject
-        /// Written into the card's `message` field (a back field whose `changeMessage` is `%@`).
-        public var message: String?
-        public init(fields: JSONObject = JSONObject(), message: String? = nil) {
-            self.fields = fields
-            self.message = message
-        }
-
-        public var kind: String { message != nil ? "message" : fields.members.isEmpty ? "reissue" : "fields" }
-
-        var json: String {
-            var object = JSONObject([("fields", .object(fields))])
-            if let message { object["message"] = .string(message) }
-            return JSONWriter.string(.object(object))
-        }
-
-        init(json: String) {
-            let object = (try? JSONParser.parse(Array(json.utf8)))?.objectValue ?? JSONObject()
-            self.init(fields: object["fields"]?.objectValue ?? JSONObject(), message: object["message"]?.stringValue)
-        }
-
-        /// The card's fields after the change.
-        public func apply(to current: JSONObject) -> JSONObject {
-            var result = current
-            for member in fields.members { result[member.key] = member.value }
-            if let message { result[MessageField.key] = .string(MessageField.value(message, replacing: result[MessageField.key]?.stringValue)) }
-            return result
-        }
-    }
+    public typealias Change = CardFieldsChange
 
     public struct Campaign: Sendable, Equatable {
         public let id: String
@@ -59,7 +30,7 @@ public enum Campaigns {
     /// enqueues the job that runs it. A template without cards makes a campaign that is finished at once.
     public static func create(id: String, tenant: String, mode: CardMode, templateID: String, change: Change, now: Int64,
                               on connection: any SQLConnection) throws -> Campaign {
-        if let message = change.message { try TextRules.check(message, field: "message", maxLength: 2_000) }
+        try change.validate()
         try connection.execute("""
             INSERT INTO campaigns (id, tenant_id, template_id, mode, kind, change, total, done, failed, state, created_at)
             VALUES (?, ?, ?, ?, ?, ?, 0, 0, 0, 'running', ?)
@@ -123,9 +94,8 @@ public enum Campaigns {
                 WHERE campaign_id = ? AND serial_number IN (\(list(changed)))
                 """, [.text(id)] + changed.map(SQLValue.text))
         }
-        try Ledger.enqueuePushes(tenant: tenant, serials: changed, mode: mode, priority: .bulk, campaign: id, now: now, on: connection)
+        try Consequences.write(.campaignStep(id), tenant: tenant, serials: changed, mode: mode, now: now, on: connection)
         let failed = voided.count
-        try GoogleSync.enqueue(tenant: tenant, serials: changed, mode: mode, priority: .bulk, now: now, on: connection)
         let remaining = rows.count == limit
         try connection.execute("""
             UPDATE campaigns SET done = done + ?, failed = failed + ?, state = ?, finished_at = ? WHERE id = ?
@@ -194,21 +164,16 @@ extension Campaigns {
     }
 }
 
-/// A message to a card's holder. A push carries no text: Wallet shows a changed field's
-/// `changeMessage` on the lock screen, so a message is written into a back field whose
-/// `changeMessage` is `%@` (the loyalty template's `news`, filled from the `message` value).
-public enum MessageField {
-    public static let key = "message"
-    /// Appended to alternate sends of the same text. Wallet notifies only when a value changes,
-    /// so "Double points this weekend" sent twice must differ the second time; a word joiner
-    /// (U+2060) is invisible on the lock screen and on the back of the pass.
-    static let mark: Character = "\u{2060}"
+extension CardFieldsChange {
+    /// The stored form, in `campaigns.change`.
+    var json: String {
+        var object = JSONObject([("fields", .object(fields))])
+        if let message { object["message"] = .string(message) }
+        return JSONWriter.string(.object(object))
+    }
 
-    /// The value to store for `message` when the card currently holds `current`.
-    public static func value(_ message: String, replacing current: String?) -> String {
-        var plain = message
-        while plain.last == mark { plain.removeLast() }
-        guard let current else { return plain }
-        return current == plain ? plain + String(mark) : plain
+    init(json: String) {
+        let object = (try? JSONParser.parse(Array(json.utf8)))?.objectValue ?? JSONObject()
+        self.init(fields: object["fields"]?.objectValue ?? JSONObject(), message: object["message"]?.stringValue)
     }
 }

@@ -1,3 +1,4 @@
+import LoyaltyRules
 import PasslineSQL
 
 /// Changes to a card other than its balance: its data, a reissue, voiding. Each makes a new
@@ -17,7 +18,7 @@ public enum CardChanges {
     }
 
     /// Applies a change (an empty one is a reissue) and returns (version, tag, pushes).
-    /// - Throws: `StoreError.notFound` for a card the tenant does not have in that mode,
+    /// - Throws: `DomainError.notFound` for a card the tenant does not have in that mode,
     ///   `.conflict` for changing a voided card, `.invalid` for bad values.
     public static func apply(_ change: Change, tenant: String, mode: CardMode, serial: String, now: Int64,
                              on connection: any SQLConnection) throws -> (version: Int64, tag: Int64, pushes: Int) {
@@ -25,17 +26,16 @@ public enum CardChanges {
         if let fields = change.fieldsJSON { try TextRules.check(fields, field: "fields", maxLength: 65_536) }
         guard let current = try connection.first("SELECT voided FROM cards WHERE tenant_id = ? AND serial_number = ? AND mode = ?",
                                                   [.text(tenant), .text(serial), .text(mode.rawValue)]) else {
-            throw StoreError(.notFound, "No card \(serial).")
+            throw DomainError(.notFound, "No card \(serial).")
         }
-        if try current.bool("voided") { throw StoreError(.conflict, "Card \(serial) is voided; it cannot change any more.") }
+        if try current.bool("voided") { throw DomainError(.conflict, "Card \(serial) is voided; it cannot change any more.") }
         let row = try connection.first("""
             UPDATE cards SET version = version + 1, updated_at = ?, member_name = COALESCE(?, member_name),
                              fields = COALESCE(?, fields), voided = COALESCE(?, voided)
             WHERE tenant_id = ? AND serial_number = ? AND mode = ? RETURNING version
             """, [.int(now), SQLValue(change.memberName), SQLValue(change.fieldsJSON), change.voided.map { SQLValue($0) } ?? .null,
                   .text(tenant), .text(serial), .text(mode.rawValue)])!
-        let pushes = try Ledger.enqueuePushes(tenant: tenant, serial: serial, mode: mode, now: now, on: connection)
-        try GoogleSync.enqueue(tenant: tenant, serial: serial, mode: mode, now: now, on: connection)
+        let pushes = try Consequences.write(.singleChange, tenant: tenant, serials: [serial], mode: mode, now: now, on: connection).values.reduce(0, +)
         let tag = try UpdateTags.stamp(tenant: tenant, serial: serial, on: connection)
         return (try row.int("version"), tag, pushes)
     }

@@ -1,10 +1,5 @@
+import LoyaltyRules
 import PasslineSQL
-
-/// Which kind of API key a card, template or request belongs to: live cards reach real devices,
-/// test cards are real passes marked "TEST" that are never pushed, and neither sees the other.
-public enum CardMode: String, Sendable, CaseIterable, Hashable {
-    case live, test
-}
 
 /// What became of one push, as the sender records it and the API and `/metrics` report it,
 /// in the order they list them.

@@ -1,3 +1,4 @@
+import LoyaltyRules
 import PasslineSQL
 
 /// What Apple's pass web service reads and writes about devices.
@@ -13,7 +14,7 @@ public enum Devices {
                 SELECT COUNT(*) AS n FROM registrations WHERE tenant_id = ? AND serial_number = ? AND device_library_id <> ?
                 """, [.text(tenant), .text(serial), .text(device)])?.int("n") ?? 0
             if others >= Int64(maxDevicesPerCard) {
-                throw StoreError(.invalid, "Card \(serial) is registered on \(others) devices already, the most a card may be on (\(maxDevicesPerCard)); remove it from one of them first.")
+                throw DomainError(.invalid, "Card \(serial) is registered on \(others) devices already, the most a card may be on (\(maxDevicesPerCard)); remove it from one of them first.")
             }
         }
         try connection.execute("""
@@ -26,7 +27,7 @@ public enum Devices {
                 VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
                 """, [.text(tenant), .text(device), .text(passType), .text(serial), .int(now)]) == 1
         } catch let error as SQLError where error.code == .foreignKeyViolation {
-            throw StoreError(.notFound, "Card \(serial) does not exist for this tenant.")
+            throw DomainError(.notFound, "Card \(serial) does not exist for this tenant.")
         }
     }
 

@@ -1,3 +1,4 @@
+import LoyaltyRules
 import PasslineJSON
 import PasslineSQL
 

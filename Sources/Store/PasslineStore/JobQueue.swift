@@ -1,4 +1,5 @@
 import Foundation
+import LoyaltyRules
 import PasslineSQL
 import Synchronization
 
@@ -243,7 +244,7 @@ public final class JobQueue: Sendable {
     }
 
     /// Records success.
-    /// - Throws: `StoreError.leaseLost` when the lease ran out and another worker took the job.
+    /// - Throws: `DomainError.leaseLost` when the lease ran out and another worker took the job.
     public func complete(_ job: ClaimedJob, now: Int64 = WallClock.milliseconds()) async throws {
         let worker = self.worker
         let changed = try await database.withConnection { connection in
@@ -252,7 +253,7 @@ public final class JobQueue: Sendable {
                 WHERE id = ? AND locked_by = ? AND state = 'running'
                 """, [.int(now), .int(job.id), .text(worker)])
         }
-        if changed == 0 { throw StoreError(.leaseLost, "Job \(job.id) is no longer leased to \(worker).") }
+        if changed == 0 { throw DomainError(.leaseLost, "Job \(job.id) is no longer leased to \(worker).") }
     }
 
     /// Records success for many jobs in one statement.
@@ -291,7 +292,7 @@ public final class JobQueue: Sendable {
                     UPDATE jobs SET state = 'dead', last_error = ?, finished_at = ?, lease_until = NULL
                     WHERE id = ? AND locked_by = ? AND state = 'running'
                     """, [.text(message), .int(now), .int(job.id), .text(worker)])
-                if changed == 0 { throw StoreError(.leaseLost, "Job \(job.id) is no longer leased to \(worker).") }
+                if changed == 0 { throw DomainError(.leaseLost, "Job \(job.id) is no longer leased to \(worker).") }
                 return "dead"
             }
             // A newer change may already wait under the same key; then it replaces this one, and
@@ -311,7 +312,7 @@ public final class JobQueue: Sendable {
                 UPDATE jobs SET state = 'ready', run_at = ?, last_error = ?, lease_until = NULL, locked_by = NULL
                 WHERE id = ? AND locked_by = ? AND state = 'running'
                 """, [.int(now + delay), .text(message), .int(job.id), .text(worker)])
-            if changed == 0 { throw StoreError(.leaseLost, "Job \(job.id) is no longer leased to \(worker).") }
+            if changed == 0 { throw DomainError(.leaseLost, "Job \(job.id) is no longer leased to \(worker).") }
             return "ready"
         }
         return state
@@ -335,14 +336,14 @@ public final class JobQueue: Sendable {
     }
 
     /// Keeps a long job's lease: call between its steps, well within the lease.
-    /// - Throws: `StoreError.leaseLost` when the lease already ran out and another worker took the job.
+    /// - Throws: `DomainError.leaseLost` when the lease already ran out and another worker took the job.
     public func extendLease(_ job: ClaimedJob, milliseconds lease: Int64, now: Int64 = WallClock.milliseconds()) async throws {
         let worker = self.worker
         let changed = try await database.withConnection { connection in
             try connection.execute("UPDATE jobs SET lease_until = ? WHERE id = ? AND locked_by = ? AND state = 'running'",
                                    [.int(now + lease), .int(job.id), .text(worker)])
         }
-        if changed == 0 { throw StoreError(.leaseLost, "Job \(job.id) is no longer leased to \(worker).") }
+        if changed == 0 { throw DomainError(.leaseLost, "Job \(job.id) is no longer leased to \(worker).") }
     }
 
     /// Keeps a batch's leases, in one statement per 500 jobs.

@@ -1,4 +1,4 @@
-import PasslineJSON
+import LoyaltyRules
 import PasslineSQL
 
 /// Earning and redeeming points: the balance change and everything it must cause, in one transaction.
@@ -23,82 +23,16 @@ public enum Ledger {
     /// One change, as a batch of one: the same statements as a batch's (`applyBatch`), in the
     /// caller's transaction, which it commits when the change applies. Nothing may use the
     /// connection afterwards.
-    /// - Throws: `StoreError.notFound` for a card the tenant does not have in that mode,
-    ///   `StoreError.conflict` for a voided card or a balance the change cannot take,
+    /// - Throws: `DomainError.notFound` for a card the tenant does not have in that mode,
+    ///   `DomainError.conflict` for a voided card or a balance the change cannot take,
     ///   `.invalid` for bad values, `.conflict` when another request holds its idempotency key.
     public static func apply(tenant: String, mode: CardMode, _ change: Change, now: Int64, on connection: any SQLConnection) throws -> Outcome {
-        try validate(points: change.points, reason: change.reason, amount: change.amount)
+        try PointsRules.validate(points: change.points, reason: change.reason, amount: change.amount)
         switch try applyBatch(tenant: tenant, mode: mode, [change], now: now, answer: { _, _ in [] }, on: connection)[0] {
         case .applied(let outcome, _): return outcome
         case .refused(let error): throw error
-        case .keyTaken: throw StoreError(.conflict, "Another request holds the Idempotency-Key \(change.idempotencyKey ?? "").")
+        case .keyTaken: throw DomainError(.conflict, "Another request holds the Idempotency-Key \(change.idempotencyKey ?? "").")
         }
-    }
-
-    /// The most one transaction may change a balance by, either way.
-    public static let maxChange: Int64 = 1_000_000_000
-    /// The largest balance a card may hold: far from where `points + change` could overflow in
-    /// Swift, SQLite (which would turn it into a float) or PostgreSQL's bigint.
-    public static let maxBalance: Int64 = 1_000_000_000_000
-
-    /// Refuses a change no card may take, whatever its balance.
-    /// - Throws: `StoreError.invalid` naming the value.
-    public static func validate(points: Int64, reason: String, amount: Int64?) throws {
-        guard points != 0 else { throw StoreError(.invalid, "points must not be zero.") }
-        // Compared, not `abs`'d: abs(Int64.min) traps.
-        guard points >= -maxChange && points <= maxChange else { throw StoreError(.invalid, "points must be within ±1,000,000,000, found \(points).") }
-        try TextRules.check(reason, field: "reason", maxLength: 200)
-        if let amount, amount < 0 { throw StoreError(.invalid, "amount must be zero or more minor units, found \(amount).") }
-    }
-
-    /// One APNs job per device registered for the card, coalesced per (push token, pass type).
-    /// A test-mode card's jobs say so: the sender records them as sent and sends nothing, so a
-    /// partner's integration tests never reach Apple.
-    public static func enqueuePushes(tenant: String, serial: String, mode: CardMode, priority: JobPriority = .interactive, campaign: String? = nil,
-                                     now: Int64, on connection: any SQLConnection) throws -> Int {
-        try enqueuePushes(tenant: tenant, serials: [serial], mode: mode, priority: priority, campaign: campaign, now: now, on: connection)
-    }
-
-    /// The same for several cards of a tenant at once (a campaign step): one look-up of their
-    /// devices and a few multi-row inserts, however many cards.
-    @discardableResult
-    public static func enqueuePushes(tenant: String, serials: [String], mode: CardMode, priority: JobPriority = .interactive, campaign: String? = nil,
-                                     now: Int64, on connection: any SQLConnection) throws -> Int {
-        try enqueuePushesPerCard(tenant: tenant, serials: serials, mode: mode, priority: priority, campaign: campaign,
-                                 now: now, on: connection).values.reduce(0, +)
-    }
-
-    /// The same, telling how many devices of each card were pushed to.
-    ///
-    /// The jobs are made and inserted by the store in one statement, not row by row in Swift:
-    /// a change to a card with 100,000 devices commits its jobs before the first push can go,
-    /// so every microsecond a job costs here is a microsecond no device hears anything (read
-    /// into Swift, turned into JSON and bound back, a job cost several times more: BENCHMARKS.md).
-    static func enqueuePushesPerCard(tenant: String, serials: [String], mode: CardMode, priority: JobPriority = .interactive, campaign: String? = nil,
-                                     now: Int64, on connection: any SQLConnection) throws -> [String: Int] {
-        let dialect = connection.dialect
-        guard !serials.isEmpty else { return [:] }
-        let registered = """
-            FROM registrations r JOIN devices d ON d.tenant_id = r.tenant_id AND d.device_library_id = r.device_library_id
-            WHERE r.tenant_id = ? AND r.serial_number IN (\(Array(repeating: "?", count: serials.count).joined(separator: ", ")))
-            """
-        let cards: [SQLValue] = [.text(tenant)] + serials.map(SQLValue.text)
-        var perCard: [String: Int] = [:]
-        for row in try connection.query("SELECT r.serial_number AS serial_number, COUNT(*) AS n \(registered) GROUP BY r.serial_number", cards) {
-            perCard[try row.string("serial_number")] = Int(try row.int("n"))
-        }
-        guard !perCard.isEmpty else { return [:] }
-
-        let payload = PushJob.payloadSQL(tenant: tenant, token: "push_token", passType: "pass_type", mode: mode, campaign: campaign, dialect: dialect)
-        let key = PushJob.coalesceKeySQL(tenantParameter: "CAST(? AS TEXT)", token: "push_token", passType: "pass_type", mode: mode)
-        // Distinct (token, pass type): a device holding several of the cards gets one push.
-        try JobQueue.enqueue(selecting: """
-            SELECT CAST(? AS TEXT), CAST(? AS TEXT), \(payload.sql), CAST(? AS INTEGER), CAST(? AS BIGINT), CAST(? AS INTEGER), \(key)
-            FROM (SELECT DISTINCT d.push_token AS push_token, r.pass_type_identifier AS pass_type \(registered)) AS targets
-            """, [.text(tenant), .text(PushJob.kind)] + payload.binds
-                + [.int(Int64(priority.rawValue)), .int(now), .int(Int64(NewJob.defaultMaxAttempts)), .text(tenant)] + cards,
-            now: now, on: connection)
-        return perCard
     }
 
     /// A card's ledger, newest first, `limit` entries before entry id `before` (for paging).

@@ -1,3 +1,4 @@
+import LoyaltyRules
 import PasslineSQL
 
 /// Many points changes of one tenant in one transaction.
@@ -31,7 +32,7 @@ extension Ledger {
         /// Not applied, and why: no such card in the mode (`.notFound`), a voided card, or a
         /// balance that would go below zero or past the most a card holds (`.conflict`).
         /// Nothing of it was written.
-        case refused(StoreError)
+        case refused(DomainError)
         /// Not applied: another request already holds its idempotency key.
         case keyTaken
     }
@@ -59,8 +60,7 @@ extension Ledger {
         }
         let entryIDs = try insertEntries(tenant: tenant, applied.map { changes[$0] }, balances: balances, now: now, on: connection)
         let serials = applied.map { changes[$0].serial }
-        let pushes = try enqueuePushesPerCard(tenant: tenant, serials: serials, mode: mode, now: now, on: connection)
-        try GoogleSync.enqueue(tenant: tenant, serials: serials, mode: mode, now: now, on: connection)
+        let pushes = try Consequences.write(.singleChange, tenant: tenant, serials: serials, mode: mode, now: now, on: connection)
 
         var answers: [(key: String, body: [UInt8])] = []
         for index in applied {
@@ -84,16 +84,12 @@ extension Ledger {
 
     /// Why a change the balances' update left out was not applied: read only for those, which
     /// are rare (a client's mistake), so the update itself stays one statement.
-    private static func refusal(tenant: String, mode: CardMode, _ change: Change, on connection: any SQLConnection) throws -> StoreError {
+    private static func refusal(tenant: String, mode: CardMode, _ change: Change, on connection: any SQLConnection) throws -> DomainError {
         guard let card = try connection.first("SELECT points, voided FROM cards WHERE tenant_id = ? AND serial_number = ? AND mode = ?",
                                               [.text(tenant), .text(change.serial), .text(mode.rawValue)]) else {
-            return StoreError(.notFound, "No card \(change.serial).")
+            return DomainError(.notFound, "No card \(change.serial).")
         }
-        if try card.bool("voided") { return StoreError(.conflict, "Card \(change.serial) is voided; it takes no more transactions.") }
-        if change.points > 0 {
-            return StoreError(.conflict, "Earning \(change.points) points would take the balance of \(try card.int("points")) past the most a card may hold, 1,000,000,000,000.")
-        }
-        return StoreError(.conflict, "Redeeming \(-change.points) points exceeds the balance of \(try card.int("points")).")
+        return PointsRules.refusal(serial: change.serial, balance: try card.int("points"), voided: try card.bool("voided"), points: change.points)
     }
 
     /// Inserts a placeholder answer for every keyed change; returns the indices whose key was free.
@@ -126,8 +122,9 @@ extension Ledger {
         return reserved
     }
 
-    /// Adds each change's points where the card exists in `mode`, is not voided and stays at
-    /// zero or more; returns the new balance and version of each card changed.
+    /// Adds each change's points where the card exists in `mode` and `PointsRules.allows` it,
+    /// tested in the update itself, under the row's lock; returns the new balance and version
+    /// of each card changed.
     private static func updateBalances(tenant: String, mode: CardMode, _ changes: [Change], now: Int64,
                                        on connection: any SQLConnection) throws -> [String: (points: Int64, version: Int64)] {
         let dialect = connection.dialect
@@ -140,19 +137,20 @@ extension Ledger {
             let rows = try connection.query("""
                 UPDATE cards AS c SET points = c.points + v.points, version = c.version + 1, updated_at = ?
                 FROM (SELECT * FROM unnest(?::text[], ?::bigint[]) AS u(serial_number, points) ORDER BY serial_number) AS v
-                WHERE c.tenant_id = ? AND c.serial_number = v.serial_number AND c.mode = ? AND c.voided = 0 AND c.points + v.points BETWEEN 0 AND ?
+                WHERE c.tenant_id = ? AND c.serial_number = v.serial_number AND c.mode = ? AND c.voided = 0 AND c.points + v.points BETWEEN ? AND ?
                 RETURNING c.serial_number AS serial_number, c.points AS points, c.version AS version
                 """, [.int(now), .text(ArrayLiteral.texts(sorted.map(\.serial))), .text(ArrayLiteral.integers(sorted.map(\.points))),
-                      .text(tenant), .text(mode.rawValue), .int(Ledger.maxBalance)])
+                      .text(tenant), .text(mode.rawValue), .int(PointsRules.balances.lowerBound), .int(PointsRules.balances.upperBound)])
             for row in rows { balances[try row.string("serial_number")] = (try row.int("points"), try row.int("version")) }
             return balances
         }
         for change in changes {
             guard let row = try connection.first("""
                 UPDATE cards SET points = points + ?, version = version + 1, updated_at = ?
-                WHERE tenant_id = ? AND serial_number = ? AND mode = ? AND points + ? BETWEEN 0 AND ? AND voided = 0
+                WHERE tenant_id = ? AND serial_number = ? AND mode = ? AND points + ? BETWEEN ? AND ? AND voided = 0
                 RETURNING points, version
-                """, [.int(change.points), .int(now), .text(tenant), .text(change.serial), .text(mode.rawValue), .int(change.points), .int(Ledger.maxBalance)]) else { continue }
+                """, [.int(change.points), .int(now), .text(tenant), .text(change.serial), .text(mode.rawValue), .int(change.points),
+                      .int(PointsRules.balances.lowerBound), .int(PointsRules.balances.upperBound)]) else { continue }
             balances[change.serial] = (try row.int("points"), try row.int("version"))
         }
         return balances

@@ -1,3 +1,4 @@
+import LoyaltyRules
 import PasslineSQL
 
 /// The rows a tenant's cards stand on: the tenant with its tag counter, its templates, its
@@ -11,7 +12,7 @@ public enum Records {
             try connection.execute("INSERT INTO tenants (id, name, created_at, updated_at) VALUES (?, ?, ?, ?)",
                                    [.text(id), .text(name), .int(now), .int(now)])
         } catch let error as SQLError where error.code == .uniqueViolation {
-            throw StoreError(.conflict, "A tenant with id \(id) exists already.")
+            throw DomainError(.conflict, "A tenant with id \(id) exists already.")
         }
         try UpdateTags.create(tenant: id, on: connection)
     }
@@ -28,13 +29,13 @@ public enum Records {
         case nil: try connection.first("SELECT 1 AS one FROM templates WHERE tenant_id = ? AND name = ?", [.text(tenant), .text(TemplateNames.stored(name, mode: .test))]).map { _ in name }
         default: nil
         }
-        if let taken { throw StoreError(.conflict, "The tenant has a template named \(taken) already.") }
+        if let taken { throw DomainError(.conflict, "The tenant has a template named \(taken) already.") }
         do {
             try connection.execute("INSERT INTO templates (id, tenant_id, name, pass_json, mode, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                                    [.text(id), .text(tenant), .text(TemplateNames.stored(name, mode: mode)), .blob(passJSON), mode.map { .text($0.rawValue) } ?? .null,
                                     .int(now), .int(now)])
         } catch let error as SQLError where error.code == .uniqueViolation {
-            throw StoreError(.conflict, "The tenant has a template named \(name) already.")
+            throw DomainError(.conflict, "The tenant has a template named \(name) already.")
         }
     }
 
@@ -64,9 +65,9 @@ public enum Records {
                       .text(card.memberName), .text(card.authenticationToken), .text(card.publicToken), .text(card.fieldsJSON),
                       .int(card.points), .int(now), .int(now)])
         } catch let error as SQLError where error.code == .uniqueViolation {
-            throw StoreError(.conflict, "The tenant has a card with serial number \(card.serialNumber) already.")
+            throw DomainError(.conflict, "The tenant has a card with serial number \(card.serialNumber) already.")
         } catch let error as SQLError where error.code == .foreignKeyViolation {
-            throw StoreError(.notFound, "Template \(card.templateID) does not exist for this tenant.")
+            throw DomainError(.notFound, "Template \(card.templateID) does not exist for this tenant.")
         }
         try GoogleSync.enqueue(tenant: tenant, serial: card.serialNumber, mode: card.mode, now: now, on: connection)
         try connection.execute("""
@@ -82,7 +83,7 @@ public enum Records {
             UPDATE cards SET version = version + 1, points = points + ?, updated_at = ?
             WHERE tenant_id = ? AND serial_number = ? RETURNING version
             """, [.int(pointsDelta), .int(now), .text(tenant), .text(serial)]) else {
-            throw StoreError(.notFound, "Card \(serial) does not exist for this tenant.")
+            throw DomainError(.notFound, "Card \(serial) does not exist for this tenant.")
         }
         let tag = try UpdateTags.stamp(tenant: tenant, serial: serial, on: connection)
         return (try row.int("version"), tag)

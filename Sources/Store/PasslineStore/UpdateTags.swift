@@ -1,3 +1,4 @@
+import LoyaltyRules
 import PasslineSQL
 
 /// Update tags: numbers from the store, per tenant, that follow commit order.
@@ -19,11 +20,11 @@ public enum UpdateTags {
 
     /// Takes `count` new tags for the tenant and returns the highest; the range is
     /// `(highest - count + 1)...highest`. Hold the transaction open as briefly as possible after it.
-    /// - Throws: `StoreError.notFound` when the tenant has no counter.
+    /// - Throws: `DomainError.notFound` when the tenant has no counter.
     public static func next(tenant: String, count: Int = 1, on connection: any SQLConnection) throws -> Int64 {
         let row = try connection.first("UPDATE update_tags SET last_tag = last_tag + ? WHERE tenant_id = ? RETURNING last_tag",
                                        [.int(Int64(count)), .text(tenant)])
-        guard let row else { throw StoreError(.notFound, "Tenant \(tenant) does not exist.") }
+        guard let row else { throw DomainError(.notFound, "Tenant \(tenant) does not exist.") }
         return try row.int("last_tag")
     }
 }
@@ -34,7 +35,7 @@ extension UpdateTags {
     /// PostgreSQL it is one statement (a data-modifying CTE), so the locked window is that
     /// statement and the COMMIT; SQLite has one writer, so two statements cost nothing there.
     /// - Returns: the card's new tag.
-    /// - Throws: `StoreError.notFound` when the tenant or the card does not exist.
+    /// - Throws: `DomainError.notFound` when the tenant or the card does not exist.
     public static func stamp(tenant: String, serial: String, on connection: any SQLConnection) throws -> Int64 {
         let dialect = connection.dialect
         if dialect == .postgres {
@@ -43,7 +44,7 @@ extension UpdateTags {
                 UPDATE cards SET update_tag = tag.last_tag FROM tag WHERE cards.tenant_id = ? AND cards.serial_number = ?
                 RETURNING cards.update_tag AS update_tag
                 """, [.text(tenant), .text(tenant), .text(serial)]) else {
-                throw StoreError(.notFound, "Card \(serial) of tenant \(tenant) does not exist.")
+                throw DomainError(.notFound, "Card \(serial) of tenant \(tenant) does not exist.")
             }
             return try row.int("update_tag")
         }
@@ -61,8 +62,8 @@ extension UpdateTags {
         return tag
     }
 
-    private static func missingCards(tenant: String, _ serials: [String]) -> StoreError {
-        StoreError(.notFound, serials.count == 1 ? "Card \(serials[0]) of tenant \(tenant) does not exist."
+    private static func missingCards(tenant: String, _ serials: [String]) -> DomainError {
+        DomainError(.notFound, serials.count == 1 ? "Card \(serials[0]) of tenant \(tenant) does not exist."
                                                  : "A card of the \(Set(serials).count) given of tenant \(tenant) does not exist.")
     }
 }
@@ -75,7 +76,7 @@ extension UpdateTags {
     /// The COMMIT goes before the answer is read, so a missing card or tenant cannot be
     /// refused afterwards: the statement itself fails then (a division by the zero rows it
     /// stamped), which aborts the COMMIT and rolls everything back.
-    /// - Throws: `StoreError.notFound` when the tenant or the card does not exist.
+    /// - Throws: `DomainError.notFound` when the tenant or the card does not exist.
     public static func stampThenCommit(tenant: String, serial: String, on connection: any SQLConnection) throws {
         try stampThenCommit(tenant: tenant, serials: [serial], on: connection)
     }

@@ -1,5 +1,7 @@
-/// A store-level failure: something a caller asked for that the data does not allow.
-public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
+/// What a rule of the business refuses, with the words a user needs to put it right. The rules
+/// here throw it, the store throws it for what only the data can tell (no such card, a key
+/// taken), and the HTTP adapter maps each code to its status in one place.
+public struct DomainError: Error, Sendable, Equatable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: String, Sendable { case notFound, conflict, invalid, leaseLost, quotaExceeded }
         private let base: Base
@@ -8,7 +10,7 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let notFound = Code(.notFound)
         /// The row exists already.
         public static let conflict = Code(.conflict)
-        /// A value breaks a rule of the store (length, NUL bytes, …).
+        /// A value breaks a rule (a length, NUL bytes, a points change out of bounds, …).
         public static let invalid = Code(.invalid)
         /// The tenant has reached one of its limits (templates, their bytes, devices of a card).
         public static let quotaExceeded = Code(.quotaExceeded)
@@ -28,13 +30,14 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// Checks text before it reaches either database, so both behave alike: PostgreSQL refuses
-/// NUL bytes in text, and SQLite would store any length.
+/// The rule for every text a caller stores: no NUL (PostgreSQL refuses it in text, and SQLite
+/// would keep it), and a length limit per field (SQLite would store any length), so both
+/// databases behave alike.
 public enum TextRules {
-    /// - Throws: `StoreError.invalid` naming the field.
+    /// - Throws: `DomainError.invalid` naming the field.
     public static func check(_ value: String, field: String, maxLength: Int) throws {
-        if value.utf8.contains(0) { throw StoreError(.invalid, "\(field) must not contain NUL characters.") }
+        if value.utf8.contains(0) { throw DomainError(.invalid, "\(field) must not contain NUL characters.") }
         let count = value.count
-        if count > maxLength { throw StoreError(.invalid, "\(field) is \(count) characters long; at most \(maxLength) are allowed.") }
+        if count > maxLength { throw DomainError(.invalid, "\(field) is \(count) characters long; at most \(maxLength) are allowed.") }
     }
 }
