@@ -68,7 +68,7 @@ struct CrashTests {
             try await database.transaction { connection in
                 for card in 0..<2_000 {
                     let serial = "S\(card)"
-                    try Records.insertCard(.init(serialNumber: serial, templateID: template, memberID: "M\(card)", memberName: "Member \(card)",
+                    try CardRows.insert(.init(serialNumber: serial, templateID: template, memberID: "M\(card)", memberName: "Member \(card)",
                                                  authenticationToken: "token-\(card)-0123456789abcdef", publicToken: "public-\(card)", points: 10),
                                            tenant: tenant, now: 1, on: connection)
                     for device in 0..<5 {

@@ -53,8 +53,8 @@ struct LiveServer {
         let b = try await tenants.create(name: "Harbour", identity: identity)
         for (tenant, token) in [(a.id, "card-token-a-0123456789abcdef"), (b.id, "card-token-b-0123456789abcdef")] {
             try await database.transaction { connection in
-                try Records.createTemplate(id: "tpl-\(tenant)", tenant: tenant, name: "loyalty", passJSON: Array("{}".utf8), now: 1, on: connection)
-                try Records.insertCard(Records.NewCard(serialNumber: "S1", templateID: "tpl-\(tenant)", memberID: "M1", memberName: "Ada",
+                try TemplateRows.create(id: "tpl-\(tenant)", tenant: tenant, name: "loyalty", passJSON: Array("{}".utf8), now: 1, on: connection)
+                try CardRows.insert(CardRows.NewCard(serialNumber: "S1", templateID: "tpl-\(tenant)", memberID: "M1", memberName: "Ada",
                                                        authenticationToken: token, publicToken: "pub-\(tenant)", points: 0), tenant: tenant, now: 1,
                                        on: connection)
             }
@@ -182,7 +182,7 @@ struct PassWebServiceTests {
         #expect(Int(tag) != nil)
 
         #expect(try await server.send("GET", "\(a)/devices/phone-1/registrations/\(passType)?passesUpdatedSince=\(tag)").status == 204)
-        _ = try await server.database.transaction { try Records.recordChange(tenant: tokenA, serial: "S1", pointsDelta: 50, now: 2, on: $0) }
+        _ = try await server.database.transaction { try CardRows.recordChange(tenant: tokenA, serial: "S1", pointsDelta: 50, now: 2, on: $0) }
         let changed = try await server.send("GET", "\(a)/devices/phone-1/registrations/\(passType)?passesUpdatedSince=\(tag)")
         #expect(changed.status == 200)
         #expect(changed.json?["serialNumbers"] as? [String] == ["S1"])

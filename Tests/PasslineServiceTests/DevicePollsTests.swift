@@ -11,10 +11,10 @@ struct DevicePollsTests {
         let database = try await kind.make()
         try await Migrator.migrate(database)
         try await database.transaction { connection in
-            try Records.createTenant(id: "t1", name: "Lumen Clinic", now: 1, on: connection)
-            try Records.createTemplate(id: "tpl", tenant: "t1", name: "loyalty", passJSON: Array("{}".utf8), now: 1, on: connection)
+            try TenantRows.create(id: "t1", name: "Lumen Clinic", now: 1, on: connection)
+            try TemplateRows.create(id: "tpl", tenant: "t1", name: "loyalty", passJSON: Array("{}".utf8), now: 1, on: connection)
             for i in 0..<40 {
-                try Records.insertCard(Records.NewCard(serialNumber: "S\(i)", templateID: "tpl", memberID: "M\(i)", memberName: "Member",
+                try CardRows.insert(CardRows.NewCard(serialNumber: "S\(i)", templateID: "tpl", memberID: "M\(i)", memberName: "Member",
                                                        authenticationToken: "auth-token-0123456789-\(i)", publicToken: "public-\(i)", points: 0),
                                        tenant: "t1", now: 1, on: connection)
                 _ = try Devices.register(tenant: "t1", device: "device-\(i % 10)", pushToken: "p\(i)", passType: "pass.test", serial: "S\(i)", now: 1, on: connection)

@@ -13,8 +13,8 @@ struct TemplateQuotaTests {
         let database = try await kind.make()
         try await Migrator.migrate(database)
         try await database.transaction { connection in
-            try Records.createTenant(id: "t1", name: "One", now: 1, on: connection)
-            try Records.createTenant(id: "t2", name: "Two", now: 1, on: connection)
+            try TenantRows.create(id: "t1", name: "One", now: 1, on: connection)
+            try TenantRows.create(id: "t2", name: "Two", now: 1, on: connection)
         }
         let files = TestSupport.templateFiles("loyalty")
         let size = files.values.reduce(0) { $0 + $1.count }

@@ -20,7 +20,7 @@ struct JobQueueTests {
         struct Abort: Error {}
         await #expect(throws: Abort.self) {
             try await database.transaction { connection in
-                _ = try Records.recordChange(tenant: "t1", serial: "S0", now: 2, on: connection)
+                _ = try CardRows.recordChange(tenant: "t1", serial: "S0", now: 2, on: connection)
                 try JobQueue.enqueue(job(1), now: 2, on: connection)
                 throw Abort()
             }
@@ -28,7 +28,7 @@ struct JobQueueTests {
         let queue = JobQueue(database: database)
         #expect(try await queue.claim(limit: 10).isEmpty)
         try await database.transaction { connection in
-            _ = try Records.recordChange(tenant: "t1", serial: "S0", now: 2, on: connection)
+            _ = try CardRows.recordChange(tenant: "t1", serial: "S0", now: 2, on: connection)
             try JobQueue.enqueue(job(2), now: 2, on: connection)
         }
         #expect(try await queue.claim(limit: 10).map(\.payload) == [#"{"n":2}"#])
@@ -353,22 +353,22 @@ struct HostileInputTests {
     @Test("NULs and over-long values are refused naming the field; SQL fragments are stored as text", arguments: TestDatabase.available)
     func hostile(kind: TestDatabase) async throws {
         let database = try await seeded(kind)
-        await #expect { try await database.transaction { try Records.insertCard(card(1, name: "a\u{0}b"), tenant: "t1", now: 1, on: $0) } } throws: {
+        await #expect { try await database.transaction { try CardRows.insert(card(1, name: "a\u{0}b"), tenant: "t1", now: 1, on: $0) } } throws: {
             "\($0)".contains("memberName must not contain NUL")
         }
         let huge = String(repeating: "x", count: 1 << 20)
-        await #expect { try await database.transaction { try Records.insertCard(card(2, name: huge), tenant: "t1", now: 1, on: $0) } } throws: {
+        await #expect { try await database.transaction { try CardRows.insert(card(2, name: huge), tenant: "t1", now: 1, on: $0) } } throws: {
             "\($0)".contains("memberName is 1048576 characters long; at most 256")
         }
         let sql = "Robert'); DROP TABLE cards;-- \"💥\" \\ %s %n ?"
-        try await database.transaction { try Records.insertCard(card(3, name: sql), tenant: "t1", now: 1, on: $0) }
+        try await database.transaction { try CardRows.insert(card(3, name: sql), tenant: "t1", now: 1, on: $0) }
         let stored = try await database.withConnection { try $0.first("SELECT member_name FROM cards WHERE serial_number = 'S3'", []) }
         #expect(try stored?.string("member_name") == sql)
-        await #expect { try await database.transaction { try Records.insertCard(card(3), tenant: "t1", now: 1, on: $0) } } throws: {
+        await #expect { try await database.transaction { try CardRows.insert(card(3), tenant: "t1", now: 1, on: $0) } } throws: {
             ($0 as? DomainError)?.code == .conflict
         }
         let unknownTemplate = { var c = card(4); c.templateID = "nope"; return c }()
-        await #expect { try await database.transaction { try Records.insertCard(unknownTemplate, tenant: "t1", now: 1, on: $0) } } throws: {
+        await #expect { try await database.transaction { try CardRows.insert(unknownTemplate, tenant: "t1", now: 1, on: $0) } } throws: {
             ($0 as? DomainError)?.code == .notFound
         }
         await database.close()
@@ -444,12 +444,12 @@ struct HostileFieldTests {
 
     func write(_ field: Field, _ value: String, on connection: any SQLConnection) throws {
         switch field {
-        case .tenantName: try Records.createTenant(id: "t-new", name: value, now: 1, on: connection)
-        case .templateName: try Records.createTemplate(id: "tpl-new", tenant: "t1", name: value, passJSON: [], now: 1, on: connection)
-        case .serialNumber: var c = card(9); c.serialNumber = value; try Records.insertCard(c, tenant: "t1", now: 1, on: connection)
-        case .memberId: var c = card(9); c.memberID = value; try Records.insertCard(c, tenant: "t1", now: 1, on: connection)
-        case .memberName: try Records.insertCard(card(9, name: value), tenant: "t1", now: 1, on: connection)
-        case .fields: var c = card(9); c.fieldsJSON = value; try Records.insertCard(c, tenant: "t1", now: 1, on: connection)
+        case .tenantName: try TenantRows.create(id: "t-new", name: value, now: 1, on: connection)
+        case .templateName: try TemplateRows.create(id: "tpl-new", tenant: "t1", name: value, passJSON: [], now: 1, on: connection)
+        case .serialNumber: var c = card(9); c.serialNumber = value; try CardRows.insert(c, tenant: "t1", now: 1, on: connection)
+        case .memberId: var c = card(9); c.memberID = value; try CardRows.insert(c, tenant: "t1", now: 1, on: connection)
+        case .memberName: try CardRows.insert(card(9, name: value), tenant: "t1", now: 1, on: connection)
+        case .fields: var c = card(9); c.fieldsJSON = value; try CardRows.insert(c, tenant: "t1", now: 1, on: connection)
         case .deviceLibraryIdentifier: _ = try Devices.register(tenant: "t1", device: value, pushToken: "p", passType: "pass.test", serial: "S0", now: 1, on: connection)
         case .pushToken: _ = try Devices.register(tenant: "t1", device: "d", pushToken: value, passType: "pass.test", serial: "S0", now: 1, on: connection)
         }

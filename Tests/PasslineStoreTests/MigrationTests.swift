@@ -35,7 +35,7 @@ struct MigrationTests {
         let database = try await kind.make()
         _ = try await Migrator.migrate(database, migrations: Schema.migrations.filter { $0.version < 7 })
         try await database.transaction { connection in
-            try Records.createTenant(id: "t1", name: "Lumen Clinic", now: 1, on: connection)
+            try TenantRows.create(id: "t1", name: "Lumen Clinic", now: 1, on: connection)
             for (n, (outcome, campaign)) in [("delivered", nil), ("delivered", "c-1"), ("delivered", "c-1"), ("failed", nil)].enumerated() {
                 try connection.execute("""
                     INSERT INTO push_deliveries (tenant_id, push_token, pass_type, outcome, attempt, campaign_id, created_at)

@@ -12,7 +12,7 @@ struct PushOutcomeTests {
     @Test("outcomes are counted per tenant, per campaign and in all, with the rows and only when they commit", arguments: TestDatabase.available)
     func counted(kind: TestDatabase) async throws {
         let database = try await seeded(kind)
-        try await database.transaction { try Records.createTenant(id: "t2", name: "Other", now: 1, on: $0) }
+        try await database.transaction { try TenantRows.create(id: "t2", name: "Other", now: 1, on: $0) }
         try await database.transaction { connection in
             try Pushes.record([self.delivery("t1", "a", "delivered"), self.delivery("t1", "b", "delivered"), self.delivery("t1", "c", "unregistered"),
                                self.delivery("t1", "d", "delivered", campaign: "c-1"), self.delivery("t2", "e", "failed", campaign: "c-2")],

@@ -8,18 +8,18 @@ func seeded(_ kind: TestDatabase, cards: Int = 0, device: String = "device-1", m
     let database = try await kind.make(maxConnections: maxConnections)
     try await Migrator.migrate(database)
     try await database.transaction { connection in
-        try Records.createTenant(id: "t1", name: "Lumen Clinic", now: 1, on: connection)
-        try Records.createTemplate(id: "tpl", tenant: "t1", name: "loyalty", passJSON: Array("{}".utf8), now: 1, on: connection)
+        try TenantRows.create(id: "t1", name: "Lumen Clinic", now: 1, on: connection)
+        try TemplateRows.create(id: "tpl", tenant: "t1", name: "loyalty", passJSON: Array("{}".utf8), now: 1, on: connection)
         for i in 0..<cards {
-            try Records.insertCard(card(i), tenant: "t1", now: 1, on: connection)
+            try CardRows.insert(card(i), tenant: "t1", now: 1, on: connection)
             _ = try Devices.register(tenant: "t1", device: device, pushToken: "token-\(device)", passType: "pass.test", serial: "S\(i)", now: 1, on: connection)
         }
     }
     return database
 }
 
-func card(_ i: Int, name: String = "Member") -> Records.NewCard {
-    Records.NewCard(serialNumber: "S\(i)", templateID: "tpl", memberID: "M\(i)", memberName: name,
+func card(_ i: Int, name: String = "Member") -> CardRows.NewCard {
+    CardRows.NewCard(serialNumber: "S\(i)", templateID: "tpl", memberID: "M\(i)", memberName: name,
                     authenticationToken: "auth-token-0123456789-\(i)", publicToken: "public-\(i)", points: 0)
 }
 

@@ -50,8 +50,8 @@ struct PushBench: AsyncParsableCommand {
         let count = devices
         Console.error("registering \(count) devices…")
         try await database.transaction { connection in
-            try Records.createTemplate(id: "tpl", tenant: tenant, name: "bench", passJSON: Array("{}".utf8), now: 1, on: connection)
-            try Records.insertCard(.init(serialNumber: "S1", templateID: "tpl", memberID: "M1", memberName: "Bench", authenticationToken: String(repeating: "a", count: 32),
+            try TemplateRows.create(id: "tpl", tenant: tenant, name: "bench", passJSON: Array("{}".utf8), now: 1, on: connection)
+            try CardRows.insert(.init(serialNumber: "S1", templateID: "tpl", memberID: "M1", memberName: "Bench", authenticationToken: String(repeating: "a", count: 32),
                                          publicToken: "bench", points: 0), tenant: tenant, now: 1, on: connection)
             for n in 0..<count {
                 _ = try Devices.register(tenant: tenant, device: "device-\(n)", pushToken: Self.token(n), passType: passType, serial: "S1", now: 1, on: connection)

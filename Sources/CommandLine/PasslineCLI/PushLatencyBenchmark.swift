@@ -57,7 +57,7 @@ struct PushLatencyBench: AsyncParsableCommand {
         let counterTemplate = try await templates.create(tenant: tenant, name: "counter", files: files).id
         Console.error("registering \(devices) campaign devices and the counter's…")
         try await database.transaction { connection in
-            try Records.insertCard(.init(serialNumber: "COUNTER", templateID: counterTemplate, memberID: "M", memberName: "Counter",
+            try CardRows.insert(.init(serialNumber: "COUNTER", templateID: counterTemplate, memberID: "M", memberName: "Counter",
                                          authenticationToken: String(repeating: "a", count: 32), publicToken: "counter", points: 0),
                                    tenant: tenant, now: 1, on: connection)
             _ = try Devices.register(tenant: tenant, device: "counter", pushToken: counterToken, passType: passType, serial: "COUNTER", now: 1, on: connection)
@@ -68,7 +68,7 @@ struct PushLatencyBench: AsyncParsableCommand {
         for start in stride(from: 0, to: devices, by: 1_000) {
             try await database.transaction { connection in
                 for n in start..<min(start + 1_000, devices) {
-                    try Records.insertCard(.init(serialNumber: "C\(n)", templateID: campaignTemplate, memberID: "M\(n)", memberName: "Member",
+                    try CardRows.insert(.init(serialNumber: "C\(n)", templateID: campaignTemplate, memberID: "M\(n)", memberName: "Member",
                                                  authenticationToken: String(repeating: "a", count: 32), publicToken: "p\(n)", points: 0),
                                            tenant: tenant, now: 1, on: connection)
                     _ = try Devices.register(tenant: tenant, device: "d\(n)", pushToken: PushBench.token(n), passType: passType, serial: "C\(n)", now: 1, on: connection)

@@ -29,8 +29,8 @@ struct StoreBenchmark: Sendable {
     func run(progress: @Sendable (String) -> Void) async throws -> Result {
         try await Migrator.migrate(database)
         try await database.transaction { connection in
-            try Records.createTenant(id: "bench", name: "Bench", now: 0, on: connection)
-            try Records.createTemplate(id: "tpl", tenant: "bench", name: "loyalty", passJSON: Array("{}".utf8), now: 0, on: connection)
+            try TenantRows.create(id: "bench", name: "Bench", now: 0, on: connection)
+            try TemplateRows.create(id: "tpl", tenant: "bench", name: "loyalty", passJSON: Array("{}".utf8), now: 0, on: connection)
         }
 
         // Jobs: enqueue in batches, then claimers take and complete them in batches.

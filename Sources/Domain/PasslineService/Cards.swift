@@ -108,7 +108,7 @@ public final class Cards: Sendable {
         let pass = try await buildPass(card, identity: identity.identity)
         let fieldsJSON = JSONWriter.string(.object(request.fields))
         try await database.transaction { connection in
-            try Records.insertCard(Records.NewCard(
+            try CardRows.insert(CardRows.NewCard(
                 serialNumber: card.serialNumber, templateID: templateID, mode: mode, memberID: card.memberID, memberName: card.memberName,
                 authenticationToken: card.authenticationToken, publicToken: card.publicToken, fieldsJSON: fieldsJSON, points: card.points
             ), tenant: tenant, now: now, on: connection)

@@ -87,7 +87,7 @@ public final class Templates: Sendable {
             guard stored + bytes <= quotas.maxBytes else {
                 throw DomainError(.quotaExceeded, "The tenant's templates would be \((stored + bytes).formatted()) bytes together, over its limit of \(quotas.maxBytes.formatted()).")
             }
-            try Records.createTemplate(id: id, tenant: tenant, name: name, passJSON: passJSON, mode: mode, now: now, on: connection)
+            try TemplateRows.create(id: id, tenant: tenant, name: name, passJSON: passJSON, mode: mode, now: now, on: connection)
             for (path, bytes) in assets {
                 try connection.execute("INSERT INTO template_assets (template_id, path, content) VALUES (?, ?, ?)", [.text(id), .text(path), .blob(bytes)])
             }

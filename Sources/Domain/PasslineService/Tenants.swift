@@ -36,7 +36,7 @@ public struct Tenants: Sendable {
         let certificate = identity.certificate, intermediate = identity.intermediate
         let notAfter = Int64(certificate.notAfter.timeIntervalSince1970 * 1000)
         try await database.transaction { connection in
-            try Records.createTenant(id: id, name: name, now: now, on: connection)
+            try TenantRows.create(id: id, name: name, now: now, on: connection)
             try connection.execute("""
                 INSERT INTO signing_identities (tenant_id, pass_type_identifier, team_identifier, certificate_pem, intermediate_pem,
                                                 private_key_encrypted, not_after, updated_at)

@@ -1,44 +1,9 @@
 import LoyaltyRules
 import PasslineSQL
 
-/// The rows a tenant's cards stand on: the tenant with its tag counter, its templates, its
-/// cards and their changes. The domain builds its operations from these; what devices write
-/// is `Devices`'s.
-public enum Records {
-    /// Creates a tenant and its update-tag counter.
-    public static func createTenant(id: String, name: String, now: Int64, on connection: any SQLConnection) throws {
-        try TextRules.check(name, field: "Tenant name", maxLength: 200)
-        do {
-            try connection.execute("INSERT INTO tenants (id, name, created_at, updated_at) VALUES (?, ?, ?, ?)",
-                                   [.text(id), .text(name), .int(now), .int(now)])
-        } catch let error as SQLError where error.code == .uniqueViolation {
-            throw DomainError(.conflict, "A tenant with id \(id) exists already.")
-        }
-        try UpdateTags.create(tenant: id, on: connection)
-    }
-
-    /// Stores a template's pass.json for a tenant.
-    /// - Parameter mode: `live` or `test` for a template only keys of that mode see; nil for one
-    ///   both modes use (made by the operator or the tenant's own tools, or before modes existed).
-    public static func createTemplate(id: String, tenant: String, name: String, passJSON: [UInt8], mode: CardMode? = nil, now: Int64, on connection: any SQLConnection) throws {
-        try TextRules.check(name, field: "Template name", maxLength: 100)
-        // A shared template is seen by both modes' keys, so its name may not be a test
-        // template's, nor a test template's a shared one's: a name would mean two templates.
-        let taken: String? = switch mode {
-        case .test?: try connection.first("SELECT 1 AS one FROM templates WHERE tenant_id = ? AND name = ? AND mode IS NULL", [.text(tenant), .text(name)]).map { _ in name }
-        case nil: try connection.first("SELECT 1 AS one FROM templates WHERE tenant_id = ? AND name = ?", [.text(tenant), .text(TemplateNames.stored(name, mode: .test))]).map { _ in name }
-        default: nil
-        }
-        if let taken { throw DomainError(.conflict, "The tenant has a template named \(taken) already.") }
-        do {
-            try connection.execute("INSERT INTO templates (id, tenant_id, name, pass_json, mode, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                   [.text(id), .text(tenant), .text(TemplateNames.stored(name, mode: mode)), .blob(passJSON), mode.map { .text($0.rawValue) } ?? .null,
-                                    .int(now), .int(now)])
-        } catch let error as SQLError where error.code == .uniqueViolation {
-            throw DomainError(.conflict, "The tenant has a template named \(name) already.")
-        }
-    }
-
+/// A card's row: made at version 1 with its first tag; marked changed with a new version and tag.
+/// The changes with rules and consequences are `Ledger`'s and `CardChanges`'.
+public enum CardRows {
     /// A new card, at version 1, with a fresh update tag.
     public struct NewCard: Sendable {
         public var serialNumber: String, templateID: String, mode: CardMode, memberID: String, memberName: String
@@ -51,7 +16,7 @@ public enum Records {
         }
     }
 
-    public static func insertCard(_ card: NewCard, tenant: String, now: Int64, on connection: any SQLConnection) throws {
+    public static func insert(_ card: NewCard, tenant: String, now: Int64, on connection: any SQLConnection) throws {
         try TextRules.check(card.serialNumber, field: "serialNumber", maxLength: 128)
         try TextRules.check(card.memberID, field: "memberId", maxLength: 256)
         try TextRules.check(card.memberName, field: "memberName", maxLength: 256)
@@ -87,18 +52,5 @@ public enum Records {
         }
         let tag = try UpdateTags.stamp(tenant: tenant, serial: serial, on: connection)
         return (try row.int("version"), tag)
-    }
-}
-
-/// How template names are stored: a test template's under a prefix that no name can hold (names
-/// are letters, digits, '-', '_' and '.'), so a test key can name its templates freely without
-/// learning, from a refusal, which names the live templates have.
-public enum TemplateNames {
-    static let testPrefix = "test:"
-
-    public static func stored(_ name: String, mode: CardMode?) -> String { mode == .test ? testPrefix + name : name }
-
-    public static func shown(_ stored: String) -> String {
-        stored.hasPrefix(testPrefix) ? String(stored.dropFirst(testPrefix.count)) : stored
     }
 }
