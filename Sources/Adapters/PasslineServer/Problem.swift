@@ -85,7 +85,8 @@ extension Problem {
             switch error.code {
             case .notFound: return Problem.notFound(error.message)
             case .conflict: return Problem(.conflict, type: "conflict", title: "Not possible in the current state", detail: error.message)
-            case .invalid: return Problem(.unprocessableContent, type: "invalid-field", title: "A value is not valid", detail: error.message)
+            case .invalid: return Problem(.unprocessableContent, type: "invalid-field", title: "A value is not valid", detail: error.message,
+                                          errors: error.faults.map { FieldError($0.field, $0.message) })
             case .quotaExceeded: return Problem(.unprocessableContent, type: "quota-exceeded", title: "A limit of the tenant is reached", detail: error.message)
             default: return nil
             }

@@ -19,12 +19,33 @@ public struct DomainError: Error, Sendable, Equatable, CustomStringConvertible {
         public var description: String { base.rawValue }
     }
 
+    /// One field at fault, by its path in the request (`earnRules[0].percent`).
+    public struct Fault: Sendable, Equatable {
+        public let field: String
+        public let message: String
+        public init(_ field: String, _ message: String) {
+            self.field = field
+            self.message = message
+        }
+    }
+
     public let code: Code
     public let message: String
+    /// Every field at fault, when a whole document was checked (a program, a reward): a caller
+    /// fixes them all at once instead of one a round trip.
+    public let faults: [Fault]
 
-    public init(_ code: Code, _ message: String) {
+    public init(_ code: Code, _ message: String, faults: [Fault] = []) {
         self.code = code
         self.message = message
+        self.faults = faults
+    }
+
+    /// `.invalid` with every fault, or nothing when there is none.
+    public static func check(_ faults: [Fault], _ message: String) throws(DomainError) {
+        guard !faults.isEmpty else { return }
+        throw DomainError(.invalid, faults.count == 1 ? "\(message): \(faults[0].field) \(faults[0].message)" : "\(message): \(faults.count) fields are not valid.",
+                          faults: faults)
     }
 
     public var description: String { message }
