@@ -182,7 +182,7 @@ struct PassWebServiceTests {
         #expect(Int(tag) != nil)
 
         #expect(try await server.send("GET", "\(a)/devices/phone-1/registrations/\(passType)?passesUpdatedSince=\(tag)").status == 204)
-        _ = try await server.database.transaction { try CardRows.recordChange(tenant: tokenA, serial: "S1", pointsDelta: 50, now: 2, on: $0) }
+        _ = try await server.database.transaction { try CardRows.recordChange(tenant: tokenA, serial: "S1", now: 2, on: $0) }
         let changed = try await server.send("GET", "\(a)/devices/phone-1/registrations/\(passType)?passesUpdatedSince=\(tag)")
         #expect(changed.status == 200)
         #expect(changed.json?["serialNumbers"] as? [String] == ["S1"])

@@ -16,6 +16,10 @@ struct LedgerBatchTests {
         let database = try await seeded(kind, cards: 6)
         let before = try await database.transaction { connection -> Int64 in
             try connection.execute("UPDATE cards SET points = 100 WHERE tenant_id = 't1'", [])
+            // The balance stands on a lot, as every balance does.
+            try connection.execute("""
+                INSERT INTO point_lots (tenant_id, serial_number, points, remaining, earned_at) SELECT tenant_id, serial_number, 100, 100, 1 FROM cards WHERE tenant_id = 't1'
+                """, [])
             try connection.execute("UPDATE cards SET voided = 1 WHERE tenant_id = 't1' AND serial_number = 'S3'", [])
             try Idempotency.store(tenant: "t1", key: "taken", requestHash: [1], status: 201, body: Array("earlier".utf8), now: 1, on: connection)
             return try connection.first("SELECT last_tag FROM update_tags WHERE tenant_id = 't1'", [])!.int("last_tag")

@@ -15,7 +15,7 @@ struct UpdateTagTests {
         #expect(all?.serialNumbers == ["S0", "S1", "S2"])
         let tag = try #require(all?.lastUpdated)
         #expect(try await database.withConnection { try DevicePollQuery.serialsUpdated(tenant: "t1", device: "device-1", passType: "pass.test", since: tag, on: $0) } == nil)
-        _ = try await database.transaction { try CardRows.recordChange(tenant: "t1", serial: "S1", pointsDelta: 10, now: 2, on: $0) }
+        _ = try await database.transaction { try CardRows.recordChange(tenant: "t1", serial: "S1", now: 2, on: $0) }
         let changed = try await database.withConnection { try DevicePollQuery.serialsUpdated(tenant: "t1", device: "device-1", passType: "pass.test", since: tag, on: $0) }
         #expect(changed?.serialNumbers == ["S1"])
         #expect(changed!.lastUpdated > tag)
@@ -40,7 +40,7 @@ struct UpdateTagTests {
             for (index, device) in odd.enumerated() {
                 _ = try Devices.register(tenant: "t1", device: device, pushToken: "p\(index)", passType: "pass.test", serial: "S\(index % 6)", now: 1, on: connection)
             }
-            return try CardRows.recordChange(tenant: "t1", serial: "S2", pointsDelta: 5, now: 2, on: connection).tag
+            return try CardRows.recordChange(tenant: "t1", serial: "S2", now: 2, on: connection).tag
         }
         var polls: [DevicePollQuery.Poll] = []
         for since in [nil, 0, tag - 1, tag] as [Int64?] {
@@ -140,7 +140,7 @@ struct UpdateTagTests {
                                 let serial = "S\((writer * 7 + step * 5) % cards)"
                                 let slow = (writer + step) % 3 == 0
                                 let tag = try await database.transaction { connection -> Int64 in
-                                    let result = try CardRows.recordChange(tenant: "t1", serial: serial, pointsDelta: 1, now: 2, on: connection)
+                                    let result = try CardRows.recordChange(tenant: "t1", serial: serial, now: 2, on: connection)
                                     // Hold the tag, uncommitted, while others go ahead.
                                     if slow { usleep(15_000) }
                                     return result.tag

@@ -200,9 +200,11 @@ struct PartnerAPI<Context: PartnerRequestContext>: Sendable {
     }
 
     static func json(_ entry: LedgerEntry) -> JSONValue {
-        var object = JSONObject([("id", .string(String(entry.id))), ("points", .int(entry.points)), ("balanceAfter", .int(entry.balanceAfter)),
-                                 ("reason", .string(entry.reason))])
+        var object = JSONObject([("id", .string(String(entry.id))), ("type", .string(entry.type.rawValue)), ("points", .int(entry.points)),
+                                 ("balanceAfter", .int(entry.balanceAfter)), ("reason", .string(entry.reason))])
         if let amount = entry.amount { object["amount"] = .int(amount) }
+        if let reference = entry.purchaseReference { object["purchase"] = .string(reference) }
+        if let version = entry.programVersion { object["programVersion"] = .int(version) }
         object["createdAt"] = .string(HTTPDate.iso8601(entry.createdAt))
         return .object(object)
     }

@@ -8,11 +8,13 @@ public enum CardRows {
     public struct NewCard: Sendable {
         public var serialNumber: String, templateID: String, mode: CardMode, memberID: String, memberName: String
         public var authenticationToken: String, publicToken: String, fieldsJSON: String, points: Int64
+        /// When the opening balance's lot expires (nil: never).
+        public var pointsExpireAt: Int64?
         public init(serialNumber: String, templateID: String, mode: CardMode = .live, memberID: String, memberName: String,
-                    authenticationToken: String, publicToken: String, fieldsJSON: String = "{}", points: Int64) {
+                    authenticationToken: String, publicToken: String, fieldsJSON: String = "{}", points: Int64, pointsExpireAt: Int64? = nil) {
             self.serialNumber = serialNumber; self.templateID = templateID; self.mode = mode; self.memberID = memberID
             self.memberName = memberName; self.authenticationToken = authenticationToken; self.publicToken = publicToken
-            self.fieldsJSON = fieldsJSON; self.points = points
+            self.fieldsJSON = fieldsJSON; self.points = points; self.pointsExpireAt = pointsExpireAt
         }
     }
 
@@ -34,6 +36,18 @@ public enum CardRows {
         } catch let error as SQLError where error.code == .foreignKeyViolation {
             throw DomainError(.notFound, "Template \(card.templateID) does not exist for this tenant.")
         }
+        if card.points > 0 {
+            // The opening balance is an entry and a lot like any other: the balance is the sum of
+            // the ledger and of the lots.
+            let entry = try connection.first("""
+                INSERT INTO ledger_entries (tenant_id, serial_number, points, balance_after, reason, created_at, type)
+                VALUES (?, ?, ?, ?, 'opening balance', ?, 'adjust') RETURNING id
+                """, [.text(tenant), .text(card.serialNumber), .int(card.points), .int(card.points), .int(now)])!
+            try connection.execute("""
+                INSERT INTO point_lots (tenant_id, serial_number, entry_id, points, remaining, earned_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+                """, [.text(tenant), .text(card.serialNumber), .int(try entry.int("id")), .int(card.points), .int(card.points), .int(now),
+                      SQLValue(card.pointsExpireAt)])
+        }
         try GoogleSync.enqueue(tenant: tenant, serial: card.serialNumber, mode: card.mode, now: now, on: connection)
         try connection.execute("""
             INSERT INTO card_counts (tenant_id, mode, n) VALUES (?, ?, 1) ON CONFLICT (tenant_id, mode) DO UPDATE SET n = card_counts.n + 1
@@ -43,11 +57,11 @@ public enum CardRows {
 
     /// Marks a card changed: a new version and a new update tag. Returns (version, tag).
     /// The card row is locked first and the tag taken last, as `UpdateTags` asks.
-    public static func recordChange(tenant: String, serial: String, pointsDelta: Int64 = 0, now: Int64, on connection: any SQLConnection) throws -> (version: Int64, tag: Int64) {
+    public static func recordChange(tenant: String, serial: String, now: Int64, on connection: any SQLConnection) throws -> (version: Int64, tag: Int64) {
         guard let row = try connection.first("""
-            UPDATE cards SET version = version + 1, points = points + ?, updated_at = ?
+            UPDATE cards SET version = version + 1, updated_at = ?
             WHERE tenant_id = ? AND serial_number = ? RETURNING version
-            """, [.int(pointsDelta), .int(now), .text(tenant), .text(serial)]) else {
+            """, [.int(now), .text(tenant), .text(serial)]) else {
             throw DomainError(.notFound, "Card \(serial) does not exist for this tenant.")
         }
         let tag = try UpdateTags.stamp(tenant: tenant, serial: serial, on: connection)

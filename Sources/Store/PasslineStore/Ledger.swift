@@ -10,6 +10,10 @@ public enum Ledger {
         public let reason: String
         public let amount: Int64?
         public let createdAt: Int64
+        public let type: EntryType
+        /// The program version that computed an earning from a purchase.
+        public let programVersion: Int64?
+        public let purchaseReference: String?
     }
 
     public struct Outcome: Sendable, Equatable {
@@ -38,11 +42,13 @@ public enum Ledger {
     /// A card's ledger, newest first, `limit` entries before entry id `before` (for paging).
     public static func entries(tenant: String, serial: String, limit: Int, before: Int64?, on connection: any SQLConnection) throws -> [Entry] {
         try connection.query("""
-            SELECT id, points, balance_after, reason, amount, created_at FROM ledger_entries
+            SELECT id, points, balance_after, reason, amount, created_at, type, program_version, purchase_reference FROM ledger_entries
             WHERE tenant_id = ? AND serial_number = ? AND id < ? ORDER BY id DESC LIMIT ?
             """, [.text(tenant), .text(serial), .int(before ?? Int64.max), .int(Int64(limit))])
         .map { Entry(id: try $0.int("id"), points: try $0.int("points"), balanceAfter: try $0.int("balance_after"),
-                     reason: try $0.string("reason"), amount: try $0.optionalInt("amount"), createdAt: try $0.int("created_at")) }
+                     reason: try $0.string("reason"), amount: try $0.optionalInt("amount"), createdAt: try $0.int("created_at"),
+                     type: EntryType(rawValue: try $0.string("type")) ?? .adjust, programVersion: try $0.optionalInt("program_version"),
+                     purchaseReference: try $0.optionalString("purchase_reference")) }
     }
 }
 

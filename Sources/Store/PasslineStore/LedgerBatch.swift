@@ -18,10 +18,34 @@ extension Ledger {
         /// The request's `Idempotency-Key` and the hash of what it asked, to store its answer under.
         public let idempotencyKey: String?
         public let requestHash: [UInt8]
+        public var type: EntryType
+        /// Earning: when the new lot expires (nil: never).
+        public var lotExpiresAt: Int64?
+        /// Earning under "expire N days after the last purchase": every open lot of the card
+        /// moves to this expiry, and the card's last purchase to now.
+        public var extendsLotsTo: Int64?
+        public var programVersion: Int64?
+        public var purchaseReference: String?
+        /// Taking points: from these lots, exactly (a refund's own lot, an expiry's due lots);
+        /// nil takes them soonest-expiring first (`LotAccounting.take`). The caller holds the
+        /// card's row lock when it read them.
+        public var takes: [(lot: Int64, points: Int64)]?
 
-        public init(serial: String, points: Int64, reason: String, amount: Int64?, actor: String?, idempotencyKey: String?, requestHash: [UInt8]) {
+        public init(serial: String, points: Int64, reason: String, amount: Int64?, actor: String?, idempotencyKey: String?, requestHash: [UInt8],
+                    type: EntryType? = nil, lotExpiresAt: Int64? = nil, extendsLotsTo: Int64? = nil, programVersion: Int64? = nil,
+                    purchaseReference: String? = nil, takes: [(lot: Int64, points: Int64)]? = nil) {
             self.serial = serial; self.points = points; self.reason = reason; self.amount = amount; self.actor = actor
             self.idempotencyKey = idempotencyKey; self.requestHash = requestHash
+            self.type = type ?? EntryType.ofTransaction(points: points)
+            self.lotExpiresAt = lotExpiresAt; self.extendsLotsTo = extendsLotsTo; self.programVersion = programVersion
+            self.purchaseReference = purchaseReference; self.takes = takes
+        }
+
+        public static func == (a: Change, b: Change) -> Bool {
+            a.serial == b.serial && a.points == b.points && a.reason == b.reason && a.amount == b.amount && a.actor == b.actor
+                && a.idempotencyKey == b.idempotencyKey && a.requestHash == b.requestHash && a.type == b.type && a.lotExpiresAt == b.lotExpiresAt
+                && a.extendsLotsTo == b.extendsLotsTo && a.programVersion == b.programVersion && a.purchaseReference == b.purchaseReference
+                && a.takes?.map(\.lot) == b.takes?.map(\.lot) && a.takes?.map(\.points) == b.takes?.map(\.points)
         }
     }
 
@@ -46,8 +70,10 @@ extension Ledger {
     /// rendered and stored for each keyed change, and last the tag taken for every changed
     /// card at once, sent with the COMMIT. Nothing may use the connection afterwards.
     /// - Parameter answer: the response body of an applied change, stored with its key.
+    /// - Parameter beforeCommit: runs last before the COMMIT, with the results (a purchase stores its answer).
     public static func applyBatch(tenant: String, mode: CardMode, _ changes: [Change], now: Int64,
-                                  answer: (Int, Outcome) -> [UInt8], on connection: any SQLConnection) throws -> [BatchResult] {
+                                  answer: (Int, Outcome) -> [UInt8], beforeCommit: ([BatchResult]) throws -> Void = { _ in },
+                                  on connection: any SQLConnection) throws -> [BatchResult] {
         // Every change not a candidate had its key taken; every candidate is applied or refused below.
         var results = [BatchResult](repeating: .keyTaken, count: changes.count)
         let reserved = try reserveKeys(tenant: tenant, changes, now: now, on: connection)
@@ -59,6 +85,7 @@ extension Ledger {
             results[index] = .refused(try refusal(tenant: tenant, mode: mode, changes[index], on: connection))
         }
         let entryIDs = try insertEntries(tenant: tenant, applied.map { changes[$0] }, balances: balances, now: now, on: connection)
+        try PointLots.write(tenant: tenant, applied.map { changes[$0] }, entryIDs: entryIDs, now: now, on: connection)
         let serials = applied.map { changes[$0].serial }
         let pushes = try Consequences.write(.singleChange, tenant: tenant, serials: serials, mode: mode, now: now, on: connection)
 
@@ -67,7 +94,8 @@ extension Ledger {
             let change = changes[index]
             let (points, version) = balances[change.serial]!
             let outcome = Outcome(entry: Entry(id: entryIDs[change.serial]!, points: change.points, balanceAfter: points, reason: change.reason,
-                                               amount: change.amount, createdAt: now),
+                                               amount: change.amount, createdAt: now, type: change.type, programVersion: change.programVersion,
+                                               purchaseReference: change.purchaseReference),
                                   points: points, version: version, pushes: pushes[change.serial] ?? 0)
             let body = answer(index, outcome)
             results[index] = .applied(outcome, answer: body)
@@ -76,6 +104,7 @@ extension Ledger {
         // A key reserved for a change that did not apply is given back: only answers are stored.
         let unused = candidates.filter { balances[changes[$0].serial] == nil }.compactMap { changes[$0].idempotencyKey }
         try storeAnswers(tenant: tenant, answers, releasing: unused, on: connection)
+        try beforeCommit(results)
         if !serials.isEmpty {
             try UpdateTags.stampThenCommit(tenant: tenant, serials: serials, on: connection)
         }
@@ -164,25 +193,29 @@ extension Ledger {
         var ids: [String: Int64] = [:]
         if dialect == .postgres {
             let rows = try connection.query("""
-                INSERT INTO ledger_entries (tenant_id, serial_number, points, balance_after, reason, amount, idempotency_key, actor, created_at)
-                SELECT ?, v.serial_number, v.points, v.balance, v.reason, v.amount, v.key, v.actor, ?
-                FROM unnest(?::text[], ?::bigint[], ?::bigint[], ?::text[], ?::bigint[], ?::text[], ?::text[])
-                     AS v(serial_number, points, balance, reason, amount, key, actor)
+                INSERT INTO ledger_entries (tenant_id, serial_number, points, balance_after, reason, amount, idempotency_key, actor, created_at,
+                                            type, program_version, purchase_reference)
+                SELECT ?, v.serial_number, v.points, v.balance, v.reason, v.amount, v.key, v.actor, ?, v.type, v.version, v.reference
+                FROM unnest(?::text[], ?::bigint[], ?::bigint[], ?::text[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::text[])
+                     AS v(serial_number, points, balance, reason, amount, key, actor, type, version, reference)
                 RETURNING id, serial_number
                 """, [.text(tenant), .int(now),
                       .text(ArrayLiteral.texts(changes.map(\.serial))), .text(ArrayLiteral.integers(changes.map(\.points))),
                       .text(ArrayLiteral.integers(changes.map { balances[$0.serial]!.points })), .text(ArrayLiteral.texts(changes.map(\.reason))),
                       .text(ArrayLiteral.integers(changes.map(\.amount))), .text(ArrayLiteral.texts(changes.map(\.idempotencyKey))),
-                      .text(ArrayLiteral.texts(changes.map(\.actor)))])
+                      .text(ArrayLiteral.texts(changes.map(\.actor))), .text(ArrayLiteral.texts(changes.map(\.type.rawValue))),
+                      .text(ArrayLiteral.integers(changes.map(\.programVersion))), .text(ArrayLiteral.texts(changes.map(\.purchaseReference)))])
             for row in rows { ids[try row.string("serial_number")] = try row.int("id") }
             return ids
         }
         for change in changes {
             let row = try connection.first("""
-                INSERT INTO ledger_entries (tenant_id, serial_number, points, balance_after, reason, amount, idempotency_key, actor, created_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
+                INSERT INTO ledger_entries (tenant_id, serial_number, points, balance_after, reason, amount, idempotency_key, actor, created_at,
+                                            type, program_version, purchase_reference)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
                 """, [.text(tenant), .text(change.serial), .int(change.points), .int(balances[change.serial]!.points), .text(change.reason),
-                      SQLValue(change.amount), SQLValue(change.idempotencyKey), SQLValue(change.actor), .int(now)])!
+                      SQLValue(change.amount), SQLValue(change.idempotencyKey), SQLValue(change.actor), .int(now),
+                      .text(change.type.rawValue), SQLValue(change.programVersion), SQLValue(change.purchaseReference)])!
             ids[change.serial] = try row.int("id")
         }
         return ids

@@ -362,6 +362,69 @@ public enum Schema {
             ALTER TABLE templates ADD COLUMN mode TEXT CHECK (mode IN ('live', 'test'));
             """
         },
+        Migration(version: 10, name: "loyalty programs, purchases, point lots, typed ledger entries") { dialect in
+            let serial = dialect.serialPrimaryKey
+            return """
+            -- Every change to a tenant's program is a new version, effective from its time; an
+            -- entry names the version that produced it. Test keys have a program of their own.
+            CREATE TABLE program_versions (
+                tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+                mode TEXT NOT NULL CHECK (mode IN ('live', 'test')),
+                version BIGINT NOT NULL,
+                rules TEXT NOT NULL,
+                effective_at BIGINT NOT NULL,
+                actor TEXT,
+                created_at BIGINT NOT NULL,
+                PRIMARY KEY (tenant_id, mode, version)
+            );
+            -- A purchase is known by the partner's reference, once per tenant and mode: posting
+            -- it again replays its answer instead of crediting twice.
+            CREATE TABLE purchases (
+                tenant_id TEXT NOT NULL,
+                mode TEXT NOT NULL CHECK (mode IN ('live', 'test')),
+                reference TEXT NOT NULL,
+                serial_number TEXT NOT NULL,
+                amount BIGINT NOT NULL,
+                currency TEXT NOT NULL,
+                payment_method TEXT NOT NULL,
+                occurred_at BIGINT NOT NULL,
+                points_earned BIGINT NOT NULL,
+                program_version BIGINT,
+                amount_refunded BIGINT NOT NULL DEFAULT 0,
+                points_reversed BIGINT NOT NULL DEFAULT 0,
+                request_hash \(dialect.blobType) NOT NULL,
+                answer \(dialect.blobType) NOT NULL,
+                created_at BIGINT NOT NULL,
+                PRIMARY KEY (tenant_id, mode, reference),
+                FOREIGN KEY (tenant_id, serial_number) REFERENCES cards (tenant_id, serial_number) ON DELETE CASCADE
+            );
+            -- Points earned together: the balance is the sum of what is left of a card's lots.
+            -- A lot changes only while its card's row is locked (every balance change locks it).
+            CREATE TABLE point_lots (
+                id \(serial),
+                tenant_id TEXT NOT NULL,
+                serial_number TEXT NOT NULL,
+                entry_id BIGINT,
+                purchase_reference TEXT,
+                points BIGINT NOT NULL,
+                remaining BIGINT NOT NULL CHECK (remaining >= 0),
+                earned_at BIGINT NOT NULL,
+                expires_at BIGINT,
+                FOREIGN KEY (tenant_id, serial_number) REFERENCES cards (tenant_id, serial_number) ON DELETE CASCADE
+            );
+            CREATE INDEX point_lots_open ON point_lots (tenant_id, serial_number) WHERE remaining > 0;
+            CREATE INDEX point_lots_due ON point_lots (expires_at) WHERE remaining > 0 AND expires_at IS NOT NULL;
+            ALTER TABLE ledger_entries ADD COLUMN type TEXT NOT NULL DEFAULT 'adjust'
+                CHECK (type IN ('earn', 'redeem', 'adjust', 'expire', 'refund'));
+            ALTER TABLE ledger_entries ADD COLUMN program_version BIGINT;
+            ALTER TABLE ledger_entries ADD COLUMN purchase_reference TEXT;
+            UPDATE ledger_entries SET type = CASE WHEN points > 0 THEN 'earn' ELSE 'redeem' END;
+            ALTER TABLE cards ADD COLUMN last_purchase_at BIGINT;
+            -- The balances from before lots: one lot each, that never expires.
+            INSERT INTO point_lots (tenant_id, serial_number, points, remaining, earned_at)
+                SELECT tenant_id, serial_number, points, points, updated_at FROM cards WHERE points > 0;
+            """
+        },
     ]
 
     /// SQLite has one writer: a row trigger updates the counts in place.
