@@ -35,6 +35,11 @@ struct PartnerAPI<Context: PartnerRequestContext>: Sendable {
         api.post("cards/:serial/void", use: voidCard)
         api.get("cards/:serial/qr.svg", use: cardQR)
         api.get("cards/:serial/qr.png", use: cardQR)
+        api.get("program", use: getProgram)
+        api.put("program", use: putProgram)
+        api.post("cards/:serial/purchases", use: createPurchase)
+        api.post("cards/:serial/purchases/:reference/refund", use: refundPurchase)
+        api.get("cards/:serial/points", use: cardPoints)
     }
 
     /// The member's own code (what the pass's barcode carries), for receipts and emails, or with
@@ -137,8 +142,7 @@ struct PartnerAPI<Context: PartnerRequestContext>: Sendable {
     @Sendable func createTransaction(_ request: Request, context: Context) async throws -> Response {
         let principal = try context.principal()
         let serial = try context.parameters.require("serial")
-        let key = request.headers[.init("Idempotency-Key")!]
-        if let key, key.isEmpty || key.count > 200 { throw Problem.invalid("Idempotency-Key", "must be 1 to 200 characters") }
+        let key = try IdempotencyKeyHeader.read(request)
         let body = try await RequestBody.bytes(request, limit: BodyLimit.small)
         var points = try Self.pointsRequest(RequestBody.object(RequestBody.parse(body)), serial: serial)
         points.idempotencyKey = key
@@ -178,8 +182,17 @@ struct PartnerAPI<Context: PartnerRequestContext>: Sendable {
         case .int(let a)? where a >= 0: amount = a
         case let other?: errors.append(.init("amount", "must be zero or more minor units (an integer), found \(JSONWriter.string(other))"))
         }
+        var type: EntryType?
+        switch object["type"] {
+        case nil, .null?: break
+        case .string("adjust")?: type = .adjust
+        case .string("earn")? where points >= 0: type = .earn
+        case .string("redeem")? where points <= 0: type = .redeem
+        case .string("earn")?, .string("redeem")?: errors.append(.init("type", "earn takes positive points, redeem negative"))
+        case let other?: errors.append(.init("type", "must be earn, redeem or adjust (a correction), found \(JSONWriter.string(other).prefix(40))"))
+        }
         guard errors.isEmpty else { throw Problem.invalidFields("The transaction is not valid", errors) }
-        return Cards.PointsRequest(serial: serial, points: points, reason: reason, amount: amount)
+        return Cards.PointsRequest(serial: serial, points: points, reason: reason, amount: amount, type: type)
     }
 
     /// The ledger, newest first: `?limit=` (1-200, default 50) and `?before=<id>` for the next page.

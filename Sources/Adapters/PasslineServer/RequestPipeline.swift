@@ -54,6 +54,15 @@ extension Problem {
 }
 
 /// A JSON answer: the one place a domain value leaves as `application/json`.
+/// The `Idempotency-Key` header of a write: 1 to 200 characters, or absent.
+enum IdempotencyKeyHeader {
+    static func read(_ request: Request) throws -> String? {
+        let key = request.headers[.init("Idempotency-Key")!]
+        if let key, key.isEmpty || key.count > 200 { throw Problem.invalid("Idempotency-Key", "must be 1 to 200 characters") }
+        return key
+    }
+}
+
 enum JSONResponse {
     static func make(_ status: HTTPResponse.Status, _ value: JSONValue, headers: HTTPFields = [:]) -> Response {
         make(status, bytes: JSONWriter.bytes(value), headers: headers)

@@ -14,6 +14,10 @@ public struct Services: Sendable {
     public let devices: WalletDevices
     /// Readiness and the operator's figures.
     public let status: PlatformStatus
+    /// Each tenant's loyalty program, versioned.
+    public var programs: Programs { cards.programs }
+    /// Purchases that earn by the program, their refunds, and a card's points by lot.
+    public let purchases: PointsPurchases
     /// Makes a card's "Save to Google Wallet" URL (its object synced first); nil when this
     /// process does not talk to Google.
     public let googleSaveURL: (@Sendable (Cards.Card) async throws -> String)?
@@ -30,6 +34,7 @@ public struct Services: Sendable {
         self.campaigns = campaigns ?? CardCampaigns(cards: cards, jobs: jobs, logger: logger)
         self.devices = WalletDevices(cards: cards, maxDevicesPerCard: maxDevicesPerCard)
         self.status = PlatformStatus(database: cards.database)
+        self.purchases = PointsPurchases(cards: cards, programs: cards.programs, jobs: jobs)
         self.googleSaveURL = googleSaveURL
     }
 }

@@ -27,6 +27,8 @@ public final class Cards: Sendable {
         let tenant: String, serial: String, version: Int64, identity: Int64
     }
     private let transactions: PointsTransactions
+    /// Each tenant's loyalty program: when earned points expire.
+    public let programs: Programs
 
     public init(database: any SQLDatabase, templates: Templates, tenants: Tenants, publicURL: String) {
         self.database = database
@@ -35,7 +37,8 @@ public final class Cards: Sendable {
         self.publicURL = publicURL
         self.identities = SigningIdentities(tenants: tenants)
         self.google = GoogleIssuers(database: database, secrets: tenants.secrets)
-        self.transactions = PointsTransactions(database: database)
+        self.programs = Programs(database: database)
+        self.transactions = PointsTransactions(database: database, programs: programs)
     }
 
     /// Replaces the tenant's signing identity (see `Tenants.replaceIdentity`) and drops what was
@@ -107,10 +110,13 @@ public final class Cards: Sendable {
         let identity = try await identities.entry(tenant: tenant)
         let pass = try await buildPass(card, identity: identity.identity)
         let fieldsJSON = JSONWriter.string(.object(request.fields))
+        // Opening points expire as earned ones do.
+        let expireAt = request.points > 0 ? try await programs.inForceCached(tenant: tenant, mode: mode, at: now)?.program.expiry?.expiresAt(from: now) : nil
         try await database.transaction { connection in
             try CardRows.insert(CardRows.NewCard(
                 serialNumber: card.serialNumber, templateID: templateID, mode: mode, memberID: card.memberID, memberName: card.memberName,
-                authenticationToken: card.authenticationToken, publicToken: card.publicToken, fieldsJSON: fieldsJSON, points: card.points
+                authenticationToken: card.authenticationToken, publicToken: card.publicToken, fieldsJSON: fieldsJSON, points: card.points,
+                pointsExpireAt: expireAt
             ), tenant: tenant, now: now, on: connection)
         }
         passes.store(pass, for: Self.cacheKey(card, identity: identity), bytes: pass.count)
@@ -176,11 +182,13 @@ public final class Cards: Sendable {
         public var requestHash: [UInt8]
         /// Who asked (the API key's mode today; a staff member later).
         public var actor: String?
+        /// `earn` or `redeem` (by the sign, when nil), or `adjust` for a correction.
+        public var type: EntryType?
 
         public init(serial: String, points: Int64, reason: String, amount: Int64? = nil, idempotencyKey: String? = nil,
-                    requestHash: [UInt8] = [], actor: String? = nil) {
+                    requestHash: [UInt8] = [], actor: String? = nil, type: EntryType? = nil) {
             self.serial = serial; self.points = points; self.reason = reason; self.amount = amount
-            self.idempotencyKey = idempotencyKey; self.requestHash = requestHash; self.actor = actor
+            self.idempotencyKey = idempotencyKey; self.requestHash = requestHash; self.actor = actor; self.type = type
         }
     }
 

@@ -27,10 +27,12 @@ final class PointsTransactions: Sendable {
     }
 
     private let database: any SQLDatabase
+    private let programs: Programs
     private let batcher: Batcher<Group, Pending, Result>
 
-    init(database: any SQLDatabase, maxBatchSize: Int = 256) {
+    init(database: any SQLDatabase, programs: Programs, maxBatchSize: Int = 256) {
         self.database = database
+        self.programs = programs
         // Two changes to one card, or two requests with one idempotency key, never share a batch.
         batcher = Batcher(maxBatchSize: maxBatchSize, claims: { pending in
             ["card:" + pending.change.serial] + (pending.change.idempotencyKey.map { ["key:" + $0] } ?? [])
@@ -49,8 +51,13 @@ final class PointsTransactions: Sendable {
         if let key = scopedKey, let stored = try await Self.storedAnswer(tenant: tenant, key: key, requestHash: request.requestHash, database: database) {
             return stored
         }
-        let change = Ledger.Change(serial: request.serial, points: request.points, reason: request.reason, amount: request.amount, actor: request.actor,
-                                   idempotencyKey: scopedKey, requestHash: request.requestHash)
+        var change = Ledger.Change(serial: request.serial, points: request.points, reason: request.reason, amount: request.amount, actor: request.actor,
+                                   idempotencyKey: scopedKey, requestHash: request.requestHash, type: request.type)
+        // Earned points expire as the program says; a partner's earn counts as a purchase.
+        if request.points > 0, let expiry = try await programs.inForceCached(tenant: tenant, mode: mode, at: now)?.program.expiry {
+            change.lotExpiresAt = expiry.expiresAt(from: now)
+            if expiry.from == .lastPurchase && change.type == .earn { change.extendsLotsTo = change.lotExpiresAt }
+        }
         return try await batcher.submit(Pending(change: change, jobs: jobs, render: render, now: now), group: Group(tenant: tenant, mode: mode))
     }
 

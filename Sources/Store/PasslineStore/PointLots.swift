@@ -10,10 +10,14 @@ public enum PointLots {
     static func write(tenant: String, _ changes: [Ledger.Change], entryIDs: [String: Int64], now: Int64, on connection: any SQLConnection) throws {
         guard !changes.isEmpty else { return }
         for change in changes where change.extendsLotsTo != nil {
-            try connection.execute("UPDATE point_lots SET expires_at = ? WHERE tenant_id = ? AND serial_number = ? AND remaining > 0",
-                                   [.int(change.extendsLotsTo!), .text(tenant), .text(change.serial)])
-            try connection.execute("UPDATE cards SET last_purchase_at = ? WHERE tenant_id = ? AND serial_number = ?",
-                                   [.int(now), .text(tenant), .text(change.serial)])
+            // Only forward: a purchase posted late for an older date shortens nothing, and points
+            // that never expire (from before the program) stay so.
+            try connection.execute("""
+                UPDATE point_lots SET expires_at = ? WHERE tenant_id = ? AND serial_number = ? AND remaining > 0 AND expires_at IS NOT NULL AND expires_at < ?
+                """, [.int(change.extendsLotsTo!), .text(tenant), .text(change.serial), .int(change.extendsLotsTo!)])
+            try connection.execute("""
+                UPDATE cards SET last_purchase_at = ? WHERE tenant_id = ? AND serial_number = ? AND (last_purchase_at IS NULL OR last_purchase_at < ?)
+                """, [.int(now), .text(tenant), .text(change.serial), .int(now)])
         }
         let earnings = changes.filter { $0.points > 0 }
         if !earnings.isEmpty {
@@ -106,5 +110,70 @@ public enum PointLots {
         let order = LotAccounting.order(lots.map { PointLot(id: $0.id, remaining: $0.remaining, expiresAt: $0.expiresAt) }).map(\.id)
         let byID = Dictionary(uniqueKeysWithValues: lots.map { ($0.id, $0) })
         return order.compactMap { byID[$0] }
+    }
+}
+
+/// Points that reach their expiry: each due lot's remainder becomes an `expire` entry, with
+/// the card's new version and its pushes, like any other change.
+public enum PointExpiries {
+    public struct DueCard: Sendable, Hashable {
+        public let tenant: String
+        public let mode: CardMode
+        public let serial: String
+    }
+
+    /// Cards with a lot due by `now`, soonest first, at most `limit`. Voided cards take no
+    /// changes, so their lots are left as they are.
+    public static func dueCards(now: Int64, limit: Int, on connection: any SQLConnection) throws -> [DueCard] {
+        var seen = Set<DueCard>()
+        var cards: [DueCard] = []
+        for row in try connection.query("""
+            SELECT l.tenant_id AS tenant_id, c.mode AS mode, l.serial_number AS serial_number FROM point_lots l
+            JOIN cards c ON c.tenant_id = l.tenant_id AND c.serial_number = l.serial_number
+            WHERE l.remaining > 0 AND l.expires_at <= ? AND c.voided = 0 ORDER BY l.expires_at LIMIT ?
+            """, [.int(now), .int(Int64(limit))]) {
+            let card = DueCard(tenant: try row.string("tenant_id"), mode: try row.mode("mode"), serial: try row.string("serial_number"))
+            if seen.insert(card).inserted { cards.append(card) }
+        }
+        return cards
+    }
+
+    /// When the next lot falls due; nil when none will.
+    public static func nextDue(on connection: any SQLConnection) throws -> Int64? {
+        try connection.first("SELECT MIN(expires_at) AS next FROM point_lots WHERE remaining > 0 AND expires_at IS NOT NULL", [])?.optionalInt("next")
+    }
+
+    /// Expires what is due by `now` on these cards of one tenant and mode, in the caller's
+    /// transaction, which it commits when anything expired. On PostgreSQL a card another
+    /// process is changing is skipped (it is still due next time), so processes share the work.
+    /// - Returns: the cards whose points expired, and how many points.
+    public static func expire(tenant: String, mode: CardMode, serials: [String], now: Int64,
+                              on connection: any SQLConnection) throws -> (cards: Int, points: Int64) {
+        guard !serials.isEmpty else { return (0, 0) }
+        let list = Array(repeating: "?", count: serials.count).joined(separator: ", ")
+        let locked = try connection.query("""
+            SELECT serial_number FROM cards WHERE tenant_id = ? AND mode = ? AND voided = 0 AND serial_number IN (\(list))
+            ORDER BY serial_number\(connection.dialect == .postgres ? " FOR UPDATE SKIP LOCKED" : "")
+            """, [.text(tenant), .text(mode.rawValue)] + serials.map(SQLValue.text)).map { try $0.string("serial_number") }
+        guard !locked.isEmpty else { return (0, 0) }
+        var due: [String: [(lot: Int64, points: Int64)]] = [:]
+        for row in try connection.query("""
+            SELECT id, serial_number, remaining FROM point_lots
+            WHERE tenant_id = ? AND remaining > 0 AND expires_at <= ? AND serial_number IN (\(Array(repeating: "?", count: locked.count).joined(separator: ", ")))
+            """, [.text(tenant), .int(now)] + locked.map(SQLValue.text)) {
+            due[try row.string("serial_number"), default: []].append((try row.int("id"), try row.int("remaining")))
+        }
+        let changes = locked.compactMap { serial -> Ledger.Change? in
+            guard let takes = due[serial], !takes.isEmpty else { return nil }
+            return Ledger.Change(serial: serial, points: -takes.map(\.points).reduce(0, +), reason: "points expired", amount: nil, actor: "expiry",
+                                 idempotencyKey: nil, requestHash: [], type: .expire, takes: takes)
+        }
+        guard !changes.isEmpty else { return (0, 0) }
+        let results = try Ledger.applyBatch(tenant: tenant, mode: mode, changes, now: now, answer: { _, _ in [] }, on: connection)
+        var expired = (cards: 0, points: Int64(0))
+        for (index, result) in results.enumerated() {
+            if case .applied = result { expired.cards += 1; expired.points -= changes[index].points }
+        }
+        return expired
     }
 }

@@ -1,0 +1,161 @@
+import Hummingbird
+import LoyaltyRules
+import PasslineCrypto
+import PasslineJSON
+import PasslineService
+
+/// The loyalty program: its rules, purchases that earn by them, refunds, and a card's points by lot.
+extension PartnerAPI {
+    /// `GET /api/v1/program`: the version in force for the key's mode, and changes scheduled after it.
+    @Sendable func getProgram(_ request: Request, context: Context) async throws -> Response {
+        let principal = try context.principal()
+        let (inForce, scheduled) = try await services.programs.current(tenant: principal.tenant, mode: principal.mode)
+        guard let inForce else {
+            throw Problem.notFound("The tenant has no loyalty program in \(principal.mode.rawValue) mode yet; PUT /api/v1/program makes one.")
+        }
+        var body = Self.json(inForce)
+        body["scheduled"] = .array(scheduled.map { .object(Self.json($0)) })
+        return JSONResponse.make(.ok, .object(body))
+    }
+
+    /// `PUT /api/v1/program`: a new version, effective from `effectiveAt` (default now). 200 with
+    /// it; 422 naming every fault.
+    @Sendable func putProgram(_ request: Request, context: Context) async throws -> Response {
+        let principal = try context.principal()
+        let document = try await RequestBody.object(request, limit: BodyLimit.card)
+        let version = try await services.programs.change(tenant: principal.tenant, mode: principal.mode, document: document,
+                                                         actor: principal.mode.rawValue + " key")
+        return JSONResponse.make(.ok, .object(Self.json(version)))
+    }
+
+    static func json(_ version: Programs.Version) -> JSONObject {
+        var object = version.program.json
+        object["version"] = .int(version.version)
+        object["effectiveAt"] = .string(Timestamp.format(version.effectiveAt))
+        object["changedBy"] = version.changedBy.map(JSONValue.string) ?? .null
+        object["createdAt"] = .string(Timestamp.format(version.createdAt))
+        return object
+    }
+
+    /// `POST /api/v1/cards/{serial}/purchases` `{amount, currency, paymentMethod, reference, occurredAt?}`:
+    /// 201 with the purchase, the points earned, the balance and the card's version. The same
+    /// reference (or Idempotency-Key) with the same body replays the answer.
+    @Sendable func createPurchase(_ request: Request, context: Context) async throws -> Response {
+        let principal = try context.principal()
+        let serial = try context.parameters.require("serial")
+        let key = try IdempotencyKeyHeader.read(request)
+        let body = try await RequestBody.bytes(request, limit: BodyLimit.small)
+        let object = try RequestBody.object(RequestBody.parse(body))
+        var purchase = try Self.purchaseRequest(object, serial: serial)
+        purchase.idempotencyKey = key
+        // The hash covers what the purchase is, so a replay of its reference must say the same.
+        purchase.requestHash = Digest.sha256(Array("POST cards/\(serial)/purchases\n".utf8) + JSONWriter.bytes(.object(object)))
+        purchase.actor = principal.mode.rawValue
+        let answer = try await services.purchases.purchase(purchase, tenant: principal.tenant, mode: principal.mode) { outcome in
+            JSONWriter.bytes(.object(JSONObject([
+                ("purchase", Self.json(outcome.purchase)), ("pointsEarned", .int(outcome.points)), ("points", .int(outcome.balance)),
+                ("version", .int(outcome.version)),
+            ])))
+        }
+        return Self.response(answer)
+    }
+
+    /// `POST /api/v1/cards/{serial}/purchases/{reference}/refund` `{"amount"?}`: 201 with the
+    /// points taken back, the purchase as it now is, the balance and the card's version.
+    @Sendable func refundPurchase(_ request: Request, context: Context) async throws -> Response {
+        let principal = try context.principal()
+        let serial = try context.parameters.require("serial")
+        let reference = try context.parameters.require("reference")
+        let key = try IdempotencyKeyHeader.read(request)
+        let body = try await RequestBody.bytes(request, limit: BodyLimit.small)
+        var amount: Int64?
+        if !body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
+            let object = try RequestBody.object(RequestBody.parse(body))
+            var errors: [Problem.FieldError] = []
+            for name in object.keys where name != "amount" { errors.append(.init(name, "is not a field of a refund (amount)")) }
+            switch object["amount"] {
+            case nil, .null?: break
+            case .int(let value)? where value >= 1 && value <= Program.maxAmount: amount = value
+            case let other?: errors.append(.init("amount", "must be 1 to 1,000,000,000,000 minor units (an integer), found \(JSONWriter.string(other).prefix(40))"))
+            }
+            guard errors.isEmpty else { throw Problem.invalidFields("The refund is not valid", errors) }
+        }
+        let hash = Digest.sha256(Array("POST cards/\(serial)/purchases/\(reference)/refund\n".utf8) + body)
+        let answer = try await services.purchases.refund(serial: serial, reference: reference, amount: amount, tenant: principal.tenant,
+                                                         mode: principal.mode, idempotencyKey: key, requestHash: hash,
+                                                         actor: principal.mode.rawValue) { outcome in
+            JSONWriter.bytes(.object(JSONObject([
+                ("refund", .object(JSONObject([("amount", .int(outcome.refunded)), ("pointsReversed", .int(outcome.points))]))),
+                ("purchase", Self.json(outcome.purchase)), ("points", .int(outcome.balance)), ("version", .int(outcome.version)),
+            ])))
+        }
+        return Self.response(answer)
+    }
+
+    /// `GET /api/v1/cards/{serial}/points`: the balance by lot, soonest expiry first.
+    @Sendable func cardPoints(_ request: Request, context: Context) async throws -> Response {
+        let principal = try context.principal()
+        let serial = try context.parameters.require("serial")
+        let view = try await services.purchases.points(tenant: principal.tenant, mode: principal.mode, serial: serial)
+        let lots: [JSONValue] = view.lots.map { lot in
+            var object = JSONObject([("points", .int(lot.points)), ("remaining", .int(lot.remaining)), ("earnedAt", .string(Timestamp.format(lot.earnedAt))),
+                                     ("expiresAt", lot.expiresAt.map { .string(Timestamp.format($0)) } ?? .null)])
+            if let reference = lot.purchaseReference { object["purchase"] = .string(reference) }
+            return .object(object)
+        }
+        let next: JSONValue = view.nextExpiry.map { .object(JSONObject([("points", .int($0.points)), ("at", .string(Timestamp.format($0.at)))])) } ?? .null
+        return JSONResponse.make(.ok, .object(JSONObject([
+            ("balance", .int(view.balance)), ("lots", .array(lots)), ("nextExpiry", next), ("reminders", .array([])),
+        ])))
+    }
+
+    static func purchaseRequest(_ object: JSONObject, serial: String) throws -> PointsPurchases.PurchaseRequest {
+        var errors: [Problem.FieldError] = []
+        let known = ["amount", "currency", "paymentMethod", "reference", "occurredAt"]
+        for name in object.keys where !known.contains(name) { errors.append(.init(name, "is not a field of a purchase (\(known.joined(separator: ", ")))")) }
+        var amount: Int64 = 0
+        switch object["amount"] {
+        case .int(let value)? where value >= 1 && value <= Program.maxAmount: amount = value
+        case nil: errors.append(.init("amount", "is required (minor units, an integer: 12345 is 123.45 EUR)"))
+        case let other?: errors.append(.init("amount", "must be 1 to 1,000,000,000,000 minor units (an integer), found \(JSONWriter.string(other).prefix(40))"))
+        }
+        func text(_ name: String, _ rule: String) -> String {
+            switch object[name] {
+            case .string(let value)?: return value
+            case nil: errors.append(.init(name, "is required (\(rule))")); return ""
+            case let other?: errors.append(.init(name, "must be a string (\(rule)), found \(other.typeName)")); return ""
+            }
+        }
+        let currency = text("currency", "an ISO 4217 code such as EUR")
+        let method = text("paymentMethod", "for example cash or card")
+        let reference = text("reference", "your id of the purchase, 1 to 128 characters")
+        var occurredAt: Int64?
+        switch object["occurredAt"] {
+        case nil, .null?: break
+        case .string(let value)?:
+            occurredAt = Timestamp.parse(value)
+            if occurredAt == nil { errors.append(.init("occurredAt", "must be an RFC 3339 time such as 2026-12-04T09:30:00Z")) }
+        case let other?: errors.append(.init("occurredAt", "must be an RFC 3339 time (a string), found \(other.typeName)"))
+        }
+        guard errors.isEmpty else { throw Problem.invalidFields("The purchase is not valid", errors) }
+        return PointsPurchases.PurchaseRequest(serial: serial, amount: amount, currency: currency, paymentMethod: method, reference: reference,
+                                               occurredAt: occurredAt)
+    }
+
+    static func json(_ purchase: PointsPurchases.Purchase) -> JSONValue {
+        .object(JSONObject([
+            ("reference", .string(purchase.reference)), ("serialNumber", .string(purchase.serial)), ("amount", .int(purchase.amount)),
+            ("currency", .string(purchase.currency)), ("paymentMethod", .string(purchase.paymentMethod)),
+            ("occurredAt", .string(Timestamp.format(purchase.occurredAt))), ("pointsEarned", .int(purchase.pointsEarned)),
+            ("programVersion", purchase.programVersion.map(JSONValue.int) ?? .null), ("amountRefunded", .int(purchase.amountRefunded)),
+            ("pointsReversed", .int(purchase.pointsReversed)),
+        ]))
+    }
+
+    static func response(_ answer: PointsPurchases.Answer) -> Response {
+        switch answer {
+        case .created(let body): JSONResponse.make(.created, bytes: body)
+        case .replayed(let status, let body): JSONResponse.make(HTTPResponse.Status(code: status), bytes: body, headers: [.init("Idempotent-Replayed")!: "true"])
+        }
+    }
+}

@@ -1,0 +1,169 @@
+import Foundation
+import Logging
+import LoyaltyRules
+@testable import PasslineServer
+import PasslineService
+import PasslineSQL
+import PasslineStore
+import PasslineTestSupport
+import Testing
+
+/// The loyalty program over the partner API: rules, purchases that earn by them, refunds, lots and expiry.
+@Suite("The loyalty program over the partner API")
+struct ProgramAPITests {
+    static let tenPercentCash = #"{"currency":"EUR","earnRules":[{"paymentMethods":["cash"],"percent":10}],"expiry":{"afterDays":180,"from":"earned"},"reminders":{"daysBefore":[28,7]},"timeZone":"Europe/Berlin"}"#
+
+    func purchase(_ server: LiveServer, _ serial: String, _ key: [String: String], amount: Int, method: String = "cash", reference: String,
+                  currency: String = "EUR", extra: String = "") async throws -> LiveServer.Reply {
+        try await server.send("POST", "/api/v1/cards/\(serial)/purchases",
+                              body: #"{"amount":\#(amount),"currency":"\#(currency)","paymentMethod":"\#(method)","reference":"\#(reference)"\#(extra)}"#, headers: key)
+    }
+
+    func fields(_ reply: LiveServer.Reply) -> [String] { (reply.json?["errors"] as? [[String: Any]])?.compactMap { $0["field"] as? String } ?? [] }
+
+    @Test("the program: 404 before one exists, every fault named, versions, its own per mode", arguments: TestDatabase.available)
+    func program(kind: TestDatabase) async throws {
+        let (server, key, _) = try await TransactionTests().setUp(kind)
+        #expect(try await server.send("GET", "/api/v1/program", headers: key).status == 404)
+        let bad = try await server.send("PUT", "/api/v1/program", body: #"{"currency":"eur","earnRules":[{"paymentMethods":["cash"],"percent":10.5}],"expiry":{"afterDays":0},"colour":1}"#, headers: key)
+        #expect(bad.status == 422)
+        #expect(Set(fields(bad)) == ["currency", "earnRules[0].percent", "expiry.afterDays", "colour"], "\(fields(bad))")
+        for body in ["[]", "{", #"{"currency":"EUR","earnRules":[],"effectiveAt":"yesterday"}"#] {
+            let reply = try await server.send("PUT", "/api/v1/program", body: body, headers: key)
+            #expect([400, 422].contains(reply.status), "\(body): \(reply.status)")
+        }
+        let put = try await server.send("PUT", "/api/v1/program", body: Self.tenPercentCash, headers: key)
+        #expect(put.status == 200 && put.json?["version"] as? Int == 1 && put.json?["rounding"] as? String == "down", "\(put.status) \(String(decoding: put.body, as: UTF8.self))")
+        let later = try await server.send("PUT", "/api/v1/program", body: #"{"currency":"EUR","earnRules":[{"paymentMethods":["cash","card"],"percent":20}],"effectiveAt":"2099-01-01T00:00:00Z"}"#, headers: key)
+        #expect(later.status == 200 && later.json?["version"] as? Int == 2)
+        let current = try await server.send("GET", "/api/v1/program", headers: key)
+        #expect(current.json?["version"] as? Int == 1)
+        #expect((current.json?["scheduled"] as? [[String: Any]])?.map { $0["version"] as? Int } == [2])
+        #expect((current.json?["expiry"] as? [String: Any])?["afterDays"] as? Int == 180)
+        // The test key's program is its own.
+        #expect(try await server.send("GET", "/api/v1/program", headers: ["Authorization": "Bearer \(server.tenantA.testKey)"]).status == 404)
+        #expect(try await server.send("GET", "/api/v1/program", headers: ["Authorization": "Bearer \(server.tenantB.liveKey)"]).status == 404)
+        await server.stop()
+    }
+
+    @Test("a purchase earns by the rules in force when it happened; its reference replays; bad ones are named", arguments: TestDatabase.available)
+    func purchases(kind: TestDatabase) async throws {
+        let (server, key, serial) = try await TransactionTests().setUp(kind)
+        let noProgram = try await purchase(server, serial, key, amount: 1_000, reference: "R0")
+        #expect(noProgram.status == 409 && (noProgram.json?["detail"] as? String)?.contains("PUT /api/v1/program") == true)
+        _ = try await server.send("PUT", "/api/v1/program", body: Self.tenPercentCash, headers: key)
+
+        let first = try await purchase(server, serial, key, amount: 12_345, reference: "R1")
+        #expect(first.status == 201, "\(String(decoding: first.body, as: UTF8.self))")
+        #expect(first.json?["pointsEarned"] as? Int == 12 && first.json?["points"] as? Int == 132 && first.json?["version"] as? Int == 2)
+        #expect((first.json?["purchase"] as? [String: Any])?["programVersion"] as? Int == 1)
+        // Card payments earn nothing under a cash-only rule, and the purchase is still recorded.
+        let card = try await purchase(server, serial, key, amount: 50_000, method: "card", reference: "R2")
+        #expect(card.status == 201 && card.json?["pointsEarned"] as? Int == 0 && card.json?["points"] as? Int == 132 && card.json?["version"] as? Int == 2)
+        // The same reference and body: the stored answer. Another body: refused, nothing credited.
+        let again = try await purchase(server, serial, key, amount: 12_345, reference: "R1")
+        #expect(again.status == 201 && again.header("Idempotent-Replayed") == "true" && again.body == first.body)
+        #expect(try await purchase(server, serial, key, amount: 99_999, reference: "R1").status == 409)
+        // Bad fields, each named; the program's currency only.
+        let bad = try await server.send("POST", "/api/v1/cards/\(serial)/purchases",
+                                        body: #"{"amount":-5,"currency":7,"paymentMethod":"Cash Money","reference":"","occurredAt":"2026-02-30T00:00:00Z","tip":1}"#, headers: key)
+        #expect(bad.status == 422 && Set(fields(bad)) == ["amount", "currency", "occurredAt", "tip"], "\(fields(bad))")
+        let badValues = try await purchase(server, serial, key, amount: 100, method: "Cash Money", reference: "a/b")
+        #expect(badValues.status == 422 && Set(fields(badValues)) == ["paymentMethod", "reference"], "\(fields(badValues))")
+        let dollars = try await purchase(server, serial, key, amount: 1_000, reference: "R3", currency: "USD")
+        #expect(dollars.status == 422 && fields(dollars) == ["currency"] && (dollars.json?["detail"] as? String)?.contains("EUR") == true)
+        let future = try await purchase(server, serial, key, amount: 1_000, reference: "R4", extra: #","occurredAt":"2099-01-01T00:00:00Z""#)
+        #expect(future.status == 422 && fields(future) == ["occurredAt"])
+        // Another tenant's card and an unknown card: 404; a test key does not see the live card.
+        #expect(try await purchase(server, serial, ["Authorization": "Bearer \(server.tenantB.liveKey)"], amount: 100, reference: "X").status == 404)
+        #expect(try await purchase(server, "NOSUCH", key, amount: 100, reference: "X").status == 404)
+
+        // A rule change from now on: a purchase that happened before it keeps the old rule.
+        let change = try await server.send("PUT", "/api/v1/program", body: #"{"currency":"EUR","earnRules":[{"paymentMethods":["cash"],"percent":20}]}"#, headers: key)
+        let changedAt = try #require(Timestamp.parse(change.json?["effectiveAt"] as? String ?? ""))
+        let before = Timestamp.format(changedAt - 1)
+        let old = try await purchase(server, serial, key, amount: 10_000, reference: "R5", extra: #","occurredAt":"\#(before)""#)
+        #expect(old.json?["pointsEarned"] as? Int == 10 && (old.json?["purchase"] as? [String: Any])?["programVersion"] as? Int == 1)
+        let new = try await purchase(server, serial, key, amount: 10_000, reference: "R6")
+        #expect(new.json?["pointsEarned"] as? Int == 20 && (new.json?["purchase"] as? [String: Any])?["programVersion"] as? Int == 2)
+
+        let ledger = try await server.send("GET", "/api/v1/cards/\(serial)/transactions", headers: key)
+        let entries = try #require(ledger.json?["transactions"] as? [[String: Any]])
+        #expect(entries.map { $0["type"] as? String } == ["earn", "earn", "earn", "adjust"])
+        #expect(entries.first?["purchase"] as? String == "R6" && entries.first?["programVersion"] as? Int == 2)
+        await server.stop()
+    }
+
+    @Test("refunds take back their share of what is left of the purchase's lot, once; lots and the next expiry show", arguments: TestDatabase.available)
+    func refunds(kind: TestDatabase) async throws {
+        let (server, key, serial) = try await TransactionTests().setUp(kind)
+        _ = try await server.send("PUT", "/api/v1/program", body: Self.tenPercentCash, headers: key)
+        #expect(try await purchase(server, serial, key, amount: 100_000, reference: "P1").json?["pointsEarned"] as? Int == 100)
+        let half = try await server.send("POST", "/api/v1/cards/\(serial)/purchases/P1/refund", body: #"{"amount":50000}"#, headers: key)
+        #expect(half.status == 201 && (half.json?["refund"] as? [String: Any])?["pointsReversed"] as? Int == 50 && half.json?["points"] as? Int == 170,
+                "\(String(decoding: half.body, as: UTF8.self))")
+        #expect(try await server.send("POST", "/api/v1/cards/\(serial)/purchases/P1/refund", body: #"{"amount":50001}"#, headers: key).status == 422)
+        // The member spends 210 of 220: the redemption takes the purchase's lot (it expires first) before the opening balance.
+        #expect(try await server.send("POST", "/api/v1/cards/\(serial)/transactions", body: #"{"points":-160,"reason":"spa day"}"#, headers: key).status == 201)
+        let rest = try await server.send("POST", "/api/v1/cards/\(serial)/purchases/P1/refund", headers: key)
+        // 50 of P1's points were left, the redemption took them (its lot expires in 180 days; the opening balance never).
+        #expect(rest.status == 201 && (rest.json?["refund"] as? [String: Any])?["pointsReversed"] as? Int == 0 && rest.json?["points"] as? Int == 10,
+                "\(String(decoding: rest.body, as: UTF8.self))")
+        #expect(try await server.send("POST", "/api/v1/cards/\(serial)/purchases/P1/refund", headers: key).status == 409)
+        #expect(try await server.send("POST", "/api/v1/cards/\(serial)/purchases/NOPE/refund", headers: key).status == 404)
+        #expect(try await server.send("POST", "/api/v1/cards/\(serial)/purchases/P1/refund", headers: ["Authorization": "Bearer \(server.tenantB.liveKey)"]).status == 404)
+        #expect(try await server.send("POST", "/api/v1/cards/\(serial)/purchases/P1/refund", body: #"{"amount":"all"}"#, headers: key).status == 422)
+
+        _ = try await purchase(server, serial, key, amount: 30_000, reference: "P2")
+        let points = try await server.send("GET", "/api/v1/cards/\(serial)/points", headers: key)
+        #expect(points.status == 200 && points.json?["balance"] as? Int == 40)
+        let lots = try #require(points.json?["lots"] as? [[String: Any]])
+        #expect(lots.map { $0["remaining"] as? Int } == [30, 10], "soonest expiry first, the opening balance (no expiry) last")
+        #expect(lots.last?["expiresAt"] is NSNull)
+        let next = try #require(points.json?["nextExpiry"] as? [String: Any])
+        #expect(next["points"] as? Int == 30 && (next["at"] as? String).flatMap(Timestamp.parse) == (lots[0]["expiresAt"] as? String).flatMap(Timestamp.parse))
+        await server.stop()
+    }
+
+    @Test("due points expire once, as an expire entry with a new version and a push, however often and by however many runners", arguments: TestDatabase.available)
+    func expiry(kind: TestDatabase) async throws {
+        let (server, key, serial) = try await TransactionTests().setUp(kind)
+        _ = try await server.send("PUT", "/api/v1/program", body: Self.tenPercentCash, headers: key)
+        _ = try await purchase(server, serial, key, amount: 100_000, reference: "E1")
+        let jobs = JobQueue(database: server.database)
+        let runners = (0..<3).map { _ in PointExpiryRunner(database: server.database, jobs: jobs, logger: Logger(label: "test")) }
+        // Not yet due: nothing happens.
+        #expect(try await runners[0].expireDue(now: WallClock.milliseconds()) == 0)
+        let due = WallClock.milliseconds() + 181 * Timestamp.millisecondsPerDay
+        let counts = try await withThrowingTaskGroup(of: Int.self) { group in
+            for runner in runners { group.addTask { try await runner.expireDue(now: due) } }
+            return try await group.reduce(0, +)
+        }
+        #expect(counts == 1, "one card, expired once among three runners")
+        #expect(try await runners[0].expireDue(now: due + 1) == 0)
+        let card = try await server.send("GET", "/api/v1/cards/\(serial)", headers: key)
+        #expect(card.json?["points"] as? Int == 120 && card.json?["version"] as? Int == 3)
+        let ledger = try #require(try await server.send("GET", "/api/v1/cards/\(serial)/transactions", headers: key).json?["transactions"] as? [[String: Any]])
+        #expect(ledger.first?["type"] as? String == "expire" && ledger.first?["points"] as? Int == -100 && ledger.first?["balanceAfter"] as? Int == 120)
+        let points = try await server.send("GET", "/api/v1/cards/\(serial)/points", headers: key)
+        #expect((points.json?["lots"] as? [[String: Any]])?.count == 1 && points.json?["nextExpiry"] is NSNull)
+        await server.stop()
+    }
+
+    @Test("under 'from the last purchase', every purchase moves the member's expiring points forward, never back", arguments: TestDatabase.available)
+    func lastPurchase(kind: TestDatabase) async throws {
+        let (server, key, serial) = try await TransactionTests().setUp(kind)
+        _ = try await server.send("PUT", "/api/v1/program", body: #"{"currency":"EUR","earnRules":[{"paymentMethods":["cash"],"percent":10}],"expiry":{"afterDays":90,"from":"lastPurchase"},"effectiveAt":"2000-01-01T00:00:00Z"}"#, headers: key)
+        let long = Timestamp.format(WallClock.milliseconds() - 30 * Timestamp.millisecondsPerDay)
+        _ = try await purchase(server, serial, key, amount: 10_000, reference: "L1", extra: #","occurredAt":"\#(long)""#)
+        _ = try await purchase(server, serial, key, amount: 20_000, reference: "L2")
+        let older = Timestamp.format(WallClock.milliseconds() - 60 * Timestamp.millisecondsPerDay)
+        _ = try await purchase(server, serial, key, amount: 30_000, reference: "L3", extra: #","occurredAt":"\#(older)""#)
+        let lots = try #require(try await server.send("GET", "/api/v1/cards/\(serial)/points", headers: key).json?["lots"] as? [[String: Any]])
+        let expiries = lots.compactMap { ($0["expiresAt"] as? String).flatMap(Timestamp.parse) }
+        #expect(lots.count == 4 && expiries.count == 3, "\(lots)")
+        // L1 and L2 expire 90 days after L2; L3, posted late for an older purchase, shortens nothing.
+        #expect(Set(expiries.prefix(3).suffix(2)).count == 1 && abs(expiries.max()! - expiries.min()! - 60 * Timestamp.millisecondsPerDay) < 5_000, "\(expiries)")
+        await server.stop()
+    }
+}
