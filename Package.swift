@@ -174,7 +174,7 @@ let package = Package(
         .testTarget(name: "LoyaltyRulesTests", dependencies: ["LoyaltyRules", "PasslineJSON"]),
         .testTarget(name: "PasslineStoreTests", dependencies: ["LoyaltyRules", "PasslineStore", "PasslineService", "PasslineSQL", "PasslineDatabase", "PasslineTestSupport"]),
         .testTarget(name: "PasslineSQLTests", dependencies: ["PasslineSQL", "PasslineSQLite", "PasslinePostgres", "PasslineTestSupport"]),
-        .testTarget(name: "PasslineServiceTests", dependencies: ["LoyaltyRules", "PasslineService", "PasslineDatabase", "PasslineStore", "PasslineSQL", "PasslineCrypto", "ApplePass", "PasslineTestSupport"]),
+        .testTarget(name: "PasslineServiceTests", dependencies: ["LoyaltyRules", "PasslineService", "PasslineDatabase", "PasslineStore", "PasslineSQL", "PasslineCrypto", "ApplePass", "PasslineJSON", "PasslineTestSupport", logging]),
         .testTarget(
             name: "PasslineServerTests",
             dependencies: [
