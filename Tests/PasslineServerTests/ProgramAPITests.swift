@@ -131,7 +131,7 @@ struct ProgramAPITests {
         _ = try await server.send("PUT", "/api/v1/program", body: Self.tenPercentCash, headers: key)
         _ = try await purchase(server, serial, key, amount: 100_000, reference: "E1")
         let jobs = JobQueue(database: server.database)
-        let runners = (0..<3).map { _ in PointExpiryRunner(database: server.database, jobs: jobs, logger: Logger(label: "test")) }
+        let runners = (0..<3).map { _ in PointsScheduler(database: server.database, programs: Programs(database: server.database), jobs: jobs, logger: Logger(label: "test")) }
         // Not yet due: nothing happens.
         #expect(try await runners[0].expireDue(now: WallClock.milliseconds()) == 0)
         let due = WallClock.milliseconds() + 181 * Timestamp.millisecondsPerDay
@@ -164,6 +164,114 @@ struct ProgramAPITests {
         #expect(lots.count == 4 && expiries.count == 3, "\(lots)")
         // L1 and L2 expire 90 days after L2; L3, posted late for an older purchase, shortens nothing.
         #expect(Set(expiries.prefix(3).suffix(2)).count == 1 && abs(expiries.max()! - expiries.min()! - 60 * Timestamp.millisecondsPerDay) < 5_000, "\(expiries)")
+        await server.stop()
+    }
+
+    @Test("rewards: a catalogue per mode; a redemption checks balance, window and the limit per member, and writes a redeem entry", arguments: TestDatabase.available)
+    func rewards(kind: TestDatabase) async throws {
+        let (server, key, serial) = try await TransactionTests().setUp(kind)
+        let bad = try await server.send("POST", "/api/v1/rewards", body: #"{"name":"","cost":0,"limit":{"count":0},"activeFrom":"soon","glitter":true}"#, headers: key)
+        #expect(bad.status == 422 && Set(fields(bad)) == ["name", "cost", "limit.count", "limit.perDays", "activeFrom", "glitter"], "\(fields(bad))")
+        let facial = try await server.send("POST", "/api/v1/rewards", body: #"{"name":"Free facial","cost":100,"limit":{"count":1,"perDays":30}}"#, headers: key)
+        #expect(facial.status == 201 && (facial.json?["id"] as? String)?.hasPrefix("rw_") == true)
+        #expect(try await server.send("POST", "/api/v1/rewards", body: #"{"name":"Free facial","cost":5}"#, headers: key).status == 409)
+        _ = try await server.send("POST", "/api/v1/rewards", body: #"{"name":"Spa day","cost":500}"#, headers: key)
+        _ = try await server.send("POST", "/api/v1/rewards", body: #"{"name":"Summer gift","cost":1,"activeFrom":"2099-06-01T00:00:00Z"}"#, headers: key)
+        let list = try await server.send("GET", "/api/v1/rewards", headers: key)
+        #expect((list.json?["rewards"] as? [[String: Any]])?.map { $0["name"] as? String } == ["Free facial", "Spa day", "Summer gift"])
+
+        func redeem(_ reward: String, _ headers: [String: String] = [:]) async throws -> LiveServer.Reply {
+            try await server.send("POST", "/api/v1/cards/\(serial)/redemptions", body: #"{"reward":"\#(reward)"}"#, headers: key.merging(headers) { $1 })
+        }
+        let first = try await redeem("Free facial", ["Idempotency-Key": "visit-1"])
+        #expect(first.status == 201 && first.json?["points"] as? Int == 20 && (first.json?["redemption"] as? [String: Any])?["points"] as? Int == -100,
+                "\(String(decoding: first.body, as: UTF8.self))")
+        // Replayed by its key; a second within 30 days is over the limit, whatever the balance.
+        #expect(try await redeem("Free facial", ["Idempotency-Key": "visit-1"]).header("Idempotent-Replayed") == "true")
+        _ = try await server.send("POST", "/api/v1/cards/\(serial)/transactions", body: #"{"points":1000,"reason":"gift"}"#, headers: key)
+        let again = try await redeem(try #require(facial.json?["id"] as? String))
+        #expect(again.status == 409 && (again.json?["detail"] as? String)?.contains("the limit is 1") == true)
+        #expect(try await redeem("Spa day").json?["points"] as? Int == 520)
+        #expect(try await redeem("Spa day").json?["points"] as? Int == 20)
+        let poor = try await redeem("Spa day")
+        #expect(poor.status == 409 && poor.json?["detail"] as? String == "Spa day costs 500 points; the card has 20.")
+        let early = try await redeem("Summer gift")
+        #expect(early.status == 409 && (early.json?["detail"] as? String)?.contains("not offered") == true)
+        #expect(try await redeem("Nothing such").status == 404)
+        #expect(try await server.send("POST", "/api/v1/cards/\(serial)/redemptions", body: #"{"reward":7}"#, headers: key).status == 422)
+        // Another tenant's key sees neither the card nor the catalogue; a test key has its own catalogue.
+        #expect(try await server.send("POST", "/api/v1/cards/\(serial)/redemptions", body: #"{"reward":"Spa day"}"#,
+                                      headers: ["Authorization": "Bearer \(server.tenantB.liveKey)"]).status == 404)
+        #expect((try await server.send("GET", "/api/v1/rewards", headers: ["Authorization": "Bearer \(server.tenantA.testKey)"]).json?["rewards"] as? [Any])?.isEmpty == true)
+        let ledger = try #require(try await server.send("GET", "/api/v1/cards/\(serial)/transactions", headers: key).json?["transactions"] as? [[String: Any]])
+        #expect(ledger.prefix(4).map { $0["type"] as? String } == ["redeem", "redeem", "earn", "redeem"])
+        #expect(ledger.prefix(4).map { $0["points"] as? Int } == [-500, -500, 1000, -100])
+        await server.stop()
+    }
+
+    @Test("reminders at 28 and 7 days: once per lot and milestone, the nearest only when both came; the card shows the words and its stage", arguments: TestDatabase.available)
+    func reminders(kind: TestDatabase) async throws {
+        let (server, key, serial) = try await TransactionTests().setUp(kind)
+        // Quiet hours that never bite, so the times below are the milestones' own.
+        _ = try await server.send("PUT", "/api/v1/program", body: #"{"currency":"EUR","earnRules":[{"paymentMethods":["cash"],"percent":10}],"expiry":{"afterDays":90},"reminders":{"daysBefore":[28,7]},"quietHours":{"start":0,"end":1},"timeZone":"UTC","effectiveAt":"2000-01-01T00:00:00Z"}"#, headers: key)
+        let start = WallClock.milliseconds()
+        _ = try await purchase(server, serial, key, amount: 100_000, reference: "M1")
+        let other = try await server.send("POST", "/api/v1/cards", body: #"{"template":"lumen","memberId":"M2","memberName":"Bo","points":0}"#, headers: key)
+        let second = try #require(other.json?["serialNumber"] as? String)
+        _ = try await purchase(server, second, key, amount: 50_000, reference: "M2")
+        let scheduler = PointsScheduler(database: server.database, programs: Programs(database: server.database), jobs: JobQueue(database: server.database),
+                                        logger: Logger(label: "test"))
+        let day = Timestamp.millisecondsPerDay
+        func card(_ serial: String) async throws -> [String: Any] { try #require(try await server.send("GET", "/api/v1/cards/\(serial)", headers: key).json) }
+        func reminders(_ serial: String) async throws -> [Int] {
+            (try await server.send("GET", "/api/v1/cards/\(serial)/points", headers: key).json?["reminders"] as? [[String: Any]])?.compactMap { $0["daysBefore"] as? Int } ?? []
+        }
+
+        #expect(try await scheduler.remindDue(now: start + 61 * day) == 0)
+        // The first card's 28-day milestone; the second card is left to find both passed at once.
+        let firstRound = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<3 { group.addTask { try await scheduler.remindDue(now: start + 62 * day + 60_000) } }
+            return try await group.reduce(0, +)
+        }
+        #expect(firstRound == 2, "each card's 28-day reminder once, among three schedulers")
+        #expect(try await scheduler.remindDue(now: start + 62 * day + 120_000) == 0)
+        let reminded = try await card(serial)
+        let fields = try #require(reminded["fields"] as? [String: Any])
+        let expiresOn = Timestamp.format(start + 90 * day).prefix(10)
+        #expect(fields["expiryStage"] as? String == "28")
+        #expect((fields["pointsExpiring"] as? String)?.hasPrefix("100 points expire on ") == true, "\(fields) \(expiresOn)")
+        #expect(reminded["version"] as? Int == 3)
+        #expect(try await reminders(serial) == [28])
+
+        // The 7-day milestone.
+        #expect(try await scheduler.remindDue(now: start + 83 * day + 60_000) == 2)
+        #expect(try await reminders(serial) == [7, 28])
+        #expect((try await card(serial)["fields"] as? [String: Any])?["expiryStage"] as? String == "7")
+        #expect(try await scheduler.remindDue(now: start + 89 * day) == 0)
+
+        // At expiry the points go, and the card is calm again, its words gone.
+        #expect(try await scheduler.expireDue(now: start + 91 * day) == 2)
+        let after = try await card(serial)
+        #expect(after["points"] as? Int == 120 && (after["fields"] as? [String: Any])?["expiryStage"] as? String == "calm")
+        #expect((after["fields"] as? [String: Any])?["pointsExpiring"] == nil)
+        await server.stop()
+    }
+
+    @Test("a scheduler that was away sends only the nearest milestone that came, once")
+    func missedMilestones() async throws {
+        let (server, key, serial) = try await TransactionTests().setUp(.sqlite)
+        _ = try await server.send("PUT", "/api/v1/program", body: #"{"currency":"EUR","earnRules":[{"paymentMethods":["cash"],"percent":10}],"expiry":{"afterDays":90},"reminders":{"daysBefore":[28,7]},"quietHours":{"start":0,"end":1},"timeZone":"UTC","effectiveAt":"2000-01-01T00:00:00Z"}"#, headers: key)
+        let start = WallClock.milliseconds()
+        _ = try await purchase(server, serial, key, amount: 100_000, reference: "M1")
+        let scheduler = PointsScheduler(database: server.database, programs: Programs(database: server.database), jobs: JobQueue(database: server.database),
+                                        logger: Logger(label: "test"))
+        #expect(try await scheduler.remindDue(now: start + 85 * Timestamp.millisecondsPerDay) == 1)
+        #expect(try await scheduler.remindDue(now: start + 86 * Timestamp.millisecondsPerDay) == 0)
+        let card = try #require(try await server.send("GET", "/api/v1/cards/\(serial)", headers: key).json)
+        #expect(card["version"] as? Int == 3, "one change: one notification, not two in a row")
+        #expect((card["fields"] as? [String: Any])?["expiryStage"] as? String == "7")
+        let sent = try #require(try await server.send("GET", "/api/v1/cards/\(serial)/points", headers: key).json?["reminders"] as? [[String: Any]])
+        #expect(Set(sent.compactMap { $0["daysBefore"] as? Int }) == [28, 7])
         await server.stop()
     }
 }

@@ -21,7 +21,7 @@ struct PointsBooksTests {
         let cards = Cards(database: database, templates: templates, tenants: tenants, publicURL: "https://cards.example.com")
         let jobs = JobQueue(database: database)
         let purchases = PointsPurchases(cards: cards, programs: cards.programs, jobs: jobs)
-        let expiry = PointExpiryRunner(database: database, jobs: jobs, logger: Logger(label: "test"))
+        let expiry = PointsScheduler(database: database, programs: cards.programs, jobs: jobs, logger: Logger(label: "test"))
         let serials = ["A", "B", "C"]
         try await database.transaction { connection in
             try TenantRows.create(id: "t1", name: "One", now: 1, on: connection)

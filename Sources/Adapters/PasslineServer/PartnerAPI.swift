@@ -40,6 +40,9 @@ struct PartnerAPI<Context: PartnerRequestContext>: Sendable {
         api.post("cards/:serial/purchases", use: createPurchase)
         api.post("cards/:serial/purchases/:reference/refund", use: refundPurchase)
         api.get("cards/:serial/points", use: cardPoints)
+        api.get("rewards", use: listRewards)
+        api.post("rewards", use: createReward)
+        api.post("cards/:serial/redemptions", use: createRedemption)
     }
 
     /// The member's own code (what the pass's barcode carries), for receipts and emails, or with

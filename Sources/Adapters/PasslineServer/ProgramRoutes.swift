@@ -105,8 +105,68 @@ extension PartnerAPI {
         }
         let next: JSONValue = view.nextExpiry.map { .object(JSONObject([("points", .int($0.points)), ("at", .string(Timestamp.format($0.at)))])) } ?? .null
         return JSONResponse.make(.ok, .object(JSONObject([
-            ("balance", .int(view.balance)), ("lots", .array(lots)), ("nextExpiry", next), ("reminders", .array([])),
+            ("balance", .int(view.balance)), ("lots", .array(lots)), ("nextExpiry", next),
+            ("reminders", .array(view.reminders.map { sent in
+                .object(JSONObject([("daysBefore", .int(sent.daysBefore)), ("expiresAt", .string(Timestamp.format(sent.expiresAt))),
+                                    ("points", .int(sent.points)), ("sentAt", .string(Timestamp.format(sent.sentAt)))]))
+            })),
         ])))
+    }
+
+    /// `GET /api/v1/rewards`: the key's mode's catalogue, by name.
+    @Sendable func listRewards(_ request: Request, context: Context) async throws -> Response {
+        let principal = try context.principal()
+        let rewards = try await services.rewards.list(tenant: principal.tenant, mode: principal.mode)
+        return JSONResponse.make(.ok, .object(JSONObject([("rewards", .array(rewards.map(Self.json)))])))
+    }
+
+    /// `POST /api/v1/rewards` `{"name", "cost", "description"?, "limit"?: {"count", "perDays"}, "activeFrom"?, "activeUntil"?}`.
+    @Sendable func createReward(_ request: Request, context: Context) async throws -> Response {
+        let principal = try context.principal()
+        let document = try await RequestBody.object(request, limit: BodyLimit.small)
+        let reward = try await services.rewards.create(tenant: principal.tenant, mode: principal.mode, document: document)
+        var response = JSONResponse.make(.created, Self.json(reward))
+        response.headers[.location] = "/api/v1/rewards/\(reward.id)"
+        return response
+    }
+
+    /// `POST /api/v1/cards/{serial}/redemptions` `{"reward": id or name}`: 201 with the redemption,
+    /// the balance and the card's version; 409 when the balance, the window or the limit does not allow it.
+    @Sendable func createRedemption(_ request: Request, context: Context) async throws -> Response {
+        let principal = try context.principal()
+        let serial = try context.parameters.require("serial")
+        let key = try IdempotencyKeyHeader.read(request)
+        let body = try await RequestBody.bytes(request, limit: BodyLimit.small)
+        let object = try RequestBody.object(RequestBody.parse(body))
+        var errors: [Problem.FieldError] = []
+        for name in object.keys where name != "reward" { errors.append(.init(name, "is not a field of a redemption (reward)")) }
+        var reward = ""
+        switch object["reward"] {
+        case .string(let value)? where !value.isEmpty && value.count <= 100: reward = value
+        case nil: errors.append(.init("reward", "is required (the reward's id or name)"))
+        case let other?: errors.append(.init("reward", other.stringValue == nil ? "must be a string, found \(other.typeName)" : "must be 1 to 100 characters"))
+        }
+        guard errors.isEmpty else { throw Problem.invalidFields("The redemption is not valid", errors) }
+        let hash = Digest.sha256(Array("POST cards/\(serial)/redemptions\n".utf8) + body)
+        let answer = try await services.rewards.redeem(tenant: principal.tenant, mode: principal.mode, serial: serial, reward: reward,
+                                                       idempotencyKey: key, requestHash: hash, actor: principal.mode.rawValue) { redemption in
+            JSONWriter.bytes(.object(JSONObject([
+                ("redemption", .object(JSONObject([("id", .string(String(redemption.entryID))), ("reward", Self.json(redemption.reward)),
+                                                   ("points", .int(-redemption.reward.reward.cost))]))),
+                ("points", .int(redemption.balance)), ("version", .int(redemption.version)),
+            ])))
+        }
+        switch answer {
+        case .created(let body): return JSONResponse.make(.created, bytes: body)
+        case .replayed(let status, let body): return JSONResponse.make(HTTPResponse.Status(code: status), bytes: body, headers: [.init("Idempotent-Replayed")!: "true"])
+        }
+    }
+
+    static func json(_ entry: RewardCatalogue.Entry) -> JSONValue {
+        var object = JSONObject([("id", .string(entry.id))])
+        for member in entry.reward.json.members { object[member.key] = member.value }
+        object["createdAt"] = .string(Timestamp.format(entry.createdAt))
+        return .object(object)
     }
 
     static func purchaseRequest(_ object: JSONObject, serial: String) throws -> PointsPurchases.PurchaseRequest {

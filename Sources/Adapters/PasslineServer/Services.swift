@@ -18,6 +18,8 @@ public struct Services: Sendable {
     public var programs: Programs { cards.programs }
     /// Purchases that earn by the program, their refunds, and a card's points by lot.
     public let purchases: PointsPurchases
+    /// Rewards and their redemptions.
+    public let rewards: RewardCatalogue
     /// Makes a card's "Save to Google Wallet" URL (its object synced first); nil when this
     /// process does not talk to Google.
     public let googleSaveURL: (@Sendable (Cards.Card) async throws -> String)?
@@ -35,6 +37,7 @@ public struct Services: Sendable {
         self.devices = WalletDevices(cards: cards, maxDevicesPerCard: maxDevicesPerCard)
         self.status = PlatformStatus(database: cards.database)
         self.purchases = PointsPurchases(cards: cards, programs: cards.programs, jobs: jobs)
+        self.rewards = RewardCatalogue(cards: cards, jobs: jobs)
         self.googleSaveURL = googleSaveURL
     }
 }

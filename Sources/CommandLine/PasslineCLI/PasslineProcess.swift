@@ -72,7 +72,7 @@ struct PasslineProcess {
             services: [
                 .init(service: CrossProcessWakeups(jobs: services.jobs)),
                 .init(service: JobRetention().service(jobs: services.jobs, logger: logger)),
-                .init(service: PointExpiryRunner(database: database, jobs: services.jobs, logger: logger)),
+                .init(service: PointsScheduler(database: database, programs: services.programs, jobs: services.jobs, logger: logger)),
                 .init(service: google),
                 .init(service: services.campaigns),
                 .init(service: push),

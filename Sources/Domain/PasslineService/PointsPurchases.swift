@@ -97,8 +97,10 @@ public final class PointsPurchases: Sendable {
                                    actor: request.actor, idempotencyKey: key, requestHash: request.requestHash, type: .earn,
                                    programVersion: version.version, purchaseReference: request.reference)
         if let expiry = program.expiry {
-            change.lotExpiresAt = expiry.expiresAt(from: occurredAt)
-            if expiry.from == .lastPurchase { change.extendsLotsTo = change.lotExpiresAt }
+            let expiresAt = expiry.expiresAt(from: occurredAt)
+            change.lotExpiresAt = expiresAt
+            change.lotReminder = ReminderSchedule.next(expiresAt: expiresAt, earnedAt: now, sent: [], program: program)
+            if expiry.from == .lastPurchase { change.extendsLotsTo = expiresAt }
         }
         let credit = change
         let answer = try await cards.database.transaction { connection -> (Answer, pushed: Bool) in
@@ -188,16 +190,21 @@ public final class PointsPurchases: Sendable {
     public struct PointsView: Sendable {
         public let balance: Int64
         public let lots: [PointLots.Lot]
+        /// Reminders sent for the card's lots, newest first.
+        public let reminders: [PointReminders.Sent]
         /// The soonest expiry and how many points go then.
         public let nextExpiry: (points: Int64, at: Int64)?
     }
 
     public func points(tenant: String, mode: CardMode, serial: String) async throws -> PointsView {
         let card = try await cards.get(tenant: tenant, mode: mode, serial: serial)
-        let lots = try await cards.database.withConnection { try PointLots.open(tenant: tenant, serial: card.serialNumber, on: $0) }
+        let (lots, reminders) = try await cards.database.withConnection { connection in
+            (try PointLots.open(tenant: tenant, serial: card.serialNumber, on: connection),
+             try PointReminders.history(tenant: tenant, serial: card.serialNumber, limit: 50, on: connection))
+        }
         let soonest = lots.compactMap(\.expiresAt).min()
         let next = soonest.map { at in (points: lots.filter { $0.expiresAt == at }.map(\.remaining).reduce(0, +), at: at) }
-        return PointsView(balance: card.points, lots: lots, nextExpiry: next)
+        return PointsView(balance: card.points, lots: lots, reminders: reminders, nextExpiry: next)
     }
 
     static func referenceFault(_ reference: String) -> String? {

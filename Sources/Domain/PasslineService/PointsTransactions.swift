@@ -54,9 +54,11 @@ final class PointsTransactions: Sendable {
         var change = Ledger.Change(serial: request.serial, points: request.points, reason: request.reason, amount: request.amount, actor: request.actor,
                                    idempotencyKey: scopedKey, requestHash: request.requestHash, type: request.type)
         // Earned points expire as the program says; a partner's earn counts as a purchase.
-        if request.points > 0, let expiry = try await programs.inForceCached(tenant: tenant, mode: mode, at: now)?.program.expiry {
-            change.lotExpiresAt = expiry.expiresAt(from: now)
-            if expiry.from == .lastPurchase && change.type == .earn { change.extendsLotsTo = change.lotExpiresAt }
+        if request.points > 0, let program = try await programs.inForceCached(tenant: tenant, mode: mode, at: now)?.program, let expiry = program.expiry {
+            let expiresAt = expiry.expiresAt(from: now)
+            change.lotExpiresAt = expiresAt
+            change.lotReminder = ReminderSchedule.next(expiresAt: expiresAt, earnedAt: now, sent: [], program: program)
+            if expiry.from == .lastPurchase && change.type == .earn { change.extendsLotsTo = expiresAt }
         }
         return try await batcher.submit(Pending(change: change, jobs: jobs, render: render, now: now), group: Group(tenant: tenant, mode: mode))
     }

@@ -30,22 +30,27 @@ extension Ledger {
         /// nil takes them soonest-expiring first (`LotAccounting.take`). The caller holds the
         /// card's row lock when it read them.
         public var takes: [(lot: Int64, points: Int64)]?
+        /// The reward a redemption took, counted against its limit per member.
+        public var rewardID: String?
+        /// Earning: the new lot's first reminder (milestone, when). Extending: the moved lots'.
+        public var lotReminder: (daysBefore: Int64, at: Int64)?
 
         public init(serial: String, points: Int64, reason: String, amount: Int64?, actor: String?, idempotencyKey: String?, requestHash: [UInt8],
                     type: EntryType? = nil, lotExpiresAt: Int64? = nil, extendsLotsTo: Int64? = nil, programVersion: Int64? = nil,
-                    purchaseReference: String? = nil, takes: [(lot: Int64, points: Int64)]? = nil) {
+                    purchaseReference: String? = nil, takes: [(lot: Int64, points: Int64)]? = nil, rewardID: String? = nil) {
             self.serial = serial; self.points = points; self.reason = reason; self.amount = amount; self.actor = actor
             self.idempotencyKey = idempotencyKey; self.requestHash = requestHash
             self.type = type ?? EntryType.ofTransaction(points: points)
             self.lotExpiresAt = lotExpiresAt; self.extendsLotsTo = extendsLotsTo; self.programVersion = programVersion
-            self.purchaseReference = purchaseReference; self.takes = takes
+            self.purchaseReference = purchaseReference; self.takes = takes; self.rewardID = rewardID
         }
 
         public static func == (a: Change, b: Change) -> Bool {
             a.serial == b.serial && a.points == b.points && a.reason == b.reason && a.amount == b.amount && a.actor == b.actor
                 && a.idempotencyKey == b.idempotencyKey && a.requestHash == b.requestHash && a.type == b.type && a.lotExpiresAt == b.lotExpiresAt
                 && a.extendsLotsTo == b.extendsLotsTo && a.programVersion == b.programVersion && a.purchaseReference == b.purchaseReference
-                && a.takes?.map(\.lot) == b.takes?.map(\.lot) && a.takes?.map(\.points) == b.takes?.map(\.points)
+                && a.takes?.map(\.lot) == b.takes?.map(\.lot) && a.takes?.map(\.points) == b.takes?.map(\.points) && a.rewardID == b.rewardID
+                && a.lotReminder?.daysBefore == b.lotReminder?.daysBefore && a.lotReminder?.at == b.lotReminder?.at
         }
     }
 
@@ -194,28 +199,29 @@ extension Ledger {
         if dialect == .postgres {
             let rows = try connection.query("""
                 INSERT INTO ledger_entries (tenant_id, serial_number, points, balance_after, reason, amount, idempotency_key, actor, created_at,
-                                            type, program_version, purchase_reference)
-                SELECT ?, v.serial_number, v.points, v.balance, v.reason, v.amount, v.key, v.actor, ?, v.type, v.version, v.reference
-                FROM unnest(?::text[], ?::bigint[], ?::bigint[], ?::text[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::text[])
-                     AS v(serial_number, points, balance, reason, amount, key, actor, type, version, reference)
+                                            type, program_version, purchase_reference, reward_id)
+                SELECT ?, v.serial_number, v.points, v.balance, v.reason, v.amount, v.key, v.actor, ?, v.type, v.version, v.reference, v.reward
+                FROM unnest(?::text[], ?::bigint[], ?::bigint[], ?::text[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::text[], ?::text[])
+                     AS v(serial_number, points, balance, reason, amount, key, actor, type, version, reference, reward)
                 RETURNING id, serial_number
                 """, [.text(tenant), .int(now),
                       .text(ArrayLiteral.texts(changes.map(\.serial))), .text(ArrayLiteral.integers(changes.map(\.points))),
                       .text(ArrayLiteral.integers(changes.map { balances[$0.serial]!.points })), .text(ArrayLiteral.texts(changes.map(\.reason))),
                       .text(ArrayLiteral.integers(changes.map(\.amount))), .text(ArrayLiteral.texts(changes.map(\.idempotencyKey))),
                       .text(ArrayLiteral.texts(changes.map(\.actor))), .text(ArrayLiteral.texts(changes.map(\.type.rawValue))),
-                      .text(ArrayLiteral.integers(changes.map(\.programVersion))), .text(ArrayLiteral.texts(changes.map(\.purchaseReference)))])
+                      .text(ArrayLiteral.integers(changes.map(\.programVersion))), .text(ArrayLiteral.texts(changes.map(\.purchaseReference))),
+                      .text(ArrayLiteral.texts(changes.map(\.rewardID)))])
             for row in rows { ids[try row.string("serial_number")] = try row.int("id") }
             return ids
         }
         for change in changes {
             let row = try connection.first("""
                 INSERT INTO ledger_entries (tenant_id, serial_number, points, balance_after, reason, amount, idempotency_key, actor, created_at,
-                                            type, program_version, purchase_reference)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
+                                            type, program_version, purchase_reference, reward_id)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
                 """, [.text(tenant), .text(change.serial), .int(change.points), .int(balances[change.serial]!.points), .text(change.reason),
                       SQLValue(change.amount), SQLValue(change.idempotencyKey), SQLValue(change.actor), .int(now),
-                      .text(change.type.rawValue), SQLValue(change.programVersion), SQLValue(change.purchaseReference)])!
+                      .text(change.type.rawValue), SQLValue(change.programVersion), SQLValue(change.purchaseReference), SQLValue(change.rewardID)])!
             ids[change.serial] = try row.int("id")
         }
         return ids

@@ -13,8 +13,10 @@ public enum PointLots {
             // Only forward: a purchase posted late for an older date shortens nothing, and points
             // that never expire (from before the program) stay so.
             try connection.execute("""
-                UPDATE point_lots SET expires_at = ? WHERE tenant_id = ? AND serial_number = ? AND remaining > 0 AND expires_at IS NOT NULL AND expires_at < ?
-                """, [.int(change.extendsLotsTo!), .text(tenant), .text(change.serial), .int(change.extendsLotsTo!)])
+                UPDATE point_lots SET expires_at = ?, reminder_days = ?, reminder_at = ?
+                WHERE tenant_id = ? AND serial_number = ? AND remaining > 0 AND expires_at IS NOT NULL AND expires_at < ?
+                """, [.int(change.extendsLotsTo!), SQLValue(change.lotReminder?.daysBefore), SQLValue(change.lotReminder?.at),
+                      .text(tenant), .text(change.serial), .int(change.extendsLotsTo!)])
             try connection.execute("""
                 UPDATE cards SET last_purchase_at = ? WHERE tenant_id = ? AND serial_number = ? AND (last_purchase_at IS NULL OR last_purchase_at < ?)
                 """, [.int(now), .text(tenant), .text(change.serial), .int(now)])
@@ -23,19 +25,23 @@ public enum PointLots {
         if !earnings.isEmpty {
             if connection.dialect == .postgres {
                 try connection.execute("""
-                    INSERT INTO point_lots (tenant_id, serial_number, entry_id, purchase_reference, points, remaining, earned_at, expires_at)
-                    SELECT ?, v.serial_number, v.entry, v.reference, v.points, v.points, ?, v.expires
-                    FROM unnest(?::text[], ?::bigint[], ?::text[], ?::bigint[], ?::bigint[]) AS v(serial_number, entry, reference, points, expires)
+                    INSERT INTO point_lots (tenant_id, serial_number, entry_id, purchase_reference, points, remaining, earned_at, expires_at, reminder_days, reminder_at)
+                    SELECT ?, v.serial_number, v.entry, v.reference, v.points, v.points, ?, v.expires, v.days, v.at
+                    FROM unnest(?::text[], ?::bigint[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[])
+                         AS v(serial_number, entry, reference, points, expires, days, at)
                     """, [.text(tenant), .int(now), .text(ArrayLiteral.texts(earnings.map(\.serial))),
                           .text(ArrayLiteral.integers(earnings.map { entryIDs[$0.serial] })), .text(ArrayLiteral.texts(earnings.map(\.purchaseReference))),
-                          .text(ArrayLiteral.integers(earnings.map(\.points))), .text(ArrayLiteral.integers(earnings.map(\.lotExpiresAt)))])
+                          .text(ArrayLiteral.integers(earnings.map(\.points))), .text(ArrayLiteral.integers(earnings.map(\.lotExpiresAt))),
+                          .text(ArrayLiteral.integers(earnings.map { $0.lotReminder?.daysBefore })), .text(ArrayLiteral.integers(earnings.map { $0.lotReminder?.at }))])
             } else {
                 for change in earnings {
                     try connection.execute("""
-                        INSERT INTO point_lots (tenant_id, serial_number, entry_id, purchase_reference, points, remaining, earned_at, expires_at)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                        INSERT INTO point_lots (tenant_id, serial_number, entry_id, purchase_reference, points, remaining, earned_at, expires_at,
+                                                reminder_days, reminder_at)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """, [.text(tenant), .text(change.serial), SQLValue(entryIDs[change.serial]), SQLValue(change.purchaseReference),
-                              .int(change.points), .int(change.points), .int(now), SQLValue(change.lotExpiresAt)])
+                              .int(change.points), .int(change.points), .int(now), SQLValue(change.lotExpiresAt),
+                              SQLValue(change.lotReminder?.daysBefore), SQLValue(change.lotReminder?.at)])
                 }
             }
         }
@@ -175,5 +181,94 @@ public enum PointExpiries {
             if case .applied = result { expired.cards += 1; expired.points -= changes[index].points }
         }
         return expired
+    }
+}
+
+/// Reminders that a lot's points expire: each lot carries its next one (milestone and time),
+/// and what was sent is kept per lot and milestone.
+public enum PointReminders {
+    public struct Due: Sendable, Hashable {
+        public let tenant: String
+        public let mode: CardMode
+        public let serial: String
+    }
+
+    /// Cards with a reminder due by `now`, soonest first, at most `limit`.
+    public static func dueCards(now: Int64, limit: Int, on connection: any SQLConnection) throws -> [Due] {
+        var seen = Set<Due>()
+        var cards: [Due] = []
+        for row in try connection.query("""
+            SELECT l.tenant_id AS tenant_id, c.mode AS mode, l.serial_number AS serial_number FROM point_lots l
+            JOIN cards c ON c.tenant_id = l.tenant_id AND c.serial_number = l.serial_number
+            WHERE l.remaining > 0 AND l.reminder_at <= ? AND c.voided = 0 ORDER BY l.reminder_at LIMIT ?
+            """, [.int(now), .int(Int64(limit))]) {
+            let card = Due(tenant: try row.string("tenant_id"), mode: try row.mode("mode"), serial: try row.string("serial_number"))
+            if seen.insert(card).inserted { cards.append(card) }
+        }
+        return cards
+    }
+
+    public static func nextDue(on connection: any SQLConnection) throws -> Int64? {
+        try connection.first("SELECT MIN(reminder_at) AS next FROM point_lots WHERE remaining > 0 AND reminder_at IS NOT NULL", [])?.optionalInt("next")
+    }
+
+    /// A lot whose reminder is due, read under its card's lock.
+    public struct DueLot: Sendable {
+        public let id: Int64
+        public let remaining: Int64
+        public let earnedAt: Int64
+        public let expiresAt: Int64
+        public let daysBefore: Int64
+    }
+
+    public static func dueLots(tenant: String, serial: String, now: Int64, on connection: any SQLConnection) throws -> [DueLot] {
+        try connection.query("""
+            SELECT id, remaining, earned_at, expires_at, reminder_days FROM point_lots
+            WHERE tenant_id = ? AND serial_number = ? AND remaining > 0 AND reminder_at <= ? AND expires_at IS NOT NULL AND reminder_days IS NOT NULL
+            """, [.text(tenant), .text(serial), .int(now)]).map {
+            DueLot(id: try $0.int("id"), remaining: try $0.int("remaining"), earnedAt: try $0.int("earned_at"), expiresAt: try $0.int("expires_at"),
+                   daysBefore: try $0.int("reminder_days"))
+        }
+    }
+
+    /// The milestones already recorded for a lot.
+    public static func sent(lot: Int64, on connection: any SQLConnection) throws -> Set<Int64> {
+        Set(try connection.query("SELECT days_before FROM lot_reminders WHERE lot_id = ?", [.int(lot)]).map { try $0.int("days_before") })
+    }
+
+    /// Records milestones of a lot as sent (or passed over for a nearer one) and sets its next.
+    public static func record(tenant: String, serial: String, lot: DueLot, days: [Int64], next: (daysBefore: Int64, at: Int64)?, now: Int64,
+                              on connection: any SQLConnection) throws {
+        for day in days {
+            try connection.execute("""
+                INSERT INTO lot_reminders (tenant_id, serial_number, lot_id, days_before, expires_at, points, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT DO NOTHING
+                """, [.text(tenant), .text(serial), .int(lot.id), .int(day), .int(lot.expiresAt), .int(lot.remaining), .int(now)])
+        }
+        try connection.execute("UPDATE point_lots SET reminder_days = ?, reminder_at = ? WHERE id = ?",
+                               [SQLValue(next?.daysBefore), SQLValue(next?.at), .int(lot.id)])
+    }
+
+    /// Drops the pending reminders of a card's lots (no program, or a voided card).
+    public static func cancel(tenant: String, serial: String, on connection: any SQLConnection) throws {
+        try connection.execute("UPDATE point_lots SET reminder_days = NULL, reminder_at = NULL WHERE tenant_id = ? AND serial_number = ? AND reminder_at IS NOT NULL",
+                               [.text(tenant), .text(serial)])
+    }
+
+    public struct Sent: Sendable, Equatable {
+        public let daysBefore: Int64
+        public let expiresAt: Int64
+        public let points: Int64
+        public let sentAt: Int64
+    }
+
+    /// The reminders sent for a card's lots, newest first.
+    public static func history(tenant: String, serial: String, limit: Int, on connection: any SQLConnection) throws -> [Sent] {
+        try connection.query("""
+            SELECT days_before, expires_at, points, sent_at FROM lot_reminders WHERE tenant_id = ? AND serial_number = ?
+            ORDER BY sent_at DESC, days_before LIMIT ?
+            """, [.text(tenant), .text(serial), .int(Int64(limit))]).map {
+            Sent(daysBefore: try $0.int("days_before"), expiresAt: try $0.int("expires_at"), points: try $0.int("points"), sentAt: try $0.int("sent_at"))
+        }
     }
 }

@@ -425,6 +425,47 @@ public enum Schema {
                 SELECT tenant_id, serial_number, points, points, updated_at FROM cards WHERE points > 0;
             """
         },
+        Migration(version: 11, name: "rewards") { _ in
+            """
+            -- A tenant's catalogue per mode. The rules are the reward's JSON (`Reward.json`), so a
+            -- new rule is a new key, not a migration; name is kept apart for its uniqueness.
+            CREATE TABLE rewards (
+                tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+                mode TEXT NOT NULL CHECK (mode IN ('live', 'test')),
+                id TEXT NOT NULL,
+                name TEXT NOT NULL,
+                rules TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                PRIMARY KEY (tenant_id, id),
+                UNIQUE (tenant_id, mode, name)
+            );
+            -- Which reward a redemption took, for the limit per member and period.
+            ALTER TABLE ledger_entries ADD COLUMN reward_id TEXT;
+            CREATE INDEX ledger_by_reward ON ledger_entries (tenant_id, serial_number, reward_id, created_at) WHERE reward_id IS NOT NULL;
+            """
+        },
+        Migration(version: 12, name: "expiry reminders") { _ in
+            """
+            -- Each open lot's next reminder (its milestone, days before the expiry, and when it is
+            -- sent): the scheduler reads the due ones by index, and a sent reminder moves the lot
+            -- to its next milestone in the same commit, so none is sent twice.
+            ALTER TABLE point_lots ADD COLUMN reminder_days BIGINT;
+            ALTER TABLE point_lots ADD COLUMN reminder_at BIGINT;
+            CREATE INDEX point_lots_reminders ON point_lots (reminder_at) WHERE remaining > 0 AND reminder_at IS NOT NULL;
+            CREATE TABLE lot_reminders (
+                tenant_id TEXT NOT NULL,
+                serial_number TEXT NOT NULL,
+                lot_id BIGINT NOT NULL,
+                days_before BIGINT NOT NULL,
+                expires_at BIGINT NOT NULL,
+                points BIGINT NOT NULL,
+                sent_at BIGINT NOT NULL,
+                PRIMARY KEY (lot_id, days_before),
+                FOREIGN KEY (tenant_id, serial_number) REFERENCES cards (tenant_id, serial_number) ON DELETE CASCADE
+            );
+            CREATE INDEX lot_reminders_by_card ON lot_reminders (tenant_id, serial_number);
+            """
+        },
     ]
 
     /// SQLite has one writer: a row trigger updates the counts in place.

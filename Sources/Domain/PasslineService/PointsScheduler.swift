@@ -1,0 +1,171 @@
+import Logging
+import LoyaltyRules
+import PasslineJSON
+import PasslineSQL
+import PasslineStore
+import ServiceLifecycle
+
+/// Points that fall due, when they fall due, not in a nightly batch: expiries and the
+/// reminders before them. It sleeps until the soonest lot's expiry or reminder (at most
+/// `recheckMilliseconds`, so that lots made meanwhile, or by another process, are seen).
+///
+/// An expiry is a ledger change like any other (an `expire` entry, a new version, a push), and
+/// a lot's remainder goes to zero in the commit that writes it; a reminder moves its lot to the
+/// next milestone in the commit that changes the card. So each happens once, however many
+/// processes run this: on PostgreSQL they skip the cards another one holds.
+public struct PointsScheduler: Service {
+    let database: any SQLDatabase
+    let programs: Programs
+    let jobs: JobQueue
+    let logger: Logger
+    public var batchSize = 200
+    public var recheckMilliseconds: Int64 = 30_000
+
+    public init(database: any SQLDatabase, programs: Programs, jobs: JobQueue, logger: Logger) {
+        self.database = database
+        self.programs = programs
+        self.jobs = jobs
+        self.logger = logger
+    }
+
+    /// The fields a card's look is drawn from: the words of its soonest expiry, and its stage.
+    public enum LookFields {
+        public static let expiring = "pointsExpiring"
+        public static let stage = "expiryStage"
+    }
+
+    /// Expires everything due by `now`; returns the cards changed.
+    @discardableResult
+    public func expireDue(now: Int64 = WallClock.milliseconds()) async throws -> Int {
+        var total = 0
+        while !WorkerLoop.isStopping {
+            let due = try await database.withConnection { try PointExpiries.dueCards(now: now, limit: batchSize, on: $0) }
+            guard !due.isEmpty else { break }
+            var changed = 0
+            for (group, cards) in Dictionary(grouping: due, by: { GroupKey(tenant: $0.tenant, mode: $0.mode) }) {
+                let expired = try await database.transaction { connection in
+                    try PointExpiries.expire(tenant: group.tenant, mode: group.mode, serials: cards.map(\.serial), now: now, on: connection)
+                }
+                changed += expired.cards
+                if expired.cards > 0 {
+                    logger.info("points expired", metadata: ["tenant.id": .string(group.tenant), "card.count": .stringConvertible(expired.cards),
+                                                             "points.expired": .stringConvertible(expired.points)])
+                    // A card that showed what was about to expire shows what is left.
+                    for card in cards { try await refreshLook(tenant: group.tenant, mode: group.mode, serial: card.serial, now: now, onlyIfShown: true) }
+                }
+            }
+            if changed > 0 { jobs.notifyCommitted() }
+            total += changed
+            // Cards another process holds stay due; they are its to finish.
+            if changed == 0 { break }
+        }
+        return total
+    }
+
+    /// Sends every reminder due by `now`: the card shows what expires and when, its stage
+    /// changes, and the change's push carries the words to the lock screen (the template's
+    /// field with `changeMessage: "%@"`). Returns the cards changed.
+    @discardableResult
+    public func remindDue(now: Int64 = WallClock.milliseconds()) async throws -> Int {
+        var total = 0
+        while !WorkerLoop.isStopping {
+            let due = try await database.withConnection { try PointReminders.dueCards(now: now, limit: batchSize, on: $0) }
+            guard !due.isEmpty else { break }
+            var changed = 0
+            for card in due {
+                let program = try await programs.inForceCached(tenant: card.tenant, mode: card.mode, at: now)?.program
+                let pushed = try await database.transaction { connection -> Bool? in
+                    guard let program, let locked = try Purchases.lockCard(serial: card.serial, tenant: card.tenant, mode: card.mode, on: connection),
+                          !locked.voided else {
+                        try PointReminders.cancel(tenant: card.tenant, serial: card.serial, on: connection)
+                        return nil
+                    }
+                    let lots = try PointReminders.dueLots(tenant: card.tenant, serial: card.serial, now: now, on: connection)
+                    guard !lots.isEmpty else { return nil }
+                    for lot in lots {
+                        let already = try PointReminders.sent(lot: lot.id, on: connection)
+                        // The milestone due, and any nearer one whose time has come too (a process
+                        // was down): one reminder, the nearest, not several in a row.
+                        let passed = program.reminderDays.filter {
+                            $0 < lot.daysBefore && lot.expiresAt - $0 * Timestamp.millisecondsPerDay <= now && !already.contains($0)
+                        }
+                        let recorded = [lot.daysBefore] + passed
+                        let next = ReminderSchedule.next(expiresAt: lot.expiresAt, earnedAt: lot.earnedAt, sent: already.union(recorded), program: program)
+                        try PointReminders.record(tenant: card.tenant, serial: card.serial, lot: lot, days: recorded, next: next, now: now, on: connection)
+                    }
+                    return try Self.applyLook(tenant: card.tenant, mode: card.mode, serial: card.serial, program: program, now: now,
+                                              onlyIfShown: false, on: connection)
+                }
+                if let pushed {
+                    changed += 1
+                    if pushed { jobs.notifyCommitted() }
+                }
+            }
+            if changed > 0 {
+                logger.info("expiry reminders sent", metadata: ["card.count": .stringConvertible(changed)])
+            }
+            total += changed
+            if changed == 0 { break }
+        }
+        return total
+    }
+
+    /// Redraws a card's expiry fields in a transaction of its own.
+    func refreshLook(tenant: String, mode: CardMode, serial: String, now: Int64, onlyIfShown: Bool) async throws {
+        guard let program = try await programs.inForceCached(tenant: tenant, mode: mode, at: now)?.program else { return }
+        let pushed = try await database.transaction { connection -> Bool? in
+            guard let locked = try Purchases.lockCard(serial: serial, tenant: tenant, mode: mode, on: connection), !locked.voided else { return nil }
+            return try Self.applyLook(tenant: tenant, mode: mode, serial: serial, program: program, now: now, onlyIfShown: onlyIfShown, on: connection)
+        }
+        if pushed == true { jobs.notifyCommitted() }
+    }
+
+    /// Sets the card's expiry fields from its open lots: a new version and its pushes when they
+    /// change. Returns whether anything was pushed, nil when nothing changed.
+    static func applyLook(tenant: String, mode: CardMode, serial: String, program: Program, now: Int64, onlyIfShown: Bool,
+                          on connection: any SQLConnection) throws -> Bool? {
+        guard let row = try connection.first("SELECT fields FROM cards WHERE tenant_id = ? AND serial_number = ?", [.text(tenant), .text(serial)]) else { return nil }
+        var fields = (try? JSONParser.parse(Array(try row.string("fields").utf8)))?.objectValue ?? JSONObject()
+        if onlyIfShown && fields[LookFields.expiring] == nil && fields[LookFields.stage] == nil { return nil }
+        let lots = try PointLots.open(tenant: tenant, serial: serial, on: connection)
+        let soonest = lots.compactMap(\.expiresAt).filter { $0 > now }.min()
+        let before = fields
+        if let soonest {
+            let points = lots.filter { $0.expiresAt == soonest }.map(\.remaining).reduce(0, +)
+            fields[LookFields.expiring] = .string(ReminderSchedule.text(points: points, expiresAt: soonest, program: program))
+        } else {
+            fields[LookFields.expiring] = nil
+        }
+        fields[LookFields.stage] = .string(ReminderSchedule.stage(soonestExpiry: soonest, now: now, program: program))
+        guard fields != before else { return nil }
+        let result = try CardChanges.apply(.init(fieldsJSON: JSONWriter.string(.object(fields))), tenant: tenant, mode: mode, serial: serial, now: now,
+                                           on: connection)
+        return result.pushes > 0
+    }
+
+    struct GroupKey: Hashable {
+        let tenant: String
+        let mode: CardMode
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                var wait = recheckMilliseconds
+                do {
+                    let now = WallClock.milliseconds()
+                    try await expireDue(now: now)
+                    try await remindDue(now: now)
+                    let next = try await database.withConnection { connection in
+                        [try PointExpiries.nextDue(on: connection), try PointReminders.nextDue(on: connection)].compactMap { $0 }.min()
+                    }
+                    if let next { wait = min(wait, max(0, next - WallClock.milliseconds()) + 1) }
+                } catch {
+                    logger.error("points scheduler failed", metadata: ["error.message": .string("\(error)")])
+                    wait = 1_000
+                }
+                try? await Task.sleep(for: .milliseconds(wait))
+            }
+        }
+    }
+}

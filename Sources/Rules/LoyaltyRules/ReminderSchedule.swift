@@ -1,0 +1,61 @@
+import Foundation
+
+/// When a lot's holder is reminded that its points expire: at each of the program's milestones
+/// (days before the expiry), once per lot and milestone, never during the tenant's quiet hours.
+public enum ReminderSchedule {
+    /// The next reminder of a lot: its largest milestone not yet sent that came after the lot
+    /// was earned (a lot earned 20 days before its expiry gets the 7-day reminder, not a late
+    /// 28-day one), moved out of quiet hours.
+    /// - Parameter sent: the milestones already sent (or passed over) for the lot.
+    public static func next(expiresAt: Int64, earnedAt: Int64, sent: Set<Int64>, program: Program) -> (daysBefore: Int64, at: Int64)? {
+        for days in program.reminderDays.sorted(by: >) where !sent.contains(days) {
+            let nominal = expiresAt - days * Timestamp.millisecondsPerDay
+            guard nominal >= earnedAt else { continue }
+            return (days, max(outOfQuietHours(nominal, program: program), earnedAt))
+        }
+        return nil
+    }
+
+    /// `time`, or when it falls in the quiet hours, the last full hour before they began
+    /// (20:00 for quiet hours from 21:00): a reminder comes early rather than at 3 a.m.
+    public static func outOfQuietHours(_ time: Int64, program: Program) -> Int64 {
+        guard let zone = TimeZone(identifier: program.timeZone) else { return time }
+        var candidate = time
+        for _ in 0..<26 {
+            let hour = localHour(candidate, zone: zone)
+            if !program.quietHours.contains(hour: hour) { return candidate == time ? time : startOfHour(candidate, zone: zone) }
+            candidate = startOfHour(candidate, zone: zone) - 1
+        }
+        return time
+    }
+
+    static func localHour(_ time: Int64, zone: TimeZone) -> Int {
+        let offset = Int64(zone.secondsFromGMT(for: Date(timeIntervalSince1970: Double(time) / 1_000))) * 1_000
+        let (_, withinDay) = Timestamp.floorDivision(time + offset, Timestamp.millisecondsPerDay)
+        return Int(withinDay / 3_600_000)
+    }
+
+    static func startOfHour(_ time: Int64, zone: TimeZone) -> Int64 {
+        let offset = Int64(zone.secondsFromGMT(for: Date(timeIntervalSince1970: Double(time) / 1_000))) * 1_000
+        let (hours, _) = Timestamp.floorDivision(time + offset, 3_600_000)
+        return hours * 3_600_000 - offset
+    }
+
+    /// The stage a card's look is in: calm, or the smallest milestone whose window the soonest
+    /// expiry is within (with milestones 28 and 7: calm, then "28", then "7").
+    public static func stage(soonestExpiry: Int64?, now: Int64, program: Program) -> String {
+        guard let soonest = soonestExpiry else { return "calm" }
+        let left = soonest - now
+        return program.reminderDays.sorted().first { left <= $0 * Timestamp.millisecondsPerDay }.map { String($0) } ?? "calm"
+    }
+
+    /// The words on the card and the lock screen: "250 points expire on 12 January".
+    public static func text(points: Int64, expiresAt: Int64, program: Program) -> String {
+        let zone = TimeZone(identifier: program.timeZone) ?? .gmt
+        let offset = Int64(zone.secondsFromGMT(for: Date(timeIntervalSince1970: Double(expiresAt) / 1_000))) * 1_000
+        let (days, _) = Timestamp.floorDivision(expiresAt + offset, Timestamp.millisecondsPerDay)
+        let (_, month, day) = Timestamp.civil(fromDays: days)
+        let months = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"]
+        return "\(points) point\(points == 1 ? "" : "s") expire\(points == 1 ? "s" : "") on \(day) \(months[Int(month) - 1])"
+    }
+}

@@ -1,0 +1,62 @@
+import LoyaltyRules
+import PasslineJSON
+import Testing
+
+@Suite("Expiry reminders: milestones, quiet hours, the card's stage and words")
+struct ReminderTests {
+    func program(_ extra: String = "") throws -> Program {
+        try Program.parse(try #require(try JSONParser.parse(#"{"currency":"EUR","earnRules":[],"expiry":{"afterDays":90},"reminders":{"daysBefore":[7,28]},"timeZone":"Europe/Berlin"\#(extra)}"#).objectValue))
+    }
+    let day = Timestamp.millisecondsPerDay
+
+    @Test("the largest milestone first, then the next; none that came before the lot was earned")
+    func milestones() throws {
+        let program = try program()
+        let expires = Timestamp.parse("2027-03-01T12:00:00Z")!
+        let first = try #require(ReminderSchedule.next(expiresAt: expires, earnedAt: expires - 90 * day, sent: [], program: program))
+        #expect(first.daysBefore == 28 && first.at == expires - 28 * day)
+        #expect(ReminderSchedule.next(expiresAt: expires, earnedAt: expires - 90 * day, sent: [28], program: program)?.daysBefore == 7)
+        #expect(ReminderSchedule.next(expiresAt: expires, earnedAt: expires - 90 * day, sent: [28, 7], program: program) == nil)
+        // Earned 20 days before it expires: the 28-day reminder would come before the points did.
+        #expect(ReminderSchedule.next(expiresAt: expires, earnedAt: expires - 20 * day, sent: [], program: program)?.daysBefore == 7)
+        #expect(ReminderSchedule.next(expiresAt: expires, earnedAt: expires - 3 * day, sent: [], program: program) == nil)
+    }
+
+    @Test("a reminder due in the quiet hours comes at the last hour before them, local time, across DST")
+    func quietHours() throws {
+        let program = try program()   // quiet 21:00–09:00 Berlin
+        // 23:30 Berlin in winter (UTC+1) is 22:30Z: sent at 20:00 Berlin, 19:00Z.
+        #expect(ReminderSchedule.outOfQuietHours(Timestamp.parse("2027-01-10T22:30:00Z")!, program: program) == Timestamp.parse("2027-01-10T19:00:00Z")!)
+        // 03:00 Berlin in summer (UTC+2) is 01:00Z: the evening before at 20:00 Berlin, 18:00Z.
+        #expect(ReminderSchedule.outOfQuietHours(Timestamp.parse("2027-07-10T01:00:00Z")!, program: program) == Timestamp.parse("2027-07-09T18:00:00Z")!)
+        // 08:59 Berlin is still quiet; 09:00 is not.
+        #expect(ReminderSchedule.outOfQuietHours(Timestamp.parse("2027-01-10T07:59:00Z")!, program: program) == Timestamp.parse("2027-01-09T19:00:00Z")!)
+        let nine = Timestamp.parse("2027-01-10T08:00:00Z")!
+        #expect(ReminderSchedule.outOfQuietHours(nine, program: program) == nine)
+        // Quiet hours within a day (13–14) and the night after DST's switch.
+        let lunch = try self.program(#","quietHours":{"start":13,"end":14}"#)
+        #expect(ReminderSchedule.outOfQuietHours(Timestamp.parse("2027-01-10T12:30:00Z")!, program: lunch) == Timestamp.parse("2027-01-10T11:00:00Z")!)
+        let spring = Timestamp.parse("2027-03-28T01:30:00Z")!   // 03:30 CEST, just after the clocks went forward
+        #expect(ReminderSchedule.outOfQuietHours(spring, program: program) == Timestamp.parse("2027-03-27T19:00:00Z")!)
+        // Every hour of a year, in every zone the program could name: never in quiet hours.
+        var time = Timestamp.parse("2027-01-01T00:17:00Z")!
+        for _ in 0..<(24 * 366) {
+            let moved = ReminderSchedule.outOfQuietHours(time, program: program)
+            // Twelve quiet hours and a bit; fourteen on the night the clocks go back.
+            #expect(moved <= time && time - moved <= 14 * 3_600_000, "\(Timestamp.format(time))")
+            time += 3_600_000
+        }
+    }
+
+    @Test("stage: calm, then 28, then 7; the words name the points and the local date")
+    func stageAndWords() throws {
+        let program = try program()
+        let expires = Timestamp.parse("2027-01-12T10:00:00Z")!
+        #expect(ReminderSchedule.stage(soonestExpiry: nil, now: 0, program: program) == "calm")
+        #expect(ReminderSchedule.stage(soonestExpiry: expires, now: expires - 40 * day, program: program) == "calm")
+        #expect(ReminderSchedule.stage(soonestExpiry: expires, now: expires - 28 * day, program: program) == "28")
+        #expect(ReminderSchedule.stage(soonestExpiry: expires, now: expires - 7 * day + 1, program: program) == "7")
+        #expect(ReminderSchedule.text(points: 250, expiresAt: expires, program: program) == "250 points expire on 12 January")
+        #expect(ReminderSchedule.text(points: 1, expiresAt: Timestamp.parse("2027-01-12T23:30:00Z")!, program: program) == "1 point expires on 13 January")
+    }
+}
