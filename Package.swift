@@ -171,7 +171,7 @@ let package = Package(
         .testTarget(name: "GoogleWalletTests", dependencies: ["GoogleWallet", "PasslineCrypto", "PasslineJSON", "PasslineTestSupport"]),
         .testTarget(name: "PasslineQRTests", dependencies: ["PasslineQR", "PasslinePNG", "PasslineTestSupport"]),
         .testTarget(name: "ApplePassTests", dependencies: ["ApplePass", "PasslineCrypto", "PasslineZip", "PasslineJSON", "PasslineTestSupport"]),
-        .testTarget(name: "LoyaltyRulesTests", dependencies: ["LoyaltyRules", "PasslineJSON"]),
+        .testTarget(name: "LoyaltyRulesTests", dependencies: ["LoyaltyRules", "PasslineJSON", "PasslineTestSupport"]),
         .testTarget(name: "PasslineStoreTests", dependencies: ["LoyaltyRules", "PasslineStore", "PasslineService", "PasslineSQL", "PasslineDatabase", "PasslineTestSupport"]),
         .testTarget(name: "PasslineSQLTests", dependencies: ["PasslineSQL", "PasslineSQLite", "PasslinePostgres", "PasslineTestSupport"]),
         .testTarget(name: "PasslineServiceTests", dependencies: ["LoyaltyRules", "PasslineService", "PasslineDatabase", "PasslineStore", "PasslineSQL", "PasslineCrypto", "ApplePass", "PasslineJSON", "PasslineTestSupport", logging]),

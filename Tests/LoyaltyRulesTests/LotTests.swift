@@ -1,4 +1,5 @@
 import LoyaltyRules
+import PasslineTestSupport
 import Testing
 
 @Suite("Point lots: soonest expiry first, and the books always balance")

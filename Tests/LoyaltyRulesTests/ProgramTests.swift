@@ -1,5 +1,6 @@
 import LoyaltyRules
 import PasslineJSON
+import PasslineTestSupport
 import Testing
 
 @Suite("The program: its JSON, its arithmetic, its times")
@@ -91,18 +92,5 @@ struct ProgramTests {
             #expect(Timestamp.parse(Timestamp.format(ms)) == ms)
         }
         #expect(Timestamp.format(1_798_070_400_000) == "2026-12-24T00:00:00Z")
-    }
-}
-
-/// A small seeded generator, so a failing random sequence can be replayed.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

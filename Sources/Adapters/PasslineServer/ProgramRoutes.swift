@@ -57,7 +57,7 @@ extension PartnerAPI {
                 ("version", .int(outcome.version)),
             ])))
         }
-        return Self.response(answer)
+        return JSONResponse.make(answer)
     }
 
     /// `POST /api/v1/cards/{serial}/purchases/{reference}/refund` `{"amount"?}`: 201 with the
@@ -89,7 +89,7 @@ extension PartnerAPI {
                 ("purchase", Self.json(outcome.purchase)), ("points", .int(outcome.balance)), ("version", .int(outcome.version)),
             ])))
         }
-        return Self.response(answer)
+        return JSONResponse.make(answer)
     }
 
     /// `GET /api/v1/cards/{serial}/points`: the balance by lot, soonest expiry first.
@@ -156,10 +156,7 @@ extension PartnerAPI {
                 ("points", .int(redemption.balance)), ("version", .int(redemption.version)),
             ])))
         }
-        switch answer {
-        case .created(let body): return JSONResponse.make(.created, bytes: body)
-        case .replayed(let status, let body): return JSONResponse.make(HTTPResponse.Status(code: status), bytes: body, headers: [.init("Idempotent-Replayed")!: "true"])
-        }
+        return JSONResponse.make(answer)
     }
 
     static func json(_ entry: RewardCatalogue.Entry) -> JSONValue {
@@ -212,10 +209,4 @@ extension PartnerAPI {
         ]))
     }
 
-    static func response(_ answer: PointsPurchases.Answer) -> Response {
-        switch answer {
-        case .created(let body): JSONResponse.make(.created, bytes: body)
-        case .replayed(let status, let body): JSONResponse.make(HTTPResponse.Status(code: status), bytes: body, headers: [.init("Idempotent-Replayed")!: "true"])
-        }
-    }
 }

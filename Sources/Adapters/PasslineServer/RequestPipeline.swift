@@ -64,6 +64,14 @@ enum IdempotencyKeyHeader {
 }
 
 enum JSONResponse {
+    /// 201 with a write's answer, or its stored answer again, marked `Idempotent-Replayed`.
+    static func make(_ answer: WriteAnswer) -> Response {
+        switch answer {
+        case .created(let body): make(.created, bytes: body)
+        case .replayed(let status, let body): make(HTTPResponse.Status(code: status), bytes: body, headers: [.init("Idempotent-Replayed")!: "true"])
+        }
+    }
+
     static func make(_ status: HTTPResponse.Status, _ value: JSONValue, headers: HTTPFields = [:]) -> Response {
         make(status, bytes: JSONWriter.bytes(value), headers: headers)
     }

@@ -50,10 +50,7 @@ public final class PointsPurchases: Sendable {
         public let version: Int64
     }
 
-    public enum Answer: Sendable {
-        case created([UInt8])
-        case replayed(status: Int, body: [UInt8])
-    }
+    public typealias Answer = WriteAnswer
 
     /// How far ahead of this clock a purchase's `occurredAt` may be (another machine's clock).
     public static let futureTolerance: Int64 = 5 * 60_000
@@ -73,7 +70,9 @@ public final class PointsPurchases: Sendable {
         try DomainError.check(faults, "The purchase is not valid")
 
         let key = request.idempotencyKey.map { Idempotency.scoped($0, mode: mode) }
-        if let key, let replay = try await storedAnswer(tenant: tenant, key: key, requestHash: request.requestHash) { return replay }
+        if let key, let replay = try await WriteAnswers.stored(tenant: tenant, key: key, requestHash: request.requestHash, database: cards.database) {
+            return replay
+        }
         let card = try await cards.get(tenant: tenant, mode: mode, serial: request.serial)
         if card.voided { throw DomainError(.conflict, "Card \(card.serialNumber) is voided; it takes no more purchases.") }
         let occurredAt = request.occurredAt ?? now
@@ -122,11 +121,8 @@ public final class PointsPurchases: Sendable {
             }, beforeCommit: { results in
                 if case .applied(_, let body) = results[0] { try Purchases.setAnswer(body, reference: purchase.reference, tenant: tenant, mode: mode, on: connection) }
             }, on: connection)
-            switch results[0] {
-            case .applied(let outcome, let body): return (.created(body), outcome.pushes > 0)
-            case .refused(let error): throw error
-            case .keyTaken: throw DomainError(.conflict, "Another request with the Idempotency-Key \(request.idempotencyKey ?? "") is in progress; try again.")
-            }
+            let applied = try WriteAnswers.single(results[0], key: key)
+            return (.created(applied.body), applied.pushed)
         }
         if answer.pushed { jobs.notifyCommitted() }
         return answer.0
@@ -144,7 +140,7 @@ public final class PointsPurchases: Sendable {
                               faults: [.init("amount", "must be 1 to 1,000,000,000,000 minor units")])
         }
         let key = idempotencyKey.map { Idempotency.scoped($0, mode: mode) }
-        if let key, let replay = try await storedAnswer(tenant: tenant, key: key, requestHash: requestHash) { return replay }
+        if let key, let replay = try await WriteAnswers.stored(tenant: tenant, key: key, requestHash: requestHash, database: cards.database) { return replay }
         let answer = try await cards.database.transaction { connection -> (Answer, pushed: Bool) in
             guard let card = try Purchases.lockCard(serial: serial, tenant: tenant, mode: mode, on: connection),
                   let purchase = try Purchases.find(reference: reference, serial: serial, tenant: tenant, mode: mode, on: connection) else {
@@ -176,11 +172,8 @@ public final class PointsPurchases: Sendable {
             let results = try Ledger.applyBatch(tenant: tenant, mode: mode, [change], now: now, answer: { _, outcome in
                 render(Outcome(purchase: after, points: points, refunded: refunding, balance: outcome.points, version: outcome.version))
             }, on: connection)
-            switch results[0] {
-            case .applied(let outcome, let body): return (.created(body), outcome.pushes > 0)
-            case .refused(let error): throw error
-            case .keyTaken: throw DomainError(.conflict, "Another request with the Idempotency-Key \(idempotencyKey ?? "") is in progress; try again.")
-            }
+            let applied = try WriteAnswers.single(results[0], key: key)
+            return (.created(applied.body), applied.pushed)
         }
         if answer.pushed { jobs.notifyCommitted() }
         return answer.0
@@ -210,13 +203,5 @@ public final class PointsPurchases: Sendable {
     static func referenceFault(_ reference: String) -> String? {
         reference.isEmpty || reference.count > 128 || reference.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) || reference.contains("/")
             ? "must be 1 to 128 characters, without control characters or '/' (it is a path segment of the refund route)" : nil
-    }
-
-    private func storedAnswer(tenant: String, key: String, requestHash: [UInt8]) async throws -> Answer? {
-        guard let stored = try await cards.database.withConnection({ try Idempotency.find(tenant: tenant, key: key, on: $0) }) else { return nil }
-        guard ConstantTime.equal(stored.requestHash, requestHash) else {
-            throw DomainError(.invalid, "The Idempotency-Key \(Idempotency.unscoped(key)) was used with another request; use a new key for a new request.")
-        }
-        return .replayed(status: stored.status, body: stored.body)
     }
 }

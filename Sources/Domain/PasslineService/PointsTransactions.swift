@@ -120,11 +120,10 @@ final class PointsTransactions: Sendable {
     }
 
     private static func storedAnswer(tenant: String, key: String, requestHash: [UInt8], database: any SQLDatabase) async throws -> Result? {
-        guard let stored = try await database.withConnection({ try Idempotency.find(tenant: tenant, key: key, on: $0) }) else { return nil }
-        guard ConstantTime.equal(stored.requestHash, requestHash) else {
-            throw DomainError(.invalid, "The Idempotency-Key \(Idempotency.unscoped(key)) was used with another request; use a new key for a new request.")
+        guard case .replayed(let status, let body)? = try await WriteAnswers.stored(tenant: tenant, key: key, requestHash: requestHash, database: database) else {
+            return nil
         }
-        return .replayed(status: stored.status, body: stored.body)
+        return .replayed(status: status, body: body)
     }
 
     private static func result(_ body: () async throws -> Result) async -> Swift.Result<Result, any Error> {

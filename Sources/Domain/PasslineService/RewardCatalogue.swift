@@ -37,10 +37,7 @@ public final class RewardCatalogue: Sendable {
         public let entryID: Int64
     }
 
-    public enum Answer: Sendable {
-        case created([UInt8])
-        case replayed(status: Int, body: [UInt8])
-    }
+    public typealias Answer = WriteAnswer
 
     /// Spends the reward's cost from the card.
     /// - Throws: `.notFound` for an unknown card or reward (another tenant's or mode's alike),
@@ -48,12 +45,7 @@ public final class RewardCatalogue: Sendable {
     public func redeem(tenant: String, mode: CardMode, serial: String, reward idOrName: String, idempotencyKey: String?, requestHash: [UInt8],
                        actor: String?, now: Int64 = WallClock.milliseconds(), render: @escaping @Sendable (Redemption) -> [UInt8]) async throws -> Answer {
         let key = idempotencyKey.map { Idempotency.scoped($0, mode: mode) }
-        if let key, let stored = try await cards.database.withConnection({ try Idempotency.find(tenant: tenant, key: key, on: $0) }) {
-            guard ConstantTime.equal(stored.requestHash, requestHash) else {
-                throw DomainError(.invalid, "The Idempotency-Key \(idempotencyKey ?? "") was used with another request; use a new key for a new request.")
-            }
-            return .replayed(status: stored.status, body: stored.body)
-        }
+        if let key, let replay = try await WriteAnswers.stored(tenant: tenant, key: key, requestHash: requestHash, database: cards.database) { return replay }
         let (body, pushed) = try await cards.database.transaction { connection -> ([UInt8], Bool) in
             guard let card = try Purchases.lockCard(serial: serial, tenant: tenant, mode: mode, on: connection) else {
                 throw DomainError(.notFound, "No card \(serial).")
@@ -72,11 +64,7 @@ public final class RewardCatalogue: Sendable {
             let results = try Ledger.applyBatch(tenant: tenant, mode: mode, [change], now: now, answer: { _, outcome in
                 render(Redemption(reward: entry, balance: outcome.points, version: outcome.version, entryID: outcome.entry.id))
             }, on: connection)
-            switch results[0] {
-            case .applied(let outcome, let body): return (body, outcome.pushes > 0)
-            case .refused(let error): throw error
-            case .keyTaken: throw DomainError(.conflict, "Another request with the Idempotency-Key \(idempotencyKey ?? "") is in progress; try again.")
-            }
+            return try WriteAnswers.single(results[0], key: key)
         }
         if pushed { jobs.notifyCommitted() }
         return .created(body)

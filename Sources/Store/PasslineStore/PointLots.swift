@@ -117,26 +117,29 @@ public enum PointLots {
         let byID = Dictionary(uniqueKeysWithValues: lots.map { ($0.id, $0) })
         return order.compactMap { byID[$0] }
     }
-}
 
-/// Points that reach their expiry: each due lot's remainder becomes an `expire` entry, with
-/// the card's new version and its pushes, like any other change.
-public enum PointExpiries {
+    /// A card with a lot due for something (its expiry, its reminder).
     public struct DueCard: Sendable, Hashable {
         public let tenant: String
         public let mode: CardMode
         public let serial: String
     }
 
-    /// Cards with a lot due by `now`, soonest first, at most `limit`. Voided cards take no
-    /// changes, so their lots are left as they are.
-    public static func dueCards(now: Int64, limit: Int, on connection: any SQLConnection) throws -> [DueCard] {
+    /// The moments a lot can fall due at, each a column kept in step with a partial index.
+    enum Moment: String {
+        case expiry = "expires_at"
+        case reminder = "reminder_at"
+    }
+
+    /// Cards with a lot whose `moment` has come by `now`, soonest first, at most `limit`.
+    /// Voided cards take no changes, so their lots are left as they are.
+    static func cardsDue(_ moment: Moment, now: Int64, limit: Int, on connection: any SQLConnection) throws -> [DueCard] {
         var seen = Set<DueCard>()
         var cards: [DueCard] = []
         for row in try connection.query("""
             SELECT l.tenant_id AS tenant_id, c.mode AS mode, l.serial_number AS serial_number FROM point_lots l
             JOIN cards c ON c.tenant_id = l.tenant_id AND c.serial_number = l.serial_number
-            WHERE l.remaining > 0 AND l.expires_at <= ? AND c.voided = 0 ORDER BY l.expires_at LIMIT ?
+            WHERE l.remaining > 0 AND l.\(moment.rawValue) <= ? AND c.voided = 0 ORDER BY l.\(moment.rawValue) LIMIT ?
             """, [.int(now), .int(Int64(limit))]) {
             let card = DueCard(tenant: try row.string("tenant_id"), mode: try row.mode("mode"), serial: try row.string("serial_number"))
             if seen.insert(card).inserted { cards.append(card) }
@@ -144,10 +147,23 @@ public enum PointExpiries {
         return cards
     }
 
-    /// When the next lot falls due; nil when none will.
-    public static func nextDue(on connection: any SQLConnection) throws -> Int64? {
-        try connection.first("SELECT MIN(expires_at) AS next FROM point_lots WHERE remaining > 0 AND expires_at IS NOT NULL", [])?.optionalInt("next")
+    /// When the next lot's `moment` comes; nil when none will.
+    static func nextDue(_ moment: Moment, on connection: any SQLConnection) throws -> Int64? {
+        try connection.first("SELECT MIN(\(moment.rawValue)) AS next FROM point_lots WHERE remaining > 0 AND \(moment.rawValue) IS NOT NULL", [])?
+            .optionalInt("next")
     }
+}
+
+/// Points that reach their expiry: each due lot's remainder becomes an `expire` entry, with
+/// the card's new version and its pushes, like any other change.
+public enum PointExpiries {
+    /// Cards with a lot expired by `now`, soonest first, at most `limit`.
+    public static func dueCards(now: Int64, limit: Int, on connection: any SQLConnection) throws -> [PointLots.DueCard] {
+        try PointLots.cardsDue(.expiry, now: now, limit: limit, on: connection)
+    }
+
+    /// When the next lot expires; nil when none will.
+    public static func nextDue(on connection: any SQLConnection) throws -> Int64? { try PointLots.nextDue(.expiry, on: connection) }
 
     /// Expires what is due by `now` on these cards of one tenant and mode, in the caller's
     /// transaction, which it commits when anything expired. On PostgreSQL a card another
@@ -187,30 +203,12 @@ public enum PointExpiries {
 /// Reminders that a lot's points expire: each lot carries its next one (milestone and time),
 /// and what was sent is kept per lot and milestone.
 public enum PointReminders {
-    public struct Due: Sendable, Hashable {
-        public let tenant: String
-        public let mode: CardMode
-        public let serial: String
-    }
-
     /// Cards with a reminder due by `now`, soonest first, at most `limit`.
-    public static func dueCards(now: Int64, limit: Int, on connection: any SQLConnection) throws -> [Due] {
-        var seen = Set<Due>()
-        var cards: [Due] = []
-        for row in try connection.query("""
-            SELECT l.tenant_id AS tenant_id, c.mode AS mode, l.serial_number AS serial_number FROM point_lots l
-            JOIN cards c ON c.tenant_id = l.tenant_id AND c.serial_number = l.serial_number
-            WHERE l.remaining > 0 AND l.reminder_at <= ? AND c.voided = 0 ORDER BY l.reminder_at LIMIT ?
-            """, [.int(now), .int(Int64(limit))]) {
-            let card = Due(tenant: try row.string("tenant_id"), mode: try row.mode("mode"), serial: try row.string("serial_number"))
-            if seen.insert(card).inserted { cards.append(card) }
-        }
-        return cards
+    public static func dueCards(now: Int64, limit: Int, on connection: any SQLConnection) throws -> [PointLots.DueCard] {
+        try PointLots.cardsDue(.reminder, now: now, limit: limit, on: connection)
     }
 
-    public static func nextDue(on connection: any SQLConnection) throws -> Int64? {
-        try connection.first("SELECT MIN(reminder_at) AS next FROM point_lots WHERE remaining > 0 AND reminder_at IS NOT NULL", [])?.optionalInt("next")
-    }
+    public static func nextDue(on connection: any SQLConnection) throws -> Int64? { try PointLots.nextDue(.reminder, on: connection) }
 
     /// A lot whose reminder is due, read under its card's lock.
     public struct DueLot: Sendable {
