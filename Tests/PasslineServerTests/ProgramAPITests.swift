@@ -6,6 +6,7 @@ import PasslineService
 import PasslineSQL
 import PasslineStore
 import PasslineTestSupport
+import PasslineZip
 import Testing
 
 /// The loyalty program over the partner API: rules, purchases that earn by them, refunds, lots and expiry.
@@ -272,6 +273,71 @@ struct ProgramAPITests {
         #expect((card["fields"] as? [String: Any])?["expiryStage"] as? String == "7")
         let sent = try #require(try await server.send("GET", "/api/v1/cards/\(serial)/points", headers: key).json?["reminders"] as? [[String: Any]])
         #expect(Set(sent.compactMap { $0["daysBefore"] as? Int }) == [28, 7])
+        await server.stop()
+    }
+
+    @Test("test clocks: a test card lives at its clock's time; advancing makes every reminder and expiry due in between happen, in order", arguments: TestDatabase.available)
+    func testClocks(kind: TestDatabase) async throws {
+        let (server, liveKey, _) = try await TransactionTests().setUp(kind)
+        let key = ["Authorization": "Bearer \(server.tenantA.testKey)"]
+        #expect(try await server.send("POST", "/api/v1/test-clocks", body: #"{"frozenTime":"2027-01-01T10:00:00Z"}"#, headers: liveKey).status == 403)
+        let bad = try await server.send("POST", "/api/v1/test-clocks", body: #"{"frozenTime":"next week"}"#, headers: key)
+        #expect(bad.status == 422 && fields(bad) == ["frozenTime"])
+        let made = try await server.send("POST", "/api/v1/test-clocks", body: #"{"frozenTime":"2027-01-01T10:00:00Z"}"#, headers: key)
+        #expect(made.status == 201 && made.json?["status"] as? String == "ready" && made.json?["frozenTime"] as? String == "2027-01-01T10:00:00Z")
+        let clock = try #require(made.json?["id"] as? String)
+        #expect(try await server.send("GET", "/api/v1/test-clocks/\(clock)", headers: ["Authorization": "Bearer \(server.tenantB.testKey)"]).status == 404)
+
+        // The test mode's own program and template; a card on the clock.
+        _ = try await server.send("PUT", "/api/v1/program", body: #"{"currency":"EUR","earnRules":[{"paymentMethods":["cash"],"percent":10}],"expiry":{"afterDays":90},"reminders":{"daysBefore":[28,7]},"timeZone":"Europe/Berlin","effectiveAt":"2000-01-01T00:00:00Z"}"#, headers: key)
+        let writer = try ZipWriter()
+        for (name, bytes) in TestSupport.templateFiles("loyalty") { try writer.add(name, bytes) }
+        _ = try await server.send("POST", "/api/v1/templates?name=lumen", bodyData: Data(try writer.finish()), headers: key)
+        let liveCard = try await server.send("POST", "/api/v1/cards", body: #"{"template":"lumen","memberId":"M","memberName":"N","points":0,"testClock":"\#(clock)"}"#, headers: liveKey)
+        #expect(liveCard.status == 422 && fields(liveCard) == ["testClock"])
+        #expect(try await server.send("POST", "/api/v1/cards", body: #"{"template":"lumen","memberId":"M","memberName":"N","points":0,"testClock":"clock_nope"}"#, headers: key).status == 404)
+        let created = try await server.send("POST", "/api/v1/cards", body: #"{"template":"lumen","memberId":"M","memberName":"N","points":0,"testClock":"\#(clock)"}"#, headers: key)
+        #expect(created.status == 201 && created.json?["testClock"] as? String == clock, "\(String(decoding: created.body, as: UTF8.self))")
+        let serial = try #require(created.json?["serialNumber"] as? String)
+        let bought = try await purchase(server, serial, key, amount: 250_000, reference: "T1")
+        #expect((bought.json?["purchase"] as? [String: Any])?["occurredAt"] as? String == "2027-01-01T10:00:00Z", "the clock's time, not the wall clock's")
+        let lots = try #require(try await server.send("GET", "/api/v1/cards/\(serial)/points", headers: key).json?["lots"] as? [[String: Any]])
+        #expect(lots.first?["expiresAt"] as? String == "2027-04-01T10:00:00Z")
+
+        func waitReady() async throws -> [String: Any] {
+            for _ in 0..<400 {
+                let state = try #require(try await server.send("GET", "/api/v1/test-clocks/\(clock)", headers: key).json)
+                if state["status"] as? String == "ready" { return state }
+                try await Task.sleep(for: .milliseconds(25))
+            }
+            Issue.record("the clock never became ready")
+            return [:]
+        }
+        // Past the 28-day milestone (2027-03-04 10:00 UTC, 11:00 in Berlin).
+        let advancing = try await server.send("POST", "/api/v1/test-clocks/\(clock)/advance", body: #"{"frozenTime":"2027-03-05T00:00:00Z"}"#, headers: key)
+        #expect(advancing.status == 200 && advancing.json?["frozenTime"] as? String == "2027-03-05T00:00:00Z")
+        #expect(try await waitReady()["frozenTime"] as? String == "2027-03-05T00:00:00Z")
+        var points = try #require(try await server.send("GET", "/api/v1/cards/\(serial)/points", headers: key).json)
+        #expect((points["reminders"] as? [[String: Any]])?.map { $0["daysBefore"] as? Int } == [28])
+        #expect((points["reminders"] as? [[String: Any]])?.first?["sentAt"] as? String == "2027-03-04T10:00:00Z")
+        var card = try #require(try await server.send("GET", "/api/v1/cards/\(serial)", headers: key).json)
+        #expect((card["fields"] as? [String: Any])?["pointsExpiring"] as? String == "250 points expire on 1 April")
+        // A clock goes forward only.
+        #expect(try await server.send("POST", "/api/v1/test-clocks/\(clock)/advance", body: #"{"frozenTime":"2027-02-01T00:00:00Z"}"#, headers: key).status == 422)
+        // Past the 7-day reminder and the expiry at once: both happen, in order.
+        _ = try await server.send("POST", "/api/v1/test-clocks/\(clock)/advance", body: #"{"frozenTime":"2027-05-01T00:00:00Z"}"#, headers: key)
+        _ = try await waitReady()
+        points = try #require(try await server.send("GET", "/api/v1/cards/\(serial)/points", headers: key).json)
+        #expect((points["reminders"] as? [[String: Any]])?.map { $0["sentAt"] as? String } == ["2027-03-25T10:00:00Z", "2027-03-04T10:00:00Z"])
+        #expect(points["balance"] as? Int == 0)
+        card = try #require(try await server.send("GET", "/api/v1/cards/\(serial)", headers: key).json)
+        #expect((card["fields"] as? [String: Any])?["expiryStage"] as? String == "calm")
+        let ledger = try #require(try await server.send("GET", "/api/v1/cards/\(serial)/transactions", headers: key).json?["transactions"] as? [[String: Any]])
+        #expect(ledger.first?["type"] as? String == "expire" && Timestamp.parse(ledger.first?["createdAt"] as? String ?? "") == Timestamp.parse("2027-04-01T10:00:00Z"))
+        // The live scheduler leaves the clock's cards alone.
+        let scheduler = PointsScheduler(database: server.database, programs: Programs(database: server.database), jobs: JobQueue(database: server.database),
+                                        logger: Logger(label: "test"))
+        #expect(try await scheduler.expireDue(now: .max / 2) == 0)
         await server.stop()
     }
 }

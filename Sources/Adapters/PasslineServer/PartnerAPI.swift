@@ -43,6 +43,9 @@ struct PartnerAPI<Context: PartnerRequestContext>: Sendable {
         api.get("rewards", use: listRewards)
         api.post("rewards", use: createReward)
         api.post("cards/:serial/redemptions", use: createRedemption)
+        api.post("test-clocks", use: createTestClock)
+        api.get("test-clocks/:clock", use: getTestClock)
+        api.post("test-clocks/:clock/advance", use: advanceTestClock)
     }
 
     /// The member's own code (what the pass's barcode carries), for receipts and emails, or with
@@ -340,8 +343,14 @@ struct PartnerAPI<Context: PartnerRequestContext>: Sendable {
             }
         case let other?: errors.append(.init("fields", "must be an object, found \(other.typeName)"))
         }
+        var testClock: String?
+        switch object["testClock"] {
+        case nil, .null?: break
+        case .string(let id)? where !id.isEmpty && id.count <= 64: testClock = id
+        case let other?: errors.append(.init("testClock", other.stringValue == nil ? "must be a test clock's id (a string), found \(other.typeName)" : "must be a test clock's id"))
+        }
         guard errors.isEmpty, let template, let memberID, let memberName, let points else { throw Problem.invalidFields("The card is not valid", errors) }
-        return Cards.NewCard(template: template, memberID: memberID, memberName: memberName, points: points, fields: fields)
+        return Cards.NewCard(template: template, memberID: memberID, memberName: memberName, points: points, fields: fields, testClock: testClock)
     }
 
     func json(_ card: Cards.Card) async throws -> JSONValue {
@@ -354,6 +363,7 @@ struct PartnerAPI<Context: PartnerRequestContext>: Sendable {
             ("fields", .object(card.fields)), ("version", .int(card.version)), ("voided", .bool(card.voided)),
             ("links", .object(links)),
             ("createdAt", .string(HTTPDate.iso8601(card.createdAt))), ("updatedAt", .string(HTTPDate.iso8601(card.updatedAt))),
+            ("testClock", card.testClock.map(JSONValue.string) ?? .null),
         ]))
     }
 

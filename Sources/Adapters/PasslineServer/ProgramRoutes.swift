@@ -166,6 +166,59 @@ extension PartnerAPI {
         return .object(object)
     }
 
+    /// `POST /api/v1/test-clocks` `{"frozenTime"}` (test keys only): 201 `{"id", "frozenTime", "status"}`.
+    @Sendable func createTestClock(_ request: Request, context: Context) async throws -> Response {
+        let principal = try Self.testPrincipal(context)
+        let time = try Self.frozenTime(try await RequestBody.object(request, limit: BodyLimit.small))
+        let clock = try await services.testClocks.create(tenant: principal.tenant, frozenTime: time)
+        var response = JSONResponse.make(.created, Self.json(clock))
+        response.headers[.location] = "/api/v1/test-clocks/\(clock.id)"
+        return response
+    }
+
+    /// `GET /api/v1/test-clocks/{id}`: `status` is `advancing` until everything due up to its time has happened.
+    @Sendable func getTestClock(_ request: Request, context: Context) async throws -> Response {
+        let principal = try Self.testPrincipal(context)
+        return JSONResponse.make(.ok, Self.json(try await services.testClocks.get(tenant: principal.tenant, id: try context.parameters.require("clock"))))
+    }
+
+    /// `POST /api/v1/test-clocks/{id}/advance` `{"frozenTime"}`: 200, `advancing`, then `ready`.
+    @Sendable func advanceTestClock(_ request: Request, context: Context) async throws -> Response {
+        let principal = try Self.testPrincipal(context)
+        let time = try Self.frozenTime(try await RequestBody.object(request, limit: BodyLimit.small))
+        let clock = try await services.testClocks.advance(tenant: principal.tenant, id: try context.parameters.require("clock"), to: time)
+        return JSONResponse.make(.ok, Self.json(clock))
+    }
+
+    static func testPrincipal(_ context: Context) throws -> PartnerPrincipal {
+        let principal = try context.principal()
+        guard principal.mode == .test else {
+            throw Problem(.forbidden, type: "test-only", title: "Test clocks need a test key",
+                          detail: "Test clocks are for test keys: live cards live on the real clock.")
+        }
+        return principal
+    }
+
+    static func frozenTime(_ object: JSONObject) throws -> Int64 {
+        var errors: [Problem.FieldError] = []
+        for name in object.keys where name != "frozenTime" { errors.append(.init(name, "is not a field of a test clock (frozenTime)")) }
+        var time: Int64?
+        switch object["frozenTime"] {
+        case .string(let text)?:
+            time = Timestamp.parse(text)
+            if time == nil { errors.append(.init("frozenTime", "must be an RFC 3339 time such as 2027-01-01T09:00:00Z")) }
+        case nil: errors.append(.init("frozenTime", "is required (an RFC 3339 time)"))
+        case let other?: errors.append(.init("frozenTime", "must be an RFC 3339 time (a string), found \(other.typeName)"))
+        }
+        guard errors.isEmpty, let time else { throw Problem.invalidFields("The test clock is not valid", errors) }
+        return time
+    }
+
+    static func json(_ clock: TestClockService.Clock) -> JSONValue {
+        // While it advances, the time it is heading for (as Stripe's clocks show it).
+        .object(JSONObject([("id", .string(clock.id)), ("frozenTime", .string(Timestamp.format(clock.targetTime))), ("status", .string(clock.status.rawValue))]))
+    }
+
     static func purchaseRequest(_ object: JSONObject, serial: String) throws -> PointsPurchases.PurchaseRequest {
         var errors: [Problem.FieldError] = []
         let known = ["amount", "currency", "paymentMethod", "reference", "occurredAt"]

@@ -20,6 +20,8 @@ public struct Services: Sendable {
     public let purchases: PointsPurchases
     /// Rewards and their redemptions.
     public let rewards: RewardCatalogue
+    /// Test keys' clocks.
+    public let testClocks: TestClockService
     /// Makes a card's "Save to Google Wallet" URL (its object synced first); nil when this
     /// process does not talk to Google.
     public let googleSaveURL: (@Sendable (Cards.Card) async throws -> String)?
@@ -38,6 +40,7 @@ public struct Services: Sendable {
         self.status = PlatformStatus(database: cards.database)
         self.purchases = PointsPurchases(cards: cards, programs: cards.programs, jobs: jobs)
         self.rewards = RewardCatalogue(cards: cards, jobs: jobs)
+        self.testClocks = TestClockService(database: cards.database, programs: cards.programs, jobs: jobs, logger: logger)
         self.googleSaveURL = googleSaveURL
     }
 }

@@ -67,6 +67,8 @@ public final class Cards: Sendable {
         public let createdAt: Int64
         public let updatedAt: Int64
         /// The newest version a device fetched through the web service, and when.
+        /// The test clock the card lives on, if any.
+        public var testClock: String? = nil
         public var fetchedVersion: Int64? = nil
         public var fetchedAt: Int64? = nil
 
@@ -76,8 +78,15 @@ public final class Cards: Sendable {
             Card(tenant: tenant, serialNumber: serialNumber, templateID: templateID, mode: mode, memberID: memberID,
                  memberName: memberName ?? self.memberName, points: points, fields: fields ?? self.fields, version: version + 1,
                  voided: voided ?? self.voided, publicToken: publicToken, authenticationToken: authenticationToken,
-                 createdAt: createdAt, updatedAt: updatedAt)
+                 createdAt: createdAt, updatedAt: updatedAt, testClock: testClock)
         }
+    }
+
+    /// The time a test-mode card lives at: its test clock's, or `now` for a card on the real
+    /// clock (and every live card, without a query).
+    public func time(tenant: String, mode: CardMode, serial: String, now: Int64) async throws -> Int64 {
+        guard mode == .test else { return now }
+        return try await database.withConnection { try TestClocks.of(serial: serial, tenant: tenant, on: $0) }?.frozenTime ?? now
     }
 
     /// What a partner sends to issue a card.
@@ -87,8 +96,11 @@ public final class Cards: Sendable {
         public var memberName: String
         public var points: Int64
         public var fields: JSONObject
-        public init(template: String, memberID: String, memberName: String, points: Int64, fields: JSONObject = JSONObject()) {
+        /// A test clock for the card to live on (test keys only).
+        public var testClock: String?
+        public init(template: String, memberID: String, memberName: String, points: Int64, fields: JSONObject = JSONObject(), testClock: String? = nil) {
             self.template = template; self.memberID = memberID; self.memberName = memberName; self.points = points; self.fields = fields
+            self.testClock = testClock
         }
     }
 
@@ -96,16 +108,27 @@ public final class Cards: Sendable {
     /// that does not fit the template is refused with the template's own words.
     /// - Throws: `DomainError.notFound` for an unknown template, `PassError.invalidCardData` when
     ///   the data does not fit it, `DomainError.invalid` for bad values.
-    public func create(tenant: String, mode: CardMode, _ request: NewCard, now: Int64 = WallClock.milliseconds()) async throws -> Card {
+    public func create(tenant: String, mode: CardMode, _ request: NewCard, now wallNow: Int64 = WallClock.milliseconds()) async throws -> Card {
         guard request.points >= 0 && request.points <= PointsRules.maxBalance else {
             throw DomainError(.invalid, "points must be 0 to 1,000,000,000,000, found \(request.points).")
         }
+        var clockTime: Int64?
+        if let clock = request.testClock {
+            guard mode == .test else {
+                throw DomainError(.invalid, "testClock is for test keys only: live cards live on the real clock.", faults: [.init("testClock", "is for test keys only")])
+            }
+            guard let found = try await database.withConnection({ try TestClocks.get(.init(tenant: tenant, id: clock), on: $0) }) else {
+                throw DomainError(.notFound, "No test clock \(clock).")
+            }
+            clockTime = found.frozenTime
+        }
+        let now = clockTime ?? wallNow
         let (templateID, _, _) = try await templates.load(tenant: tenant, mode: mode, idOrName: request.template)
         let card = Card(
             tenant: tenant, serialNumber: SecureRandom.token(length: 20), templateID: templateID, mode: mode,
             memberID: request.memberID, memberName: request.memberName, points: request.points, fields: request.fields, version: 1,
             voided: false, publicToken: SecureRandom.token(length: 32), authenticationToken: SecureRandom.token(length: 32),
-            createdAt: now, updatedAt: now
+            createdAt: now, updatedAt: now, testClock: request.testClock
         )
         let identity = try await identities.entry(tenant: tenant)
         let pass = try await buildPass(card, identity: identity.identity)
@@ -116,7 +139,7 @@ public final class Cards: Sendable {
             try CardRows.insert(CardRows.NewCard(
                 serialNumber: card.serialNumber, templateID: templateID, mode: mode, memberID: card.memberID, memberName: card.memberName,
                 authenticationToken: card.authenticationToken, publicToken: card.publicToken, fieldsJSON: fieldsJSON, points: card.points,
-                pointsExpireAt: expireAt
+                pointsExpireAt: expireAt, testClock: request.testClock
             ), tenant: tenant, now: now, on: connection)
         }
         passes.store(pass, for: Self.cacheKey(card, identity: identity), bytes: pass.count)
@@ -166,7 +189,8 @@ public final class Cards: Sendable {
     /// - Throws: `DomainError.notFound`, `.conflict` (redemption over the balance), `.invalid`.
     public func transact(_ request: PointsRequest, tenant: String, mode: CardMode, jobs: JobQueue,
                          render: @escaping @Sendable (Ledger.Outcome) -> [UInt8], now: Int64 = WallClock.milliseconds()) async throws -> TransactionResult {
-        try await transactions.transact(request, tenant: tenant, mode: mode, jobs: jobs, render: render, now: now)
+        let now = try await time(tenant: tenant, mode: mode, serial: request.serial, now: now)
+        return try await transactions.transact(request, tenant: tenant, mode: mode, jobs: jobs, render: render, now: now)
     }
 
     /// One earn (positive points) or redemption (negative) a partner asks of a card.
@@ -297,6 +321,7 @@ public final class Cards: Sendable {
             points: try row.int("points"), fields: fields, version: try row.int("version"), voided: try row.bool("voided"),
             publicToken: try row.string("public_token"), authenticationToken: try row.string("authentication_token"),
             createdAt: try row.int("created_at"), updatedAt: try row.int("updated_at"),
+            testClock: try row.optionalString("test_clock"),
             fetchedVersion: try row.optionalInt("fetched_version"), fetchedAt: try row.optionalInt("fetched_at")
         )
     }

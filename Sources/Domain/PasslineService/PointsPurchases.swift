@@ -59,8 +59,9 @@ public final class PointsPurchases: Sendable {
     /// - Throws: `DomainError.invalid` naming each bad field (a currency not the program's
     ///   among them), `.notFound` for no such card, `.conflict` for a voided card, a tenant
     ///   without a program, or a reference used for another purchase.
-    public func purchase(_ request: PurchaseRequest, tenant: String, mode: CardMode, now: Int64 = WallClock.milliseconds(),
+    public func purchase(_ request: PurchaseRequest, tenant: String, mode: CardMode, now wallNow: Int64 = WallClock.milliseconds(),
                          render: @escaping @Sendable (Outcome) -> [UInt8]) async throws -> Answer {
+        let now = try await cards.time(tenant: tenant, mode: mode, serial: request.serial, now: wallNow)
         var faults: [DomainError.Fault] = []
         if !(1...Program.maxAmount).contains(request.amount) { faults.append(.init("amount", "must be 1 to 1,000,000,000,000 minor units")) }
         if Currency(request.currency) == nil { faults.append(.init("currency", "must be an ISO 4217 code such as EUR")) }
@@ -133,8 +134,9 @@ public final class PointsPurchases: Sendable {
     /// - Throws: `.notFound` for no such purchase on the card, `.invalid` for an amount past
     ///   what is left to refund, `.conflict` for a purchase refunded in full already.
     public func refund(serial: String, reference: String, amount: Int64?, tenant: String, mode: CardMode, idempotencyKey: String?,
-                       requestHash: [UInt8], actor: String?, now: Int64 = WallClock.milliseconds(),
+                       requestHash: [UInt8], actor: String?, now wallNow: Int64 = WallClock.milliseconds(),
                        render: @escaping @Sendable (Outcome) -> [UInt8]) async throws -> Answer {
+        let now = try await cards.time(tenant: tenant, mode: mode, serial: serial, now: wallNow)
         if let amount, !(1...Program.maxAmount).contains(amount) {
             throw DomainError(.invalid, "The refund is not valid: amount must be 1 to 1,000,000,000,000 minor units.",
                               faults: [.init("amount", "must be 1 to 1,000,000,000,000 minor units")])

@@ -36,10 +36,11 @@ public struct PointsScheduler: Service {
 
     /// Expires everything due by `now`; returns the cards changed.
     @discardableResult
-    public func expireDue(now: Int64 = WallClock.milliseconds()) async throws -> Int {
+    public func expireDue(now: Int64 = WallClock.milliseconds(), clock: TestClocks.Key? = nil) async throws -> Int {
         var total = 0
         while !WorkerLoop.isStopping {
-            let due = try await database.withConnection { try PointExpiries.dueCards(now: now, limit: batchSize, on: $0) }
+            let (limit, clockKey) = (batchSize, clock)
+            let due = try await database.withConnection { try PointExpiries.dueCards(now: now, limit: limit, clock: clockKey, on: $0) }
             guard !due.isEmpty else { break }
             var changed = 0
             for (group, cards) in Dictionary(grouping: due, by: { GroupKey(tenant: $0.tenant, mode: $0.mode) }) {
@@ -51,7 +52,9 @@ public struct PointsScheduler: Service {
                     logger.info("points expired", metadata: ["tenant.id": .string(group.tenant), "card.count": .stringConvertible(expired.cards),
                                                              "points.expired": .stringConvertible(expired.points)])
                     // A card that showed what was about to expire shows what is left.
-                    for card in cards { try await refreshLook(tenant: group.tenant, mode: group.mode, serial: card.serial, now: now, onlyIfShown: true) }
+                    for card in cards {
+                        try await refreshLook(tenant: group.tenant, mode: group.mode, serial: card.serial, now: now, onlyIfShown: true, clock: clock)
+                    }
                 }
             }
             if changed > 0 { jobs.notifyCommitted() }
@@ -66,14 +69,15 @@ public struct PointsScheduler: Service {
     /// changes, and the change's push carries the words to the lock screen (the template's
     /// field with `changeMessage: "%@"`). Returns the cards changed.
     @discardableResult
-    public func remindDue(now: Int64 = WallClock.milliseconds()) async throws -> Int {
+    public func remindDue(now: Int64 = WallClock.milliseconds(), clock: TestClocks.Key? = nil) async throws -> Int {
         var total = 0
         while !WorkerLoop.isStopping {
-            let due = try await database.withConnection { try PointReminders.dueCards(now: now, limit: batchSize, on: $0) }
+            let (limit, clockKey) = (batchSize, clock)
+            let due = try await database.withConnection { try PointReminders.dueCards(now: now, limit: limit, clock: clockKey, on: $0) }
             guard !due.isEmpty else { break }
             var changed = 0
             for card in due {
-                let program = try await programs.inForceCached(tenant: card.tenant, mode: card.mode, at: now)?.program
+                let program = try await self.program(tenant: card.tenant, mode: card.mode, at: now, clock: clock)
                 let pushed = try await database.transaction { connection -> Bool? in
                     guard let program, let locked = try Purchases.lockCard(serial: card.serial, tenant: card.tenant, mode: card.mode, on: connection),
                           !locked.voided else {
@@ -111,8 +115,8 @@ public struct PointsScheduler: Service {
     }
 
     /// Redraws a card's expiry fields in a transaction of its own.
-    func refreshLook(tenant: String, mode: CardMode, serial: String, now: Int64, onlyIfShown: Bool) async throws {
-        guard let program = try await programs.inForceCached(tenant: tenant, mode: mode, at: now)?.program else { return }
+    func refreshLook(tenant: String, mode: CardMode, serial: String, now: Int64, onlyIfShown: Bool, clock: TestClocks.Key?) async throws {
+        guard let program = try await program(tenant: tenant, mode: mode, at: now, clock: clock) else { return }
         let pushed = try await database.transaction { connection -> Bool? in
             guard let locked = try Purchases.lockCard(serial: serial, tenant: tenant, mode: mode, on: connection), !locked.voided else { return nil }
             return try Self.applyLook(tenant: tenant, mode: mode, serial: serial, program: program, now: now, onlyIfShown: onlyIfShown, on: connection)
@@ -143,6 +147,39 @@ public struct PointsScheduler: Service {
         return result.pushes > 0
     }
 
+    /// The program in force at `time`: from the cache on the real clock; on a test clock, whose
+    /// time may be anywhere, read for that time.
+    func program(tenant: String, mode: CardMode, at time: Int64, clock: TestClocks.Key?) async throws -> Program? {
+        clock == nil ? try await programs.inForceCached(tenant: tenant, mode: mode, at: time)?.program
+            : try await programs.inForce(tenant: tenant, mode: mode, at: time)?.program
+    }
+
+    /// Runs a test clock's advance to its target: it steps the clock's time to each moment
+    /// something falls due on its cards (an expiry, a reminder), in order, and makes it happen
+    /// there, then sets the target time and `ready`. Safe to run again on a clock whose advance
+    /// was cut short, or beside another run of it: each step is a ledger change or a reminder
+    /// that happens once.
+    public func advance(_ key: TestClocks.Key) async throws {
+        for _ in 0..<100_000 {
+            guard let clock = try await database.withConnection({ try TestClocks.get(key, on: $0) }), clock.status == .advancing else { return }
+            let next = try await database.withConnection { connection in
+                [try PointExpiries.nextDue(clock: key, on: connection), try PointReminders.nextDue(clock: key, on: connection)].compactMap { $0 }.min()
+            }
+            guard let next, next <= clock.targetTime else {
+                try await database.transaction { try TestClocks.move(key, to: clock.targetTime, finished: true, on: $0) }
+                return
+            }
+            let at = max(next, clock.frozenTime)
+            try await database.transaction { try TestClocks.move(key, to: at, finished: false, on: $0) }
+            let changed = try await expireDue(now: at, clock: key) + remindDue(now: at, clock: key)
+            if changed == 0 && next <= clock.frozenTime {
+                // Due but not done (another runner holds the card): let it finish.
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        logger.error("test clock advance did not finish", metadata: ["tenant.id": .string(key.tenant), "test_clock.id": .string(key.id)])
+    }
+
     struct GroupKey: Hashable {
         let tenant: String
         let mode: CardMode
@@ -156,6 +193,8 @@ public struct PointsScheduler: Service {
                     let now = WallClock.milliseconds()
                     try await expireDue(now: now)
                     try await remindDue(now: now)
+                    // Advances a restart cut short go on.
+                    for clock in try await database.withConnection({ try TestClocks.advancing(on: $0) }) { try await advance(clock) }
                     let next = try await database.withConnection { connection in
                         [try PointExpiries.nextDue(on: connection), try PointReminders.nextDue(on: connection)].compactMap { $0 }.min()
                     }

@@ -43,7 +43,8 @@ public final class RewardCatalogue: Sendable {
     /// - Throws: `.notFound` for an unknown card or reward (another tenant's or mode's alike),
     ///   `.conflict` when the balance, the reward's window or its limit does not allow it.
     public func redeem(tenant: String, mode: CardMode, serial: String, reward idOrName: String, idempotencyKey: String?, requestHash: [UInt8],
-                       actor: String?, now: Int64 = WallClock.milliseconds(), render: @escaping @Sendable (Redemption) -> [UInt8]) async throws -> Answer {
+                       actor: String?, now wallNow: Int64 = WallClock.milliseconds(), render: @escaping @Sendable (Redemption) -> [UInt8]) async throws -> Answer {
+        let now = try await cards.time(tenant: tenant, mode: mode, serial: serial, now: wallNow)
         let key = idempotencyKey.map { Idempotency.scoped($0, mode: mode) }
         if let key, let replay = try await WriteAnswers.stored(tenant: tenant, key: key, requestHash: requestHash, database: cards.database) { return replay }
         let (body, pushed) = try await cards.database.transaction { connection -> ([UInt8], Bool) in

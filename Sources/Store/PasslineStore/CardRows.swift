@@ -10,11 +10,14 @@ public enum CardRows {
         public var authenticationToken: String, publicToken: String, fieldsJSON: String, points: Int64
         /// When the opening balance's lot expires (nil: never).
         public var pointsExpireAt: Int64?
+        /// The test clock the card lives on (test mode only).
+        public var testClock: String?
         public init(serialNumber: String, templateID: String, mode: CardMode = .live, memberID: String, memberName: String,
-                    authenticationToken: String, publicToken: String, fieldsJSON: String = "{}", points: Int64, pointsExpireAt: Int64? = nil) {
+                    authenticationToken: String, publicToken: String, fieldsJSON: String = "{}", points: Int64, pointsExpireAt: Int64? = nil,
+                    testClock: String? = nil) {
             self.serialNumber = serialNumber; self.templateID = templateID; self.mode = mode; self.memberID = memberID
             self.memberName = memberName; self.authenticationToken = authenticationToken; self.publicToken = publicToken
-            self.fieldsJSON = fieldsJSON; self.points = points; self.pointsExpireAt = pointsExpireAt
+            self.fieldsJSON = fieldsJSON; self.points = points; self.pointsExpireAt = pointsExpireAt; self.testClock = testClock
         }
     }
 
@@ -26,11 +29,11 @@ public enum CardRows {
         do {
             try connection.execute("""
                 INSERT INTO cards (tenant_id, serial_number, template_id, mode, member_id, member_name, authentication_token,
-                                   public_token, fields, points, version, update_tag, created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, ?, ?)
+                                   public_token, fields, points, version, update_tag, created_at, updated_at, test_clock)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, ?, ?, ?)
                 """, [.text(tenant), .text(card.serialNumber), .text(card.templateID), .text(card.mode.rawValue), .text(card.memberID),
                       .text(card.memberName), .text(card.authenticationToken), .text(card.publicToken), .text(card.fieldsJSON),
-                      .int(card.points), .int(now), .int(now)])
+                      .int(card.points), .int(now), .int(now), SQLValue(card.testClock)])
         } catch let error as SQLError where error.code == .uniqueViolation {
             throw DomainError(.conflict, "The tenant has a card with serial number \(card.serialNumber) already.")
         } catch let error as SQLError where error.code == .foreignKeyViolation {

@@ -131,26 +131,36 @@ public enum PointLots {
         case reminder = "reminder_at"
     }
 
-    /// Cards with a lot whose `moment` has come by `now`, soonest first, at most `limit`.
-    /// Voided cards take no changes, so their lots are left as they are.
-    static func cardsDue(_ moment: Moment, now: Int64, limit: Int, on connection: any SQLConnection) throws -> [DueCard] {
+    /// Cards with a lot whose `moment` has come by `now`, soonest first, at most `limit`: the
+    /// cards on the real clock, or those on one test clock. Voided cards take no changes, so
+    /// their lots are left as they are.
+    static func cardsDue(_ moment: Moment, now: Int64, limit: Int, clock: TestClocks.Key?, on connection: any SQLConnection) throws -> [DueCard] {
         var seen = Set<DueCard>()
         var cards: [DueCard] = []
+        let onClock = clock == nil ? "c.test_clock IS NULL" : "c.tenant_id = ? AND c.test_clock = ?"
+        let clockValues: [SQLValue] = clock.map { [.text($0.tenant), .text($0.id)] } ?? []
         for row in try connection.query("""
             SELECT l.tenant_id AS tenant_id, c.mode AS mode, l.serial_number AS serial_number FROM point_lots l
             JOIN cards c ON c.tenant_id = l.tenant_id AND c.serial_number = l.serial_number
-            WHERE l.remaining > 0 AND l.\(moment.rawValue) <= ? AND c.voided = 0 ORDER BY l.\(moment.rawValue) LIMIT ?
-            """, [.int(now), .int(Int64(limit))]) {
+            WHERE l.remaining > 0 AND l.\(moment.rawValue) <= ? AND c.voided = 0 AND \(onClock) ORDER BY l.\(moment.rawValue) LIMIT ?
+            """, [.int(now)] + clockValues + [.int(Int64(limit))]) {
             let card = DueCard(tenant: try row.string("tenant_id"), mode: try row.mode("mode"), serial: try row.string("serial_number"))
             if seen.insert(card).inserted { cards.append(card) }
         }
         return cards
     }
 
-    /// When the next lot's `moment` comes; nil when none will.
-    static func nextDue(_ moment: Moment, on connection: any SQLConnection) throws -> Int64? {
-        try connection.first("SELECT MIN(\(moment.rawValue)) AS next FROM point_lots WHERE remaining > 0 AND \(moment.rawValue) IS NOT NULL", [])?
-            .optionalInt("next")
+    /// When the next lot's `moment` comes (on the real clock, or on one test clock); nil when none will.
+    static func nextDue(_ moment: Moment, clock: TestClocks.Key?, on connection: any SQLConnection) throws -> Int64? {
+        guard let clock else {
+            // Cards on test clocks are few; their lots only bring the real clock's wake-up forward.
+            return try connection.first("SELECT MIN(\(moment.rawValue)) AS next FROM point_lots WHERE remaining > 0 AND \(moment.rawValue) IS NOT NULL", [])?
+                .optionalInt("next")
+        }
+        return try connection.first("""
+            SELECT MIN(l.\(moment.rawValue)) AS next FROM point_lots l JOIN cards c ON c.tenant_id = l.tenant_id AND c.serial_number = l.serial_number
+            WHERE l.remaining > 0 AND l.\(moment.rawValue) IS NOT NULL AND c.voided = 0 AND c.tenant_id = ? AND c.test_clock = ?
+            """, [.text(clock.tenant), .text(clock.id)])?.optionalInt("next")
     }
 }
 
@@ -158,12 +168,14 @@ public enum PointLots {
 /// the card's new version and its pushes, like any other change.
 public enum PointExpiries {
     /// Cards with a lot expired by `now`, soonest first, at most `limit`.
-    public static func dueCards(now: Int64, limit: Int, on connection: any SQLConnection) throws -> [PointLots.DueCard] {
-        try PointLots.cardsDue(.expiry, now: now, limit: limit, on: connection)
+    public static func dueCards(now: Int64, limit: Int, clock: TestClocks.Key? = nil, on connection: any SQLConnection) throws -> [PointLots.DueCard] {
+        try PointLots.cardsDue(.expiry, now: now, limit: limit, clock: clock, on: connection)
     }
 
     /// When the next lot expires; nil when none will.
-    public static func nextDue(on connection: any SQLConnection) throws -> Int64? { try PointLots.nextDue(.expiry, on: connection) }
+    public static func nextDue(clock: TestClocks.Key? = nil, on connection: any SQLConnection) throws -> Int64? {
+        try PointLots.nextDue(.expiry, clock: clock, on: connection)
+    }
 
     /// Expires what is due by `now` on these cards of one tenant and mode, in the caller's
     /// transaction, which it commits when anything expired. On PostgreSQL a card another
@@ -204,11 +216,13 @@ public enum PointExpiries {
 /// and what was sent is kept per lot and milestone.
 public enum PointReminders {
     /// Cards with a reminder due by `now`, soonest first, at most `limit`.
-    public static func dueCards(now: Int64, limit: Int, on connection: any SQLConnection) throws -> [PointLots.DueCard] {
-        try PointLots.cardsDue(.reminder, now: now, limit: limit, on: connection)
+    public static func dueCards(now: Int64, limit: Int, clock: TestClocks.Key? = nil, on connection: any SQLConnection) throws -> [PointLots.DueCard] {
+        try PointLots.cardsDue(.reminder, now: now, limit: limit, clock: clock, on: connection)
     }
 
-    public static func nextDue(on connection: any SQLConnection) throws -> Int64? { try PointLots.nextDue(.reminder, on: connection) }
+    public static func nextDue(clock: TestClocks.Key? = nil, on connection: any SQLConnection) throws -> Int64? {
+        try PointLots.nextDue(.reminder, clock: clock, on: connection)
+    }
 
     /// A lot whose reminder is due, read under its card's lock.
     public struct DueLot: Sendable {

@@ -466,6 +466,24 @@ public enum Schema {
             CREATE INDEX lot_reminders_by_card ON lot_reminders (tenant_id, serial_number);
             """
         },
+        Migration(version: 13, name: "test clocks") { _ in
+            """
+            -- A test-mode clock, as Stripe's: cards on it live at its frozen time, and advancing it
+            -- makes everything due in between happen, in order. The target is kept so that an
+            -- advance cut short by a restart goes on.
+            CREATE TABLE test_clocks (
+                tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+                id TEXT NOT NULL,
+                frozen_time BIGINT NOT NULL,
+                target_time BIGINT NOT NULL,
+                status TEXT NOT NULL CHECK (status IN ('ready', 'advancing')),
+                created_at BIGINT NOT NULL,
+                PRIMARY KEY (tenant_id, id)
+            );
+            CREATE INDEX test_clocks_advancing ON test_clocks (status) WHERE status = 'advancing';
+            ALTER TABLE cards ADD COLUMN test_clock TEXT;
+            """
+        },
     ]
 
     /// SQLite has one writer: a row trigger updates the counts in place.
