@@ -48,7 +48,8 @@ struct TemplateTests {
             for (name, bytes) in files { try writer.add(prefix + name, bytes) }
             if !prefix.isEmpty { try writer.add("__MACOSX/._pass.json", [0]) }
             let template = try PassTemplate.load(name: "uploaded", zip: try writer.finish())
-            #expect(template.assetNames.count == files.count - 1)
+            // Every file but pass.json and stages.json (the template's, not the pass's) goes into the pass.
+            #expect(template.assetNames.count == files.count - 2 && template.stageColors.stages.count == 2)
         }
         #expect { try PassTemplate.load(name: "x", zip: Array("no".utf8)) } throws: { ($0 as? PassError)?.code == .invalidTemplate }
     }

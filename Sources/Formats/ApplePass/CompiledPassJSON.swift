@@ -22,10 +22,11 @@ struct CompiledPassJSON: Sendable {
     let chunks: [Chunk]
     /// Every placeholder, in order of first use.
     let placeholders: [Placeholder]
-    /// Template values for keys the card may override (`voided`, `expirationDate`).
+    /// Template values for keys the card may override (`voided`, `expirationDate`, and the
+    /// colours, which a card's stage may change).
     let overridable: [String: JSONValue]
 
-    static let overridableKeys = ["voided", "expirationDate"]
+    static let overridableKeys = ["voided", "expirationDate"] + StageColors.keys
     /// Whether the template has a `logoText` string (a marker goes in front of it); without one
     /// the builder writes a `logoText` of its own for a marked pass.
     let hasLogoText: Bool

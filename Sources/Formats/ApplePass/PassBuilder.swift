@@ -85,6 +85,11 @@ public struct PassBuilder: Sendable {
         if let expiration = card.expirationDate.map(JSONValue.string) ?? template.passJSON.overridable["expirationDate"] {
             member("expirationDate", expiration)
         }
+        // A card's stage (its `expiryStage` value) picks its colours where the template names them.
+        let stage = card.values[StageColors.stageKey]?.stringValue.flatMap { template.stageColors.stages[$0] } ?? [:]
+        for key in StageColors.keys {
+            if let color = stage[key].map(JSONValue.string) ?? template.passJSON.overridable[key] { member(key, color) }
+        }
         if let marker = card.marker, !template.passJSON.hasLogoText {
             member("logoText", .string(marker))
         }

@@ -18,6 +18,8 @@ public final class PassTemplate: Sendable {
     public let document: JSONObject
     /// Every file the pass carries besides pass.json, by path (`logo@2x.png`, `de.lproj/pass.strings`).
     public let assetNames: [String]
+    /// The colours of each stage a card can be in (from the template's `stages.json`).
+    public let stageColors: StageColors
 
     let passJSON: CompiledPassJSON
     let assets: PrecompressedEntries
@@ -123,7 +125,11 @@ public final class PassTemplate: Sendable {
         // The other files.
         var assets: [(name: String, bytes: [UInt8])] = []
         var images: [String: (image: PassImageName, size: PNGInfo)] = [:]
-        for path in files.keys.sorted() where path != "pass.json" {
+        var stageColors = StageColors()
+        if let stages = files["stages.json"] {
+            do { stageColors = try StageColors(parsing: stages) } catch { findings += error.findings }
+        }
+        for path in files.keys.sorted() where path != "pass.json" && path != "stages.json" {
             // Path tricks first: ".." would otherwise pass for a hidden file and slip by unreported.
             let parts = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
             if parts.contains("..") || parts.contains(".") || path.hasPrefix("/") || parts.contains("") || path.contains("\\") {
@@ -257,6 +263,7 @@ public final class PassTemplate: Sendable {
         self.placeholders = compiled!.placeholders
         self.warnings = findings.warnings
         self.assetNames = assets.map(\.name)
+        self.stageColors = stageColors
         self.manifestPrefix = prefix
     }
 }
