@@ -193,6 +193,16 @@ struct CommandLineTests {
         #expect(abs(ratio - pps / sps) < 1e-9)
     }
 
+    @Test("bench expiry runs end to end: a day's reminders and expiries each reach one lot in a hundred, on distinct cards")
+    func benchExpiry() async throws {
+        let result = try await passline("bench", "expiry", "--cards", "500", "--lots-per-card", "4", "--json", in: TestSupport.temporaryFolder())
+        #expect(result.status == 0, "\(result.stderr)")
+        let last = try #require(result.stdout.split(separator: "\n").last)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any])
+        #expect(json["lots"] as? Int == 2_000 && json["reminded"] as? Int == 21 && json["expired"] as? Int == 21, "\(json)")
+        #expect((json["commitsPerSecond"] as? Double ?? 0) > 0)
+    }
+
     @Test("bench push and bench push-latency run end to end and print their JSON")
     func pushBenchmarks() async throws {
         let folder = TestSupport.temporaryFolder()

@@ -9,7 +9,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks, each measured next to its ceiling in the same run.",
-        subcommands: [BuildBench.self, StoreBench.self, QRBench.self, PushBench.self, PushLatencyBench.self]
+        subcommands: [BuildBench.self, StoreBench.self, QRBench.self, PushBench.self, PushLatencyBench.self, ExpiryBench.self]
     )
 }
 
@@ -45,31 +45,7 @@ struct StoreBench: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var targets: [(String, any SQLDatabase, (@Sendable () async -> Void))] = []
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("passline-bench-\(UUID().uuidString)")
-        // The bench never touches the configured store: SQLite gets a file of its own.
-        let sqlite = try await DatabaseURL.sqlite(path: folder.appendingPathComponent("bench.sqlite").path).open()
-        targets.append(("sqlite", sqlite, { try? FileManager.default.removeItem(at: folder) }))
-
-        let conninfo = try postgres ?? {
-            if case .postgres(let conninfo) = try DatabaseURL.fromEnvironment() { return conninfo }
-            return nil
-        }()
-        if let conninfo {
-            let schema = "bench_\(UInt32.random(in: 0...UInt32.max))"
-            let admin = try await DatabaseURL.postgres(conninfo: conninfo).open(maxConnections: 1)
-            try await admin.withConnection { try $0.executeScript("CREATE SCHEMA \(schema)") }
-            let separator = conninfo.contains("://") ? (conninfo.contains("?") ? "&" : "?") : " "
-            let scoped = conninfo.contains("://") ? conninfo + separator + "options=-csearch_path%3D\(schema)" : conninfo + " options='-csearch_path=\(schema)'"
-            let database = try await DatabaseURL.postgres(conninfo: scoped).open(maxConnections: 8)
-            targets.append(("postgres", database, {
-                try? await admin.withConnection { try $0.executeScript("DROP SCHEMA \(schema) CASCADE") }
-                await admin.close()
-            }))
-        } else {
-            Console.error("note: no PostgreSQL given (PASSLINE_DATABASE_URL or --postgres); measuring SQLite only")
-        }
-
+        let targets = try await BenchStores.open(postgres: postgres)
         for (name, database, cleanup) in targets {
             let benchmark = StoreBenchmark(database: database, driver: name, jobs: jobs, cards: cards, registrationsPerDevice: perDevice, devices: devices)
             let result = try await benchmark.run { Console.error($0) }
@@ -175,5 +151,39 @@ struct QRBench: ParsableCommand {
                 }
             }
         }
+    }
+}
+
+/// The stores a benchmark measures: SQLite in a temporary file, and PostgreSQL in a throwaway
+/// schema of the given connection (or PASSLINE_DATABASE_URL's) when there is one. Each comes
+/// with what removes it afterwards.
+enum BenchStores {
+    static func open(postgres: String?) async throws -> [(String, any SQLDatabase, (@Sendable () async -> Void))] {
+        var targets: [(String, any SQLDatabase, (@Sendable () async -> Void))] = []
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("passline-bench-\(UUID().uuidString)")
+        // The bench never touches the configured store: SQLite gets a file of its own.
+        let sqlite = try await DatabaseURL.sqlite(path: folder.appendingPathComponent("bench.sqlite").path).open()
+        targets.append(("sqlite", sqlite, { try? FileManager.default.removeItem(at: folder) }))
+
+        let conninfo = try postgres ?? {
+            if case .postgres(let conninfo) = try DatabaseURL.fromEnvironment() { return conninfo }
+            return nil
+        }()
+        if let conninfo {
+            let schema = "bench_\(UInt32.random(in: 0...UInt32.max))"
+            let admin = try await DatabaseURL.postgres(conninfo: conninfo).open(maxConnections: 1)
+            try await admin.withConnection { try $0.executeScript("CREATE SCHEMA \(schema)") }
+            let separator = conninfo.contains("://") ? (conninfo.contains("?") ? "&" : "?") : " "
+            let scoped = conninfo.contains("://") ? conninfo + separator + "options=-csearch_path%3D\(schema)" : conninfo + " options='-csearch_path=\(schema)'"
+            let database = try await DatabaseURL.postgres(conninfo: scoped).open(maxConnections: 8)
+            targets.append(("postgres", database, {
+                try? await admin.withConnection { try $0.executeScript("DROP SCHEMA \(schema) CASCADE") }
+                await admin.close()
+            }))
+        } else {
+            Console.error("note: no PostgreSQL given (PASSLINE_DATABASE_URL or --postgres); measuring SQLite only")
+        }
+
+        return targets
     }
 }
