@@ -220,6 +220,9 @@ struct ProgramAPITests {
         let other = try await server.send("POST", "/api/v1/cards", body: #"{"template":"lumen","memberId":"M2","memberName":"Bo","points":0}"#, headers: key)
         let second = try #require(other.json?["serialNumber"] as? String)
         _ = try await purchase(server, second, key, amount: 50_000, reference: "M2")
+        // An opening balance under the program expires, and is reminded of, as earned points are.
+        let opened = try await server.send("POST", "/api/v1/cards", body: #"{"template":"lumen","memberId":"M3","memberName":"Cy","points":40}"#, headers: key)
+        let third = try #require(opened.json?["serialNumber"] as? String)
         let scheduler = PointsScheduler(database: server.database, programs: Programs(database: server.database), jobs: JobQueue(database: server.database),
                                         logger: Logger(label: "test"))
         let day = Timestamp.millisecondsPerDay
@@ -234,7 +237,7 @@ struct ProgramAPITests {
             for _ in 0..<3 { group.addTask { try await scheduler.remindDue(now: start + 62 * day + 60_000) } }
             return try await group.reduce(0, +)
         }
-        #expect(firstRound == 2, "each card's 28-day reminder once, among three schedulers")
+        #expect(firstRound == 3, "each card's 28-day reminder once, among three schedulers")
         #expect(try await scheduler.remindDue(now: start + 62 * day + 120_000) == 0)
         let reminded = try await card(serial)
         let fields = try #require(reminded["fields"] as? [String: Any])
@@ -245,13 +248,14 @@ struct ProgramAPITests {
         #expect(try await reminders(serial) == [28])
 
         // The 7-day milestone.
-        #expect(try await scheduler.remindDue(now: start + 83 * day + 60_000) == 2)
+        #expect(try await scheduler.remindDue(now: start + 83 * day + 60_000) == 3)
+        #expect(try await reminders(third) == [7, 28])
         #expect(try await reminders(serial) == [7, 28])
         #expect((try await card(serial)["fields"] as? [String: Any])?["expiryStage"] as? String == "7")
         #expect(try await scheduler.remindDue(now: start + 89 * day) == 0)
 
         // At expiry the points go, and the card is calm again, its words gone.
-        #expect(try await scheduler.expireDue(now: start + 91 * day) == 2)
+        #expect(try await scheduler.expireDue(now: start + 91 * day) == 3)
         let after = try await card(serial)
         #expect(after["points"] as? Int == 120 && (after["fields"] as? [String: Any])?["expiryStage"] as? String == "calm")
         #expect((after["fields"] as? [String: Any])?["pointsExpiring"] == nil)

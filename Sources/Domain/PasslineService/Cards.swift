@@ -133,13 +133,15 @@ public final class Cards: Sendable {
         let identity = try await identities.entry(tenant: tenant)
         let pass = try await buildPass(card, identity: identity.identity)
         let fieldsJSON = JSONWriter.string(.object(request.fields))
-        // Opening points expire as earned ones do.
-        let expireAt = request.points > 0 ? try await programs.inForceCached(tenant: tenant, mode: mode, at: now)?.program.expiry?.expiresAt(from: now) : nil
+        // Opening points expire, and are reminded of, as earned ones are.
+        let program = request.points > 0 ? try await programs.inForceCached(tenant: tenant, mode: mode, at: now)?.program : nil
+        let expireAt = program?.expiry?.expiresAt(from: now)
+        let reminder = program.flatMap { program in expireAt.flatMap { ReminderSchedule.next(expiresAt: $0, earnedAt: now, sent: [], program: program) } }
         try await database.transaction { connection in
             try CardRows.insert(CardRows.NewCard(
                 serialNumber: card.serialNumber, templateID: templateID, mode: mode, memberID: card.memberID, memberName: card.memberName,
                 authenticationToken: card.authenticationToken, publicToken: card.publicToken, fieldsJSON: fieldsJSON, points: card.points,
-                pointsExpireAt: expireAt, testClock: request.testClock
+                pointsExpireAt: expireAt, pointsReminder: reminder, testClock: request.testClock
             ), tenant: tenant, now: now, on: connection)
         }
         passes.store(pass, for: Self.cacheKey(card, identity: identity), bytes: pass.count)

@@ -10,14 +10,17 @@ public enum CardRows {
         public var authenticationToken: String, publicToken: String, fieldsJSON: String, points: Int64
         /// When the opening balance's lot expires (nil: never).
         public var pointsExpireAt: Int64?
+        /// The opening balance's first expiry reminder (milestone, when).
+        public var pointsReminder: (daysBefore: Int64, at: Int64)?
         /// The test clock the card lives on (test mode only).
         public var testClock: String?
         public init(serialNumber: String, templateID: String, mode: CardMode = .live, memberID: String, memberName: String,
                     authenticationToken: String, publicToken: String, fieldsJSON: String = "{}", points: Int64, pointsExpireAt: Int64? = nil,
-                    testClock: String? = nil) {
+                    pointsReminder: (daysBefore: Int64, at: Int64)? = nil, testClock: String? = nil) {
             self.serialNumber = serialNumber; self.templateID = templateID; self.mode = mode; self.memberID = memberID
             self.memberName = memberName; self.authenticationToken = authenticationToken; self.publicToken = publicToken
-            self.fieldsJSON = fieldsJSON; self.points = points; self.pointsExpireAt = pointsExpireAt; self.testClock = testClock
+            self.fieldsJSON = fieldsJSON; self.points = points; self.pointsExpireAt = pointsExpireAt; self.pointsReminder = pointsReminder
+            self.testClock = testClock
         }
     }
 
@@ -47,9 +50,10 @@ public enum CardRows {
                 VALUES (?, ?, ?, ?, 'opening balance', ?, 'adjust') RETURNING id
                 """, [.text(tenant), .text(card.serialNumber), .int(card.points), .int(card.points), .int(now)])!
             try connection.execute("""
-                INSERT INTO point_lots (tenant_id, serial_number, entry_id, points, remaining, earned_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO point_lots (tenant_id, serial_number, entry_id, points, remaining, earned_at, expires_at, reminder_days, reminder_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, [.text(tenant), .text(card.serialNumber), .int(try entry.int("id")), .int(card.points), .int(card.points), .int(now),
-                      SQLValue(card.pointsExpireAt)])
+                      SQLValue(card.pointsExpireAt), SQLValue(card.pointsReminder?.daysBefore), SQLValue(card.pointsReminder?.at)])
         }
         try GoogleSync.enqueue(tenant: tenant, serial: card.serialNumber, mode: card.mode, now: now, on: connection)
         try connection.execute("""
