@@ -88,7 +88,9 @@ struct ExpiryBenchmark: Sendable {
             try connection.execute("""
                 WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
                 INSERT INTO point_lots (tenant_id, serial_number, points, remaining, earned_at, expires_at, reminder_days, reminder_at)
-                SELECT 'bench', 'S' || (i % ?), 10, 10, 0, ? + i * ? / ?, 28, ? + i * ? / ? - ? FROM n
+                SELECT 'bench', 'S' || (i % ?), 10, 10, 0,
+                       CAST(? AS BIGINT) + CAST(i AS BIGINT) * CAST(? AS BIGINT) / CAST(? AS BIGINT), 28,
+                       CAST(? AS BIGINT) + CAST(i AS BIGINT) * CAST(? AS BIGINT) / CAST(? AS BIGINT) - CAST(? AS BIGINT) FROM n
                 """, [.int(Int64(total - 1)), .int(Int64(cards)), .int(start + 28 * day), .int(100 * day), .int(Int64(total)),
                       .int(start + 28 * day), .int(100 * day), .int(Int64(total)), .int(28 * day)])
         }
