@@ -114,6 +114,11 @@ struct ProgramAPITests {
         #expect(try await server.send("POST", "/api/v1/cards/\(serial)/purchases/NOPE/refund", headers: key).status == 404)
         #expect(try await server.send("POST", "/api/v1/cards/\(serial)/purchases/P1/refund", headers: ["Authorization": "Bearer \(server.tenantB.liveKey)"]).status == 404)
         #expect(try await server.send("POST", "/api/v1/cards/\(serial)/purchases/P1/refund", body: #"{"amount":"all"}"#, headers: key).status == 422)
+        // A reference with spaces and accents is a path segment once percent-encoded.
+        #expect(try await purchase(server, serial, key, amount: 10_000, reference: "Bon n°7 à 10:30").status == 201)
+        let encoded = try #require("Bon n°7 à 10:30".addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/:"))))
+        let odd = try await server.send("POST", "/api/v1/cards/\(serial)/purchases/\(encoded)/refund", headers: key)
+        #expect(odd.status == 201 && (odd.json?["purchase"] as? [String: Any])?["reference"] as? String == "Bon n°7 à 10:30", "\(odd.status) \(String(decoding: odd.body, as: UTF8.self))")
 
         _ = try await purchase(server, serial, key, amount: 30_000, reference: "P2")
         let points = try await server.send("GET", "/api/v1/cards/\(serial)/points", headers: key)

@@ -65,7 +65,9 @@ extension PartnerAPI {
     @Sendable func refundPurchase(_ request: Request, context: Context) async throws -> Response {
         let principal = try context.principal()
         let serial = try context.parameters.require("serial")
-        let reference = try context.parameters.require("reference")
+        // The reference is the partner's text, percent-encoded in the path; the router leaves it encoded.
+        let raw = try context.parameters.require("reference")
+        guard let reference = raw.removingPercentEncoding else { throw Problem.invalidParameter("reference", "is not valid percent-encoding") }
         let key = try IdempotencyKeyHeader.read(request)
         let body = try await RequestBody.bytes(request, limit: BodyLimit.small)
         var amount: Int64?
