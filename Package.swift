@@ -146,8 +146,8 @@ let package = Package(
             name: "PasslineCLI",
             dependencies: [
                 "ApplePass", "LoyaltyRules", "PasslineCrypto", "PasslineDatabase", "PasslineStore", "PasslineQR", "PasslineService", "PasslineServer",
-                "LoyaltyRules", "PasslinePush", "PasslineHTTPClient", "PasslineAPNsSim", "PasslineSQLite", "PasslineGoogle", "PasslineGoogleSim", "GoogleWallet",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"), hummingbird, lifecycle,
+                "PasslinePush", "PasslineHTTPClient", "PasslineAPNsSim", "PasslineSQLite", "PasslineGoogle", "PasslineGoogleSim", "GoogleWallet",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"), hummingbird, lifecycle, logging,
             ],
             path: "Sources/CommandLine/PasslineCLI"
         ),
