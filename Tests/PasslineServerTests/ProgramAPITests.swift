@@ -349,4 +349,34 @@ struct ProgramAPITests {
         #expect(try await scheduler.expireDue(now: .max / 2) == 0)
         await server.stop()
     }
+
+    @Test("the real clock's scheduler is not woken by lots it will never take: a voided card's, a test clock's", arguments: TestDatabase.available)
+    func nothingToWakeFor(kind: TestDatabase) async throws {
+        let (server, key, serial) = try await TransactionTests().setUp(kind)
+        let test = ["Authorization": "Bearer \(server.tenantA.testKey)"]
+        let program = #"{"currency":"EUR","earnRules":[{"paymentMethods":["cash"],"percent":10}],"expiry":{"afterDays":1},"reminders":{"daysBefore":[]},"effectiveAt":"2000-01-01T00:00:00Z"}"#
+        _ = try await server.send("PUT", "/api/v1/program", body: program, headers: key)
+        _ = try await server.send("PUT", "/api/v1/program", body: program, headers: test)
+        // A live card's points, long due, on a card voided before the scheduler came.
+        let tenDaysAgo = Timestamp.format(WallClock.milliseconds() - 10 * Timestamp.millisecondsPerDay)
+        #expect(try await purchase(server, serial, key, amount: 10_000, reference: "V1", extra: #","occurredAt":"\#(tenDaysAgo)""#).status == 201)
+        #expect(try await server.send("POST", "/api/v1/cards/\(serial)/void", headers: key).status == 200)
+        // A test card on a clock in 2020, its points due by that clock, long before the real now.
+        let clock = try #require(try await server.send("POST", "/api/v1/test-clocks", body: #"{"frozenTime":"2020-01-01T00:00:00Z"}"#, headers: test).json?["id"] as? String)
+        let writer = try ZipWriter()
+        for (name, bytes) in TestSupport.templateFiles("loyalty") { try writer.add(name, bytes) }
+        _ = try await server.send("POST", "/api/v1/templates?name=lumen", bodyData: Data(try writer.finish()), headers: test)
+        let card = try #require(try await server.send("POST", "/api/v1/cards", body: #"{"template":"lumen","memberId":"T","memberName":"T","points":0,"testClock":"\#(clock)"}"#, headers: test).json?["serialNumber"] as? String)
+        #expect(try await purchase(server, card, test, amount: 10_000, reference: "C1").status == 201)
+
+        let next = try await server.database.withConnection { connection in
+            (try PointExpiries.nextDue(on: connection), try PointExpiries.nextDue(clock: TestClocks.Key(tenant: server.tenantA.id, id: clock), on: connection))
+        }
+        #expect(next.0 == nil, "nothing the real clock would take")
+        #expect(next.1 == Timestamp.parse("2020-01-02T00:00:00Z"), "the clock's own lot, for its advance")
+        let scheduler = PointsScheduler(database: server.database, programs: Programs(database: server.database), jobs: JobQueue(database: server.database),
+                                        logger: Logger(label: "test"))
+        #expect(try await scheduler.expireDue() == 0)
+        await server.stop()
+    }
 }

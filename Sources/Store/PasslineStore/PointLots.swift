@@ -150,17 +150,17 @@ public enum PointLots {
         return cards
     }
 
-    /// When the next lot's `moment` comes (on the real clock, or on one test clock); nil when none will.
+    /// When the next lot's `moment` comes (on the real clock, or on one test clock); nil when none
+    /// will. Only what `cardsDue` would take counts: a voided card's lots, or a test clock's seen
+    /// from the real clock, are never taken, and counting them would wake the scheduler at once,
+    /// again and again.
     static func nextDue(_ moment: Moment, clock: TestClocks.Key?, on connection: any SQLConnection) throws -> Int64? {
-        guard let clock else {
-            // Cards on test clocks are few; their lots only bring the real clock's wake-up forward.
-            return try connection.first("SELECT MIN(\(moment.rawValue)) AS next FROM point_lots WHERE remaining > 0 AND \(moment.rawValue) IS NOT NULL", [])?
-                .optionalInt("next")
-        }
+        let onClock = clock == nil ? "c.test_clock IS NULL" : "c.tenant_id = ? AND c.test_clock = ?"
+        let clockValues: [SQLValue] = clock.map { [.text($0.tenant), .text($0.id)] } ?? []
         return try connection.first("""
             SELECT MIN(l.\(moment.rawValue)) AS next FROM point_lots l JOIN cards c ON c.tenant_id = l.tenant_id AND c.serial_number = l.serial_number
-            WHERE l.remaining > 0 AND l.\(moment.rawValue) IS NOT NULL AND c.voided = 0 AND c.tenant_id = ? AND c.test_clock = ?
-            """, [.text(clock.tenant), .text(clock.id)])?.optionalInt("next")
+            WHERE l.remaining > 0 AND l.\(moment.rawValue) IS NOT NULL AND c.voided = 0 AND \(onClock)
+            """, clockValues)?.optionalInt("next")
     }
 }
 
