@@ -14,7 +14,7 @@ extension PartnerAPI {
         let template = try context.parameters.require("template")
         let messageRoute = request.uri.path.hasSuffix("/message")
         let body = try await RequestBody.bytes(request, limit: BodyLimit.card)
-        let change = try Self.change(body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) ? nil : body, requireMessage: messageRoute)
+        let change = try Self.change(RequestBody.isBlank(body) ? nil : body, requireMessage: messageRoute)
         let campaign = try await services.campaigns.start(tenant: principal.tenant, mode: principal.mode, template: template, change: change)
         var response = JSONResponse.make(.accepted, .object(JSONObject([("campaign", Self.json(campaign, pushes: [:], fetched: 0))])))
         response.headers[.location] = "/api/v1/campaigns/\(campaign.id)"
@@ -69,7 +69,7 @@ extension PartnerAPI {
         let object = try RequestBody.object(RequestBody.parse(body))
         var errors: [Problem.FieldError] = []
         let allowed = allowFields ? ["fields", "message"] : ["message"]
-        for key in object.keys where !allowed.contains(key) { errors.append(.init(key, "is not a field of this request (\(allowed.joined(separator: ", ")))")) }
+        errors += RequestBody.unknownFields(object, allowed: allowed, of: "this request")
         var change = CardFieldsChange()
         switch object["fields"] {
         case nil: break

@@ -1,4 +1,5 @@
 import Foundation
+import LoyaltyRules
 
 /// HTTP dates (RFC 9110 §5.6.7) and ISO 8601 for JSON.
 ///
@@ -63,45 +64,19 @@ enum HTTPDate {
         return value
     }
 
-    private static func isLeap(_ year: Int) -> Bool { year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) }
+    // The calendar is Timestamp's (RFC 3339 times), one implementation for both formats.
+    private static func daysIn(month: Int, year: Int) -> Int { Int(Timestamp.daysIn(month: Int64(month), year: Int64(year))) }
 
-    private static func daysIn(month: Int, year: Int) -> Int {
-        switch month {
-        case 2: isLeap(year) ? 29 : 28
-        case 4, 6, 9, 11: 30
-        default: 31
-        }
-    }
+    private static func floorDivision(_ a: Int64, _ b: Int64) -> (Int64, Int64) { Timestamp.floorDivision(a, b) }
 
-    /// Floor division and its non-negative remainder.
-    private static func floorDivision(_ a: Int64, _ b: Int64) -> (Int64, Int64) {
-        let quotient = a / b, remainder = a % b
-        return remainder < 0 ? (quotient - 1, remainder + b) : (quotient, remainder)
-    }
-
-    /// Days from 1970-01-01 to a date of the proleptic Gregorian calendar (H. Hinnant's
-    /// `days_from_civil`); years 1 to 9999 keep every step far inside Int64.
+    /// Seconds from 1970-01-01 to a date; years 1 to 9999 keep every step far inside Int64.
     static func secondsSince1970(year: Int, month: Int, day: Int) -> Int64 {
-        let y = Int64(month <= 2 ? year - 1 : year)
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yearOfEra = y - era * 400
-        let m = Int64(month)
-        let dayOfYear = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + Int64(day) - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return (era * 146_097 + dayOfEra - 719_468) * 86_400
+        Timestamp.daysFromCivil(year: Int64(year), month: Int64(month), day: Int64(day)) * 86_400
     }
 
-    /// The inverse: the date of a day number counted from 1970-01-01.
     private static func civil(fromDays days: Int64) -> (year: Int, month: Int, day: Int) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let mp = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        return (Int(yearOfEra + era * 400 + (month <= 2 ? 1 : 0)), Int(month), Int(day))
+        let (year, month, day) = Timestamp.civil(fromDays: days)
+        return (Int(year), Int(month), Int(day))
     }
 
     /// A format style is a value and Sendable: no formatter object made per timestamp.

@@ -152,7 +152,7 @@ struct PartnerAPI<Context: PartnerRequestContext>: Sendable {
         let body = try await RequestBody.bytes(request, limit: BodyLimit.small)
         var points = try Self.pointsRequest(RequestBody.object(RequestBody.parse(body)), serial: serial)
         points.idempotencyKey = key
-        points.requestHash = Digest.sha256(Array("POST cards/\(serial)/transactions\n".utf8) + body)
+        points.requestHash = RequestBody.hash("POST cards/\(serial)/transactions", body)
         points.actor = principal.mode.rawValue
         let result = try await services.cards.transact(points, tenant: principal.tenant, mode: principal.mode, jobs: services.jobs) { outcome in
             JSONWriter.bytes(.object(JSONObject([

@@ -1,6 +1,5 @@
 import Hummingbird
 import LoyaltyRules
-import PasslineCrypto
 import PasslineJSON
 import PasslineService
 
@@ -49,7 +48,7 @@ extension PartnerAPI {
         var purchase = try Self.purchaseRequest(object, serial: serial)
         purchase.idempotencyKey = key
         // The hash covers what the purchase is, so a replay of its reference must say the same.
-        purchase.requestHash = Digest.sha256(Array("POST cards/\(serial)/purchases\n".utf8) + JSONWriter.bytes(.object(object)))
+        purchase.requestHash = RequestBody.hash("POST cards/\(serial)/purchases", JSONWriter.bytes(.object(object)))
         purchase.actor = principal.mode.rawValue
         let answer = try await services.purchases.purchase(purchase, tenant: principal.tenant, mode: principal.mode) { outcome in
             JSONWriter.bytes(.object(JSONObject([
@@ -71,10 +70,9 @@ extension PartnerAPI {
         let key = try IdempotencyKeyHeader.read(request)
         let body = try await RequestBody.bytes(request, limit: BodyLimit.small)
         var amount: Int64?
-        if !body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
+        if !RequestBody.isBlank(body) {
             let object = try RequestBody.object(RequestBody.parse(body))
-            var errors: [Problem.FieldError] = []
-            for name in object.keys where name != "amount" { errors.append(.init(name, "is not a field of a refund (amount)")) }
+            var errors = RequestBody.unknownFields(object, allowed: ["amount"], of: "a refund")
             switch object["amount"] {
             case nil, .null?: break
             case .int(let value)? where value >= 1 && value <= Program.maxAmount: amount = value
@@ -82,7 +80,7 @@ extension PartnerAPI {
             }
             guard errors.isEmpty else { throw Problem.invalidFields("The refund is not valid", errors) }
         }
-        let hash = Digest.sha256(Array("POST cards/\(serial)/purchases/\(reference)/refund\n".utf8) + body)
+        let hash = RequestBody.hash("POST cards/\(serial)/purchases/\(reference)/refund", body)
         let answer = try await services.purchases.refund(serial: serial, reference: reference, amount: amount, tenant: principal.tenant,
                                                          mode: principal.mode, idempotencyKey: key, requestHash: hash,
                                                          actor: principal.mode.rawValue) { outcome in
@@ -127,9 +125,7 @@ extension PartnerAPI {
         let principal = try context.principal()
         let document = try await RequestBody.object(request, limit: BodyLimit.small)
         let reward = try await services.rewards.create(tenant: principal.tenant, mode: principal.mode, document: document)
-        var response = JSONResponse.make(.created, Self.json(reward))
-        response.headers[.location] = "/api/v1/rewards/\(reward.id)"
-        return response
+        return JSONResponse.make(.created, Self.json(reward))
     }
 
     /// `POST /api/v1/cards/{serial}/redemptions` `{"reward": id or name}`: 201 with the redemption,
@@ -140,8 +136,7 @@ extension PartnerAPI {
         let key = try IdempotencyKeyHeader.read(request)
         let body = try await RequestBody.bytes(request, limit: BodyLimit.small)
         let object = try RequestBody.object(RequestBody.parse(body))
-        var errors: [Problem.FieldError] = []
-        for name in object.keys where name != "reward" { errors.append(.init(name, "is not a field of a redemption (reward)")) }
+        var errors = RequestBody.unknownFields(object, allowed: ["reward"], of: "a redemption")
         var reward = ""
         switch object["reward"] {
         case .string(let value)? where !value.isEmpty && value.count <= 100: reward = value
@@ -149,7 +144,7 @@ extension PartnerAPI {
         case let other?: errors.append(.init("reward", other.stringValue == nil ? "must be a string, found \(other.typeName)" : "must be 1 to 100 characters"))
         }
         guard errors.isEmpty else { throw Problem.invalidFields("The redemption is not valid", errors) }
-        let hash = Digest.sha256(Array("POST cards/\(serial)/redemptions\n".utf8) + body)
+        let hash = RequestBody.hash("POST cards/\(serial)/redemptions", body)
         let answer = try await services.rewards.redeem(tenant: principal.tenant, mode: principal.mode, serial: serial, reward: reward,
                                                        idempotencyKey: key, requestHash: hash, actor: principal.mode.rawValue) { redemption in
             JSONWriter.bytes(.object(JSONObject([
@@ -202,8 +197,7 @@ extension PartnerAPI {
     }
 
     static func frozenTime(_ object: JSONObject) throws -> Int64 {
-        var errors: [Problem.FieldError] = []
-        for name in object.keys where name != "frozenTime" { errors.append(.init(name, "is not a field of a test clock (frozenTime)")) }
+        var errors = RequestBody.unknownFields(object, allowed: ["frozenTime"], of: "a test clock")
         var time: Int64?
         switch object["frozenTime"] {
         case .string(let text)?:
@@ -222,9 +216,7 @@ extension PartnerAPI {
     }
 
     static func purchaseRequest(_ object: JSONObject, serial: String) throws -> PointsPurchases.PurchaseRequest {
-        var errors: [Problem.FieldError] = []
-        let known = ["amount", "currency", "paymentMethod", "reference", "occurredAt"]
-        for name in object.keys where !known.contains(name) { errors.append(.init(name, "is not a field of a purchase (\(known.joined(separator: ", ")))")) }
+        var errors = RequestBody.unknownFields(object, allowed: ["amount", "currency", "paymentMethod", "reference", "occurredAt"], of: "a purchase")
         var amount: Int64 = 0
         switch object["amount"] {
         case .int(let value)? where value >= 1 && value <= Program.maxAmount: amount = value

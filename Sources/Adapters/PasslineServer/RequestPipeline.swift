@@ -1,6 +1,7 @@
 import Foundation
 import ApplePass
 import Hummingbird
+import PasslineCrypto
 import PasslineJSON
 import PasslineService
 
@@ -42,6 +43,22 @@ enum RequestBody {
     static func object(_ json: JSONValue) throws -> JSONObject {
         guard let object = json.objectValue else { throw Problem.invalid("body", "must be a JSON object, found \(json.typeName)") }
         return object
+    }
+
+    /// Whether a body is empty or only whitespace: an optional body that was left out.
+    static func isBlank(_ bytes: [UInt8]) -> Bool {
+        bytes.allSatisfy { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }
+    }
+
+    /// A fault for every member of `object` that `what` does not have: a typo is named, not ignored.
+    static func unknownFields(_ object: JSONObject, allowed: [String], of what: String) -> [Problem.FieldError] {
+        object.keys.filter { !allowed.contains($0) }.map { .init($0, "is not a field of \(what) (\(allowed.joined(separator: ", ")))") }
+    }
+
+    /// What a write asked, for telling its replay from another request under the same key or
+    /// reference: the route and the body.
+    static func hash(_ route: String, _ body: [UInt8]) -> [UInt8] {
+        Digest.sha256(Array("\(route)\n".utf8) + body)
     }
 }
 
