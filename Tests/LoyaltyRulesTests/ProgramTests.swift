@@ -93,4 +93,25 @@ struct ProgramTests {
         }
         #expect(Timestamp.format(1_798_070_400_000) == "2026-12-24T00:00:00Z")
     }
+
+    @Test("tiers: levels ascending from 0, unique names, a window; multipliers name levels; every fault at once")
+    func tiers() throws {
+        let program = try Program.parse(try object(#"{"currency":"EUR","earnRules":[],"tierMultipliers":{"Gold":150},"tiers":{"windowDays":365,"levels":[{"name":"Member","minPoints":0},{"name":"Silver","minPoints":100},{"name":"Gold","minPoints":500}]}}"#))
+        let tiers = try #require(program.tiers)
+        #expect([0, 99, 100, 499, 500, Int64.max].map(tiers.tier(earned:)) == ["Member", "Member", "Silver", "Silver", "Gold", "Gold"])
+        #expect(try Program.parse(program.json) == program)
+        #expect(try Program.parse(try object(#"{"currency":"EUR","earnRules":[],"tiers":null}"#)).tiers == nil)
+        let faulty = try object(#"{"currency":"EUR","earnRules":[],"tierMultipliers":{"Platinum":200},"tiers":{"windowDays":0,"levels":[{"name":"Member","minPoints":10},{"name":"Member","minPoints":5},{"name":"","minPoints":1},{"minPoints":"x"},7],"extra":1}}"#)
+        do {
+            _ = try Program.parse(faulty)
+            Issue.record("accepted")
+        } catch {
+            #expect(Set(error.faults.map(\.field)) == ["tiers.extra", "tiers.windowDays", "tiers.levels[0].minPoints", "tiers.levels[1].name", "tiers.levels[1].minPoints",
+                                                       "tiers.levels[2].name", "tiers.levels[3].minPoints", "tiers.levels[3].name", "tiers.levels[4]",
+                                                       "tierMultipliers.Platinum"], "\(error.faults)")
+        }
+        for bad in [#""tiers":{"windowDays":30,"levels":[]}"#, #""tiers":{"windowDays":30}"#, #""tiers":[1]"#, #""tiers":{"windowDays":99999999999999999999,"levels":[{"name":"A","minPoints":0}]}"#] {
+            #expect(throws: DomainError.self, "\(bad)") { try Program.parse(try object(#"{"currency":"EUR","earnRules":[],\#(bad)}"#)) }
+        }
+    }
 }

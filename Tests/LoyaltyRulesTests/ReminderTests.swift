@@ -59,4 +59,45 @@ struct ReminderTests {
         #expect(ReminderSchedule.text(points: 250, expiresAt: expires, program: program) == "250 points expire on 12 January")
         #expect(ReminderSchedule.text(points: 1, expiresAt: Timestamp.parse("2027-01-12T23:30:00Z")!, program: program) == "1 point expires on 13 January")
     }
+
+    @Test("the stage turns when the reminder goes, quiet hours included; past the first milestone the words say how near it is")
+    func stageFollowsTheReminder() throws {
+        let program = try program()
+        // 03:00 in Berlin: the 28-day milestone falls in quiet hours and comes the evening before, at 20:00 local.
+        let expires = Timestamp.parse("2027-01-12T02:00:00Z")!
+        let reminder = try #require(ReminderSchedule.next(expiresAt: expires, earnedAt: expires - 90 * day, sent: [], program: program))
+        #expect(Timestamp.format(reminder.at) == "2026-12-14T19:00:00Z")
+        #expect(ReminderSchedule.stage(soonestExpiry: expires, now: reminder.at - 1, program: program) == "calm")
+        #expect(ReminderSchedule.stage(soonestExpiry: expires, now: reminder.at, program: program) == "28")
+        #expect(ReminderSchedule.stage(soonestExpiry: expires, now: expires, program: program) == "calm", "expired is no stage")
+        let later = Timestamp.parse("2027-01-12T10:00:00Z")!
+        #expect(ReminderSchedule.text(points: 250, expiresAt: later, stage: "28", program: program) == "250 points expire on 12 January")
+        #expect(ReminderSchedule.text(points: 250, expiresAt: later, stage: "7", program: program) == "Only 7 days left: 250 points expire on 12 January")
+        let single = try Program.parse(try #require(try JSONParser.parse(#"{"currency":"EUR","earnRules":[],"reminders":{"daysBefore":[1]}}"#).objectValue))
+        #expect(ReminderSchedule.text(points: 1, expiresAt: later, stage: "1", program: single) == "1 point expires on 12 January", "its only milestone is its first")
+    }
+
+    @Test("a card's derived fields: words and stage within a milestone, calm after, untouched if never reminded; the tier from the window")
+    func cardLook() throws {
+        let program = try program(#","tiers":{"windowDays":365,"levels":[{"name":"Member","minPoints":0},{"name":"Gold","minPoints":500}]}"#)
+        let expires = Timestamp.parse("2027-01-12T10:00:00Z")!
+        let lots = [PointLot(id: 1, remaining: 200, expiresAt: expires), PointLot(id: 2, remaining: 50, expiresAt: expires),
+                    PointLot(id: 3, remaining: 70, expiresAt: expires + 30 * day), PointLot(id: 4, remaining: 5, expiresAt: nil)]
+        let partner = JSONObject([("colour", .string("blue"))])
+        // Far from any milestone: the partner's fields as they were, the tier added.
+        let early = CardLook.fields(partner, lots: lots, earnedInWindow: 499, now: expires - 60 * day, program: program)
+        #expect(early == JSONObject([("colour", .string("blue")), ("tier", .string("Member"))]))
+        let reminded = CardLook.fields(partner, lots: lots, earnedInWindow: 500, now: expires - 10 * day, program: program)
+        #expect(reminded["pointsExpiring"] == .string("250 points expire on 12 January") && reminded["expiryStage"] == .string("28"))
+        #expect(reminded["tier"] == .string("Gold") && reminded["colour"] == .string("blue"))
+        #expect(CardLook.fields(reminded, lots: lots, earnedInWindow: 500, now: expires - 2 * day, program: program)["pointsExpiring"]
+                == .string("Only 7 days left: 250 points expire on 12 January"))
+        // The soonest lots gone (spent or expired): calm, the words gone, until the next lot's milestone.
+        let calm = CardLook.fields(reminded, lots: Array(lots.suffix(2)), earnedInWindow: 0, now: expires - 2 * day, program: program)
+        #expect(calm["pointsExpiring"] == nil && calm["expiryStage"] == .string("calm") && calm["tier"] == .string("Member"))
+        // A program without tiers leaves a partner's tier alone; an empty card stays empty.
+        let plain = try self.program()
+        #expect(CardLook.fields(JSONObject([("tier", .string("VIP"))]), lots: [], earnedInWindow: nil, now: 0, program: plain) == JSONObject([("tier", .string("VIP"))]))
+        #expect(CardLook.fields(JSONObject(), lots: [], earnedInWindow: nil, now: 0, program: plain) == JSONObject())
+    }
 }

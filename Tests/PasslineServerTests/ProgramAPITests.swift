@@ -379,4 +379,68 @@ struct ProgramAPITests {
         #expect(try await scheduler.expireDue() == 0)
         await server.stop()
     }
+
+    /// A test-mode template, program and clock, and a card on the clock: the moments below are the clock's.
+    func clockedCard(_ server: LiveServer, program: String, at time: String) async throws -> (key: [String: String], clock: String, serial: String) {
+        let key = ["Authorization": "Bearer \(server.tenantA.testKey)"]
+        #expect(try await server.send("PUT", "/api/v1/program", body: program, headers: key).status == 200)
+        let writer = try ZipWriter()
+        for (name, bytes) in TestSupport.templateFiles("loyalty") { try writer.add(name, bytes) }
+        _ = try await server.send("POST", "/api/v1/templates?name=lumen", bodyData: Data(try writer.finish()), headers: key)
+        let clock = try #require(try await server.send("POST", "/api/v1/test-clocks", body: #"{"frozenTime":"\#(time)"}"#, headers: key).json?["id"] as? String)
+        let created = try await server.send("POST", "/api/v1/cards", body: #"{"template":"lumen","memberId":"M","memberName":"N","points":0,"testClock":"\#(clock)"}"#, headers: key)
+        return (key, clock, try #require(created.json?["serialNumber"] as? String))
+    }
+
+    func advance(_ server: LiveServer, _ clock: String, to time: String, _ key: [String: String]) async throws {
+        #expect(try await server.send("POST", "/api/v1/test-clocks/\(clock)/advance", body: #"{"frozenTime":"\#(time)"}"#, headers: key).status == 200)
+        for _ in 0..<400 {
+            if try await server.send("GET", "/api/v1/test-clocks/\(clock)", headers: key).json?["status"] as? String == "ready" { return }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        Issue.record("the clock never became ready")
+    }
+
+    @Test("tiers from a rolling window: each change recomputes the card's tier, refunds take it back, the window forgets; the multiplier follows", arguments: TestDatabase.available)
+    func tiers(kind: TestDatabase) async throws {
+        let server = try await LiveServer.start(kind)
+        let (key, clock, serial) = try await clockedCard(server, program: #"{"currency":"EUR","earnRules":[{"paymentMethods":["cash"],"percent":10}],"tierMultipliers":{"Gold":200},"tiers":{"windowDays":30,"levels":[{"name":"Member","minPoints":0},{"name":"Silver","minPoints":100},{"name":"Gold","minPoints":300}]},"expiry":{"afterDays":90},"reminders":{"daysBefore":[28,7]},"quietHours":{"start":0,"end":1},"timeZone":"UTC","effectiveAt":"2000-01-01T00:00:00Z"}"#, at: "2027-01-01T10:00:00Z")
+        func card() async throws -> (fields: [String: Any], version: Int, points: Int) {
+            let json = try #require(try await server.send("GET", "/api/v1/cards/\(serial)", headers: key).json)
+            return (json["fields"] as? [String: Any] ?? [:], json["version"] as? Int ?? 0, json["points"] as? Int ?? -1)
+        }
+        #expect(try await card().fields["tier"] as? String == "Member", "a new member starts in the first tier")
+        #expect(try await purchase(server, serial, key, amount: 100_000, reference: "P1").json?["pointsEarned"] as? Int == 100)
+        #expect(try await card().fields["tier"] as? String == "Silver")
+        _ = try await purchase(server, serial, key, amount: 200_000, reference: "P2")
+        var now = try await card()
+        #expect(now.fields["tier"] as? String == "Gold" && now.version == 3, "the tier moves in the purchase's own version")
+        // Gold earns double.
+        #expect(try await purchase(server, serial, key, amount: 100_000, reference: "P3").json?["pointsEarned"] as? Int == 200)
+        // Refunds take back what counted: 500 earned, less 200, is still Gold; less 100 more is Silver.
+        #expect(try await server.send("POST", "/api/v1/cards/\(serial)/purchases/P2/refund", body: "{}", headers: key).status == 201)
+        #expect(try await card().fields["tier"] as? String == "Gold")
+        #expect(try await server.send("POST", "/api/v1/cards/\(serial)/purchases/P1/refund", body: "{}", headers: key).status == 201)
+        now = try await card()
+        #expect(now.fields["tier"] as? String == "Silver" && now.points == 200)
+
+        // Past the 28-day milestone (and the 30-day window): the reminder's change redraws the words and the tier alike.
+        try await advance(server, clock, to: "2027-03-05T00:00:00Z", key)
+        now = try await card()
+        #expect(now.fields["pointsExpiring"] as? String == "200 points expire on 1 April" && now.fields["expiryStage"] as? String == "28")
+        #expect(now.fields["tier"] as? String == "Member", "what was earned in January is out of the window")
+        // A redemption takes from the expiring lot: the words say what is left, in the redemption's own version.
+        let spent = try await server.send("POST", "/api/v1/cards/\(serial)/transactions", body: #"{"points":-50,"reason":"gift"}"#, headers: key)
+        #expect(spent.status == 201 && spent.json?["version"] as? Int == now.version + 1)
+        let after = try await card()
+        #expect(after.fields["pointsExpiring"] as? String == "150 points expire on 1 April" && after.version == now.version + 1)
+        // The 7-day reminder says how near it is, so it reaches the lock screen too.
+        try await advance(server, clock, to: "2027-03-26T00:00:00Z", key)
+        #expect(try await card().fields["pointsExpiring"] as? String == "Only 7 days left: 150 points expire on 1 April")
+        // Spending all of the expiring points: calm again, the words gone.
+        _ = try await server.send("POST", "/api/v1/cards/\(serial)/transactions", body: #"{"points":-150,"reason":"spa"}"#, headers: key)
+        now = try await card()
+        #expect(now.fields["pointsExpiring"] == nil && now.fields["expiryStage"] as? String == "calm" && now.points == 0)
+        await server.stop()
+    }
 }

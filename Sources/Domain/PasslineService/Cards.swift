@@ -124,18 +124,20 @@ public final class Cards: Sendable {
         }
         let now = clockTime ?? wallNow
         let (templateID, _, _) = try await templates.load(tenant: tenant, mode: mode, idOrName: request.template)
+        let program = try await programs.inForce(tenant: tenant, mode: mode, at: now, wallNow: wallNow)?.program
+        // A new member starts in the program's first tier; an opening balance is no earning.
+        let fields = program.map { CardLook.fields(request.fields, lots: [], earnedInWindow: 0, now: now, program: $0) } ?? request.fields
         let card = Card(
             tenant: tenant, serialNumber: SecureRandom.token(length: 20), templateID: templateID, mode: mode,
-            memberID: request.memberID, memberName: request.memberName, points: request.points, fields: request.fields, version: 1,
+            memberID: request.memberID, memberName: request.memberName, points: request.points, fields: fields, version: 1,
             voided: false, publicToken: SecureRandom.token(length: 32), authenticationToken: SecureRandom.token(length: 32),
             createdAt: now, updatedAt: now, testClock: request.testClock
         )
         let identity = try await identities.entry(tenant: tenant)
         let pass = try await buildPass(card, identity: identity.identity)
-        let fieldsJSON = JSONWriter.string(.object(request.fields))
+        let fieldsJSON = JSONWriter.string(.object(fields))
         // Opening points expire, and are reminded of, as earned ones are.
-        let program = request.points > 0 ? try await programs.inForceCached(tenant: tenant, mode: mode, at: now)?.program : nil
-        let expireAt = program?.expiry?.expiresAt(from: now)
+        let expireAt = request.points > 0 ? program?.expiry?.expiresAt(from: now) : nil
         let reminder = program.flatMap { program in expireAt.flatMap { ReminderSchedule.next(expiresAt: $0, earnedAt: now, sent: [], program: program) } }
         try await database.transaction { connection in
             try CardRows.insert(CardRows.NewCard(
@@ -191,8 +193,8 @@ public final class Cards: Sendable {
     /// - Throws: `DomainError.notFound`, `.conflict` (redemption over the balance), `.invalid`.
     public func transact(_ request: PointsRequest, tenant: String, mode: CardMode, jobs: JobQueue,
                          render: @escaping @Sendable (Ledger.Outcome) -> [UInt8], now: Int64 = WallClock.milliseconds()) async throws -> TransactionResult {
-        let now = try await time(tenant: tenant, mode: mode, serial: request.serial, now: now)
-        return try await transactions.transact(request, tenant: tenant, mode: mode, jobs: jobs, render: render, now: now)
+        let cardNow = try await time(tenant: tenant, mode: mode, serial: request.serial, now: now)
+        return try await transactions.transact(request, tenant: tenant, mode: mode, jobs: jobs, render: render, now: cardNow, wallNow: now)
     }
 
     /// One earn (positive points) or redemption (negative) a partner asks of a card.

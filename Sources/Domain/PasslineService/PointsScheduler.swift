@@ -28,12 +28,6 @@ public struct PointsScheduler: Service {
         self.logger = logger
     }
 
-    /// The fields a card's look is drawn from: the words of its soonest expiry, and its stage.
-    public enum LookFields {
-        public static let expiring = "pointsExpiring"
-        public static let stage = "expiryStage"
-    }
-
     /// Expires everything due by `now`; returns the cards changed.
     @discardableResult
     public func expireDue(now: Int64 = WallClock.milliseconds(), clock: TestClocks.Key? = nil) async throws -> Int {
@@ -44,17 +38,14 @@ public struct PointsScheduler: Service {
             guard !due.isEmpty else { break }
             var changed = 0
             for (group, cards) in Dictionary(grouping: due, by: { GroupKey(tenant: $0.tenant, mode: $0.mode) }) {
+                let program = try await self.program(tenant: group.tenant, mode: group.mode, at: now, clock: clock)
                 let expired = try await database.transaction { connection in
-                    try PointExpiries.expire(tenant: group.tenant, mode: group.mode, serials: cards.map(\.serial), now: now, on: connection)
+                    try PointExpiries.expire(tenant: group.tenant, mode: group.mode, serials: cards.map(\.serial), now: now, program: program, on: connection)
                 }
                 changed += expired.cards
                 if expired.cards > 0 {
                     logger.info("points expired", metadata: ["tenant.id": .string(group.tenant), "card.count": .stringConvertible(expired.cards),
                                                              "points.expired": .stringConvertible(expired.points)])
-                    // A card that showed what was about to expire shows what is left.
-                    for card in cards {
-                        try await refreshLook(tenant: group.tenant, mode: group.mode, serial: card.serial, now: now, onlyIfShown: true, clock: clock)
-                    }
                 }
             }
             if changed > 0 { jobs.notifyCommitted() }
@@ -97,8 +88,11 @@ public struct PointsScheduler: Service {
                         let next = ReminderSchedule.next(expiresAt: lot.expiresAt, earnedAt: lot.earnedAt, sent: already.union(recorded), program: program)
                         try PointReminders.record(tenant: card.tenant, serial: card.serial, lot: lot, days: recorded, next: next, now: now, on: connection)
                     }
-                    return try Self.applyLook(tenant: card.tenant, mode: card.mode, serial: card.serial, program: program, now: now,
-                                              onlyIfShown: false, on: connection)
+                    // The card's words and stage move to the milestone; its new version's push carries them.
+                    guard try !CardLooks.refresh(tenant: card.tenant, serials: [card.serial], program: program, now: now, on: connection).isEmpty else {
+                        return nil
+                    }
+                    return try CardChanges.apply(.init(), tenant: card.tenant, mode: card.mode, serial: card.serial, now: now, on: connection).pushes > 0
                 }
                 if let pushed {
                     changed += 1
@@ -112,39 +106,6 @@ public struct PointsScheduler: Service {
             if changed == 0 { break }
         }
         return total
-    }
-
-    /// Redraws a card's expiry fields in a transaction of its own.
-    func refreshLook(tenant: String, mode: CardMode, serial: String, now: Int64, onlyIfShown: Bool, clock: TestClocks.Key?) async throws {
-        guard let program = try await program(tenant: tenant, mode: mode, at: now, clock: clock) else { return }
-        let pushed = try await database.transaction { connection -> Bool? in
-            guard let locked = try Purchases.lockCard(serial: serial, tenant: tenant, mode: mode, on: connection), !locked.voided else { return nil }
-            return try Self.applyLook(tenant: tenant, mode: mode, serial: serial, program: program, now: now, onlyIfShown: onlyIfShown, on: connection)
-        }
-        if pushed == true { jobs.notifyCommitted() }
-    }
-
-    /// Sets the card's expiry fields from its open lots: a new version and its pushes when they
-    /// change. Returns whether anything was pushed, nil when nothing changed.
-    static func applyLook(tenant: String, mode: CardMode, serial: String, program: Program, now: Int64, onlyIfShown: Bool,
-                          on connection: any SQLConnection) throws -> Bool? {
-        guard let row = try connection.first("SELECT fields FROM cards WHERE tenant_id = ? AND serial_number = ?", [.text(tenant), .text(serial)]) else { return nil }
-        var fields = (try? JSONParser.parse(Array(try row.string("fields").utf8)))?.objectValue ?? JSONObject()
-        if onlyIfShown && fields[LookFields.expiring] == nil && fields[LookFields.stage] == nil { return nil }
-        let lots = try PointLots.open(tenant: tenant, serial: serial, on: connection)
-        let soonest = lots.compactMap(\.expiresAt).filter { $0 > now }.min()
-        let before = fields
-        if let soonest {
-            let points = lots.filter { $0.expiresAt == soonest }.map(\.remaining).reduce(0, +)
-            fields[LookFields.expiring] = .string(ReminderSchedule.text(points: points, expiresAt: soonest, program: program))
-        } else {
-            fields[LookFields.expiring] = nil
-        }
-        fields[LookFields.stage] = .string(ReminderSchedule.stage(soonestExpiry: soonest, now: now, program: program))
-        guard fields != before else { return nil }
-        let result = try CardChanges.apply(.init(fieldsJSON: JSONWriter.string(.object(fields))), tenant: tenant, mode: mode, serial: serial, now: now,
-                                           on: connection)
-        return result.pushes > 0
     }
 
     /// The program in force at `time`: from the cache on the real clock; on a test clock, whose

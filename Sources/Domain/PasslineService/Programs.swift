@@ -41,6 +41,12 @@ public final class Programs: Sendable {
         return cached.scheduled.last { $0.effectiveAt <= time } ?? cached.inForce
     }
 
+    /// The version in force at a card's time: from the cache when that is the real clock's
+    /// `wallNow`, read for that time when the card lives on a test clock.
+    public func inForce(tenant: String, mode: CardMode, at time: Int64, wallNow: Int64) async throws -> Version? {
+        time == wallNow ? try await inForceCached(tenant: tenant, mode: mode, at: time) : try await inForce(tenant: tenant, mode: mode, at: time)
+    }
+
     /// One version of the program.
     public struct Version: Sendable, Equatable {
         public let version: Int64

@@ -53,11 +53,40 @@ public struct Program: Sendable, Equatable {
         public func contains(hour: Int) -> Bool { start < end ? (start..<end).contains(hour) : hour >= start || hour < end }
     }
 
+    /// Tiers from points earned in a rolling window: a member is in the highest level whose
+    /// `minPoints` the earnings of the last `windowDays` reach. The first level starts at 0, so
+    /// every member is in one.
+    public struct Tiers: Sendable, Equatable {
+        public struct Level: Sendable, Equatable {
+            public var name: String
+            public var minPoints: Int64
+            public init(name: String, minPoints: Int64) {
+                self.name = name
+                self.minPoints = minPoints
+            }
+        }
+        public var windowDays: Int64
+        /// Ascending by `minPoints`, the first at 0.
+        public var levels: [Level]
+
+        public init(windowDays: Int64, levels: [Level]) {
+            self.windowDays = windowDays
+            self.levels = levels
+        }
+
+        public func tier(earned: Int64) -> String { (levels.last { earned >= $0.minPoints } ?? levels[0]).name }
+
+        /// Earnings at or after this time count towards the tier at `now`.
+        public func windowStart(now: Int64) -> Int64 { now - windowDays * Timestamp.millisecondsPerDay }
+    }
+
     public var currency: Currency
     public var earnRules: [EarnRule]
     public var rounding: Rounding
     /// Percent applied on top of the earn rule for members of a tier (150 = half again as many).
     public var tierMultipliers: [(tier: String, percent: Int64)]
+    /// Nil: the program keeps no tiers (a partner may still set a card's `tier` itself).
+    public var tiers: Tiers?
     /// Nil: points never expire.
     public var expiry: Expiry?
     /// Days before a lot expires when its holder is reminded, largest first.
@@ -66,11 +95,12 @@ public struct Program: Sendable, Equatable {
     public var quietHours: QuietHours
 
     public init(currency: Currency, earnRules: [EarnRule], rounding: Rounding = .down, tierMultipliers: [(tier: String, percent: Int64)] = [],
-                expiry: Expiry? = nil, reminderDays: [Int64] = [28, 7], timeZone: String = "UTC", quietHours: QuietHours = QuietHours(start: 21, end: 9)) {
+                tiers: Tiers? = nil, expiry: Expiry? = nil, reminderDays: [Int64] = [28, 7], timeZone: String = "UTC", quietHours: QuietHours = QuietHours(start: 21, end: 9)) {
         self.currency = currency
         self.earnRules = earnRules
         self.rounding = rounding
         self.tierMultipliers = tierMultipliers
+        self.tiers = tiers
         self.expiry = expiry
         self.reminderDays = reminderDays
         self.timeZone = timeZone
@@ -80,7 +110,7 @@ public struct Program: Sendable, Equatable {
     public static func == (a: Program, b: Program) -> Bool {
         a.currency == b.currency && a.earnRules == b.earnRules && a.rounding == b.rounding
             && a.tierMultipliers.map(\.tier) == b.tierMultipliers.map(\.tier) && a.tierMultipliers.map(\.percent) == b.tierMultipliers.map(\.percent)
-            && a.expiry == b.expiry && a.reminderDays == b.reminderDays && a.timeZone == b.timeZone && a.quietHours == b.quietHours
+            && a.tiers == b.tiers && a.expiry == b.expiry && a.reminderDays == b.reminderDays && a.timeZone == b.timeZone && a.quietHours == b.quietHours
     }
 
     // MARK: Limits
@@ -119,7 +149,7 @@ public struct Program: Sendable, Equatable {
     /// - Throws: `DomainError.invalid` with a fault per field.
     public static func parse(_ object: JSONObject) throws(DomainError) -> Program {
         var faults: [DomainError.Fault] = []
-        let known: Set<String> = ["currency", "earnRules", "rounding", "tierMultipliers", "expiry", "reminders", "timeZone", "quietHours", "effectiveAt"]
+        let known: Set<String> = ["currency", "earnRules", "rounding", "tierMultipliers", "tiers", "expiry", "reminders", "timeZone", "quietHours", "effectiveAt"]
         for key in object.keys where !known.contains(key) {
             faults.append(.init(key, "is not a field of a program (they are \(known.sorted().joined(separator: ", ")))"))
         }
@@ -198,6 +228,43 @@ public struct Program: Sendable, Equatable {
         case let other?: faults.append(.init("tierMultipliers", "must be an object of tier → percent, found \(other.typeName)"))
         }
 
+        var tierLevels: Tiers?
+        switch object["tiers"] {
+        case nil, .null?: break
+        case .object(let value)?:
+            for key in value.keys where !["windowDays", "levels"].contains(key) { faults.append(.init("tiers.\(key)", "is not a field of tiers (windowDays, levels)")) }
+            let window = integer(value["windowDays"], "tiers.windowDays", 1...maxAfterDays)
+            var levels: [Tiers.Level] = []
+            switch value["levels"] {
+            case .array(let items)? where (1...10).contains(items.count):
+                for (index, item) in items.enumerated() {
+                    let field = "tiers.levels[\(index)]"
+                    guard let level = item.objectValue else { faults.append(.init(field, "must be an object {name, minPoints}, found \(item.typeName)")); continue }
+                    for key in level.keys where !["name", "minPoints"].contains(key) { faults.append(.init("\(field).\(key)", "is not a field of a level (name, minPoints)")) }
+                    let minimum = integer(level["minPoints"], "\(field).minPoints", 0...PointsRules.balances.upperBound)
+                    guard case .string(let name)? = level["name"], !name.isEmpty, name.count <= 64, !name.utf8.contains(0) else {
+                        faults.append(.init("\(field).name", "is required: 1 to 64 characters without NUL")); continue
+                    }
+                    if levels.contains(where: { $0.name == name }) { faults.append(.init("\(field).name", "\(name) is named twice")) }
+                    if index == 0 && minimum != 0 { faults.append(.init("\(field).minPoints", "must be 0: the first level is every member's")) }
+                    if let previous = levels.last, minimum <= previous.minPoints {
+                        faults.append(.init("\(field).minPoints", "must be more than the level before it (\(previous.minPoints))"))
+                    }
+                    levels.append(Tiers.Level(name: name, minPoints: minimum))
+                }
+            case .array?: faults.append(.init("tiers.levels", "must list 1 to 10 levels"))
+            case nil: faults.append(.init("tiers.levels", "is required (for example [{\"name\": \"Member\", \"minPoints\": 0}, {\"name\": \"Gold\", \"minPoints\": 1000}])"))
+            case let other?: faults.append(.init("tiers.levels", "must be an array, found \(other.typeName)"))
+            }
+            if !levels.isEmpty { tierLevels = Tiers(windowDays: window, levels: levels) }
+        case let other?: faults.append(.init("tiers", "must be an object {windowDays, levels} or null (no tiers), found \(other.typeName)"))
+        }
+        if let tierLevels {
+            for multiplier in tiers where !tierLevels.levels.contains(where: { $0.name == multiplier.tier }) {
+                faults.append(.init("tierMultipliers.\(multiplier.tier)", "names no level of tiers (\(tierLevels.levels.map(\.name).joined(separator: ", ")))"))
+            }
+        }
+
         var expiry: Expiry?
         switch object["expiry"] {
         case nil, .null?: break
@@ -258,7 +325,7 @@ public struct Program: Sendable, Equatable {
         }
 
         try DomainError.check(faults, "The program is not valid")
-        return Program(currency: currency, earnRules: rules, rounding: rounding, tierMultipliers: tiers, expiry: expiry,
+        return Program(currency: currency, earnRules: rules, rounding: rounding, tierMultipliers: tiers, tiers: tierLevels, expiry: expiry,
                        reminderDays: reminderDays, timeZone: timeZone, quietHours: quiet)
     }
 
@@ -273,6 +340,11 @@ public struct Program: Sendable, Equatable {
             ("rounding", .string(rounding.rawValue)),
             ("tierMultipliers", .object(JSONObject(tierMultipliers.map { ($0.tier, JSONValue.int($0.percent)) }))),
         ])
+        object["tiers"] = tiers.map { tiers in
+            .object(JSONObject([("windowDays", .int(tiers.windowDays)), ("levels", .array(tiers.levels.map { level in
+                .object(JSONObject([("name", .string(level.name)), ("minPoints", .int(level.minPoints))]))
+            }))]))
+        } ?? .null
         object["expiry"] = expiry.map { .object(JSONObject([("afterDays", .int($0.afterDays)), ("from", .string($0.from.rawValue))])) } ?? .null
         object["reminders"] = .object(JSONObject([("daysBefore", .array(reminderDays.map(JSONValue.int)))]))
         object["timeZone"] = .string(timeZone)

@@ -41,21 +41,28 @@ public enum ReminderSchedule {
         return hours * 3_600_000 - offset
     }
 
-    /// The stage a card's look is in: calm, or the smallest milestone whose window the soonest
-    /// expiry is within (with milestones 28 and 7: calm, then "28", then "7").
+    /// The stage a card's look is in: calm, or the smallest milestone whose reminder time has
+    /// come for the soonest expiry (with milestones 28 and 7: calm, then "28", then "7"). A
+    /// milestone's time is its reminder's, moved out of quiet hours as the reminder is, so the
+    /// card turns when the reminder goes, not hours after it.
     public static func stage(soonestExpiry: Int64?, now: Int64, program: Program) -> String {
-        guard let soonest = soonestExpiry else { return "calm" }
-        let left = soonest - now
-        return program.reminderDays.sorted().first { left <= $0 * Timestamp.millisecondsPerDay }.map { String($0) } ?? "calm"
+        guard let soonest = soonestExpiry, soonest > now else { return "calm" }
+        return program.reminderDays.sorted().first { days in
+            now >= outOfQuietHours(soonest - days * Timestamp.millisecondsPerDay, program: program)
+        }.map { String($0) } ?? "calm"
     }
 
-    /// The words on the card and the lock screen: "250 points expire on 12 January".
-    public static func text(points: Int64, expiresAt: Int64, program: Program) -> String {
+    /// The words on the card and the lock screen: "250 points expire on 12 January"; past
+    /// the first milestone they say how near it is ("Only 7 days left: 250 points expire on
+    /// 12 January"), so that each milestone's words differ and each reaches the lock screen.
+    public static func text(points: Int64, expiresAt: Int64, stage: String? = nil, program: Program) -> String {
         let zone = TimeZone(identifier: program.timeZone) ?? .gmt
         let offset = Int64(zone.secondsFromGMT(for: Date(timeIntervalSince1970: Double(expiresAt) / 1_000))) * 1_000
         let (days, _) = Timestamp.floorDivision(expiresAt + offset, Timestamp.millisecondsPerDay)
         let (_, month, day) = Timestamp.civil(fromDays: days)
         let months = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"]
-        return "\(points) point\(points == 1 ? "" : "s") expire\(points == 1 ? "s" : "") on \(day) \(months[Int(month) - 1])"
+        let words = "\(points) point\(points == 1 ? "" : "s") expire\(points == 1 ? "s" : "") on \(day) \(months[Int(month) - 1])"
+        guard let stage, let milestone = Int64(stage), milestone < (program.reminderDays.max() ?? 0) else { return words }
+        return "Only \(milestone) day\(milestone == 1 ? "" : "s") left: \(words)"
     }
 }

@@ -76,7 +76,9 @@ extension Ledger {
     /// card at once, sent with the COMMIT. Nothing may use the connection afterwards.
     /// - Parameter answer: the response body of an applied change, stored with its key.
     /// - Parameter beforeCommit: runs last before the COMMIT, with the results (a purchase stores its answer).
-    public static func applyBatch(tenant: String, mode: CardMode, _ changes: [Change], now: Int64,
+    /// - Parameter program: the tenant's program in force, whose derived fields (`CardLook`:
+    ///   expiry words and stage, tier) each changed card gets in this same version.
+    public static func applyBatch(tenant: String, mode: CardMode, _ changes: [Change], now: Int64, program: Program? = nil,
                                   answer: (Int, Outcome) -> [UInt8], beforeCommit: ([BatchResult]) throws -> Void = { _ in },
                                   on connection: any SQLConnection) throws -> [BatchResult] {
         // Every change not a candidate had its key taken; every candidate is applied or refused below.
@@ -92,6 +94,7 @@ extension Ledger {
         let entryIDs = try insertEntries(tenant: tenant, applied.map { changes[$0] }, balances: balances, now: now, on: connection)
         try PointLots.write(tenant: tenant, applied.map { changes[$0] }, entryIDs: entryIDs, now: now, on: connection)
         let serials = applied.map { changes[$0].serial }
+        if let program { try CardLooks.refresh(tenant: tenant, serials: serials, program: program, now: now, on: connection) }
         let pushes = try Consequences.write(.singleChange, tenant: tenant, serials: serials, mode: mode, now: now, on: connection)
 
         var answers: [(key: String, body: [UInt8])] = []

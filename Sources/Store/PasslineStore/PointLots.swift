@@ -180,8 +180,10 @@ public enum PointExpiries {
     /// Expires what is due by `now` on these cards of one tenant and mode, in the caller's
     /// transaction, which it commits when anything expired. On PostgreSQL a card another
     /// process is changing is skipped (it is still due next time), so processes share the work.
+    /// - Parameter program: the program in force, whose derived fields (the expiry words, the
+    ///   stage, the tier) the cards get in the expiry's own version.
     /// - Returns: the cards whose points expired, and how many points.
-    public static func expire(tenant: String, mode: CardMode, serials: [String], now: Int64,
+    public static func expire(tenant: String, mode: CardMode, serials: [String], now: Int64, program: Program?,
                               on connection: any SQLConnection) throws -> (cards: Int, points: Int64) {
         guard !serials.isEmpty else { return (0, 0) }
         let list = Array(repeating: "?", count: serials.count).joined(separator: ", ")
@@ -203,7 +205,7 @@ public enum PointExpiries {
                                  idempotencyKey: nil, requestHash: [], type: .expire, takes: takes)
         }
         guard !changes.isEmpty else { return (0, 0) }
-        let results = try Ledger.applyBatch(tenant: tenant, mode: mode, changes, now: now, answer: { _, _ in [] }, on: connection)
+        let results = try Ledger.applyBatch(tenant: tenant, mode: mode, changes, now: now, program: program, answer: { _, _ in [] }, on: connection)
         var expired = (cards: 0, points: Int64(0))
         for (index, result) in results.enumerated() {
             if case .applied = result { expired.cards += 1; expired.points -= changes[index].points }
