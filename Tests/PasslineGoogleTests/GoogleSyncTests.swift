@@ -202,6 +202,54 @@ struct GoogleSyncTests {
         await google.stop()
     }
 
+    @Test("an expiry reminder reaches Android as a message of its own through addMessage, notifying within the day's three, silent after", arguments: TestDatabase.available)
+    func reminderMessages(kind: TestDatabase) async throws {
+        let google = try await GoogleHarness.start(kind)
+        let start = WallClock.milliseconds(), day = Timestamp.millisecondsPerDay
+        let program = try #require(try JSONParser.parse(#"{"currency":"EUR","earnRules":[],"expiry":{"afterDays":90},"reminders":{"daysBefore":[28,7]},"quietHours":{"start":0,"end":1},"timeZone":"UTC","effectiveAt":"2000-01-01T00:00:00Z"}"#).objectValue)
+        _ = try await google.cards.programs.change(tenant: google.tenant, mode: .live, document: program, actor: nil)
+        let card = try await google.card(points: 100)
+        try await google.drain()
+        let scheduler = PointsScheduler(database: google.database, programs: google.cards.programs, jobs: google.jobs, logger: Logger(label: "test"))
+        func added() -> [JSONObject] {
+            google.sim.calls().filter { $0.path.hasSuffix("\(google.objectID(card))/addMessage") }.compactMap { try? JSONParser.parse($0.body).objectValue?["message"]?.objectValue }
+        }
+        func spend(_ points: Int64, at time: Int64) async throws {
+            _ = try await google.cards.transact(.init(serial: card.serialNumber, points: -points, reason: "gift"), tenant: google.tenant, mode: .live,
+                                                jobs: google.jobs, render: { _ in [] }, now: time)
+        }
+        #expect(try await scheduler.remindDue(now: start + 62 * day + 60_000) == 1)
+        try await google.drain()
+        var messages = added()
+        #expect(messages.count == 1 && messages.last?["messageType"] == .string("TEXT_AND_NOTIFY"))
+        #expect(messages.last?["body"]?.stringValue?.hasPrefix("100 points expire on ") == true && messages.last?["header"] == .string("Lumen Clinic"))
+        #expect(google.sim.object(google.objectID(card))?["messages"]?.arrayValue?.count == 1)
+        // The same words again (another change to the card) send nothing new.
+        _ = try await google.cards.change(tenant: google.tenant, mode: .live, serial: card.serialNumber, memberName: "Zoë", fields: nil, voided: nil, jobs: google.jobs)
+        try await google.drain()
+        #expect(added().count == 1)
+
+        #expect(try await scheduler.remindDue(now: start + 83 * day + 60_000) == 1)
+        try await google.drain()
+        messages = added()
+        #expect(messages.count == 2 && messages.last?["body"]?.stringValue?.hasPrefix("Only 7 days left: 100 points") == true)
+        #expect(messages.last?["messageType"] == .string("TEXT_AND_NOTIFY"))
+        // A redemption from the expiring points: new words, the day's third notification, so the balance change itself stays silent.
+        try await spend(10, at: start + 84 * day)
+        try await google.drain()
+        #expect(added().last?["body"]?.stringValue?.hasPrefix("Only 7 days left: 90 points") == true && added().last?["messageType"] == .string("TEXT_AND_NOTIFY"))
+        let patch = try #require(google.sim.calls().last { $0.method == "PATCH" })
+        #expect(try JSONParser.parse(patch.body).objectValue?["notifyPreference"] == nil)
+        // The fourth in a day goes as TEXT: on the card, no notification.
+        try await spend(10, at: start + 84 * day)
+        try await google.drain()
+        #expect(added().count == 4 && added().last?["messageType"] == .string("TEXT") && added().last?["body"]?.stringValue?.contains("80 points") == true)
+        #expect(google.sim.notifications(google.objectID(card)) == 3)
+        #expect(google.sim.calls().filter { $0.path.contains("loyaltyClass") }.count == 1, "a card's stage colours never change the class all cards share")
+        #expect(google.sim.calls().allSatisfy { $0.status < 400 }, "Google's limit is never hit: \(google.sim.calls().filter { $0.status >= 400 }.map { "\($0.method) \($0.path) \($0.status)" })")
+        await google.stop()
+    }
+
     @Test("a flaky Google (429s and 503s) still ends with the newest balance, and an expired token is refreshed once")
     func flakyGoogle() async throws {
         let google = try await GoogleHarness.start(.sqlite)

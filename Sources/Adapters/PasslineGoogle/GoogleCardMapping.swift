@@ -16,6 +16,9 @@ public enum GoogleCardMapping {
         /// The tier shown, and the message text without its toggle: what decides notifications.
         public let tier: String
         public let message: String
+        /// The words of the card's soonest expiry while a reminder stands (empty otherwise): a
+        /// new one goes to the holder as a message of its own.
+        public let notice: String
     }
 
     /// - Parameters:
@@ -34,7 +37,9 @@ public enum GoogleCardMapping {
         let shared = preview.backFields.filter { sharedKeys.contains($0.key) && !$0.value.isEmpty }
         let program = LoyaltyProgram(
             classID: classID, issuerName: preview.organizationName, programName: preview.logoText ?? preview.description, logoURL: logoURL,
-            backgroundColor: preview.backgroundColor.map { String(format: "#%02x%02x%02x", $0.red, $0.green, $0.blue) },
+            // The class is every card's: its colour is the template's, not one card's expiry stage.
+            backgroundColor: (template.document["backgroundColor"]?.stringValue.flatMap(PassPreview.color) ?? preview.backgroundColor)
+                .map { String(format: "#%02x%02x%02x", $0.red, $0.green, $0.blue) },
             textModules: shared.filter { !$0.value.hasPrefix("https://") }.map(module),
             links: shared.filter { $0.value.hasPrefix("https://") && !$0.value.contains(" ") }.map { Link(id: $0.key, uri: $0.value, description: $0.label ?? $0.value) }
         )
@@ -68,19 +73,30 @@ public enum GoogleCardMapping {
             message: message.isEmpty ? nil : TextModule(id: MessageField.key, header: messageField?.label ?? preview.organizationName, body: message),
             validUntil: state == .active ? expiration : nil
         )
-        return Resources(program: program, card: object, tier: tier, message: message)
+        return Resources(program: program, card: object, tier: tier, message: message,
+                         notice: card.fields[CardLook.expiringKey]?.stringValue ?? "")
     }
 
-    /// Which changes reach the holder as a notification: redemptions, tier changes and new
-    /// messages, within Google's three per pass per day. The first sync never notifies.
-    public static func notification(previous: GoogleSync.ObjectState?, points: Int64, tier: String, message: String,
+    /// Which changes reach the holder as a notification: a new expiry notice (a reminder), new
+    /// messages, and redemptions and tier changes, within Google's three per pass per day,
+    /// spent in that order. The first sync never notifies.
+    public static func notification(previous: GoogleSync.ObjectState?, points: Int64, tier: String, message: String, notice: String = "",
                                      now: Int64) -> (LoyaltyCard.Notification, notifiedAt: [Int64]) {
         guard let previous else { return (.none, []) }
-        let recent = previous.notifiedAt.filter { $0 > now - 86_400_000 }
-        guard recent.count < 3 else { return (.none, recent) }
-        if !message.isEmpty && message != previous.message { return (.init(message: true), recent + [now]) }
-        if points < previous.points || (!tier.isEmpty && tier != previous.tier) { return (.init(onUpdate: true), recent + [now]) }
-        return (.none, recent)
+        var recent = previous.notifiedAt.filter { $0 > now - 86_400_000 }
+        var notification = LoyaltyCard.Notification()
+        if !notice.isEmpty && notice != previous.notice && recent.count < 3 {
+            notification.notice = true
+            recent.append(now)
+        }
+        if !message.isEmpty && message != previous.message && recent.count < 3 {
+            notification.message = true
+            recent.append(now)
+        } else if (points < previous.points || (!tier.isEmpty && tier != previous.tier)) && recent.count < 3 {
+            notification.onUpdate = true
+            recent.append(now)
+        }
+        return (notification, recent)
     }
 
     /// A short hash of a class body, to send a class again only when it changed.

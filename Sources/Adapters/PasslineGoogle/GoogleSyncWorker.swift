@@ -3,6 +3,7 @@ import Foundation
 import GoogleWallet
 import Logging
 import ServiceLifecycle
+import PasslineCrypto
 import PasslineJSON
 import PasslineService
 import PasslineSQL
@@ -95,7 +96,7 @@ public final class GoogleSyncWorker: Sendable {
             try await ensureClass(resources.program, templateID: card.templateID, settings: settings, now: now)
             let previous = try await database.withConnection { try GoogleSync.objectState(tenant: tenant, serial: serial, on: $0) }
             var (notification, notifiedAt) = GoogleCardMapping.notification(previous: previous, points: card.points, tier: resources.tier,
-                                                                            message: resources.message, now: now)
+                                                                            message: resources.message, notice: resources.notice, now: now)
             if notification != .none, let previous {
                 // Another process syncing the same card at this moment must not notify as well.
                 let wanted = notifiedAt
@@ -116,8 +117,16 @@ public final class GoogleSyncWorker: Sendable {
                     try await call("POST", "loyaltyObject", body, settings)
                 }
             }
+            // A new reminder goes as a message of its own, which Google notifies (PATCHing a
+            // message in does not); silent when the day's notifications are spent. The object's
+            // text module carries the words either way.
+            if let previous, !resources.notice.isEmpty, resources.notice != previous.notice {
+                let id = "expiry-" + String(Digest.hex(Digest.sha256(Array(resources.notice.utf8))).prefix(16))
+                try await call("POST", "\(path)/addMessage", LoyaltyCard.addMessage(id: id, header: resources.program.issuerName, body: resources.notice,
+                                                                                   notify: notification.notice), settings)
+            }
             let state = GoogleSync.ObjectState(objectID: resources.card.objectID, version: card.version, points: card.points, tier: resources.tier,
-                                               message: resources.message, notifiedAt: notifiedAt)
+                                               message: resources.message, notice: resources.notice, notifiedAt: notifiedAt)
             try await database.transaction { connection in
                 try GoogleSync.saveObjectState(state, tenant: tenant, serial: serial, now: now, on: connection)
                 // A change that committed while this one was on the wire may have been sent

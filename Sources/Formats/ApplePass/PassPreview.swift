@@ -124,7 +124,7 @@ public struct PassPreview: Sendable {
         return weighted.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.2 < $1.2 }.map(\.0)
     }
 
-    static func color(_ text: String) -> Color? {
+    public static func color(_ text: String) -> Color? {
         guard text.hasPrefix("rgb("), text.hasSuffix(")") else { return nil }
         let parts = text.dropFirst(4).dropLast().split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard parts.count == 3, let r = parts[0], let g = parts[1], let b = parts[2], [r, g, b].allSatisfy({ (0...255).contains($0) }) else { return nil }

@@ -109,8 +109,21 @@ public struct LoyaltyCard: Sendable, Equatable {
         public var onUpdate: Bool
         /// The message goes as `TEXT_AND_NOTIFY` instead of `TEXT`.
         public var message: Bool
-        public init(onUpdate: Bool = false, message: Bool = false) { self.onUpdate = onUpdate; self.message = message }
+        /// A notice added with `addMessage` (a reminder that points expire) goes as `TEXT_AND_NOTIFY`.
+        public var notice: Bool
+        public init(onUpdate: Bool = false, message: Bool = false, notice: Bool = false) {
+            self.onUpdate = onUpdate; self.message = message; self.notice = notice
+        }
         public static let none = Notification()
+    }
+
+    /// The body of `loyaltyObject/{id}/addMessage` (an `AddMessageRequest`): Google's way to
+    /// put a message on a saved pass and, as `TEXT_AND_NOTIFY`, to notify its holder.
+    public static func addMessage(id: String, header: String, body: String, notify: Bool) -> JSONObject {
+        JSONObject([("message", .object(JSONObject([
+            ("header", .string(header)), ("body", .string(body)), ("id", .string(WalletIDs.suffix(id))),
+            ("messageType", .string(notify ? "TEXT_AND_NOTIFY" : "TEXT")),
+        ])))])
     }
 
     /// The `LoyaltyObject` resource.

@@ -14,6 +14,9 @@ struct GoogleRoutes: Sendable {
         for kind in [Kind.loyaltyClass, .loyaltyObject] {
             api.post(RouterPath(stringLiteral: kind.rawValue)) { request, _ in try await call(request, kind: kind, id: nil) }
             api.get(RouterPath(stringLiteral: kind.rawValue)) { request, _ in try await call(request, kind: kind, id: nil) }
+            api.post(RouterPath(stringLiteral: "\(kind.rawValue)/:id/addMessage")) { request, context in
+                try await call(request, kind: kind, id: try context.parameters.require("id"), addMessage: true)
+            }
             for method in [HTTPRequest.Method.get, .put, .patch] {
                 api.on(RouterPath(stringLiteral: "\(kind.rawValue)/:id"), method: method) { request, context in
                     try await call(request, kind: kind, id: try context.parameters.require("id"))
@@ -74,9 +77,9 @@ struct GoogleRoutes: Sendable {
 
     // MARK: Wallet Objects
 
-    private func call(_ request: Request, kind: Kind, id: String?) async throws -> Response {
+    private func call(_ request: Request, kind: Kind, id: String?, addMessage: Bool = false) async throws -> Response {
         let bytes = Array(buffer: try await request.body.collect(upTo: 1 << 20))
-        let response = handle(request, bytes: bytes, kind: kind, id: id)
+        let response = handle(request, bytes: bytes, kind: kind, id: id, addMessage: addMessage)
         simulator.state.withLock {
             $0.calls.append(.init(method: request.method.rawValue, path: request.uri.path, body: String(decoding: bytes, as: UTF8.self),
                                   status: Int(response.status.code)))
@@ -84,7 +87,7 @@ struct GoogleRoutes: Sendable {
         return response
     }
 
-    private func handle(_ request: Request, bytes: [UInt8], kind: Kind, id: String?) -> Response {
+    private func handle(_ request: Request, bytes: [UInt8], kind: Kind, id: String?, addMessage: Bool) -> Response {
         let now = Date().timeIntervalSince1970
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
             return Self.error(401, "UNAUTHENTICATED", "Request is missing required authentication credential.")
@@ -121,6 +124,7 @@ struct GoogleRoutes: Sendable {
             guard case .object(let parsed)? = try? JSONParser.parse(bytes) else { return Self.error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.") }
             body = parsed
         }
+        if addMessage { return self.addMessage(body!, to: id!, kind: kind, issuers: issuers) }
         guard let resourceID = id ?? body?["id"]?.stringValue else { return Self.error(400, "INVALID_ARGUMENT", "Resource id is required.") }
         let issuer = String(resourceID.prefix { $0 != "." })
         guard issuers.contains(issuer) else { return Self.permissionDenied() }
@@ -153,6 +157,35 @@ struct GoogleRoutes: Sendable {
                 store[resourceID] = merged
                 return Self.json(.ok, .object(merged))
             }
+        }
+    }
+
+    /// `…/{id}/addMessage`: appends `message` to the resource's messages, and as
+    /// `TEXT_AND_NOTIFY` notifies its holders, at most three times in 24 hours (Google answers
+    /// the fourth with a quota error).
+    private func addMessage(_ body: JSONObject, to resourceID: String, kind: Kind, issuers: Set<String>) -> Response {
+        guard issuers.contains(String(resourceID.prefix { $0 != "." })) else { return Self.permissionDenied() }
+        guard let message = body["message"]?.objectValue else { return Self.error(400, "INVALID_ARGUMENT", "message is required.") }
+        for field in ["header", "body"] where message[field]?.stringValue?.isEmpty != false {
+            return Self.error(400, "INVALID_ARGUMENT", "message.\(field) is required.")
+        }
+        let type = message["messageType"]?.stringValue ?? "TEXT"
+        guard ["TEXT", "TEXT_AND_NOTIFY"].contains(type) else { return Self.error(400, "INVALID_ARGUMENT", "messageType \(type) is not a MessageType value.") }
+        let now = Date().timeIntervalSince1970
+        return simulator.state.withLock { state -> Response in
+            var store = kind == .loyaltyClass ? state.classes : state.objects
+            guard var resource = store[resourceID] else { return Self.error(404, "NOT_FOUND", "Resource \(resourceID) not found.") }
+            if type == "TEXT_AND_NOTIFY" {
+                let recent = (state.notified[resourceID] ?? []).filter { $0 > now - 86_400 }
+                guard recent.count < 3 else {
+                    return Self.error(429, "RESOURCE_EXHAUSTED", "QuotaExceededException: at most 3 notifying messages per pass in 24 hours; send TEXT instead.")
+                }
+                state.notified[resourceID] = recent + [now]
+            }
+            resource["messages"] = .array((resource["messages"]?.arrayValue ?? []) + [.object(message)])
+            store[resourceID] = resource
+            if kind == .loyaltyClass { state.classes = store } else { state.objects = store }
+            return Self.json(.ok, .object(JSONObject([("resource", .object(resource))])))
         }
     }
 

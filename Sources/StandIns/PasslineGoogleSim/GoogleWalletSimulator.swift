@@ -45,6 +45,8 @@ public final class GoogleWalletSimulator: Sendable {
         /// Authenticated API calls while failures are on, and how many of them failed.
         var apiCalls = 0
         var failures = 0
+        /// Per object, when its holders were notified (seconds since 1970): Google allows three a day.
+        var notified: [String: [Double]] = [:]
     }
 
     let state = Mutex(State())
@@ -107,6 +109,11 @@ public final class GoogleWalletSimulator: Sendable {
     public func loyaltyClass(_ id: String) -> JSONObject? { state.withLock { $0.classes[id] } }
     public func objects() -> [String: JSONObject] { state.withLock { $0.objects } }
     public func calls() -> [Call] { state.withLock { $0.calls } }
+    /// How many notifying messages an object's holders got in the last 24 hours.
+    public func notifications(_ objectID: String) -> Int {
+        let now = Date().timeIntervalSince1970
+        return state.withLock { $0.notified[objectID]?.filter { $0 > now - 86_400 }.count ?? 0 }
+    }
     public func tokensIssued() -> Int { state.withLock { $0.tokensIssued } }
 
     public func stop() async {

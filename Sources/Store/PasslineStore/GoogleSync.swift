@@ -44,10 +44,13 @@ public enum GoogleSync {
         public var points: Int64
         public var tier: String
         public var message: String
+        /// The words of the card's soonest expiry (`CardLook.expiringKey`) last sent as a message.
+        public var notice: String
         /// When update notifications went out (milliseconds), newest last; Google allows three a day.
         public var notifiedAt: [Int64]
-        public init(objectID: String, version: Int64, points: Int64, tier: String, message: String, notifiedAt: [Int64]) {
-            self.objectID = objectID; self.version = version; self.points = points; self.tier = tier; self.message = message; self.notifiedAt = notifiedAt
+        public init(objectID: String, version: Int64, points: Int64, tier: String, message: String, notice: String = "", notifiedAt: [Int64]) {
+            self.objectID = objectID; self.version = version; self.points = points; self.tier = tier; self.message = message; self.notice = notice
+            self.notifiedAt = notifiedAt
         }
     }
 
@@ -56,7 +59,7 @@ public enum GoogleSync {
             return nil
         }
         return ObjectState(objectID: try row.string("object_id"), version: try row.int("synced_version"), points: try row.int("synced_points"),
-                           tier: try row.string("synced_tier"), message: try row.string("synced_message"),
+                           tier: try row.string("synced_tier"), message: try row.string("synced_message"), notice: try row.string("synced_notice"),
                            notifiedAt: try row.string("notified_at").split(separator: ",").compactMap { Int64($0) })
     }
 
@@ -65,14 +68,16 @@ public enum GoogleSync {
     /// cannot each spend the same slot.
     public static func saveObjectState(_ state: ObjectState, tenant: String, serial: String, now: Int64, on connection: any SQLConnection) throws {
         try connection.execute("""
-            INSERT INTO google_objects (tenant_id, serial_number, object_id, synced_version, synced_points, synced_tier, synced_message, notified_at, synced_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, '', ?)
+            INSERT INTO google_objects (tenant_id, serial_number, object_id, synced_version, synced_points, synced_tier, synced_message, synced_notice,
+                                        notified_at, synced_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, '', ?)
             ON CONFLICT (tenant_id, serial_number) DO UPDATE SET
                 object_id = excluded.object_id, synced_version = excluded.synced_version, synced_points = excluded.synced_points,
-                synced_tier = excluded.synced_tier, synced_message = excluded.synced_message, synced_at = excluded.synced_at
+                synced_tier = excluded.synced_tier, synced_message = excluded.synced_message, synced_notice = excluded.synced_notice,
+                synced_at = excluded.synced_at
             WHERE google_objects.synced_version <= excluded.synced_version
             """, [.text(tenant), .text(serial), .text(state.objectID), .int(state.version), .int(state.points), .text(state.tier),
-                  .text(state.message), .int(now)])
+                  .text(state.message), .text(state.notice), .int(now)])
     }
 
     /// Takes a notification slot before the notifying update is sent: `notified_at` moves from

@@ -484,6 +484,12 @@ public enum Schema {
             ALTER TABLE cards ADD COLUMN test_clock TEXT;
             """
         },
+        Migration(version: 14, name: "the expiry words last sent to Google") { _ in
+            """
+            -- A reminder reaches Android through a message of its own; this tells a new one from one sent.
+            ALTER TABLE google_objects ADD COLUMN synced_notice TEXT NOT NULL DEFAULT '';
+            """
+        },
     ]
 
     /// SQLite has one writer: a row trigger updates the counts in place.
