@@ -443,4 +443,42 @@ struct ProgramAPITests {
         #expect(now.fields["pointsExpiring"] == nil && now.fields["expiryStage"] as? String == "calm" && now.points == 0)
         await server.stop()
     }
+
+    @Test("a template's own program: its cards earn by it, versioned in the tenant's numbering; removing it hands them back; bad names are 404", arguments: TestDatabase.available)
+    func templatePrograms(kind: TestDatabase) async throws {
+        let (server, key, standard) = try await TransactionTests().setUp(kind)
+        _ = try await server.send("PUT", "/api/v1/program", body: Self.tenPercentCash, headers: key)
+        let writer = try ZipWriter()
+        for (name, bytes) in TestSupport.templateFiles("loyalty") { try writer.add(name, bytes) }
+        #expect(try await server.send("POST", "/api/v1/templates?name=premium", bodyData: Data(try writer.finish()), headers: key).status == 201)
+        let own = try await server.send("PUT", "/api/v1/program?template=premium", body: #"{"currency":"EUR","earnRules":[{"paymentMethods":["cash","card"],"percent":20}],"tiers":{"windowDays":365,"levels":[{"name":"Premium","minPoints":0}]}}"#, headers: key)
+        #expect(own.status == 200 && own.json?["version"] as? Int == 2 && own.json?["template"] is String)
+        #expect(try await server.send("PUT", "/api/v1/program?template=nothing", body: Self.tenPercentCash, headers: key).status == 404)
+        #expect(try await server.send("PUT", "/api/v1/program?template=premium", body: #"{"currency":"EUR","earnRules":7}"#, headers: key).status == 422)
+        // Another tenant, or the test mode, knows no such template.
+        #expect(try await server.send("GET", "/api/v1/program?template=premium", headers: ["Authorization": "Bearer \(server.tenantB.liveKey)"]).status == 404)
+        #expect(try await server.send("GET", "/api/v1/program?template=premium", headers: ["Authorization": "Bearer \(server.tenantA.testKey)"]).status == 404)
+
+        let created = try await server.send("POST", "/api/v1/cards", body: #"{"template":"premium","memberId":"P","memberName":"Pia","points":0}"#, headers: key)
+        let premium = try #require(created.json?["serialNumber"] as? String)
+        #expect((created.json?["fields"] as? [String: Any])?["tier"] as? String == "Premium", "a new card starts in its own program's first tier")
+        #expect(try await purchase(server, standard, key, amount: 10_000, reference: "S1").json?["pointsEarned"] as? Int == 10)
+        let bought = try await purchase(server, premium, key, amount: 10_000, method: "card", reference: "P1")
+        #expect(bought.json?["pointsEarned"] as? Int == 20 && (bought.json?["purchase"] as? [String: Any])?["programVersion"] as? Int == 2)
+        #expect(try await server.send("GET", "/api/v1/program", headers: key).json?["earnRules"] as? [[String: Any]] != nil)
+        #expect((try await server.send("GET", "/api/v1/program", headers: key).json?["template"]) is NSNull)
+        #expect(((try await server.send("GET", "/api/v1/program?template=premium", headers: key).json?["earnRules"] as? [[String: Any]])?.first?["percent"]) as? Int == 20)
+
+        // Removed: the template's cards follow the tenant's program again; what was earned keeps its version.
+        #expect(try await server.send("DELETE", "/api/v1/program", headers: key).status == 400)
+        let handedBack = try await server.send("DELETE", "/api/v1/program?template=premium", headers: key)
+        #expect(handedBack.status == 200 && handedBack.json?["version"] as? Int == 1)
+        #expect(try await server.send("DELETE", "/api/v1/program?template=premium", headers: key).status == 404)
+        #expect(try await purchase(server, premium, key, amount: 10_000, method: "card", reference: "P2").json?["pointsEarned"] as? Int == 0)
+        let again = try await purchase(server, premium, key, amount: 10_000, reference: "P3")
+        #expect(again.json?["pointsEarned"] as? Int == 10 && (again.json?["purchase"] as? [String: Any])?["programVersion"] as? Int == 1)
+        let ledger = try #require(try await server.send("GET", "/api/v1/cards/\(premium)/transactions", headers: key).json?["transactions"] as? [[String: Any]])
+        #expect(ledger.compactMap { $0["programVersion"] as? Int } == [1, 2])
+        await server.stop()
+    }
 }

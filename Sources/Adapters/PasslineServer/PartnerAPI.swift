@@ -37,6 +37,7 @@ struct PartnerAPI<Context: PartnerRequestContext>: Sendable {
         api.get("cards/:serial/qr.png", use: cardQR)
         api.get("program", use: getProgram)
         api.put("program", use: putProgram)
+        api.delete("program", use: deleteProgram)
         api.post("cards/:serial/purchases", use: createPurchase)
         api.post("cards/:serial/purchases/:reference/refund", use: refundPurchase)
         api.get("cards/:serial/points", use: cardPoints)

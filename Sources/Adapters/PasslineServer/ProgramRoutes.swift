@@ -5,10 +5,12 @@ import PasslineService
 
 /// The loyalty program: its rules, purchases that earn by them, refunds, and a card's points by lot.
 extension PartnerAPI {
-    /// `GET /api/v1/program`: the version in force for the key's mode, and changes scheduled after it.
+    /// `GET /api/v1/program[?template=T]`: the version in force for the key's mode (for the
+    /// cards of template T: its own program, else the tenant's), and changes scheduled after it.
     @Sendable func getProgram(_ request: Request, context: Context) async throws -> Response {
         let principal = try context.principal()
-        let (inForce, scheduled) = try await services.programs.current(tenant: principal.tenant, mode: principal.mode)
+        let template = try await programTemplate(request, principal)
+        let (inForce, scheduled) = try await services.programs.current(tenant: principal.tenant, mode: principal.mode, template: template)
         guard let inForce else {
             throw Problem.notFound("The tenant has no loyalty program in \(principal.mode.rawValue) mode yet; PUT /api/v1/program makes one.")
         }
@@ -17,19 +19,39 @@ extension PartnerAPI {
         return JSONResponse.make(.ok, .object(body))
     }
 
-    /// `PUT /api/v1/program`: a new version, effective from `effectiveAt` (default now). 200 with
-    /// it; 422 naming every fault.
+    /// `PUT /api/v1/program[?template=T]`: a new version of the tenant's program (or of template
+    /// T's own, which its cards then follow instead), effective from `effectiveAt` (default
+    /// now). 200 with it; 422 naming every fault.
     @Sendable func putProgram(_ request: Request, context: Context) async throws -> Response {
         let principal = try context.principal()
+        let template = try await programTemplate(request, principal)
         let document = try await RequestBody.object(request, limit: BodyLimit.card)
-        let version = try await services.programs.change(tenant: principal.tenant, mode: principal.mode, document: document,
+        let version = try await services.programs.change(tenant: principal.tenant, mode: principal.mode, template: template, document: document,
                                                          actor: principal.mode.rawValue + " key")
         return JSONResponse.make(.ok, .object(Self.json(version)))
+    }
+
+    /// `DELETE /api/v1/program?template=T`: T's cards follow the tenant's program again from now
+    /// (entries made under T's keep naming it). 200 with the program they follow now.
+    @Sendable func deleteProgram(_ request: Request, context: Context) async throws -> Response {
+        let principal = try context.principal()
+        guard let template = try await programTemplate(request, principal) else {
+            throw Problem.invalidParameter("template", "is required: the tenant's own program is changed with PUT, never removed (its entries name it)")
+        }
+        try await services.programs.removeOverride(tenant: principal.tenant, mode: principal.mode, template: template, actor: principal.mode.rawValue + " key")
+        return try await getProgram(request, context: context)
+    }
+
+    /// The template `?template=` names (by name or id, of the key's mode), nil without one.
+    private func programTemplate(_ request: Request, _ principal: PartnerPrincipal) async throws -> String? {
+        guard let name = request.uri.queryParameters["template"].map(String.init) else { return nil }
+        return try await services.templates.load(tenant: principal.tenant, mode: principal.mode, idOrName: name).id
     }
 
     static func json(_ version: Programs.Version) -> JSONObject {
         var object = version.program.json
         object["version"] = .int(version.version)
+        object["template"] = version.template.map(JSONValue.string) ?? .null
         object["effectiveAt"] = .string(Timestamp.format(version.effectiveAt))
         object["changedBy"] = version.changedBy.map(JSONValue.string) ?? .null
         object["createdAt"] = .string(Timestamp.format(version.createdAt))

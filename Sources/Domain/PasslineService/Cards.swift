@@ -26,6 +26,12 @@ public final class Cards: Sendable {
     struct PassKey: Hashable, Sendable {
         let tenant: String, serial: String, version: Int64, identity: Int64
     }
+    /// The template each card was issued from, which never changes: which program a card's
+    /// change follows, without a query on the transactions' hot path.
+    private let templateOfCard = BoundedCache<CardKey, String>(maxCount: 200_000, maxBytes: 32 << 20)
+    struct CardKey: Hashable, Sendable {
+        let tenant: String, serial: String
+    }
     private let transactions: PointsTransactions
     /// Each tenant's loyalty program: when earned points expire.
     public let programs: Programs
@@ -38,7 +44,24 @@ public final class Cards: Sendable {
         self.identities = SigningIdentities(tenants: tenants)
         self.google = GoogleIssuers(database: database, secrets: tenants.secrets)
         self.programs = Programs(database: database)
-        self.transactions = PointsTransactions(database: database, programs: programs)
+        self.transactions = PointsTransactions(database: database)
+    }
+
+    /// The template a card of the tenant was issued from; nil for no such card.
+    public func templateID(tenant: String, serial: String) async throws -> String? {
+        let key = CardKey(tenant: tenant, serial: serial)
+        if let known = templateOfCard.value(for: key) { return known }
+        let template = try await database.withConnection { connection in
+            try connection.first("SELECT template_id FROM cards WHERE tenant_id = ? AND serial_number = ?", [.text(tenant), .text(serial)])?.string("template_id")
+        }
+        if let template { templateOfCard.store(template, for: key, bytes: 64 + serial.utf8.count + template.utf8.count) }
+        return template
+    }
+
+    /// The program a card follows at its time (its template's own, else the tenant's).
+    public func program(tenant: String, mode: CardMode, serial: String, at time: Int64, wallNow: Int64) async throws -> Programs.Version? {
+        let template = try await templateID(tenant: tenant, serial: serial)
+        return try await programs.inForce(tenant: tenant, mode: mode, template: template, at: time, wallNow: wallNow)
     }
 
     /// Replaces the tenant's signing identity (see `Tenants.replaceIdentity`) and drops what was
@@ -124,7 +147,7 @@ public final class Cards: Sendable {
         }
         let now = clockTime ?? wallNow
         let (templateID, _, _) = try await templates.load(tenant: tenant, mode: mode, idOrName: request.template)
-        let program = try await programs.inForce(tenant: tenant, mode: mode, at: now, wallNow: wallNow)?.program
+        let program = try await programs.inForce(tenant: tenant, mode: mode, template: templateID, at: now, wallNow: wallNow)?.program
         // A new member starts in the program's first tier; an opening balance is no earning.
         let fields = program.map { CardLook.fields(request.fields, lots: [], earnedInWindow: 0, now: now, program: $0) } ?? request.fields
         let card = Card(
@@ -194,7 +217,8 @@ public final class Cards: Sendable {
     public func transact(_ request: PointsRequest, tenant: String, mode: CardMode, jobs: JobQueue,
                          render: @escaping @Sendable (Ledger.Outcome) -> [UInt8], now: Int64 = WallClock.milliseconds()) async throws -> TransactionResult {
         let cardNow = try await time(tenant: tenant, mode: mode, serial: request.serial, now: now)
-        return try await transactions.transact(request, tenant: tenant, mode: mode, jobs: jobs, render: render, now: cardNow, wallNow: now)
+        let program = try await self.program(tenant: tenant, mode: mode, serial: request.serial, at: cardNow, wallNow: now)?.program
+        return try await transactions.transact(request, tenant: tenant, mode: mode, jobs: jobs, render: render, now: cardNow, program: program)
     }
 
     /// One earn (positive points) or redemption (negative) a partner asks of a card.

@@ -77,7 +77,7 @@ public final class PointsPurchases: Sendable {
         let card = try await cards.get(tenant: tenant, mode: mode, serial: request.serial)
         if card.voided { throw DomainError(.conflict, "Card \(card.serialNumber) is voided; it takes no more purchases.") }
         let occurredAt = request.occurredAt ?? now
-        guard let version = try await programs.inForce(tenant: tenant, mode: mode, at: occurredAt) else {
+        guard let version = try await programs.inForce(tenant: tenant, mode: mode, template: card.templateID, at: occurredAt) else {
             throw DomainError(.conflict, "The tenant has no loyalty program in force at \(Timestamp.format(occurredAt)) in \(mode.rawValue) mode; PUT /api/v1/program first.")
         }
         let program = version.program
@@ -102,9 +102,10 @@ public final class PointsPurchases: Sendable {
             change.lotReminder = ReminderSchedule.next(expiresAt: expiresAt, earnedAt: now, sent: [], program: program)
             if expiry.from == .lastPurchase { change.extendsLotsTo = expiresAt }
         }
-        let credit = change
         // The card's look (expiry words, stage, tier) is the program's of now, not of the purchase's time.
-        let look = occurredAt == now ? program : try await programs.inForce(tenant: tenant, mode: mode, at: now, wallNow: wallNow)?.program
+        change.look = occurredAt == now ? program
+            : try await programs.inForce(tenant: tenant, mode: mode, template: card.templateID, at: now, wallNow: wallNow)?.program
+        let credit = change
         let answer = try await cards.database.transaction { connection -> (Answer, pushed: Bool) in
             if let recorded = try Purchases.claim(purchase, tenant: tenant, mode: mode, requestHash: request.requestHash, on: connection) {
                 guard ConstantTime.equal(recorded.requestHash, request.requestHash) else {
@@ -119,7 +120,7 @@ public final class PointsPurchases: Sendable {
                 if let key { try Idempotency.store(tenant: tenant, key: key, requestHash: request.requestHash, status: 201, body: body, now: now, on: connection) }
                 return (.created(body), false)
             }
-            let results = try Ledger.applyBatch(tenant: tenant, mode: mode, [credit], now: now, program: look, answer: { _, outcome in
+            let results = try Ledger.applyBatch(tenant: tenant, mode: mode, [credit], now: now, answer: { _, outcome in
                 render(Outcome(purchase: purchase, points: earned, refunded: 0, balance: outcome.points, version: outcome.version))
             }, beforeCommit: { results in
                 if case .applied(_, let body) = results[0] { try Purchases.setAnswer(body, reference: purchase.reference, tenant: tenant, mode: mode, on: connection) }
@@ -145,7 +146,7 @@ public final class PointsPurchases: Sendable {
         }
         let key = idempotencyKey.map { Idempotency.scoped($0, mode: mode) }
         if let key, let replay = try await WriteAnswers.stored(tenant: tenant, key: key, requestHash: requestHash, database: cards.database) { return replay }
-        let look = try await programs.inForce(tenant: tenant, mode: mode, at: now, wallNow: wallNow)?.program
+        let look = try await cards.program(tenant: tenant, mode: mode, serial: serial, at: now, wallNow: wallNow)?.program
         let answer = try await cards.database.transaction { connection -> (Answer, pushed: Bool) in
             guard let card = try Purchases.lockCard(serial: serial, tenant: tenant, mode: mode, on: connection),
                   let purchase = try Purchases.find(reference: reference, serial: serial, tenant: tenant, mode: mode, on: connection) else {
@@ -171,10 +172,11 @@ public final class PointsPurchases: Sendable {
                 if let key { try Idempotency.store(tenant: tenant, key: key, requestHash: requestHash, status: 201, body: body, now: now, on: connection) }
                 return (.created(body), false)
             }
-            let change = Ledger.Change(serial: serial, points: -points, reason: "refund of \(reference)", amount: refunding, actor: actor,
+            var change = Ledger.Change(serial: serial, points: -points, reason: "refund of \(reference)", amount: refunding, actor: actor,
                                        idempotencyKey: key, requestHash: requestHash, type: .refund, purchaseReference: reference,
                                        takes: [(lot: lot.lot, points: points)])
-            let results = try Ledger.applyBatch(tenant: tenant, mode: mode, [change], now: now, program: look, answer: { _, outcome in
+            change.look = look
+            let results = try Ledger.applyBatch(tenant: tenant, mode: mode, [change], now: now, answer: { _, outcome in
                 render(Outcome(purchase: after, points: points, refunded: refunding, balance: outcome.points, version: outcome.version))
             }, on: connection)
             let applied = try WriteAnswers.single(results[0], key: key)

@@ -38,9 +38,15 @@ public struct PointsScheduler: Service {
             guard !due.isEmpty else { break }
             var changed = 0
             for (group, cards) in Dictionary(grouping: due, by: { GroupKey(tenant: $0.tenant, mode: $0.mode) }) {
-                let program = try await self.program(tenant: group.tenant, mode: group.mode, at: now, clock: clock)
+                var followed: [String: Program] = [:]
+                for template in Set(cards.map(\.template)) {
+                    followed[template] = try await program(tenant: group.tenant, mode: group.mode, template: template, at: now, clock: clock)
+                }
+                let programs = followed
+                let templates = Dictionary(cards.map { ($0.serial, $0.template) }, uniquingKeysWith: { first, _ in first })
                 let expired = try await database.transaction { connection in
-                    try PointExpiries.expire(tenant: group.tenant, mode: group.mode, serials: cards.map(\.serial), now: now, program: program, on: connection)
+                    try PointExpiries.expire(tenant: group.tenant, mode: group.mode, serials: cards.map(\.serial), now: now,
+                                             look: { serial in templates[serial].flatMap { programs[$0] } }, on: connection)
                 }
                 changed += expired.cards
                 if expired.cards > 0 {
@@ -68,7 +74,7 @@ public struct PointsScheduler: Service {
             guard !due.isEmpty else { break }
             var changed = 0
             for card in due {
-                let program = try await self.program(tenant: card.tenant, mode: card.mode, at: now, clock: clock)
+                let program = try await self.program(tenant: card.tenant, mode: card.mode, template: card.template, at: now, clock: clock)
                 let pushed = try await database.transaction { connection -> Bool? in
                     guard let program, let locked = try Purchases.lockCard(serial: card.serial, tenant: card.tenant, mode: card.mode, on: connection),
                           !locked.voided else {
@@ -108,11 +114,10 @@ public struct PointsScheduler: Service {
         return total
     }
 
-    /// The program in force at `time`: from the cache on the real clock; on a test clock, whose
-    /// time may be anywhere, read for that time.
-    func program(tenant: String, mode: CardMode, at time: Int64, clock: TestClocks.Key?) async throws -> Program? {
-        clock == nil ? try await programs.inForceCached(tenant: tenant, mode: mode, at: time)?.program
-            : try await programs.inForce(tenant: tenant, mode: mode, at: time)?.program
+    /// The program cards of `template` follow at `time`: from the cache on the real clock; on a
+    /// test clock, whose time may be anywhere, read for that time.
+    func program(tenant: String, mode: CardMode, template: String, at time: Int64, clock: TestClocks.Key?) async throws -> Program? {
+        try await programs.inForce(tenant: tenant, mode: mode, template: template, at: time, wallNow: clock == nil ? time : nil)?.program
     }
 
     /// Runs a test clock's advance to its target: it steps the clock's time to each moment

@@ -24,17 +24,13 @@ final class PointsTransactions: Sendable {
         let jobs: JobQueue
         let render: @Sendable (Ledger.Outcome) -> [UInt8]
         let now: Int64
-        /// The program in force, whose derived fields the card gets with the change.
-        let program: Program?
     }
 
     private let database: any SQLDatabase
-    private let programs: Programs
     private let batcher: Batcher<Group, Pending, Result>
 
-    init(database: any SQLDatabase, programs: Programs, maxBatchSize: Int = 256) {
+    init(database: any SQLDatabase, maxBatchSize: Int = 256) {
         self.database = database
-        self.programs = programs
         // Two changes to one card, or two requests with one idempotency key, never share a batch.
         batcher = Batcher(maxBatchSize: maxBatchSize, claims: { pending in
             ["card:" + pending.change.serial] + (pending.change.idempotencyKey.map { ["key:" + $0] } ?? [])
@@ -45,7 +41,7 @@ final class PointsTransactions: Sendable {
 
     /// See `Cards.transact`.
     func transact(_ request: Cards.PointsRequest, tenant: String, mode: CardMode, jobs: JobQueue,
-                  render: @escaping @Sendable (Ledger.Outcome) -> [UInt8], now: Int64, wallNow: Int64) async throws -> Result {
+                  render: @escaping @Sendable (Ledger.Outcome) -> [UInt8], now: Int64, program: Program?) async throws -> Result {
         try PointsRules.validate(points: request.points, reason: request.reason, amount: request.amount)
         // Keys are the tenant's per mode: a test key never replays (or blocks) a live answer.
         // The request hash covers the route, so another route with the same key is refused.
@@ -55,7 +51,7 @@ final class PointsTransactions: Sendable {
         }
         var change = Ledger.Change(serial: request.serial, points: request.points, reason: request.reason, amount: request.amount, actor: request.actor,
                                    idempotencyKey: scopedKey, requestHash: request.requestHash, type: request.type)
-        let program = try await programs.inForce(tenant: tenant, mode: mode, at: now, wallNow: wallNow)?.program
+        change.look = program
         // Earned points expire as the program says; a partner's earn counts as a purchase.
         if request.points > 0, let program, let expiry = program.expiry {
             let expiresAt = expiry.expiresAt(from: now)
@@ -63,7 +59,7 @@ final class PointsTransactions: Sendable {
             change.lotReminder = ReminderSchedule.next(expiresAt: expiresAt, earnedAt: now, sent: [], program: program)
             if expiry.from == .lastPurchase && change.type == .earn { change.extendsLotsTo = expiresAt }
         }
-        return try await batcher.submit(Pending(change: change, jobs: jobs, render: render, now: now, program: program), group: Group(tenant: tenant, mode: mode))
+        return try await batcher.submit(Pending(change: change, jobs: jobs, render: render, now: now), group: Group(tenant: tenant, mode: mode))
     }
 
     /// One batch in one database transaction: a change that finds its tenant idle is a batch
@@ -79,8 +75,7 @@ final class PointsTransactions: Sendable {
         let results: [Ledger.BatchResult]
         do {
             results = try await database.transaction { connection in
-                // One program for the batch: its changes are of one tenant and mode, read within moments.
-                try Ledger.applyBatch(tenant: group.tenant, mode: group.mode, pending.map(\.change), now: now, program: pending.last { $0.program != nil }?.program,
+                try Ledger.applyBatch(tenant: group.tenant, mode: group.mode, pending.map(\.change), now: now,
                                       answer: { index, outcome in pending[index].render(outcome) }, on: connection)
             }
         } catch {

@@ -47,7 +47,7 @@ public final class RewardCatalogue: Sendable {
         let now = try await cards.time(tenant: tenant, mode: mode, serial: serial, now: wallNow)
         let key = idempotencyKey.map { Idempotency.scoped($0, mode: mode) }
         if let key, let replay = try await WriteAnswers.stored(tenant: tenant, key: key, requestHash: requestHash, database: cards.database) { return replay }
-        let look = try await cards.programs.inForce(tenant: tenant, mode: mode, at: now, wallNow: wallNow)?.program
+        let look = try await cards.program(tenant: tenant, mode: mode, serial: serial, at: now, wallNow: wallNow)?.program
         let (body, pushed) = try await cards.database.transaction { connection -> ([UInt8], Bool) in
             guard let card = try Purchases.lockCard(serial: serial, tenant: tenant, mode: mode, on: connection) else {
                 throw DomainError(.notFound, "No card \(serial).")
@@ -61,9 +61,10 @@ public final class RewardCatalogue: Sendable {
             } ?? 0
             if card.voided { throw DomainError(.conflict, "Card \(serial) is voided; it takes no more transactions.") }
             if let refusal = reward.refusal(balance: card.points, taken: taken, at: now) { throw refusal }
-            let change = Ledger.Change(serial: serial, points: -reward.cost, reason: "reward \(reward.name)", amount: nil, actor: actor,
+            var change = Ledger.Change(serial: serial, points: -reward.cost, reason: "reward \(reward.name)", amount: nil, actor: actor,
                                        idempotencyKey: key, requestHash: requestHash, type: .redeem, rewardID: entry.id)
-            let results = try Ledger.applyBatch(tenant: tenant, mode: mode, [change], now: now, program: look, answer: { _, outcome in
+            change.look = look
+            let results = try Ledger.applyBatch(tenant: tenant, mode: mode, [change], now: now, answer: { _, outcome in
                 render(Redemption(reward: entry, balance: outcome.points, version: outcome.version, entryID: outcome.entry.id))
             }, on: connection)
             return try WriteAnswers.single(results[0], key: key)

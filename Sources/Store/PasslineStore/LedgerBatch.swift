@@ -34,6 +34,9 @@ extension Ledger {
         public var rewardID: String?
         /// Earning: the new lot's first reminder (milestone, when). Extending: the moved lots'.
         public var lotReminder: (daysBefore: Int64, at: Int64)?
+        /// The program the card follows, whose derived fields (`CardLook`: expiry words and
+        /// stage, tier) the card gets in this change's version; nil leaves its fields alone.
+        public var look: Program?
 
         public init(serial: String, points: Int64, reason: String, amount: Int64?, actor: String?, idempotencyKey: String?, requestHash: [UInt8],
                     type: EntryType? = nil, lotExpiresAt: Int64? = nil, extendsLotsTo: Int64? = nil, programVersion: Int64? = nil,
@@ -50,7 +53,7 @@ extension Ledger {
                 && a.idempotencyKey == b.idempotencyKey && a.requestHash == b.requestHash && a.type == b.type && a.lotExpiresAt == b.lotExpiresAt
                 && a.extendsLotsTo == b.extendsLotsTo && a.programVersion == b.programVersion && a.purchaseReference == b.purchaseReference
                 && a.takes?.map(\.lot) == b.takes?.map(\.lot) && a.takes?.map(\.points) == b.takes?.map(\.points) && a.rewardID == b.rewardID
-                && a.lotReminder?.daysBefore == b.lotReminder?.daysBefore && a.lotReminder?.at == b.lotReminder?.at
+                && a.lotReminder?.daysBefore == b.lotReminder?.daysBefore && a.lotReminder?.at == b.lotReminder?.at && a.look == b.look
         }
     }
 
@@ -76,9 +79,7 @@ extension Ledger {
     /// card at once, sent with the COMMIT. Nothing may use the connection afterwards.
     /// - Parameter answer: the response body of an applied change, stored with its key.
     /// - Parameter beforeCommit: runs last before the COMMIT, with the results (a purchase stores its answer).
-    /// - Parameter program: the tenant's program in force, whose derived fields (`CardLook`:
-    ///   expiry words and stage, tier) each changed card gets in this same version.
-    public static func applyBatch(tenant: String, mode: CardMode, _ changes: [Change], now: Int64, program: Program? = nil,
+    public static func applyBatch(tenant: String, mode: CardMode, _ changes: [Change], now: Int64,
                                   answer: (Int, Outcome) -> [UInt8], beforeCommit: ([BatchResult]) throws -> Void = { _ in },
                                   on connection: any SQLConnection) throws -> [BatchResult] {
         // Every change not a candidate had its key taken; every candidate is applied or refused below.
@@ -94,7 +95,13 @@ extension Ledger {
         let entryIDs = try insertEntries(tenant: tenant, applied.map { changes[$0] }, balances: balances, now: now, on: connection)
         try PointLots.write(tenant: tenant, applied.map { changes[$0] }, entryIDs: entryIDs, now: now, on: connection)
         let serials = applied.map { changes[$0].serial }
-        if let program { try CardLooks.refresh(tenant: tenant, serials: serials, program: program, now: now, on: connection) }
+        // The cards of a batch follow a program or two (the tenant's, a template's): one refresh each.
+        var looks: [(program: Program, serials: [String])] = []
+        for change in applied.map({ changes[$0] }) {
+            guard let program = change.look else { continue }
+            if let index = looks.firstIndex(where: { $0.program == program }) { looks[index].serials.append(change.serial) } else { looks.append((program, [change.serial])) }
+        }
+        for look in looks { try CardLooks.refresh(tenant: tenant, serials: look.serials, program: look.program, now: now, on: connection) }
         let pushes = try Consequences.write(.singleChange, tenant: tenant, serials: serials, mode: mode, now: now, on: connection)
 
         var answers: [(key: String, body: [UInt8])] = []

@@ -123,6 +123,8 @@ public enum PointLots {
         public let tenant: String
         public let mode: CardMode
         public let serial: String
+        /// The template it was issued from (which program it follows).
+        public let template: String
     }
 
     /// The moments a lot can fall due at, each a column kept in step with a partial index.
@@ -140,11 +142,12 @@ public enum PointLots {
         let onClock = clock == nil ? "c.test_clock IS NULL" : "c.tenant_id = ? AND c.test_clock = ?"
         let clockValues: [SQLValue] = clock.map { [.text($0.tenant), .text($0.id)] } ?? []
         for row in try connection.query("""
-            SELECT l.tenant_id AS tenant_id, c.mode AS mode, l.serial_number AS serial_number FROM point_lots l
+            SELECT l.tenant_id AS tenant_id, c.mode AS mode, l.serial_number AS serial_number, c.template_id AS template_id FROM point_lots l
             JOIN cards c ON c.tenant_id = l.tenant_id AND c.serial_number = l.serial_number
             WHERE l.remaining > 0 AND l.\(moment.rawValue) <= ? AND c.voided = 0 AND \(onClock) ORDER BY l.\(moment.rawValue) LIMIT ?
             """, [.int(now)] + clockValues + [.int(Int64(limit))]) {
-            let card = DueCard(tenant: try row.string("tenant_id"), mode: try row.mode("mode"), serial: try row.string("serial_number"))
+            let card = DueCard(tenant: try row.string("tenant_id"), mode: try row.mode("mode"), serial: try row.string("serial_number"),
+                               template: try row.string("template_id"))
             if seen.insert(card).inserted { cards.append(card) }
         }
         return cards
@@ -180,10 +183,10 @@ public enum PointExpiries {
     /// Expires what is due by `now` on these cards of one tenant and mode, in the caller's
     /// transaction, which it commits when anything expired. On PostgreSQL a card another
     /// process is changing is skipped (it is still due next time), so processes share the work.
-    /// - Parameter program: the program in force, whose derived fields (the expiry words, the
-    ///   stage, the tier) the cards get in the expiry's own version.
+    /// - Parameter look: the program each card follows, whose derived fields (the expiry words,
+    ///   the stage, the tier) it gets in the expiry's own version.
     /// - Returns: the cards whose points expired, and how many points.
-    public static func expire(tenant: String, mode: CardMode, serials: [String], now: Int64, program: Program?,
+    public static func expire(tenant: String, mode: CardMode, serials: [String], now: Int64, look: (String) -> Program? = { _ in nil },
                               on connection: any SQLConnection) throws -> (cards: Int, points: Int64) {
         guard !serials.isEmpty else { return (0, 0) }
         let list = Array(repeating: "?", count: serials.count).joined(separator: ", ")
@@ -201,11 +204,13 @@ public enum PointExpiries {
         }
         let changes = locked.compactMap { serial -> Ledger.Change? in
             guard let takes = due[serial], !takes.isEmpty else { return nil }
-            return Ledger.Change(serial: serial, points: -takes.map(\.points).reduce(0, +), reason: "points expired", amount: nil, actor: "expiry",
-                                 idempotencyKey: nil, requestHash: [], type: .expire, takes: takes)
+            var change = Ledger.Change(serial: serial, points: -takes.map(\.points).reduce(0, +), reason: "points expired", amount: nil, actor: "expiry",
+                                       idempotencyKey: nil, requestHash: [], type: .expire, takes: takes)
+            change.look = look(serial)
+            return change
         }
         guard !changes.isEmpty else { return (0, 0) }
-        let results = try Ledger.applyBatch(tenant: tenant, mode: mode, changes, now: now, program: program, answer: { _, _ in [] }, on: connection)
+        let results = try Ledger.applyBatch(tenant: tenant, mode: mode, changes, now: now, answer: { _, _ in [] }, on: connection)
         var expired = (cards: 0, points: Int64(0))
         for (index, result) in results.enumerated() {
             if case .applied = result { expired.cards += 1; expired.points -= changes[index].points }

@@ -490,6 +490,15 @@ public enum Schema {
             ALTER TABLE google_objects ADD COLUMN synced_notice TEXT NOT NULL DEFAULT '';
             """
         },
+        Migration(version: 15, name: "programs per template") { _ in
+            """
+            -- A template may have a program of its own, versioned like the tenant's, in the same
+            -- numbering (an entry's version names one program). '' is the tenant's own; a
+            -- template version whose rules are 'inherit' hands its cards back to the tenant's.
+            ALTER TABLE program_versions ADD COLUMN template_id TEXT NOT NULL DEFAULT '';
+            CREATE INDEX program_versions_by_template ON program_versions (tenant_id, mode, template_id, effective_at);
+            """
+        },
     ]
 
     /// SQLite has one writer: a row trigger updates the counts in place.
