@@ -481,4 +481,28 @@ struct ProgramAPITests {
         #expect(ledger.compactMap { $0["programVersion"] as? Int } == [1, 2])
         await server.stop()
     }
+
+    @Test("the program summary: points held and what expires within 7, 28 and 90 days; voided cards and other modes left out", arguments: TestDatabase.available)
+    func summary(kind: TestDatabase) async throws {
+        let (server, key, serial) = try await TransactionTests().setUp(kind)
+        _ = try await server.send("PUT", "/api/v1/program", body: #"{"currency":"EUR","earnRules":[{"paymentMethods":["cash"],"percent":10}],"expiry":{"afterDays":90}}"#, headers: key)
+        _ = try await purchase(server, serial, key, amount: 100_000, reference: "S1")
+        let other = try await server.send("POST", "/api/v1/cards", body: #"{"template":"lumen","memberId":"B","memberName":"Bo","points":40}"#, headers: key)
+        let second = try #require(other.json?["serialNumber"] as? String)
+        func summary(_ headers: [String: String], _ query: String = "") async throws -> LiveServer.Reply {
+            try await server.send("GET", "/api/v1/program/summary" + query, headers: headers)
+        }
+        var reply = try await summary(key)
+        #expect(reply.status == 200 && reply.json?["points"] as? Int == 260 && reply.json?["cards"] as? Int == 2)
+        var windows = (reply.json?["expiring"] as? [[String: Any]])?.map { [$0["withinDays"] as? Int, $0["points"] as? Int, $0["cards"] as? Int] }
+        #expect(windows == [[7, 0, 0], [28, 0, 0], [90, 140, 2]], "the opening 120 before the program never expire")
+        #expect(try await server.send("POST", "/api/v1/cards/\(second)/void", headers: key).status == 200)
+        reply = try await summary(key, "?template=lumen")
+        windows = (reply.json?["expiring"] as? [[String: Any]])?.map { [$0["withinDays"] as? Int, $0["points"] as? Int, $0["cards"] as? Int] }
+        #expect(reply.json?["points"] as? Int == 220 && windows?.last == [90, 100, 1])
+        #expect(try await summary(key, "?template=nothing").status == 404)
+        #expect(try await summary(["Authorization": "Bearer \(server.tenantA.testKey)"]).json?["points"] as? Int == 0)
+        #expect(try await summary(["Authorization": "Bearer \(server.tenantB.liveKey)"]).json?["cards"] as? Int == 0)
+        await server.stop()
+    }
 }

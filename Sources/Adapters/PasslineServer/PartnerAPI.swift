@@ -38,6 +38,7 @@ struct PartnerAPI<Context: PartnerRequestContext>: Sendable {
         api.get("program", use: getProgram)
         api.put("program", use: putProgram)
         api.delete("program", use: deleteProgram)
+        api.get("program/summary", use: programSummary)
         api.post("cards/:serial/purchases", use: createPurchase)
         api.post("cards/:serial/purchases/:reference/refund", use: refundPurchase)
         api.get("cards/:serial/points", use: cardPoints)

@@ -42,6 +42,20 @@ extension PartnerAPI {
         return try await getProgram(request, context: context)
     }
 
+    /// `GET /api/v1/program/summary[?template=T]`: the points the tenant's cards hold, and what
+    /// of them expires in the next 7, 28 and 90 days.
+    @Sendable func programSummary(_ request: Request, context: Context) async throws -> Response {
+        let principal = try context.principal()
+        let template = try await programTemplate(request, principal)
+        let summary = try await services.purchases.summary(tenant: principal.tenant, mode: principal.mode, template: template)
+        return JSONResponse.make(.ok, .object(JSONObject([
+            ("points", .int(summary.outstanding)), ("cards", .int(summary.cards)),
+            ("expiring", .array(summary.expiring.map { window in
+                .object(JSONObject([("withinDays", .int(window.days)), ("points", .int(window.points)), ("cards", .int(window.cards))]))
+            })),
+        ])))
+    }
+
     /// The template `?template=` names (by name or id, of the key's mode), nil without one.
     private func programTemplate(_ request: Request, _ principal: PartnerPrincipal) async throws -> String? {
         guard let name = request.uri.queryParameters["template"].map(String.init) else { return nil }

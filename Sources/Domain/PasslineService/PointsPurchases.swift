@@ -207,6 +207,17 @@ public final class PointsPurchases: Sendable {
         return PointsView(balance: card.points, lots: lots, reminders: reminders, nextExpiry: next)
     }
 
+    /// The windows of the program summary: a week, a reminder's four weeks, a quarter.
+    public static let summaryWindows: [Int64] = [7, 28, 90]
+
+    /// What the tenant's cards in `mode` (of one template, when given) hold, and what of it
+    /// expires in the next 7, 28 and 90 days, by the real clock.
+    public func summary(tenant: String, mode: CardMode, template: String?, now: Int64 = WallClock.milliseconds()) async throws -> PointLots.Summary {
+        try await cards.database.withConnection { connection in
+            try PointLots.summary(tenant: tenant, mode: mode, template: template, now: now, windows: Self.summaryWindows, on: connection)
+        }
+    }
+
     static func referenceFault(_ reference: String) -> String? {
         reference.isEmpty || reference.count > 128 || reference.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) || reference.contains("/")
             ? "must be 1 to 128 characters, without control characters or '/' (it is a path segment of the refund route)" : nil

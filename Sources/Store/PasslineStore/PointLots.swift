@@ -118,6 +118,41 @@ public enum PointLots {
         return order.compactMap { byID[$0] }
     }
 
+    /// What a tenant's cards in one mode hold, and how much of it expires soon.
+    public struct Summary: Sendable, Equatable {
+        /// Points on the cards that are not voided, and how many such cards hold any.
+        public var outstanding: Int64
+        public var cards: Int64
+        /// Per window (days from now): points expiring within it, and on how many cards.
+        public var expiring: [(days: Int64, points: Int64, cards: Int64)]
+
+        public static func == (a: Summary, b: Summary) -> Bool {
+            a.outstanding == b.outstanding && a.cards == b.cards && a.expiring.map(\.days) == b.expiring.map(\.days)
+                && a.expiring.map(\.points) == b.expiring.map(\.points) && a.expiring.map(\.cards) == b.expiring.map(\.cards)
+        }
+    }
+
+    /// The tenant's points in `mode` and what of them expires within each of `windows` days
+    /// after `now`; with `template`, only that template's cards.
+    public static func summary(tenant: String, mode: CardMode, template: String?, now: Int64, windows: [Int64],
+                               on connection: any SQLConnection) throws -> Summary {
+        let scope = "l.tenant_id = ? AND c.mode = ? AND c.voided = 0 AND l.remaining > 0\(template == nil ? "" : " AND c.template_id = ?")"
+        let binds: [SQLValue] = [.text(tenant), .text(mode.rawValue)] + (template.map { [SQLValue.text($0)] } ?? [])
+        let join = "FROM point_lots l JOIN cards c ON c.tenant_id = l.tenant_id AND c.serial_number = l.serial_number"
+        let total = try connection.first("""
+            SELECT CAST(COALESCE(SUM(l.remaining), 0) AS BIGINT) AS points, COUNT(DISTINCT l.serial_number) AS cards \(join) WHERE \(scope)
+            """, binds)
+        var summary = Summary(outstanding: try total?.int("points") ?? 0, cards: try total?.int("cards") ?? 0, expiring: [])
+        for days in windows {
+            let row = try connection.first("""
+                SELECT CAST(COALESCE(SUM(l.remaining), 0) AS BIGINT) AS points, COUNT(DISTINCT l.serial_number) AS cards \(join)
+                WHERE \(scope) AND l.expires_at > ? AND l.expires_at <= ?
+                """, binds + [.int(now), .int(now + days * Timestamp.millisecondsPerDay)])
+            summary.expiring.append((days, try row?.int("points") ?? 0, try row?.int("cards") ?? 0))
+        }
+        return summary
+    }
+
     /// A card with a lot due for something (its expiry, its reminder).
     public struct DueCard: Sendable, Hashable {
         public let tenant: String
