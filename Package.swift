@@ -120,6 +120,13 @@ let package = Package(
             path: "Sources/Adapters/PasslineGoogle"
         ),
 
+        // Delivers the events the outbox holds to the tenants' webhook endpoints, signed.
+        .target(
+            name: "PasslineWebhooks",
+            dependencies: ["LoyaltyRules", "PasslineCrypto", "PasslineHTTPClient", "PasslineJSON", "PasslineService", "PasslineSQL", "PasslineStore", logging, lifecycle],
+            path: "Sources/Adapters/PasslineWebhooks"
+        ),
+
         // MARK: StandIns
         // APNs: real HTTP/2 and TLS with client certificates on the wire.
         .target(
@@ -146,7 +153,7 @@ let package = Package(
             name: "PasslineCLI",
             dependencies: [
                 "ApplePass", "LoyaltyRules", "PasslineCrypto", "PasslineDatabase", "PasslineStore", "PasslineQR", "PasslineService", "PasslineServer",
-                "PasslinePush", "PasslineHTTPClient", "PasslineAPNsSim", "PasslineSQLite", "PasslineGoogle", "PasslineGoogleSim", "GoogleWallet",
+                "PasslinePush", "PasslineHTTPClient", "PasslineAPNsSim", "PasslineSQLite", "PasslineGoogle", "PasslineGoogleSim", "GoogleWallet", "PasslineWebhooks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), hummingbird, lifecycle, logging,
             ],
             path: "Sources/CommandLine/PasslineCLI"
@@ -197,6 +204,14 @@ let package = Package(
             dependencies: [
                 "LoyaltyRules", "PasslineGoogle", "PasslineGoogleSim", "GoogleWallet", "PasslineAPNsSim", "PasslineHTTPClient", "PasslineServer", "PasslineService",
                 "PasslineStore", "PasslineSQL", "PasslineCrypto", "PasslineJSON", "PasslineTestSupport", "ApplePass", "PasslineZip",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
+        .testTarget(
+            name: "PasslineWebhooksTests",
+            dependencies: [
+                "LoyaltyRules", "PasslineWebhooks", "PasslineHTTPClient", "PasslineServer", "PasslineService", "PasslineStore", "PasslineSQL", "PasslineCrypto",
+                "PasslineJSON", "PasslineTestSupport", "PasslineZip",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),

@@ -54,6 +54,13 @@ passline_install_schemathesis() {
     python3 -m pip install -q schemathesis 2>/dev/null || python3 -m pip install -q --break-system-packages schemathesis
 }
 
+# The Standard Webhooks reference library (PyPI), which the tests verify webhook signatures with.
+passline_install_standardwebhooks() {
+    python3 -c "import standardwebhooks" 2>/dev/null && return 0
+    echo "==> installing standardwebhooks"
+    python3 -m pip install -q standardwebhooks 2>/dev/null || python3 -m pip install -q --break-system-packages standardwebhooks
+}
+
 # A development signing identity under Certificates/dev, made once.
 passline_dev_identity() {
     local passline="$1"

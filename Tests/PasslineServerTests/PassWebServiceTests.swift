@@ -62,7 +62,8 @@ struct LiveServer {
         let templates = Templates(database: database)
         let services = Services(tenants: tenants, templates: templates,
                                 cards: Cards(database: database, templates: templates, tenants: tenants, publicURL: "https://cards.example.com"),
-                                jobs: JobQueue(database: database), logger: Logger(label: "test"))
+                                jobs: JobQueue(database: database), logger: Logger(label: "test"),
+                                webhooks: Webhooks(database: database, secrets: tenants.secrets, addresses: WebhookAddresses(allowLoopback: true)))
         return Fixture(database: database, services: services, tenantA: a, tenantB: b)
     }
 

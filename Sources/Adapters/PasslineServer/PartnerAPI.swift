@@ -48,6 +48,7 @@ struct PartnerAPI<Context: PartnerRequestContext>: Sendable {
         api.post("test-clocks", use: createTestClock)
         api.get("test-clocks/:clock", use: getTestClock)
         api.post("test-clocks/:clock/advance", use: advanceTestClock)
+        addWebhookRoutes(to: api)
     }
 
     /// The member's own code (what the pass's barcode carries), for receipts and emails, or with

@@ -22,6 +22,8 @@ public struct Services: Sendable {
     public let rewards: RewardCatalogue
     /// Test keys' clocks.
     public let testClocks: TestClockService
+    /// The tenants' webhook endpoints and their delivery logs.
+    public let webhooks: Webhooks
     /// Makes a card's "Save to Google Wallet" URL (its object synced first); nil when this
     /// process does not talk to Google.
     public let googleSaveURL: (@Sendable (Cards.Card) async throws -> String)?
@@ -29,8 +31,10 @@ public struct Services: Sendable {
     /// - Parameters:
     ///   - maxDevicesPerCard: devices one card may be registered on.
     ///   - logger: the process's logger, for the campaign runner made here.
+    ///   - webhooks: the endpoints' service (default: no endpoint on loopback).
     public init(tenants: Tenants, templates: Templates, cards: Cards, jobs: WorkQueue, campaigns: CardCampaigns? = nil,
-                maxDevicesPerCard: Int = 10, logger: Logger, googleSaveURL: (@Sendable (Cards.Card) async throws -> String)? = nil) {
+                maxDevicesPerCard: Int = 10, logger: Logger, googleSaveURL: (@Sendable (Cards.Card) async throws -> String)? = nil,
+                webhooks: Webhooks? = nil) {
         self.tenants = tenants
         self.templates = templates
         self.cards = cards
@@ -42,5 +46,6 @@ public struct Services: Sendable {
         self.rewards = RewardCatalogue(cards: cards, jobs: jobs)
         self.testClocks = TestClockService(database: cards.database, programs: cards.programs, jobs: jobs, logger: logger)
         self.googleSaveURL = googleSaveURL
+        self.webhooks = webhooks ?? Webhooks(database: cards.database, secrets: tenants.secrets, addresses: WebhookAddresses(allowLoopback: false))
     }
 }

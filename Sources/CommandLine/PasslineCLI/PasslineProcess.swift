@@ -9,6 +9,7 @@ import PasslineServer
 import PasslineService
 import PasslineSQL
 import PasslineStore
+import PasslineWebhooks
 import ServiceLifecycle
 
 /// What `passline serve` runs: the object graph, built once from one configuration, and its
@@ -22,6 +23,7 @@ struct PasslineProcess {
     let services: Services
     let push: PushWorker
     let google: GoogleSyncWorker
+    let webhooks: WebhookSender
     /// The outbound clients, shut down after every service that uses them has ended.
     let clients: [HTTPClient]
 
@@ -43,13 +45,16 @@ struct PasslineProcess {
             let jobs = JobQueue(database: database)
             let (googleAPI, googleClient) = configuration.google.makeAPI()
             let google = GoogleSyncWorker(api: googleAPI, cards: cards, jobs: jobs, logger: logger)
+            let webhooks = Webhooks(database: database, secrets: secrets, addresses: WebhookAddresses(allowLoopback: configuration.webhookAllowLoopback))
             let services = Services(tenants: tenants, templates: templates, cards: cards, jobs: jobs, logger: logger,
-                                    googleSaveURL: { card in try await google.saveLink(for: card) })
+                                    googleSaveURL: { card in try await google.saveLink(for: card) }, webhooks: webhooks)
+            let webhookClient = HTTPClient(configuration: .init(maxInFlight: 512, connectTimeoutMilliseconds: 5_000))
+            let sender = WebhookSender(webhooks: webhooks, jobs: jobs, client: webhookClient, logger: logger)
             let apnsClient = HTTPClient(configuration: .init(caFile: configuration.apnsCAFile))
             let push = PushWorker(jobs: jobs, tenants: tenants, client: apnsClient, configuration: .init(apnsURL: configuration.apnsURL),
                                   signing: cards.identities, logger: logger)
             return PasslineProcess(configuration: configuration, logger: logger, database: database, services: services, push: push,
-                                   google: google, clients: [apnsClient, googleClient])
+                                   google: google, webhooks: sender, clients: [apnsClient, googleClient, webhookClient])
         } catch {
             await database.close()
             throw error
@@ -74,6 +79,7 @@ struct PasslineProcess {
                 .init(service: JobRetention().service(jobs: services.jobs, logger: logger)),
                 .init(service: PointsScheduler(database: database, programs: services.programs, jobs: services.jobs, logger: logger)),
                 .init(service: google),
+                .init(service: webhooks),
                 .init(service: services.campaigns),
                 .init(service: push),
                 .init(service: app),

@@ -16,6 +16,9 @@ struct ServeConfiguration: Sendable {
     var apnsCAFile: String?
     var google: GoogleEnvironment
     var logLevel: Logger.Level
+    /// `PASSLINE_WEBHOOK_ALLOW_LOOPBACK=1`: webhook endpoints may be on loopback, over http or
+    /// https (tests, local development); never in production.
+    var webhookAllowLoopback: Bool
     /// The environment as it was read, for the master key (`PASSLINE_MASTER_KEY`,
     /// `PASSLINE_MASTER_KEY_FILE`), which can only be checked against the store's secrets.
     var environment: [String: String]
@@ -44,8 +47,14 @@ struct ServeConfiguration: Sendable {
                 problems.append("LOG_LEVEL must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), found \"\(text)\".")
             }
         }
+        var webhookAllowLoopback = false
+        switch value("PASSLINE_WEBHOOK_ALLOW_LOOPBACK") {
+        case nil, "0": break
+        case "1": webhookAllowLoopback = true
+        case let other?: problems.append("PASSLINE_WEBHOOK_ALLOW_LOOPBACK must be 1 or 0, found \"\(other)\".")
+        }
         guard problems.isEmpty, let server, let database, let google else { throw ValidationError(problems.joined(separator: "\n")) }
         return ServeConfiguration(server: server, database: database, apnsURL: apnsURL, apnsCAFile: apnsCAFile, google: google, logLevel: logLevel,
-                                  environment: environment)
+                                  webhookAllowLoopback: webhookAllowLoopback, environment: environment)
     }
 }

@@ -168,6 +168,9 @@ public final class Cards: Sendable {
                 authenticationToken: card.authenticationToken, publicToken: card.publicToken, fieldsJSON: fieldsJSON, points: card.points,
                 pointsExpireAt: expireAt, pointsReminder: reminder, testClock: request.testClock
             ), tenant: tenant, now: now, on: connection)
+            try Events.emit(tenant: tenant, mode: mode, now: now, on: connection) {
+                [DomainEvent(.cardCreated, JSONObject([("card", .object(try Events.cardSnapshot(tenant: tenant, serial: card.serialNumber, on: connection)))]))]
+            }
         }
         passes.store(pass, for: Self.cacheKey(card, identity: identity), bytes: pass.count)
         return card

@@ -94,6 +94,12 @@ public struct PointsScheduler: Service {
                         let next = ReminderSchedule.next(expiresAt: lot.expiresAt, earnedAt: lot.earnedAt, sent: already.union(recorded), program: program)
                         try PointReminders.record(tenant: card.tenant, serial: card.serial, lot: lot, days: recorded, next: next, now: now, on: connection)
                     }
+                    try Events.emit(tenant: card.tenant, mode: card.mode, now: now, on: connection) {
+                        lots.map { lot in
+                            .pointsExpiring(serial: card.serial, points: lot.remaining, expiresAt: lot.expiresAt, daysBefore: lot.daysBefore,
+                                            words: ReminderSchedule.text(points: lot.remaining, expiresAt: lot.expiresAt, program: program))
+                        }
+                    }
                     // The card's words and stage move to the milestone; its new version's push carries them.
                     guard try !CardLooks.refresh(tenant: card.tenant, serials: [card.serial], program: program, now: now, on: connection).isEmpty else {
                         return nil

@@ -41,6 +41,7 @@ public enum Campaigns {
             """, [.text(id), .text(tenant), .text(templateID), .text(mode.rawValue)])
         if total == 0 {
             try connection.execute("UPDATE campaigns SET state = 'finished', finished_at = ? WHERE id = ?", [.int(now), .text(id)])
+            try emitFinished(id, tenant: tenant, mode: mode, now: now, on: connection)
         } else {
             try connection.execute("UPDATE campaigns SET total = ? WHERE id = ?", [.int(Int64(total)), .text(id)])
             try JobQueue.enqueue(NewJob(kind: CampaignJob.kind, tenant: tenant, payload: CampaignJob(campaign: id).payload,
@@ -100,6 +101,13 @@ public enum Campaigns {
         try connection.execute("""
             UPDATE campaigns SET done = done + ?, failed = failed + ?, state = ?, finished_at = ? WHERE id = ?
             """, [.int(Int64(changed.count)), .int(Int64(failed)), .text(remaining ? "running" : "finished"), remaining ? .null : .int(now), .text(id)])
+        try Events.emit(tenant: tenant, mode: mode, now: now, on: connection) {
+            try changed.map { serial in
+                DomainEvent(.cardUpdated, JSONObject([("card", .object(try Events.cardSnapshot(tenant: tenant, serial: serial, on: connection))),
+                                                      ("campaign", .string(id))]))
+            }
+        }
+        if !remaining { try emitFinished(id, tenant: tenant, mode: mode, now: now, on: connection) }
         // Last, as every change does: one tag for the whole step, since its cards commit together.
         if !changed.isEmpty {
             let tag = try UpdateTags.next(tenant: tenant, on: connection)
@@ -144,6 +152,18 @@ public enum Campaigns {
 }
 
 extension Campaigns {
+    /// `campaign.finished`, with the campaign's figures.
+    private static func emitFinished(_ id: String, tenant: String, mode: CardMode, now: Int64, on connection: any SQLConnection) throws {
+        try Events.emit(tenant: tenant, mode: mode, now: now, on: connection) {
+            guard let campaign = try get(tenant: tenant, id: id, on: connection) else { return [] }
+            return [DomainEvent(.campaignFinished, JSONObject([("campaign", .object(JSONObject([
+                ("id", .string(campaign.id)), ("templateId", .string(campaign.templateID)), ("kind", .string(campaign.kind)),
+                ("total", .int(campaign.total)), ("done", .int(campaign.done)), ("failed", .int(campaign.failed)),
+                ("createdAt", .string(Timestamp.format(campaign.createdAt))), ("finishedAt", .string(Timestamp.format(now))),
+            ])))]))]
+        }
+    }
+
     /// Removes the card lists of campaigns finished before `finishedBefore`, a few campaigns at
     /// a time (at most about `limit` rows), after freezing each one's fetched count: the
     /// campaign's figures stay as the API reported them.

@@ -36,6 +36,7 @@ public enum CardChanges {
             """, [.int(now), SQLValue(change.memberName), SQLValue(change.fieldsJSON), change.voided.map { SQLValue($0) } ?? .null,
                   .text(tenant), .text(serial), .text(mode.rawValue)])!
         let pushes = try Consequences.write(.singleChange, tenant: tenant, serials: [serial], mode: mode, now: now, on: connection).values.reduce(0, +)
+        try Events.cardChanged(tenant: tenant, mode: mode, serial: serial, voided: change.voided == true, now: now, on: connection)
         let tag = try UpdateTags.stamp(tenant: tenant, serial: serial, on: connection)
         return (try row.int("version"), tag, pushes)
     }

@@ -1,4 +1,5 @@
 import LoyaltyRules
+import PasslineJSON
 import PasslineSQL
 
 /// What Apple's pass web service reads and writes about devices.
@@ -21,14 +22,17 @@ public enum Devices {
             INSERT INTO devices (tenant_id, device_library_id, push_token, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
             ON CONFLICT (tenant_id, device_library_id) DO UPDATE SET push_token = excluded.push_token, updated_at = excluded.updated_at
             """, [.text(tenant), .text(device), .text(pushToken), .int(now), .int(now)])
+        let added: Bool
         do {
-            return try connection.execute("""
+            added = try connection.execute("""
                 INSERT INTO registrations (tenant_id, device_library_id, pass_type_identifier, serial_number, created_at)
                 VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
                 """, [.text(tenant), .text(device), .text(passType), .text(serial), .int(now)]) == 1
         } catch let error as SQLError where error.code == .foreignKeyViolation {
             throw DomainError(.notFound, "Card \(serial) does not exist for this tenant.")
         }
+        if added { try passEvent(.passInstalled, tenant: tenant, serial: serial, now: now, on: connection) }
+        return added
     }
 
     /// The pass type identifier of the tenant's signing identity; nil for an unknown tenant.
@@ -44,7 +48,8 @@ public enum Devices {
 
     /// Removes a registration, and the device once it holds no more passes. Returns whether it existed.
     @discardableResult
-    public static func unregister(tenant: String, device: String, passType: String, serial: String, on connection: any SQLConnection) throws -> Bool {
+    public static func unregister(tenant: String, device: String, passType: String, serial: String, now: Int64 = WallClock.milliseconds(),
+                                  on connection: any SQLConnection) throws -> Bool {
         let removed = try connection.execute("""
             DELETE FROM registrations WHERE tenant_id = ? AND device_library_id = ? AND pass_type_identifier = ? AND serial_number = ?
             """, [.text(tenant), .text(device), .text(passType), .text(serial)])
@@ -52,7 +57,21 @@ public enum Devices {
             DELETE FROM devices WHERE tenant_id = ? AND device_library_id = ?
               AND NOT EXISTS (SELECT 1 FROM registrations r WHERE r.tenant_id = ? AND r.device_library_id = ?)
             """, [.text(tenant), .text(device), .text(tenant), .text(device)])
+        if removed > 0 { try passEvent(.passRemoved, tenant: tenant, serial: serial, now: now, on: connection) }
         return removed > 0
+    }
+
+    /// `pass.installed` or `pass.removed`: the card, and how many Apple devices hold it now.
+    private static func passEvent(_ kind: DomainEvent.Kind, tenant: String, serial: String, now: Int64, on connection: any SQLConnection) throws {
+        guard let mode = try connection.first("SELECT mode FROM cards WHERE tenant_id = ? AND serial_number = ?", [.text(tenant), .text(serial)])?.mode("mode") else {
+            return
+        }
+        try Events.emit(tenant: tenant, mode: mode, now: now, on: connection) {
+            let devices = try connection.first("SELECT COUNT(*) AS n FROM registrations WHERE tenant_id = ? AND serial_number = ?",
+                                               [.text(tenant), .text(serial)])?.int("n") ?? 0
+            return [DomainEvent(kind, JSONObject([("wallet", .string("apple")), ("devices", .int(devices)),
+                                                  ("card", .object(try Events.cardSnapshot(tenant: tenant, serial: serial, on: connection)))]))]
+        }
     }
 
     /// Keeps messages that devices report, at most `keep` a tenant (the oldest go first).

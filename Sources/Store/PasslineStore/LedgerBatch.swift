@@ -116,6 +116,20 @@ extension Ledger {
             results[index] = .applied(outcome, answer: body)
             if let key = change.idempotencyKey { answers.append((key, body)) }
         }
+        try Events.emit(tenant: tenant, mode: mode, now: now, on: connection) {
+            applied.flatMap { index -> [DomainEvent] in
+                let change = changes[index]
+                let (points, version) = balances[change.serial]!
+                var events = [DomainEvent.transaction(serial: change.serial, entryID: entryIDs[change.serial]!, type: change.type, points: change.points,
+                                                      balanceAfter: points, reason: change.reason, amount: change.amount, createdAt: now, version: version,
+                                                      programVersion: change.programVersion, purchaseReference: change.purchaseReference)]
+                if let reward = change.rewardID {
+                    events.append(.rewardRedeemed(reward: reward, serial: change.serial, cost: -change.points, reason: change.reason, balanceAfter: points,
+                                                  entryID: entryIDs[change.serial]!))
+                }
+                return events
+            }
+        }
         // A key reserved for a change that did not apply is given back: only answers are stored.
         let unused = candidates.filter { balances[changes[$0].serial] == nil }.compactMap { changes[$0].idempotencyKey }
         try storeAnswers(tenant: tenant, answers, releasing: unused, on: connection)

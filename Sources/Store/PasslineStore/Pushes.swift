@@ -1,3 +1,5 @@
+import LoyaltyRules
+import PasslineJSON
 import PasslineSQL
 
 /// What the APNs sender writes back: delivery rows, registrations APNs says are dead, and a
@@ -44,6 +46,17 @@ public enum Pushes {
                 INSERT INTO push_deliveries (tenant_id, push_token, pass_type, outcome, apns_id, reason, attempt, campaign_id, created_at)
                 VALUES \(rows)
                 """, binds)
+        }
+        // A push given up on is the tenant's to hear of; test-mode pushes never fail.
+        for (tenant, failures) in Dictionary(grouping: deliveries.filter { $0.outcome == .failed || $0.outcome == .dead }, by: \.tenant) {
+            try Events.emit(tenant: tenant, mode: .live, now: now, on: connection) {
+                failures.map { failure in
+                    var data = JSONObject([("passTypeIdentifier", .string(failure.passType)), ("outcome", .string(failure.outcome.rawValue)),
+                                           ("reason", .string(failure.reason ?? "")), ("attempt", .int(Int64(failure.attempt)))])
+                    if let campaign = failure.campaign { data["campaign"] = .string(campaign) }
+                    return DomainEvent(.pushFailed, data)
+                }
+            }
         }
         try count(deliveries, on: connection)
     }

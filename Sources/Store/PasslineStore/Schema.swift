@@ -499,6 +499,60 @@ public enum Schema {
             CREATE INDEX program_versions_by_template ON program_versions (tenant_id, mode, template_id, effective_at);
             """
         },
+        Migration(version: 16, name: "webhooks: endpoints per mode, an event outbox, the delivery log") { dialect in
+            let blob = dialect.blobType
+            let serial = dialect.serialPrimaryKey
+            return """
+            -- The first schema's two webhook tables were never written; they are replaced whole.
+            DROP TABLE webhook_deliveries;
+            DROP TABLE webhook_endpoints;
+            -- A secret is sealed with the master key; during a rotation the previous one signs too,
+            -- until previous_until.
+            CREATE TABLE webhook_endpoints (
+                id TEXT PRIMARY KEY,
+                tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+                mode TEXT NOT NULL CHECK (mode IN ('live', 'test')),
+                url TEXT NOT NULL,
+                events TEXT NOT NULL,
+                description TEXT NOT NULL DEFAULT '',
+                secret_encrypted \(blob) NOT NULL,
+                previous_secret_encrypted \(blob),
+                previous_until BIGINT,
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL,
+                disabled_at BIGINT,
+                disabled_reason TEXT,
+                failing_since BIGINT
+            );
+            CREATE INDEX webhook_endpoints_by_tenant ON webhook_endpoints (tenant_id, mode);
+            -- Events are written only while the tenant's mode has an endpoint, in the transaction
+            -- of the change that caused them; each endpoint's delivery is a job.
+            CREATE TABLE events (
+                id TEXT PRIMARY KEY,
+                tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+                mode TEXT NOT NULL,
+                type TEXT NOT NULL,
+                data TEXT NOT NULL,
+                created_at BIGINT NOT NULL
+            );
+            CREATE INDEX events_by_tenant ON events (tenant_id, mode, created_at);
+            CREATE TABLE webhook_attempts (
+                id \(serial),
+                tenant_id TEXT NOT NULL,
+                endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
+                event_id TEXT NOT NULL,
+                attempt INTEGER NOT NULL,
+                outcome TEXT NOT NULL,
+                status INTEGER,
+                latency_ms BIGINT NOT NULL,
+                error TEXT,
+                response_excerpt TEXT NOT NULL,
+                at BIGINT NOT NULL
+            );
+            CREATE INDEX webhook_attempts_by_endpoint ON webhook_attempts (endpoint_id, id);
+            CREATE INDEX webhook_attempts_by_event ON webhook_attempts (event_id);
+            """
+        },
     ]
 
     /// SQLite has one writer: a row trigger updates the counts in place.

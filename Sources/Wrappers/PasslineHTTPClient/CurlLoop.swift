@@ -23,6 +23,8 @@ final class Transfer: @unchecked Sendable {
     /// The local port of the connection it was sent on: how a closing socket finds its transfers.
     var localPort: Int32 = -1
     var origin: Origin?
+    /// The peer address `request.acceptPeer` refused.
+    var refusedPeer: String?
 
     init(request: HTTPRequest, complete: @escaping @Sendable (Result<HTTPResponse, HTTPClientError>) -> Void) {
         self.request = request
@@ -365,6 +367,10 @@ final class CurlLoop: @unchecked Sendable {
     private func outcome(of transfer: Transfer, code: CURLcode) -> Result<HTTPResponse, HTTPClientError> {
         guard let easy = transfer.easy else { return .failure(HTTPClientError(code: .connection, message: "\(transfer.request.url): no handle")) }
         let waited = Int(((transfer.startedAt == 0 ? DispatchTime.now().uptimeNanoseconds : transfer.startedAt) &- transfer.submittedAt) / 1_000_000)
+        if let refused = transfer.refusedPeer {
+            return .failure(HTTPClientError(code: .connection, message: "\(transfer.request.method) \(transfer.request.url): not sent, its address \(refused) is not one this request may reach",
+                                            sent: false, waitedMilliseconds: waited))
+        }
         guard code == CURLE_OK else {
             let detail = String(cString: easy.errorBuffer)
             let message = "\(transfer.request.method) \(transfer.request.url): \(detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail)"
@@ -491,9 +497,16 @@ final class CurlLoop: @unchecked Sendable {
         return passline_close(socket)
     }
 
-    private static let onStart: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutablePointer<CChar>?, UnsafeMutablePointer<CChar>?, Int32, Int32) -> Int32 = { context, _, _, _, localPort in
+    private static let onStart: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutablePointer<CChar>?, UnsafeMutablePointer<CChar>?, Int32, Int32) -> Int32 = { context, peer, _, _, localPort in
         guard let context else { return 0 }
         let transfer = Unmanaged<Transfer>.fromOpaque(context).takeUnretainedValue()
+        if let accept = transfer.request.acceptPeer {
+            let address = peer.map { String(cString: $0) } ?? ""
+            guard accept(address) else {
+                transfer.refusedPeer = address
+                return 1  // CURL_PREREQFUNC_ABORT
+            }
+        }
         let now = DispatchTime.now().uptimeNanoseconds
         transfer.startedAt = now
         transfer.localPort = localPort
@@ -505,7 +518,10 @@ final class CurlLoop: @unchecked Sendable {
         guard let data, let context else { return 0 }
         let transfer = Unmanaged<Transfer>.fromOpaque(context).takeUnretainedValue()
         let length = size * count
-        data.withMemoryRebound(to: UInt8.self, capacity: length) { transfer.body.append(contentsOf: UnsafeBufferPointer(start: $0, count: length)) }
+        let kept = min(length, max(0, (transfer.request.maxResponseBytes ?? .max) - transfer.body.count))
+        if kept > 0 {
+            data.withMemoryRebound(to: UInt8.self, capacity: length) { transfer.body.append(contentsOf: UnsafeBufferPointer(start: $0, count: kept)) }
+        }
         return length
     }
 

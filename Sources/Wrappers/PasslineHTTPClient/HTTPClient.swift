@@ -39,11 +39,19 @@ public struct HTTPRequest: Sendable {
     /// and this together; waiting behind other requests for a stream is not counted.
     public var timeoutMilliseconds: Int
     public var identity: ClientIdentity?
+    /// Asked with the IP address of the connection the request is about to go out on (a new
+    /// or a reused one); false aborts it unsent. Where the address is known only at connect
+    /// time, this is the check that a name resolving elsewhere later cannot slip past.
+    public var acceptPeer: (@Sendable (String) -> Bool)?
+    /// The most of the answer's body kept; the rest is read and dropped.
+    public var maxResponseBytes: Int?
 
     public init(method: String, url: String, headers: [(name: String, value: String)] = [], body: [UInt8] = [],
-                timeoutMilliseconds: Int = 30_000, identity: ClientIdentity? = nil) {
+                timeoutMilliseconds: Int = 30_000, identity: ClientIdentity? = nil,
+                acceptPeer: (@Sendable (String) -> Bool)? = nil, maxResponseBytes: Int? = nil) {
         self.method = method; self.url = url; self.headers = headers; self.body = body
         self.timeoutMilliseconds = timeoutMilliseconds; self.identity = identity
+        self.acceptPeer = acceptPeer; self.maxResponseBytes = maxResponseBytes
     }
 }
 
