@@ -1,3 +1,4 @@
+import ApplePass
 import Foundation
 import Logging
 import LoyaltyRules
@@ -429,6 +430,11 @@ struct ProgramAPITests {
         now = try await card()
         #expect(now.fields["pointsExpiring"] as? String == "200 points expire on 1 April" && now.fields["expiryStage"] as? String == "28")
         #expect(now.fields["tier"] as? String == "Member", "what was earned in January is out of the window")
+        // The pass shows the words on its front, with the lock-screen message, and on its back; its tier field follows.
+        let pass = try PassPreview(pkpass: Array(try await server.send("GET", "/api/v1/cards/\(serial)/pass.pkpass", headers: key).body))
+        #expect(pass.auxiliaryFields.first { $0.key == "expiring" }?.value == "200 points expire on 1 April")
+        #expect(pass.backFields.first { $0.key == "expiringDetail" }?.value == "200 points expire on 1 April")
+        #expect(pass.headerFields.first { $0.key == "tier" }?.value == "Member")
         // A redemption takes from the expiring lot: the words say what is left, in the redemption's own version.
         let spent = try await server.send("POST", "/api/v1/cards/\(serial)/transactions", body: #"{"points":-50,"reason":"gift"}"#, headers: key)
         #expect(spent.status == 201 && spent.json?["version"] as? Int == now.version + 1)
