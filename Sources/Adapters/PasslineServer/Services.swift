@@ -24,6 +24,8 @@ public struct Services: Sendable {
     public let testClocks: TestClockService
     /// The tenants' webhook endpoints and their delivery logs.
     public let webhooks: Webhooks
+    /// The kept answers of writes sent with an `Idempotency-Key`.
+    public let idempotency: IdempotentRequests
     /// Makes a card's "Save to Google Wallet" URL (its object synced first); nil when this
     /// process does not talk to Google.
     public let googleSaveURL: (@Sendable (Cards.Card) async throws -> String)?
@@ -46,6 +48,7 @@ public struct Services: Sendable {
         self.rewards = RewardCatalogue(cards: cards, jobs: jobs)
         self.testClocks = TestClockService(database: cards.database, programs: cards.programs, jobs: jobs, logger: logger)
         self.googleSaveURL = googleSaveURL
+        self.idempotency = IdempotentRequests(database: cards.database)
         self.webhooks = webhooks ?? Webhooks(database: cards.database, secrets: tenants.secrets, addresses: WebhookAddresses(allowLoopback: false))
     }
 }

@@ -6,16 +6,16 @@ import PasslineService
 
 /// Webhook endpoints per key's mode, their delivery log, and replays.
 extension PartnerAPI {
-    func addWebhookRoutes(to api: RouterGroup<Context>) {
-        api.post("webhook-endpoints", use: createWebhookEndpoint)
+    func addWebhookRoutes(to api: RouterGroup<Context>, once: IdempotentRoute<Context>) {
+        api.post("webhook-endpoints", use: once.wrap("POST webhook-endpoints", limit: BodyLimit.small, createWebhookEndpoint))
         api.get("webhook-endpoints", use: listWebhookEndpoints)
         api.get("webhook-endpoints/:endpoint", use: getWebhookEndpoint)
-        api.patch("webhook-endpoints/:endpoint", use: patchWebhookEndpoint)
+        api.patch("webhook-endpoints/:endpoint", use: once.wrap("PATCH webhook-endpoints/{endpoint}", limit: BodyLimit.small, patchWebhookEndpoint))
         api.delete("webhook-endpoints/:endpoint", use: deleteWebhookEndpoint)
-        api.post("webhook-endpoints/:endpoint/rotate-secret", use: rotateWebhookSecret)
+        api.post("webhook-endpoints/:endpoint/rotate-secret", use: once.wrap("POST webhook-endpoints/{endpoint}/rotate-secret", limit: BodyLimit.small, rotateWebhookSecret))
         api.get("webhook-endpoints/:endpoint/deliveries", use: webhookDeliveries)
-        api.post("webhook-endpoints/:endpoint/replay", use: replayFailedEvents)
-        api.post("events/:event/replay", use: replayEvent)
+        api.post("webhook-endpoints/:endpoint/replay", use: once.wrap("POST webhook-endpoints/{endpoint}/replay", limit: BodyLimit.small, replayFailedEvents))
+        api.post("events/:event/replay", use: once.wrap("POST events/{event}/replay", limit: BodyLimit.small, replayEvent))
     }
 
     /// `POST /api/v1/webhook-endpoints` `{"url", "events", "description"?, "disabled"?}`: 201 with

@@ -93,6 +93,56 @@ public enum Idempotency {
         return Stored(requestHash: try row.blob("request_hash"), status: Int(try row.int("response_status")), body: try row.blob("response_body"))
     }
 
+    /// What a request with a key finds when it arrives.
+    public enum Reservation: Sendable, Equatable {
+        /// The key is this request's now: run it, then `complete` (or `release`).
+        case reserved
+        /// The key's first request was answered: this answer, again.
+        case answered(status: Int, body: [UInt8], headers: String)
+        /// The key was used with another request.
+        case mismatch
+        /// The key's first request is still running.
+        case inProgress
+    }
+
+    /// A placeholder whose request has not finished this long was abandoned (its process died):
+    /// the next request with the key takes it over.
+    public static let abandonedAfterMilliseconds: Int64 = 60_000
+
+    /// Takes `key` for a request (in a transaction of the caller's own, committed at once, so
+    /// that a second request with the key sees it), or says what holds it.
+    public static func reserve(tenant: String, key: String, requestHash: [UInt8], now: Int64, on connection: any SQLConnection) throws -> Reservation {
+        try dropExpired(tenant: tenant, keys: [key], now: now, on: connection)
+        // A placeholder says 0 for its status: no answer has that status.
+        let inserted = try connection.execute("""
+            INSERT INTO idempotency_records (tenant_id, key, request_hash, response_status, response_body, created_at) VALUES (?, ?, ?, 0, ?, ?)
+            ON CONFLICT DO NOTHING
+            """, [.text(tenant), .text(key), .blob(requestHash), .blob([]), .int(now)])
+        if inserted == 1 { return .reserved }
+        guard let row = try connection.first("""
+            SELECT request_hash, response_status, response_body, response_headers, created_at FROM idempotency_records WHERE tenant_id = ? AND key = ?
+            """, [.text(tenant), .text(key)]) else { return .inProgress }
+        guard try row.blob("request_hash") == requestHash else { return .mismatch }
+        let status = Int(try row.int("response_status"))
+        if status != 0 { return .answered(status: status, body: try row.blob("response_body"), headers: try row.string("response_headers")) }
+        let taken = try connection.execute("""
+            UPDATE idempotency_records SET created_at = ? WHERE tenant_id = ? AND key = ? AND response_status = 0 AND created_at < ?
+            """, [.int(now), .text(tenant), .text(key), .int(now - abandonedAfterMilliseconds)])
+        return taken == 1 ? .reserved : .inProgress
+    }
+
+    /// Stores the answer of a request that reserved its key.
+    public static func complete(tenant: String, key: String, status: Int, body: [UInt8], headers: String, on connection: any SQLConnection) throws {
+        try connection.execute("""
+            UPDATE idempotency_records SET response_status = ?, response_body = ?, response_headers = ? WHERE tenant_id = ? AND key = ? AND response_status = 0
+            """, [.int(Int64(status)), .blob(body), .text(headers), .text(tenant), .text(key)])
+    }
+
+    /// Frees a key whose request ended without an answer worth replaying (a server error).
+    public static func release(tenant: String, key: String, on connection: any SQLConnection) throws {
+        try connection.execute("DELETE FROM idempotency_records WHERE tenant_id = ? AND key = ? AND response_status = 0", [.text(tenant), .text(key)])
+    }
+
     /// Records the answer in the same transaction as the change, so a key never outlives a rolled-back change.
     /// - Throws: `SQLError.uniqueViolation` when a concurrent request with the same key committed first.
     public static func store(tenant: String, key: String, requestHash: [UInt8], status: Int, body: [UInt8], now: Int64, on connection: any SQLConnection) throws {

@@ -553,6 +553,12 @@ public enum Schema {
             CREATE INDEX webhook_attempts_by_event ON webhook_attempts (event_id);
             """
         },
+        Migration(version: 17, name: "idempotent answers keep their headers") { _ in
+            """
+            -- Every POST and PATCH replays its first answer: a created resource's Location too.
+            ALTER TABLE idempotency_records ADD COLUMN response_headers TEXT NOT NULL DEFAULT '';
+            """
+        },
     ]
 
     /// SQLite has one writer: a row trigger updates the counts in place.
