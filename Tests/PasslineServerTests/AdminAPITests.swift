@@ -132,4 +132,21 @@ struct AdminAPITests {
         #expect((b.json?["certificate"] as? [String: Any])?["fingerprintSHA256"] as? String == TestSupport.identity.certificate.fingerprintSHA256)
         await server.stop()
     }
+
+    @Test("the operator sets a tenant's own rate limit, which its keys get at once; bad numbers and unknown tenants are named")
+    func ratePlan() async throws {
+        let server = try await LiveServer.start(.sqlite, adminToken: Self.token, rateLimit: .init(perSecond: 1, burst: 2))
+        let tenant = server.tenantA.id
+        let bad = try await server.send("PUT", "/admin/v1/tenants/\(tenant)/rate-limit", body: #"{"perSecond":0,"burst":"x","extra":1}"#, headers: admin)
+        #expect(bad.status == 422 && Set((bad.json?["errors"] as? [[String: Any]])?.compactMap { $0["field"] as? String } ?? []) == ["burst", "extra"])
+        #expect(try await server.send("PUT", "/admin/v1/tenants/\(tenant)/rate-limit", body: #"{"perSecond":0,"burst":5}"#, headers: admin).status == 422)
+        #expect(try await server.send("PUT", "/admin/v1/tenants/nobody/rate-limit", body: #"{"perSecond":5,"burst":5}"#, headers: admin).status == 404)
+        let set = try await server.send("PUT", "/admin/v1/tenants/\(tenant)/rate-limit", body: #"{"perSecond":50,"burst":40}"#, headers: admin)
+        #expect(set.status == 200 && set.json?["burst"] as? Int == 40)
+        let answer = try await server.send("GET", "/api/v1/tenant", headers: ["Authorization": "Bearer \(server.tenantA.liveKey)"])
+        #expect(answer.header("RateLimit-Policy") == #""key";q=40;w=1"#)
+        #expect(try await server.send("DELETE", "/admin/v1/tenants/\(tenant)/rate-limit", headers: admin).status == 204)
+        #expect(try await server.send("GET", "/api/v1/tenant", headers: ["Authorization": "Bearer \(server.tenantA.liveKey)"]).header("RateLimit-Policy") == #""key";q=2;w=2"#)
+        await server.stop()
+    }
 }

@@ -5,6 +5,7 @@ import FoundationNetworking
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import LoyaltyRules
 import PasslineCrypto
 @testable import PasslineServer
 import PasslineService
@@ -44,7 +45,10 @@ struct LiveServer {
         let tenantB: Tenants.Created
     }
 
-    static func fixture(_ kind: TestDatabase) async throws -> Fixture {
+    /// - Parameter rateLimit: each API key's limit, on a clock that stands still (no bucket
+    ///   refills during the test, however slow the machine); nil (the default here) turns limits
+    ///   off, so that tests sending many requests measure what they mean to.
+    static func fixture(_ kind: TestDatabase, rateLimit: RateLimit? = nil) async throws -> Fixture {
         let database = try await kind.make()
         try await Migrator.migrate(database)
         let tenants = Tenants(database: database, secrets: try SecretBox(key: SecretBox.generateKey()))
@@ -63,14 +67,15 @@ struct LiveServer {
         let services = Services(tenants: tenants, templates: templates,
                                 cards: Cards(database: database, templates: templates, tenants: tenants, publicURL: "https://cards.example.com"),
                                 jobs: JobQueue(database: database), logger: Logger(label: "test"),
-                                webhooks: Webhooks(database: database, secrets: tenants.secrets, addresses: WebhookAddresses(allowLoopback: true)))
+                                webhooks: Webhooks(database: database, secrets: tenants.secrets, addresses: WebhookAddresses(allowLoopback: true)),
+                                rateLimits: .some(rateLimit.map { RateLimits(database: database, defaults: .init(key: $0), clock: { 1_000_000 }) }))
         return Fixture(database: database, services: services, tenantA: a, tenantB: b)
     }
 
     /// - Parameter wire: listen on a loopback port instead of answering through the router test client.
     static func start(_ kind: TestDatabase, wire: Bool = false, adminToken: String? = nil, deviceLogBurst: Int = 1_000, deviceLogPerSecond: Double = 2,
-                      adjust: (inout ServerConfiguration) -> Void = { _ in }) async throws -> LiveServer {
-        let fixture = try await fixture(kind)
+                      rateLimit: RateLimit? = nil, adjust: (inout ServerConfiguration) -> Void = { _ in }) async throws -> LiveServer {
+        let fixture = try await fixture(kind, rateLimit: rateLimit)
         let (database, services) = (fixture.database, fixture.services)
         var configuration = try ServerConfiguration.resolve(listen: "127.0.0.1:0", environment: adminToken.map { ["PASSLINE_ADMIN_TOKEN": $0] } ?? [:])
         configuration.deviceLogBurst = deviceLogBurst

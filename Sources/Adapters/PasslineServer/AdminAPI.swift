@@ -20,6 +20,8 @@ struct AdminAPI<Context: RequestContext>: Sendable {
         admin.get("tenants/:tenant", use: getTenant)
         admin.put("tenants/:tenant/identity", use: replaceIdentity)
         admin.put("tenants/:tenant/google", use: setGoogle)
+        admin.put("tenants/:tenant/rate-limit", use: setRateLimit)
+        admin.delete("tenants/:tenant/rate-limit", use: clearRateLimit)
         admin.get("tenants/:tenant/google", use: getGoogle)
         admin.post("tenants/:tenant/keys", use: createKey)
         admin.delete("tenants/:tenant/keys/:key", use: revokeKey)
@@ -71,6 +73,32 @@ struct AdminAPI<Context: RequestContext>: Sendable {
 
     /// `{"issuerId", "serviceAccount": the key file (object or string), "logoUrl"?, "origins"?}` → 200 with the
     /// settings (no key material) and how many cards were queued for their first sync.
+    /// `PUT /admin/v1/tenants/{id}/rate-limit` `{"perSecond", "burst"}`: the tenant's own plan
+    /// for each of its API keys (its ceiling is twice that); 200 with it.
+    @Sendable func setRateLimit(_ request: Request, context: Context) async throws -> Response {
+        let id = try context.parameters.require("tenant")
+        let object = try await Self.body(request)
+        var errors = RequestBody.unknownFields(object, allowed: ["perSecond", "burst"], of: "a rate limit")
+        func number(_ name: String) -> Int64 {
+            guard let value = object[name] else { errors.append(.init(name, "is required")); return 0 }
+            guard case .int(let number) = value else { errors.append(.init(name, "must be an integer, found \(value.typeName)")); return 0 }
+            return number
+        }
+        let plan = RateLimit(perSecond: number("perSecond"), burst: number("burst"))
+        guard errors.isEmpty else { throw Self.invalid(errors) }
+        guard let limits = services.rateLimits else {
+            throw Problem(.conflict, type: "conflict", title: "Not possible in the current state", detail: "Rate limits are off (PASSLINE_API_RATE_LIMIT=off).")
+        }
+        try await limits.setPlan(plan, tenant: id)
+        return JSONResponse.make(.ok, .object(JSONObject([("perSecond", .int(plan.perSecond)), ("burst", .int(plan.burst))])))
+    }
+
+    /// `DELETE /admin/v1/tenants/{id}/rate-limit`: back to the platform's defaults. 204.
+    @Sendable func clearRateLimit(_ request: Request, context: Context) async throws -> Response {
+        try await services.rateLimits?.setPlan(nil, tenant: try context.parameters.require("tenant"))
+        return Response(status: .noContent)
+    }
+
     @Sendable func setGoogle(_ request: Request, context: Context) async throws -> Response {
         let id = try context.parameters.require("tenant")
         let object = try await Self.body(request)

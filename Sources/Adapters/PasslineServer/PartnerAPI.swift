@@ -14,7 +14,7 @@ struct PartnerAPI<Context: PartnerRequestContext>: Sendable {
 
     func addRoutes(to router: Router<Context>) {
         // Every route of the group is authenticated here, once; a handler added later cannot forget it.
-        let api = router.group("api/v1").add(middleware: PartnerKeyMiddleware<Context>(tenants: services.tenants))
+        let api = router.group("api/v1").add(middleware: PartnerKeyMiddleware<Context>(tenants: services.tenants, rateLimits: services.rateLimits))
         // Every POST and PATCH takes an Idempotency-Key. Transactions, purchases, refunds and
         // redemptions keep their answer in the change's own transaction; the rest go through this.
         let once = IdempotentRoute<Context>(services: services)
@@ -386,16 +386,53 @@ struct PartnerAPI<Context: PartnerRequestContext>: Sendable {
 /// and mode into the context.
 struct PartnerKeyMiddleware<Context: PartnerRequestContext>: RouterMiddleware {
     let tenants: Tenants
+    /// Nil: no limits (the operator turned them off).
+    let rateLimits: RateLimits?
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
             throw Problem.unauthorized("An Authorization: Bearer <API key> header is required.")
         }
-        guard let found = try await tenants.authenticate(key: String(header.dropFirst(7))) else {
+        let key = String(header.dropFirst(7))
+        guard let found = try await tenants.authenticate(key: key) else {
             throw Problem.unauthorized("The API key is unknown or revoked.")
         }
         var context = context
         context.partner = PartnerPrincipal(tenant: found.tenant, mode: found.mode)
-        return try await next(request, context)
+        guard let rateLimits else { return try await next(request, context) }
+        // The bucket's name is a digest of the key: the key itself is never stored or logged.
+        let outcome = try await rateLimits.take(tenant: found.tenant, keyID: Digest.hex(Array(Digest.sha256(Array(key.utf8)).prefix(12))))
+        let fields = RateLimitHeaders.fields(outcome)
+        guard outcome.decision.allowed else {
+            let wait = Int(outcome.decision.retryAfterSeconds ?? 1)
+            var problem = Problem.rateLimited("Too many requests", detail: outcome.name == "key"
+                ? "This API key may send \(outcome.limit.burst) requests at once, then \(outcome.limit.perSecond) a second. Try again in \(wait) s."
+                : "The tenant's keys together may send \(outcome.limit.burst) requests at once, then \(outcome.limit.perSecond) a second. Try again in \(wait) s.",
+                retryAfter: wait)
+            problem.headers.append(contentsOf: fields)
+            throw problem
+        }
+        do {
+            var response = try await next(request, context)
+            response.headers.append(contentsOf: fields)
+            return response
+        } catch {
+            // An error answer carries the limit too.
+            guard var problem = Problem.from(error) else { throw error }
+            problem.headers.append(contentsOf: fields)
+            throw problem
+        }
+    }
+}
+
+/// The IETF `RateLimit-Policy` and `RateLimit` fields (draft-ietf-httpapi-ratelimit-headers):
+/// the policy's quota `q` over its window `w` in seconds; what `r`emains and the seconds `t`
+/// until the quota is whole again.
+enum RateLimitHeaders {
+    static func fields(_ outcome: RateLimits.Outcome) -> HTTPFields {
+        var fields = HTTPFields()
+        fields[.init("RateLimit-Policy")!] = "\"\(outcome.name)\";q=\(outcome.limit.burst);w=\(outcome.limit.windowSeconds)"
+        fields[.init("RateLimit")!] = "\"\(outcome.name)\";r=\(outcome.decision.remaining);t=\(outcome.decision.resetSeconds)"
+        return fields
     }
 }

@@ -26,6 +26,8 @@ public struct Services: Sendable {
     public let webhooks: Webhooks
     /// The kept answers of writes sent with an `Idempotency-Key`.
     public let idempotency: IdempotentRequests
+    /// The partner API's limits per key and tenant; nil when the operator turned them off.
+    public let rateLimits: RateLimits?
     /// Makes a card's "Save to Google Wallet" URL (its object synced first); nil when this
     /// process does not talk to Google.
     public let googleSaveURL: (@Sendable (Cards.Card) async throws -> String)?
@@ -36,7 +38,7 @@ public struct Services: Sendable {
     ///   - webhooks: the endpoints' service (default: no endpoint on loopback).
     public init(tenants: Tenants, templates: Templates, cards: Cards, jobs: WorkQueue, campaigns: CardCampaigns? = nil,
                 maxDevicesPerCard: Int = 10, logger: Logger, googleSaveURL: (@Sendable (Cards.Card) async throws -> String)? = nil,
-                webhooks: Webhooks? = nil) {
+                webhooks: Webhooks? = nil, rateLimits: RateLimits?? = nil) {
         self.tenants = tenants
         self.templates = templates
         self.cards = cards
@@ -49,6 +51,7 @@ public struct Services: Sendable {
         self.testClocks = TestClockService(database: cards.database, programs: cards.programs, jobs: jobs, logger: logger)
         self.googleSaveURL = googleSaveURL
         self.idempotency = IdempotentRequests(database: cards.database)
+        self.rateLimits = rateLimits ?? RateLimits(database: cards.database)
         self.webhooks = webhooks ?? Webhooks(database: cards.database, secrets: tenants.secrets, addresses: WebhookAddresses(allowLoopback: false))
     }
 }

@@ -47,7 +47,8 @@ struct PasslineProcess {
             let google = GoogleSyncWorker(api: googleAPI, cards: cards, jobs: jobs, logger: logger)
             let webhooks = Webhooks(database: database, secrets: secrets, addresses: WebhookAddresses(allowLoopback: configuration.webhookAllowLoopback))
             let services = Services(tenants: tenants, templates: templates, cards: cards, jobs: jobs, logger: logger,
-                                    googleSaveURL: { card in try await google.saveLink(for: card) }, webhooks: webhooks)
+                                    googleSaveURL: { card in try await google.saveLink(for: card) }, webhooks: webhooks,
+                                    rateLimits: .some(configuration.apiRateLimit.map { RateLimits(database: database, defaults: .init(key: $0)) }))
             let webhookClient = HTTPClient(configuration: .init(maxInFlight: 512, connectTimeoutMilliseconds: 5_000))
             let sender = WebhookSender(webhooks: webhooks, jobs: jobs, client: webhookClient, logger: logger)
             let apnsClient = HTTPClient(configuration: .init(caFile: configuration.apnsCAFile))

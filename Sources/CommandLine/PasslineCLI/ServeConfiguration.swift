@@ -1,8 +1,10 @@
 import ArgumentParser
 import Foundation
 import Logging
+import LoyaltyRules
 import PasslineDatabase
 import PasslineServer
+import PasslineService
 
 /// Everything `passline serve` reads from its flags and environment, read once and checked
 /// before anything starts: a mistake in three settings is reported as three lines at start,
@@ -19,6 +21,9 @@ struct ServeConfiguration: Sendable {
     /// `PASSLINE_WEBHOOK_ALLOW_LOOPBACK=1`: webhook endpoints may be on loopback, over http or
     /// https (tests, local development); never in production.
     var webhookAllowLoopback: Bool
+    /// `PASSLINE_API_RATE_LIMIT`: each API key's limit as `PER_SECOND/BURST` (default 100/500;
+    /// a tenant's keys together get twice that), or `off`.
+    var apiRateLimit: RateLimit?
     /// The environment as it was read, for the master key (`PASSLINE_MASTER_KEY`,
     /// `PASSLINE_MASTER_KEY_FILE`), which can only be checked against the store's secrets.
     var environment: [String: String]
@@ -53,8 +58,19 @@ struct ServeConfiguration: Sendable {
         case "1": webhookAllowLoopback = true
         case let other?: problems.append("PASSLINE_WEBHOOK_ALLOW_LOOPBACK must be 1 or 0, found \"\(other)\".")
         }
+        var apiRateLimit: RateLimit? = RateLimits.Defaults().key
+        if let text = value("PASSLINE_API_RATE_LIMIT") {
+            let parts = text.split(separator: "/").map { Int64($0) }
+            if text == "off" {
+                apiRateLimit = nil
+            } else if parts.count == 2, let perSecond = parts[0], let burst = parts[1], RateLimit.perSecondRange.contains(perSecond), RateLimit.burstRange.contains(burst) {
+                apiRateLimit = RateLimit(perSecond: perSecond, burst: burst)
+            } else {
+                problems.append("PASSLINE_API_RATE_LIMIT must be PER_SECOND/BURST (1–100000 and 1–1000000, for example 100/500) or off, found \"\(text)\".")
+            }
+        }
         guard problems.isEmpty, let server, let database, let google else { throw ValidationError(problems.joined(separator: "\n")) }
         return ServeConfiguration(server: server, database: database, apnsURL: apnsURL, apnsCAFile: apnsCAFile, google: google, logLevel: logLevel,
-                                  webhookAllowLoopback: webhookAllowLoopback, environment: environment)
+                                  webhookAllowLoopback: webhookAllowLoopback, apiRateLimit: apiRateLimit, environment: environment)
     }
 }

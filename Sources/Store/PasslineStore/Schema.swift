@@ -559,6 +559,17 @@ public enum Schema {
             ALTER TABLE idempotency_records ADD COLUMN response_headers TEXT NOT NULL DEFAULT '';
             """
         },
+        Migration(version: 18, name: "rate limits shared by processes, and a tenant's own plan") { _ in
+            """
+            -- GCRA: a bucket is the theoretical arrival time of its next request (milliseconds).
+            CREATE TABLE rate_limits (
+                key TEXT PRIMARY KEY,
+                tat BIGINT NOT NULL
+            );
+            ALTER TABLE tenants ADD COLUMN rate_per_second INTEGER;
+            ALTER TABLE tenants ADD COLUMN rate_burst INTEGER;
+            """
+        },
     ]
 
     /// SQLite has one writer: a row trigger updates the counts in place.
