@@ -26,9 +26,12 @@ public func buildRouter(services: Services, configuration: ServerConfiguration,
         }
         return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "ready\n")))
     }
+    let publicLimits = PublicLimits(sourceBurst: configuration.publicSourceBurst, sourcePerSecond: configuration.publicSourcePerSecond,
+                                    cardBurst: configuration.publicCardBurst, cardPerSecond: configuration.publicCardPerSecond)
     PassWebService<PasslineRequestContext>(devices: services.devices,
                                            logLimiter: RateLimiter(burst: configuration.deviceLogBurst, perSecond: configuration.deviceLogPerSecond),
-                                           registrationLimiter: RateLimiter(burst: configuration.registrationBurst, perSecond: configuration.registrationsPerSecond))
+                                           registrationLimiter: RateLimiter(burst: configuration.registrationBurst, perSecond: configuration.registrationsPerSecond),
+                                           publicLimits: publicLimits)
         .addRoutes(to: router)
     PartnerAPI<PasslineRequestContext>(services: services).addRoutes(to: router)
     AdminAPI<PasslineRequestContext>(services: services, token: configuration.adminToken).addRoutes(to: router)
@@ -51,7 +54,7 @@ public func buildRouter(services: Services, configuration: ServerConfiguration,
     router.get("openapi.json") { _, _ in
         Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: openAPI)))
     }
-    PublicCardRoutes<PasslineRequestContext>(cards: services.cards, googleSaveURL: services.googleSaveURL).addRoutes(to: router)
+    PublicCardRoutes<PasslineRequestContext>(cards: services.cards, googleSaveURL: services.googleSaveURL, limits: publicLimits).addRoutes(to: router)
     return router
 }
 

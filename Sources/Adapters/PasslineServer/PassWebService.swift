@@ -12,11 +12,12 @@ struct PassWebService<Context: ApplePassRequestContext>: Sendable {
     let logLimiter: RateLimiter
     /// Registrations per source address: one phone registers a few cards, not thousands.
     let registrationLimiter: RateLimiter
+    let publicLimits: PublicLimits
 
     func addRoutes(to router: Router<Context>) {
         // The routes of one pass (with a serial number) are authenticated by the middleware, once.
         let service = router.group("passkit/:tenant/v1")
-            .add(middleware: ApplePassMiddleware<Context>(devices: devices, registrationLimiter: registrationLimiter))
+            .add(middleware: ApplePassMiddleware<Context>(devices: devices, registrationLimiter: registrationLimiter, publicLimits: publicLimits))
         // The parameter names are Apple's, as the OpenAPI document has them.
         service.post("devices/:deviceLibraryIdentifier/registrations/:passTypeIdentifier/:serialNumber", use: register)
         service.get("devices/:deviceLibraryIdentifier/registrations/:passTypeIdentifier", use: updatedSerials)
@@ -100,10 +101,15 @@ struct PassWebService<Context: ApplePassRequestContext>: Sendable {
 struct ApplePassMiddleware<Context: ApplePassRequestContext>: RouterMiddleware {
     let devices: WalletDevices
     let registrationLimiter: RateLimiter
+    let publicLimits: PublicLimits
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let rawSerial = context.parameters.get("serialNumber") else { return try await next(request, context) }
+        guard let rawSerial = context.parameters.get("serialNumber") else {
+            try publicLimits.check(source: context.remoteIP, card: nil)
+            return try await next(request, context)
+        }
         let tenant = try context.parameters.require("tenant")
+        try publicLimits.check(source: context.remoteIP, card: "\(tenant):\(rawSerial)")
         let passType = try AppleIdentifier.passType(context.parameters.require("passTypeIdentifier"))
         let serial = try AppleIdentifier.serial(rawSerial)
         if let device = context.parameters.get("deviceLibraryIdentifier") { _ = try AppleIdentifier.device(device) }

@@ -4,17 +4,19 @@ import PasslineService
 
 /// What a customer opens without any key: `/c/{publicToken}` (the card's page), its pass and its
 /// images. The token is unguessable and is not the serial, so these links can go in emails.
-struct PublicCardRoutes<Context: RequestContext>: Sendable {
+struct PublicCardRoutes<Context: SourceAwareRequestContext>: Sendable {
     let cards: Cards
     let googleSaveURL: (@Sendable (Cards.Card) async throws -> String)?
+    let limits: PublicLimits
 
     func addRoutes(to router: Router<Context>) {
-        router.get("c/:token", use: page)
-        router.get("c/:token/google", use: google)
-        router.get("t/:template/logo.png", use: templateLogo)
-        router.get("c/:token/pass.pkpass", use: pass)
-        router.get("c/:token/logo.png", use: image)
-        router.get("c/:token/strip.png", use: image)
+        let card = router.group("c").add(middleware: PublicLimitMiddleware<Context>(limits: limits, cardParameter: "token"))
+        card.get(":token", use: page)
+        card.get(":token/google", use: google)
+        card.get(":token/pass.pkpass", use: pass)
+        card.get(":token/logo.png", use: image)
+        card.get(":token/strip.png", use: image)
+        router.group("t").add(middleware: PublicLimitMiddleware<Context>(limits: limits, cardParameter: "template")).get(":template/logo.png", use: templateLogo)
     }
 
     @Sendable func pass(_ request: Request, context: Context) async throws -> Response {

@@ -1,4 +1,5 @@
 import Foundation
+import Hummingbird
 import Synchronization
 
 /// Token buckets by key (a tenant, say), in memory: `burst` requests at once, then `perSecond`.
@@ -36,5 +37,39 @@ final class RateLimiter: Sendable {
             }
             return Int(((1 - bucket.tokens) / perSecond).rounded(.up))
         }
+    }
+}
+
+/// The limits of routes anyone may call (Apple's web service, the public card links): per
+/// source address and per card, so that no caller exhausts what a tenant's customers need,
+/// and no card is fetched in a loop. Kept per process: these protect a process, not a quota.
+struct PublicLimits: Sendable {
+    let perSource: RateLimiter
+    let perCard: RateLimiter
+
+    init(sourceBurst: Int, sourcePerSecond: Double, cardBurst: Int, cardPerSecond: Double) {
+        perSource = RateLimiter(burst: sourceBurst, perSecond: sourcePerSecond)
+        perCard = RateLimiter(burst: cardBurst, perSecond: cardPerSecond)
+    }
+
+    /// - Throws: 429 naming the limit, with `Retry-After`.
+    func check(source: String?, card: String?) throws {
+        if let wait = perSource.take(source ?? "unknown") {
+            throw Problem.rateLimited("Too many requests", detail: "This address sent more than \(Int(perSource.burst)) requests at once, or \(perSource.perSecond.formatted()) a second after; try again in \(wait) s.", retryAfter: wait)
+        }
+        if let card, let wait = perCard.take(card) {
+            throw Problem.rateLimited("Too many requests for this card", detail: "This card was asked for more than \(Int(perCard.burst)) times at once, or \(perCard.perSecond.formatted()) a second after; try again in \(wait) s.", retryAfter: wait)
+        }
+    }
+}
+
+/// Applies `PublicLimits` to a group of public routes, the card named by a path parameter.
+struct PublicLimitMiddleware<Context: SourceAwareRequestContext>: RouterMiddleware {
+    let limits: PublicLimits
+    let cardParameter: String
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        try limits.check(source: context.remoteIP, card: context.parameters.get(cardParameter))
+        return try await next(request, context)
     }
 }

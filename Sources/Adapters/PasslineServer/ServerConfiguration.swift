@@ -15,6 +15,11 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// Device registrations from one address: this many at once, then `perSecond` (60 a minute).
     public var registrationBurst = 60
     public var registrationsPerSecond = 1.0
+    /// Apple's web service and the public card links, per source address and per card.
+    public var publicSourceBurst = 600
+    public var publicSourcePerSecond = 50.0
+    public var publicCardBurst = 60
+    public var publicCardPerSecond = 5.0
     /// Bearer token `/metrics` requires; nil serves it to loopback clients only.
     public var metricsToken: String?
 
@@ -51,6 +56,20 @@ public struct ServerConfiguration: Sendable, Equatable {
         }
         var configuration = ServerConfiguration(host: host, port: port, publicURL: publicURL, adminToken: admin)
         configuration.metricsToken = metrics
+        // Apple's web service and the public links: PER_SECOND/BURST per source address (a card
+        // gets a tenth of it), or off (a load test from one address).
+        if let text = environment["PASSLINE_PUBLIC_RATE_LIMIT"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            let parts = text.split(separator: "/").map { Int($0) }
+            if text == "off" {
+                (configuration.publicSourceBurst, configuration.publicSourcePerSecond) = (1_000_000_000, 1_000_000_000)
+                (configuration.publicCardBurst, configuration.publicCardPerSecond) = (1_000_000_000, 1_000_000_000)
+            } else if parts.count == 2, let perSecond = parts[0], let burst = parts[1], (1...1_000_000).contains(perSecond), (1...10_000_000).contains(burst) {
+                (configuration.publicSourceBurst, configuration.publicSourcePerSecond) = (burst, Double(perSecond))
+                (configuration.publicCardBurst, configuration.publicCardPerSecond) = (max(1, burst / 10), max(0.1, Double(perSecond) / 10))
+            } else {
+                throw Invalid(description: "PASSLINE_PUBLIC_RATE_LIMIT must be PER_SECOND/BURST (for example 50/600) or off, found \"\(text)\".")
+            }
+        }
         return configuration
     }
 
