@@ -20,6 +20,10 @@ enum MetricsPage {
         }
         out += "# HELP passline_push_paused Tenants whose pushes are paused because APNs refused their certificate.\n# TYPE passline_push_paused gauge\n"
         for tenant in figures.paused { out += "passline_push_paused{tenant=\"\(tenant)\"} 1\n" }
+        out += "# HELP passline_wallet_installs Cards added to a wallet (a device's registration), by tenant and wallet.\n# TYPE passline_wallet_installs counter\n"
+        for row in figures.installs { out += "passline_wallet_installs{tenant=\"\(row.tenant)\",wallet=\"\(row.wallet)\"} \(row.installs)\n" }
+        out += "# HELP passline_wallet_removals Cards taken off a wallet, by tenant and wallet.\n# TYPE passline_wallet_removals counter\n"
+        for row in figures.installs { out += "passline_wallet_removals{tenant=\"\(row.tenant)\",wallet=\"\(row.wallet)\"} \(row.removals)\n" }
         out += "# HELP passline_campaigns_running Campaigns still working through their cards.\n# TYPE passline_campaigns_running gauge\n"
         out += "passline_campaigns_running \(figures.campaignsRunning)\n"
         out += "# HELP passline_campaign_cards_pending Cards that running campaigns have yet to change.\n# TYPE passline_campaign_cards_pending gauge\n"

@@ -28,6 +28,7 @@ struct PartnerAPI<Context: PartnerRequestContext>: Sendable {
         api.get("cards/:serial/transactions", use: listTransactions)
         api.get("device-logs", use: deviceLogs)
         api.get("tenant", use: tenant)
+        api.get("installs", use: installs)
         api.post("templates/:template/reissue", use: once.wrap("POST templates/{template}/reissue", limit: BodyLimit.card, startCampaign))
         api.post("templates/:template/message", use: once.wrap("POST templates/{template}/message", limit: BodyLimit.card, startCampaign))
         api.get("campaigns/:campaign", use: getCampaign)
@@ -384,6 +385,28 @@ struct PartnerAPI<Context: PartnerRequestContext>: Sendable {
 
 /// Authenticates `Authorization: Bearer <API key>` for the partner API and puts the key's tenant
 /// and mode into the context.
+extension PartnerAPI {
+    /// `GET /api/v1/installs`: the tenant's cards added to and taken off wallets, per template
+    /// and wallet, and how many are on a device now.
+    @Sendable func installs(_ request: Request, context: Context) async throws -> Response {
+        let principal = try context.principal()
+        let figures = try await services.status.installs(tenant: principal.tenant)
+        var totals = JSONObject()
+        for wallet in ["apple", "google"] {
+            let rows = figures.filter { $0.wallet.rawValue == wallet }
+            totals[wallet] = .object(JSONObject([("installs", .int(rows.map(\.installs).reduce(0, +))), ("removals", .int(rows.map(\.removals).reduce(0, +))),
+                                                 ("active", .int(rows.map(\.active).reduce(0, +)))]))
+        }
+        return JSONResponse.make(.ok, .object(JSONObject([
+            ("totals", .object(totals)),
+            ("templates", .array(figures.map { row in
+                .object(JSONObject([("template", .string(row.template)), ("wallet", .string(row.wallet.rawValue)), ("installs", .int(row.installs)),
+                                    ("removals", .int(row.removals)), ("active", .int(row.active))]))
+            })),
+        ])))
+    }
+}
+
 struct PartnerKeyMiddleware<Context: PartnerRequestContext>: RouterMiddleware {
     let tenants: Tenants
     /// Nil: no limits (the operator turned them off).

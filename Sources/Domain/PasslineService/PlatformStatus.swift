@@ -26,6 +26,13 @@ public struct PlatformStatus: Sendable {
         public var paused: [String]
         public var campaignsRunning: Int64
         public var campaignCardsPending: Int64
+        /// Each tenant's installs and removals per wallet.
+        public var installs: [(tenant: String, wallet: String, installs: Int64, removals: Int64)] = []
+    }
+
+    /// A tenant's installs, removals and cards on a device now, per template and wallet.
+    public func installs(tenant: String) async throws -> [InstallCounts.Figures] {
+        try await database.withConnection { try InstallCounts.figures(tenant: tenant, on: $0) }
     }
 
     public func figures() async throws -> Figures {
@@ -44,7 +51,8 @@ public struct PlatformStatus: Sendable {
                 pushes: Dictionary(uniqueKeysWithValues: try Pushes.counts(tenant: nil, on: connection).compactMap { key, n in PushOutcome(rawValue: key).map { ($0, n) } }),
                 paused: try connection.query("SELECT id FROM tenants WHERE push_paused_reason IS NOT NULL ORDER BY id", []).map { try $0.string("id") },
                 campaignsRunning: try campaigns?.int("n") ?? 0,
-                campaignCardsPending: try campaigns?.int("pending") ?? 0
+                campaignCardsPending: try campaigns?.int("pending") ?? 0,
+                installs: try InstallCounts.totals(on: connection)
             )
         }
     }

@@ -31,7 +31,10 @@ public enum Devices {
         } catch let error as SQLError where error.code == .foreignKeyViolation {
             throw DomainError(.notFound, "Card \(serial) does not exist for this tenant.")
         }
-        if added { try passEvent(.passInstalled, tenant: tenant, serial: serial, now: now, on: connection) }
+        if added {
+            try InstallCounts.add(tenant: tenant, serials: [serial], wallet: .apple, installs: 1, removals: 0, on: connection)
+            try passEvent(.passInstalled, tenant: tenant, serial: serial, now: now, on: connection)
+        }
         return added
     }
 
@@ -57,12 +60,15 @@ public enum Devices {
             DELETE FROM devices WHERE tenant_id = ? AND device_library_id = ?
               AND NOT EXISTS (SELECT 1 FROM registrations r WHERE r.tenant_id = ? AND r.device_library_id = ?)
             """, [.text(tenant), .text(device), .text(tenant), .text(device)])
-        if removed > 0 { try passEvent(.passRemoved, tenant: tenant, serial: serial, now: now, on: connection) }
+        if removed > 0 {
+            try InstallCounts.add(tenant: tenant, serials: [serial], wallet: .apple, installs: 0, removals: 1, on: connection)
+            try passEvent(.passRemoved, tenant: tenant, serial: serial, now: now, on: connection)
+        }
         return removed > 0
     }
 
     /// `pass.installed` or `pass.removed`: the card, and how many Apple devices hold it now.
-    private static func passEvent(_ kind: DomainEvent.Kind, tenant: String, serial: String, now: Int64, on connection: any SQLConnection) throws {
+    static func passEvent(_ kind: DomainEvent.Kind, tenant: String, serial: String, now: Int64, on connection: any SQLConnection) throws {
         guard let mode = try connection.first("SELECT mode FROM cards WHERE tenant_id = ? AND serial_number = ?", [.text(tenant), .text(serial)])?.mode("mode") else {
             return
         }

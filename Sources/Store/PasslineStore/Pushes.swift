@@ -87,10 +87,15 @@ public enum Pushes {
     public static func removeRegistrations(tenant: String, pushToken: String, passType: String, registeredBefore: Int64?,
                                            on connection: any SQLConnection) throws -> Int {
         let before = registeredBefore ?? Int64.max
-        let removed = try connection.execute("""
+        // APNs says the device no longer has the passes: each is a removal, counted and told.
+        let serials = try connection.query("""
             DELETE FROM registrations WHERE tenant_id = ? AND pass_type_identifier = ? AND device_library_id IN (
                 SELECT device_library_id FROM devices WHERE tenant_id = ? AND push_token = ? AND updated_at <= ?)
-            """, [.text(tenant), .text(passType), .text(tenant), .text(pushToken), .int(before)])
+            RETURNING serial_number
+            """, [.text(tenant), .text(passType), .text(tenant), .text(pushToken), .int(before)]).map { try $0.string("serial_number") }
+        let removed = serials.count
+        try InstallCounts.add(tenant: tenant, serials: serials, wallet: .apple, installs: 0, removals: 1, on: connection)
+        for serial in Set(serials) { try Devices.passEvent(.passRemoved, tenant: tenant, serial: serial, now: WallClock.milliseconds(), on: connection) }
         try connection.execute("""
             DELETE FROM devices WHERE tenant_id = ? AND push_token = ? AND updated_at <= ? AND NOT EXISTS (
                 SELECT 1 FROM registrations r WHERE r.tenant_id = devices.tenant_id AND r.device_library_id = devices.device_library_id)

@@ -570,6 +570,24 @@ public enum Schema {
             ALTER TABLE tenants ADD COLUMN rate_burst INTEGER;
             """
         },
+        Migration(version: 19, name: "install and removal counts per template and wallet") { _ in
+            """
+            -- Counted with the registration (or removal) that changes them, as the events are:
+            -- a card added to a device is an install, taken off one a removal. Registrations
+            -- made before counting began count as installs.
+            CREATE TABLE install_counts (
+                tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+                template_id TEXT NOT NULL,
+                wallet TEXT NOT NULL,
+                installs BIGINT NOT NULL DEFAULT 0,
+                removals BIGINT NOT NULL DEFAULT 0,
+                PRIMARY KEY (tenant_id, template_id, wallet)
+            );
+            INSERT INTO install_counts (tenant_id, template_id, wallet, installs, removals)
+                SELECT r.tenant_id, c.template_id, 'apple', COUNT(*), 0 FROM registrations r
+                JOIN cards c ON c.tenant_id = r.tenant_id AND c.serial_number = r.serial_number GROUP BY r.tenant_id, c.template_id;
+            """
+        },
     ]
 
     /// SQLite has one writer: a row trigger updates the counts in place.
