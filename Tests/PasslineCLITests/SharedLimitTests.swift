@@ -1,0 +1,52 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import PasslineCrypto
+import PasslineTestSupport
+import Testing
+
+@Suite("Two serve processes on one PostgreSQL")
+struct SharedLimitTests {
+    @Test("share one rate limit: a key's burst is spent once across both, not once in each",
+          .enabled(if: TestDatabase.available.contains(.postgres), "needs PASSLINE_TEST_POSTGRES"))
+    func sharedRateLimit() async throws {
+        let folder = TestSupport.temporaryFolder()
+        let bin = TestSupport.passlineExecutable
+        let environment = ["PASSLINE_MASTER_KEY": Data(SecretBox.generateKey()).base64EncodedString(),
+                           "PASSLINE_DATABASE_URL": try await TestDatabase.freshSchema(), "PASSLINE_LISTEN": "127.0.0.1:0", "LOG_LEVEL": "info",
+                           "PASSLINE_API_RATE_LIMIT": "1/10"]
+        _ = try await TestSupport.run(bin, ["certs", "dev", "--out", "id", "--pass-type-id", "pass.dev.limit", "--team-id", "LIMITTEAM1"], in: folder)
+        let created = try await TestSupport.run(bin, ["tenant", "create", "--name", "Limit", "--pass-type-id", "pass.dev.limit", "--team-id", "LIMITTEAM1",
+                                                "--identity", "id", "--json"], environment: environment, in: folder)
+        let key = try #require((try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: String])?["liveKey"])
+        var bases: [String] = []
+        var servers: [Process] = []
+        defer { for server in servers { server.terminate(); server.waitUntilExit() } }
+        for index in 0..<2 {
+            let log = folder.appendingPathComponent("serve-\(index).log")
+            servers.append(try CrashTests.serve(environment, log: log))
+            var port: Int?
+            _ = try await CrashTests.waitUntil(seconds: 60) {
+                let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+                guard let range = text.range(of: #"address=127\.0\.0\.1:(\d+)"#, options: .regularExpression) else { return false }
+                port = Int(text[range].split(separator: ":").last!)
+                return port != nil
+            }
+            bases.append("http://127.0.0.1:\(try #require(port))")
+        }
+        var allowed = 0, refused = 0
+        for index in 0..<30 {
+            var request = URLRequest(url: URL(string: bases[index % 2] + "/api/v1/tenant")!)
+            request.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization")
+            let (_, response) = try await URLSession.shared.data(for: request)
+            switch (response as? HTTPURLResponse)?.statusCode {
+            case 200?: allowed += 1
+            case 429?: refused += 1
+            default: Issue.record("unexpected answer \(String(describing: response))")
+            }
+        }
+        // 10 at once, then 1 a second while the requests go out; each process alone would allow 20.
+        #expect((10...14).contains(allowed) && allowed + refused == 30, "allowed \(allowed), refused \(refused)")
+    }
+}
