@@ -30,6 +30,19 @@ struct CrashTests {
         return process
     }
 
+    /// The base URL of a `serve` started with `PASSLINE_LISTEN=127.0.0.1:0`, read from the line
+    /// it logs once it listens; nil when it never says so within a minute.
+    static func baseURL(fromLog log: URL) async throws -> String? {
+        var port: Int?
+        _ = try await waitUntil(seconds: 60) {
+            let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            guard let range = text.range(of: #"address=127\.0\.0\.1:(\d+)"#, options: .regularExpression) else { return false }
+            port = Int(text[range].split(separator: ":").last ?? "")
+            return port != nil
+        }
+        return port.map { "http://127.0.0.1:\($0)" }
+    }
+
     static func waitUntil(seconds: Double, _ condition: () -> Bool) async throws -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {

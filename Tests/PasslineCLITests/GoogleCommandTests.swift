@@ -114,14 +114,7 @@ struct ServeGoogleTests {
         let log = folder.appendingPathComponent("serve.log")
         let server = try CrashTests.serve(environment, log: log)
         defer { server.terminate(); server.waitUntilExit() }
-        var port: Int?
-        _ = try await CrashTests.waitUntil(seconds: 60) {
-            let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-            guard let range = text.range(of: #"address=127\.0\.0\.1:(\d+)"#, options: .regularExpression) else { return false }
-            port = Int(text[range].split(separator: ":").last!)
-            return port != nil
-        }
-        let base = "http://127.0.0.1:\(try #require(port))"
+        let base = try #require(try await CrashTests.baseURL(fromLog: log))
         func send(_ method: String, _ path: String, _ body: Data, contentType: String = "application/json") async throws -> [String: Any] {
             var request = URLRequest(url: URL(string: base + path)!)
             request.httpMethod = method

@@ -26,14 +26,7 @@ struct SharedLimitTests {
         for index in 0..<2 {
             let log = folder.appendingPathComponent("serve-\(index).log")
             servers.append(try CrashTests.serve(environment, log: log))
-            var port: Int?
-            _ = try await CrashTests.waitUntil(seconds: 60) {
-                let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-                guard let range = text.range(of: #"address=127\.0\.0\.1:(\d+)"#, options: .regularExpression) else { return false }
-                port = Int(text[range].split(separator: ":").last!)
-                return port != nil
-            }
-            bases.append("http://127.0.0.1:\(try #require(port))")
+            bases.append(try #require(try await CrashTests.baseURL(fromLog: log)))
         }
         var allowed = 0, refused = 0
         for index in 0..<30 {

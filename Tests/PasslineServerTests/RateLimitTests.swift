@@ -83,6 +83,18 @@ struct RateLimitTests {
         #expect(try await later.plan(tenant: tenant) == RateLimit(perSecond: 10, burst: 20))
         await #expect(throws: DomainError.self) { try await first.setPlan(RateLimit(perSecond: 0, burst: 1), tenant: tenant) }
         await #expect(throws: DomainError.self) { try await first.setPlan(RateLimit(perSecond: 1, burst: 1), tenant: "nobody") }
+        // A busy limit is taken in chunks (a tenth of a second's worth) and spent from memory: still
+        // never more than the limit across both.
+        let busyTenant = try await tenants.create(name: "Busy", identity: try TestSupport.identity.signingIdentity()).id
+        let busy = RateLimit(perSecond: 100, burst: 100)
+        #expect(busy.chunk == 10)
+        let busyFirst = RateLimits(database: database, defaults: .init(key: busy), shared: true)
+        let busySecond = RateLimits(database: other, defaults: .init(key: busy), shared: true)
+        var busyAllowed = 0
+        for index in 0..<150 where try await (index.isMultiple(of: 3) ? busyFirst : busySecond).take(tenant: busyTenant, keyID: "busy", now: 70_000).decision.allowed {
+            busyAllowed += 1
+        }
+        #expect(busyAllowed == 100, "\(busyAllowed)")
         await other.close()
         await database.close()
     }

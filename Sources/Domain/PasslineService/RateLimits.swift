@@ -12,6 +12,15 @@ public final class RateLimits: Sendable {
     let shared: Bool
     public let defaults: Defaults
     private let buckets = Mutex<[String: Int64]>([:])
+    /// Requests taken from shared buckets and not yet spent, with when they were taken.
+    private let leases = Mutex<[String: Lease]>([:])
+    struct Lease {
+        var tokens: Int64
+        let takenAt: Int64
+        let decision: RateLimit.Decision
+    }
+    /// A lease older than this is dropped: its tokens were meant for now, not for later.
+    static let leaseMilliseconds: Int64 = 1_000
     private let plans = BoundedCache<String, CachedPlan>(maxCount: 10_000, maxBytes: 4 << 20)
     struct CachedPlan: Sendable {
         let plan: RateLimit?
@@ -61,7 +70,29 @@ public final class RateLimits: Sendable {
 
     private func take(_ key: String, _ limit: RateLimit, now: Int64) async throws -> RateLimit.Decision {
         if shared {
-            return try await database.withConnection { try RateLimitRows.take(key, limit: limit, now: now, on: $0) }
+            // Spend from this process's lease first; take another chunk (or one) from the store.
+            if let spent = leases.withLock({ leases -> RateLimit.Decision? in
+                guard var lease = leases[key], lease.tokens > 0, now - lease.takenAt < Self.leaseMilliseconds else { return nil }
+                lease.tokens -= 1
+                leases[key] = lease
+                return RateLimit.Decision(allowed: true, tat: lease.decision.tat, remaining: lease.decision.remaining + lease.tokens,
+                                          resetSeconds: lease.decision.resetSeconds, retryAfterSeconds: nil)
+            }) {
+                return spent
+            }
+            let chunk = limit.chunk
+            let taken = try await database.withConnection { connection -> (RateLimit.Decision, Int64) in
+                let decision = try RateLimitRows.take(key, limit: limit, cost: chunk, now: now, on: connection)
+                if decision.allowed || chunk == 1 { return (decision, chunk) }
+                return (try RateLimitRows.take(key, limit: limit, now: now, on: connection), 1)
+            }
+            if taken.0.allowed && taken.1 > 1 {
+                leases.withLock { leases in
+                    leases[key] = Lease(tokens: taken.1 - 1, takenAt: now, decision: taken.0)
+                    if leases.count > 100_000 { leases = leases.filter { now - $0.value.takenAt < Self.leaseMilliseconds } }
+                }
+            }
+            return taken.0
         }
         return buckets.withLock { buckets in
             let decision = limit.decide(tat: buckets[key], now: now)

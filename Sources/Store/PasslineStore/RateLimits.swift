@@ -5,20 +5,20 @@ import PasslineSQL
 public enum RateLimitRows {
     /// Takes a request from `key`'s bucket in one statement: the arrival time moves only when
     /// the request is allowed. Returns the decision.
-    public static func take(_ key: String, limit: RateLimit, now: Int64, on connection: any SQLConnection) throws -> RateLimit.Decision {
-        let interval = limit.intervalMilliseconds
+    public static func take(_ key: String, limit: RateLimit, cost: Int64 = 1, now: Int64, on connection: any SQLConnection) throws -> RateLimit.Decision {
+        let interval = limit.intervalMilliseconds * max(1, cost)
         let greatest = connection.dialect == .postgres ? "GREATEST" : "MAX"
         if let row = try connection.first("""
             INSERT INTO rate_limits (key, tat) VALUES (?, ?)
             ON CONFLICT (key) DO UPDATE SET tat = \(greatest)(rate_limits.tat, ?) + ?
             WHERE \(greatest)(rate_limits.tat, ?) + ? - ? <= ?
             RETURNING tat
-            """, [.text(key), .int(now + interval), .int(now), .int(interval), .int(now), .int(interval), .int(limit.burst * interval), .int(now)]) {
+            """, [.text(key), .int(now + interval), .int(now), .int(interval), .int(now), .int(interval), .int(limit.burst * limit.intervalMilliseconds), .int(now)]) {
             let tat = try row.int("tat")
-            return limit.decide(tat: tat - interval, now: now)
+            return limit.decide(tat: tat - interval, now: now, cost: cost)
         }
         let tat = try connection.first("SELECT tat FROM rate_limits WHERE key = ?", [.text(key)])?.int("tat")
-        return limit.decide(tat: tat, now: now)
+        return limit.decide(tat: tat, now: now, cost: cost)
     }
 
     /// Forgets buckets that are full again (idle since before `before`), at most `limit`.
