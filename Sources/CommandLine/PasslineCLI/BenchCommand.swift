@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import PasslineDatabase
 import PasslineSQL
+import PasslineStore
 import PasslineQR
 
 struct BenchCommand: ParsableCommand {
@@ -185,5 +186,21 @@ enum BenchStores {
         }
 
         return targets
+    }
+}
+
+/// The tenant "bench", its template "tpl" and `cards` live cards `S0`… each holding `points`,
+/// made by the store in two statements, for the benchmarks that need many cards.
+enum BenchCards {
+    static func create(cards: Int, points: Int64, on connection: any SQLConnection) throws {
+        try TenantRows.create(id: "bench", name: "Bench", now: 0, on: connection)
+        try TemplateRows.create(id: "tpl", tenant: "bench", name: "loyalty", passJSON: Array("{}".utf8), now: 0, on: connection)
+        try connection.execute("""
+            WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+            INSERT INTO cards (tenant_id, serial_number, template_id, mode, member_id, member_name, authentication_token,
+                               public_token, fields, points, version, update_tag, created_at, updated_at)
+            SELECT 'bench', 'S' || i, 'tpl', 'live', 'M' || i, 'Member', 'token-0123456789abcdef', 'public-' || i, '{}', ?, 1, i + 1, 0, 0 FROM n
+            """, [.int(Int64(cards - 1)), .int(points)])
+        try connection.execute("UPDATE update_tags SET last_tag = ? WHERE tenant_id = 'bench'", [.int(Int64(cards))])
     }
 }

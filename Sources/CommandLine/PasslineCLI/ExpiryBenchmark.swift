@@ -74,16 +74,8 @@ struct ExpiryBenchmark: Sendable {
         progress("\(driver): loading \(cards) cards and \(total) lots, expiring over 100 days")
         let (cards, lotsPerCard) = (self.cards, self.lotsPerCard)
         try await database.transaction { connection in
-            try TenantRows.create(id: "bench", name: "Bench", now: 0, on: connection)
-            try TemplateRows.create(id: "tpl", tenant: "bench", name: "loyalty", passJSON: Array("{}".utf8), now: 0, on: connection)
+            try BenchCards.create(cards: cards, points: Int64(lotsPerCard * 10), on: connection)
             _ = try ProgramVersions.add(tenant: "bench", mode: .live, rules: JSONWriter.string(.object(program.json)), effectiveAt: 0, actor: nil, now: 0, on: connection)
-            try connection.execute("""
-                WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
-                INSERT INTO cards (tenant_id, serial_number, template_id, mode, member_id, member_name, authentication_token,
-                                   public_token, fields, points, version, update_tag, created_at, updated_at)
-                SELECT 'bench', 'S' || i, 'tpl', 'live', 'M' || i, 'Member', 'token-0123456789abcdef', 'public-' || i, '{}', ?, 1, i + 1, 0, 0 FROM n
-                """, [.int(Int64(cards - 1)), .int(Int64(lotsPerCard * 10))])
-            try connection.execute("UPDATE update_tags SET last_tag = ? WHERE tenant_id = 'bench'", [.int(Int64(cards))])
             // Lot i is card i % cards's; expiries rise with i, so a day's lots are on distinct cards.
             try connection.execute("""
                 WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ?)

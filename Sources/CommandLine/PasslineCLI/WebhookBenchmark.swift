@@ -101,15 +101,7 @@ struct WebhookBenchmark: Sendable {
         let webhooks = Webhooks(database: database, secrets: secrets, addresses: WebhookAddresses(allowLoopback: true))
         let count = events
         try await database.transaction { connection in
-            try TenantRows.create(id: "bench", name: "Bench", now: 0, on: connection)
-            try TemplateRows.create(id: "tpl", tenant: "bench", name: "loyalty", passJSON: Array("{}".utf8), now: 0, on: connection)
-            try connection.execute("""
-                WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
-                INSERT INTO cards (tenant_id, serial_number, template_id, mode, member_id, member_name, authentication_token,
-                                   public_token, fields, points, version, update_tag, created_at, updated_at)
-                SELECT 'bench', 'S' || i, 'tpl', 'live', 'M' || i, 'Member', 'token-0123456789abcdef', 'public-' || i, '{}', 0, 1, i + 1, 0, 0 FROM n
-                """, [.int(Int64(count - 1))])
-            try connection.execute("UPDATE update_tags SET last_tag = ? WHERE tenant_id = 'bench'", [.int(Int64(count))])
+            try BenchCards.create(cards: count, points: 0, on: connection)
         }
         _ = try await webhooks.create(tenant: "bench", mode: .live, .init(url: receiver.url, events: ["transaction.created"]))
 
