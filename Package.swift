@@ -185,7 +185,7 @@ let package = Package(
         .testTarget(
             name: "PasslineServerTests",
             dependencies: [
-                "LoyaltyRules", "PasslineServer", "PasslineService", "PasslineStore", "PasslineSQL", "PasslineSQLite", "PasslineCrypto", "PasslineTestSupport", "ApplePass", "PasslineZip",
+                "LoyaltyRules", "PasslineServer", "PasslineService", "PasslineStore", "PasslineSQL", "PasslineSQLite", "PasslineCrypto", "PasslineTestSupport", "ApplePass", "PasslineZip", "GoogleWallet",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 // The router test client: routing tests without a port.
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -130,3 +130,61 @@ struct GoogleWalletTests {
         #expect(Base64URL.decode("ab+c") == nil && Base64URL.decode("a") == nil)
     }
 }
+
+@Suite("Google's signed save reports (ECv2SigningOnly)")
+struct WalletCallbackTests {
+    static let root = try! PrivateKey.generateP256()
+    static let intermediate = try! PrivateKey.generateP256()
+    static let issuer = "3388000000012345678"
+    static var keys: WalletCallback.RootKeys {
+        get throws {
+            try WalletCallback.RootKeys(json: Array("""
+                {"keys":[{"keyValue":"\(Base64Standard.encode(try root.publicKeyDER()))","protocolVersion":"ECv2SigningOnly","keyExpiration":"4102444800000"},
+                         {"keyValue":"AAAA","protocolVersion":"ECv1"}]}
+                """.utf8))
+        }
+    }
+
+    func report(expiresAt: Int64 = 2_000_000_000_000) -> WalletCallback {
+        WalletCallback(classID: "\(Self.issuer).loyalty", objectID: "\(Self.issuer).card-1", eventType: .save, nonce: "n1", expiresAt: expiresAt)
+    }
+
+    @Test("the signed strings are each part's little-endian 4-byte length and its bytes")
+    func lengthValue() {
+        #expect(WalletCallback.lengthValue(["ab", ""]) == [2, 0, 0, 0, 0x61, 0x62, 0, 0, 0, 0])
+        #expect(WalletCallback.lengthValue([String(repeating: "x", count: 300)]).prefix(4) == [0x2c, 0x01, 0, 0])
+    }
+
+    @Test("a sealed report opens for its issuer; the wrong issuer, an unknown root, an expired key or report do not")
+    func roundTrip() throws {
+        let now: Int64 = 1_900_000_000_000
+        let body = try report().sealed(issuer: Self.issuer, rootKey: Self.root, intermediateKey: Self.intermediate, keyExpiresAt: now + 1000)
+        #expect(try WalletCallback.open(body, issuer: Self.issuer, rootKeys: try Self.keys, now: now) == report())
+        #expect(try WalletCallback.peek(body).objectID == "\(Self.issuer).card-1")
+        func refusal(_ body: [UInt8], issuer: String = Self.issuer, now: Int64 = now) throws -> String {
+            let keys = try Self.keys
+            do { _ = try WalletCallback.open(body, issuer: issuer, rootKeys: keys, now: now); return "opened" } catch { return error.message }
+        }
+        #expect(try refusal(body, issuer: "3388000000099999999").contains("does not check for issuer"))
+        #expect(try refusal(body, now: now + 1000).contains("intermediate signing key expired"))
+        let stranger = try report().sealed(issuer: Self.issuer, rootKey: try PrivateKey.generateP256(), intermediateKey: Self.intermediate, keyExpiresAt: now + 1000)
+        #expect(try refusal(stranger).contains("root keys"))
+        let stale = try report(expiresAt: now).sealed(issuer: Self.issuer, rootKey: Self.root, intermediateKey: Self.intermediate, keyExpiresAt: now + 1000)
+        #expect(try refusal(stale).contains("report expired"))
+        let later = try WalletCallback(classID: "other.loyalty", objectID: "other.card", eventType: .delete, nonce: "n", expiresAt: now + 1)
+            .sealed(issuer: Self.issuer, rootKey: Self.root, intermediateKey: Self.intermediate, keyExpiresAt: now + 1000)
+        #expect(try refusal(later).contains("another issuer"), "a report for the issuer may only name its own objects")
+    }
+
+    @Test("key lists without a usable key, and RSA keys in them, are refused")
+    func keyLists() throws {
+        #expect(throws: GoogleWalletError.self) { try WalletCallback.RootKeys(json: Array(#"{"keys":[]}"#.utf8)) }
+        #expect(throws: GoogleWalletError.self) { try WalletCallback.RootKeys(json: Array("[]".utf8)) }
+        let rsa = Base64Standard.encode(try PrivateKey.generateRSA().publicKeyDER())
+        #expect(throws: GoogleWalletError.self) {
+            try WalletCallback.RootKeys(json: Array(#"{"keys":[{"keyValue":"\#(rsa)","protocolVersion":"ECv2SigningOnly"}]}"#.utf8))
+        }
+        #expect(Base64Standard.decode(Base64Standard.encode([1, 2, 3, 4])) == [1, 2, 3, 4] && Base64Standard.encode([0xfb, 0xff]) == "+/8=")
+        #expect(Base64Standard.decode("a-b_") == nil && Base64Standard.decode("QQ===") == nil)
+    }
+}

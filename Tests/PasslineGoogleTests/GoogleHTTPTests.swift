@@ -2,6 +2,7 @@ import Foundation
 import GoogleWallet
 import Logging
 import PasslineCrypto
+import PasslineGoogle
 import PasslineHTTPClient
 import PasslineJSON
 import PasslineServer
@@ -100,6 +101,84 @@ struct GoogleHTTPTests {
         server.cancel()
         _ = await server.result
         http.shutdown()
+        await google.stop()
+    }
+
+    @Test("Google's signed save and deletion reports count once each, in the installs and as pass.installed/removed; forged, stale and foreign reports are refused", arguments: TestDatabase.available)
+    func saveReports(kind: TestDatabase) async throws {
+        let google = try await GoogleHarness.start(kind)
+        // The production API client fetches the stand-in's root keys over HTTPS, as it would Google's.
+        let api = GoogleWalletAPI(client: google.client, configuration: .init(tokenURL: google.sim.tokenURL, apiURL: google.sim.apiURL, keysURL: google.sim.keysURL))
+        let webhooks = Webhooks(database: google.database, secrets: google.cards.tenants.secrets, addresses: WebhookAddresses(allowLoopback: true))
+        let services = Services(tenants: google.cards.tenants, templates: google.cards.templates, cards: google.cards, jobs: google.jobs,
+                                logger: Logger(label: "test"), webhooks: webhooks, googleKeys: api)
+        let (ports, continuation) = AsyncStream<Int>.makeStream()
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        let app = buildApplication(services: services, configuration: try ServerConfiguration.resolve(listen: "127.0.0.1:0", environment: [:]), logger: logger) {
+            continuation.yield($0)
+        }
+        let server = Task { try await app.run() }
+        var iterator = ports.makeAsyncIterator()
+        let base = "http://127.0.0.1:\(await iterator.next()!)"
+        let http = HTTPClient()
+        defer { server.cancel(); http.shutdown() }
+        _ = try await webhooks.create(tenant: google.tenant, mode: .live, .init(url: "http://127.0.0.1:9/hook", events: ["pass.installed", "pass.removed"]))
+
+        let card = try await google.card()
+        try await google.drain()
+        let classID = WalletIDs.classID(issuer: GoogleHarness.issuer, template: card.templateID)
+        #expect(google.sim.loyaltyClass(classID)?["callbackOptions"]?["url"] == .string("https://cards.example.com/google/v1/callbacks"),
+                "each class tells Google where to report")
+
+        func post(_ body: [UInt8]) async throws -> (status: Int, detail: String) {
+            let response = try await http.send(HTTPRequest(method: "POST", url: base + "/google/v1/callbacks", headers: [(name: "Content-Type", value: "application/json")], body: body))
+            return (response.status, (try? JSONParser.parse(response.body))?["detail"]?.stringValue ?? "")
+        }
+        func totals() async throws -> JSONValue? {
+            let response = try await http.send(HTTPRequest(method: "GET", url: base + "/api/v1/installs", headers: [(name: "Authorization", value: "Bearer \(google.liveKey)")]))
+            return try JSONParser.parse(response.body)["totals"]?["google"]
+        }
+        let objectID = google.objectID(card)
+        let (url, saved) = try #require(try google.sim.report(objectID: objectID, saved: true, nonce: "nonce-save-1"))
+        #expect(url == "https://cards.example.com/google/v1/callbacks")
+        #expect(try await post(saved).status == 200)
+        #expect(try await post(saved).status == 200, "Google's retry of the same report")
+        #expect(try await totals() == .object(JSONObject([("installs", .int(1)), ("removals", .int(0)), ("active", .int(1))])), "counted once")
+
+        // Refused, naming why, and nothing counted.
+        let forged = try #require(try google.sim.report(objectID: objectID, saved: true, signer: try PrivateKey.generateP256())).body
+        let foreign = try #require(try google.sim.report(objectID: objectID, saved: true, issuer: "3388000000099999999")).body
+        let stale = try #require(try google.sim.report(objectID: objectID, saved: true, expiresAt: WallClock.milliseconds() - 1)).body
+        var tampered = String(decoding: saved, as: UTF8.self)
+        tampered = tampered.replacingOccurrences(of: "nonce-save-1", with: "nonce-save-2")
+        for (body, reason) in [(forged, "root keys"), (foreign, "does not check for issuer"), (stale, "expired"), (Array(tampered.utf8), "does not check"),
+                               (Array("not json".utf8), "not a JSON object"), (Array(#"{"signature":"!!"}"#.utf8), "base64"),
+                               (Array(repeating: UInt8(ascii: " "), count: 70_000), "over the limit")] {
+            let answer = try await post(body)
+            #expect(answer.status == 422 || answer.status == 413, "\(reason): \(answer)")
+            #expect(answer.detail.contains(reason), "\(answer.detail)")
+        }
+        #expect(try await totals() == .object(JSONObject([("installs", .int(1)), ("removals", .int(0)), ("active", .int(1))])))
+
+        let deleted = try #require(try google.sim.report(objectID: objectID, saved: false)).body
+        #expect(try await post(deleted).status == 200)
+        #expect(try await totals() == .object(JSONObject([("installs", .int(1)), ("removals", .int(1)), ("active", .int(0))])))
+
+        // A report of an object no card has is acknowledged and changes nothing.
+        let other = try await google.card()
+        try await google.drain()
+        let orphan = try #require(try google.sim.report(objectID: google.objectID(other), saved: true)).body
+        try await google.database.withConnection { _ = try $0.execute("DELETE FROM google_objects WHERE serial_number = ?", [.text(other.serialNumber)]) }
+        #expect(try await post(orphan).status == 200)
+        #expect(try await totals() == .object(JSONObject([("installs", .int(1)), ("removals", .int(1)), ("active", .int(0))])))
+
+        let events = try await google.database.withConnection { connection in
+            try connection.query("SELECT type, data FROM events WHERE tenant_id = ? ORDER BY created_at, type DESC", [.text(google.tenant)])
+                .map { (try $0.string("type"), try JSONParser.parse(try $0.string("data"))) }
+        }
+        #expect(events.map(\.0) == ["pass.installed", "pass.removed"])
+        #expect(events.allSatisfy { $0.1["wallet"] == .string("google") && $0.1["card"]?["serialNumber"] == .string(card.serialNumber) })
         await google.stop()
     }
 }

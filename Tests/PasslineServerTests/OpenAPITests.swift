@@ -1,4 +1,5 @@
 import Foundation
+import GoogleWallet
 import Logging
 import Hummingbird
 import PasslineServer
@@ -7,6 +8,11 @@ import PasslineSQLite
 import PasslineTestSupport
 import PasslineCrypto
 import Testing
+
+/// Google's keys are never fetched here: the routes are only listed.
+struct NoGoogleKeys: GoogleRootKeySource {
+    func rootKeys(refresh: Bool) async throws -> WalletCallback.RootKeys { throw CancellationError() }
+}
 
 @Suite("The OpenAPI document")
 struct OpenAPITests {
@@ -17,11 +23,11 @@ struct OpenAPITests {
         let templates = Templates(database: database)
         let services = Services(tenants: tenants, templates: templates,
                                 cards: Cards(database: database, templates: templates, tenants: tenants, publicURL: "https://x"), jobs: .init(database: database),
-                                logger: Logger(label: "test"))
+                                logger: Logger(label: "test"), googleKeys: NoGoogleKeys())
         let router = buildRouter(services: services, configuration: try ServerConfiguration.resolve(environment: [:]))
         return Set(router.routes.compactMap { route -> String? in
             let path = "/" + route.path.description.split(separator: "/").map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }.joined(separator: "/")
-            return path.hasPrefix("/api/v1") || path.hasPrefix("/passkit") ? "\(route.method.rawValue) \(path)" : nil
+            return path.hasPrefix("/api/v1") || path.hasPrefix("/passkit") || path.hasPrefix("/google") ? "\(route.method.rawValue) \(path)" : nil
         })
     }
 

@@ -5,6 +5,7 @@ import LoyaltyRules
 import PasslineCrypto
 import PasslineHTTPClient
 import PasslineJSON
+import PasslineServer
 import PasslineService
 import PasslineSQL
 import PasslineStore
@@ -157,6 +158,38 @@ func verifyWithStandardWebhooks(_ deliveries: [Receiver.Delivery], secret: Strin
     return String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
 }
 
+/// Checks each delivered body against the OpenAPI document's schema for its type (its
+/// `webhooks` entry), with the `jsonschema` package: what a partner generating types from the
+/// document would expect is what is sent.
+func validateAgainstOpenAPI(_ deliveries: [Receiver.Delivery]) throws -> String {
+    let folder = TestSupport.temporaryFolder()
+    let document = folder.appendingPathComponent("openapi.json"), bodies = folder.appendingPathComponent("bodies.jsonl")
+    try Data(OpenAPIDocument.bytes).write(to: document)
+    try deliveries.map { String(decoding: $0.body, as: UTF8.self) }.joined(separator: "\n").write(to: bodies, atomically: true, encoding: .utf8)
+    let script = """
+        import json, sys
+        from jsonschema import Draft202012Validator
+        document = json.load(open(sys.argv[1]))
+        for line in open(sys.argv[2]):
+            body = json.loads(line)
+            hook = document["webhooks"][body["type"]]["post"]["requestBody"]["content"]["application/json"]["schema"]
+            # The schema's references point into the document's components: resolve them there.
+            schema = dict(hook, components=document["components"])
+            errors = [e.message for e in Draft202012Validator(schema).iter_errors(body)]
+            if errors: print(body["type"], errors); sys.exit(1)
+        print("valid")
+        """
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["python3", "-c", script, document.path, bodies.path]
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = output
+    try process.run()
+    process.waitUntilExit()
+    return String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
 @Suite("Webhooks: the outbox, signed deliveries, retries and the log")
 struct WebhookTests {
     @Test("a change's events go out signed as Standard Webhooks says; the reference library accepts them; a rolled-back change sends nothing",
@@ -298,7 +331,9 @@ struct WebhookTests {
                                      actor: nil, now: start + 63 * Timestamp.millisecondsPerDay) { _ in [] }
         _ = try await harness.cards.change(tenant: harness.tenant, mode: .live, serial: card.serialNumber, memberName: nil, fields: nil, voided: true, jobs: harness.jobs)
         try await harness.drain()
-        let events = try await receiver.wait(for: 8).compactMap(\.json)
+        let delivered = try await receiver.wait(for: 8)
+        #expect(try validateAgainstOpenAPI(delivered) == "valid", "each payload is what the OpenAPI document's webhooks say")
+        let events = delivered.compactMap(\.json)
         let types = events.compactMap { $0["type"]?.stringValue }
         #expect(types == ["card.created", "pass.installed", "pass.removed", "points.expiring", "card.updated", "transaction.created", "reward.redeemed", "card.voided"],
                 "\(types)")

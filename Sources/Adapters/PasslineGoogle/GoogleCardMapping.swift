@@ -25,8 +25,9 @@ public enum GoogleCardMapping {
     ///   - preview: the card's current pass, read back.
     ///   - template: its template, whose back fields without placeholders go on the class.
     ///   - logoURL: the program logo's public https URL.
+    ///   - callbackURL: where Google reports saves and deletions of the class's objects.
     public static func resources(card: Cards.Card, preview: PassPreview, template: PassTemplate, issuer: String, logoURL: String,
-                                 now: Date = Date()) -> Resources {
+                                 callbackURL: String? = nil, now: Date = Date()) -> Resources {
         let classID = WalletIDs.classID(issuer: issuer, template: card.templateID)
         let sharedKeys = Set((template.document[template.style]?["backFields"]?.arrayValue ?? []).compactMap { field -> String? in
             guard let key = field["key"]?.stringValue, let value = field["value"], !JSONWriter.string(value).contains("{{") else { return nil }
@@ -41,7 +42,8 @@ public enum GoogleCardMapping {
             backgroundColor: (template.document["backgroundColor"]?.stringValue.flatMap(PassPreview.color) ?? preview.backgroundColor)
                 .map { String(format: "#%02x%02x%02x", $0.red, $0.green, $0.blue) },
             textModules: shared.filter { !$0.value.hasPrefix("https://") }.map(module),
-            links: shared.filter { $0.value.hasPrefix("https://") && !$0.value.contains(" ") }.map { Link(id: $0.key, uri: $0.value, description: $0.label ?? $0.value) }
+            links: shared.filter { $0.value.hasPrefix("https://") && !$0.value.contains(" ") }.map { Link(id: $0.key, uri: $0.value, description: $0.label ?? $0.value) },
+            callbackURL: callbackURL
         )
 
         let front = preview.headerFields + preview.primaryFields + preview.secondaryFields + preview.auxiliaryFields

@@ -1,6 +1,7 @@
 import Foundation
 import GoogleWallet
 import PasslineHTTPClient
+import PasslineService
 import PasslineJSON
 import Synchronization
 
@@ -36,11 +37,14 @@ public final class GoogleWalletAPI: Sendable {
         public var apiURL: String
         public var requestsPerSecond: Double
         public var timeoutMilliseconds: Int
+        /// Google's root keys for the save and deletion reports (`ECv2SigningOnly`).
+        public var keysURL: String
         public init(tokenURL: String = "https://oauth2.googleapis.com/token", apiURL: String = "https://walletobjects.googleapis.com/walletobjects/v1",
-                    requestsPerSecond: Double = 20, timeoutMilliseconds: Int = 15_000) {
+                    requestsPerSecond: Double = 20, timeoutMilliseconds: Int = 15_000, keysURL: String = WalletCallback.defaultKeysURL) {
             var api = apiURL
             while api.hasSuffix("/") { api.removeLast() }
             self.tokenURL = tokenURL; self.apiURL = api; self.requestsPerSecond = requestsPerSecond; self.timeoutMilliseconds = timeoutMilliseconds
+            self.keysURL = keysURL
         }
     }
 
@@ -49,6 +53,8 @@ public final class GoogleWalletAPI: Sendable {
     private let tokens = Mutex<[String: (token: String, expires: Date)]>([:])
     static let maxCachedTokens = 10_000
     private let pacer: Pacer
+    /// Google's root keys and when they were fetched.
+    private let rootKeyCache = Mutex<(keys: WalletCallback.RootKeys, fetched: Date)?>(nil)
 
     public init(client: HTTPClient, configuration: Configuration) {
         self.client = client
@@ -99,6 +105,31 @@ public final class GoogleWalletAPI: Sendable {
                 message += ". The service account \(account.clientEmail) is probably not a user of issuer \(issuer): add it in the Google Pay & Wallet console (Users → Invite a user) and run `passline tenant google check`."
             }
             throw GoogleAPIError(kind: kind, status: response.status, message: message)
+        }
+    }
+
+    /// Google's root signing keys, fetched at most once a minute and kept an hour: a report
+    /// that fails to check asks again (Google rotates them), but no stream of forged reports
+    /// turns into a stream of fetches.
+    /// - Throws: `GoogleAPIError(.unavailable)` when none can be fetched and none are cached.
+    public func rootKeys(refresh: Bool) async throws -> WalletCallback.RootKeys {
+        if let cached = rootKeyCache.withLock({ $0 }) {
+            let age = Date().timeIntervalSince(cached.fetched)
+            if age < 3600 && (!refresh || age < 60) { return cached.keys }
+        }
+        let request = HTTPRequest(method: "GET", url: configuration.keysURL, headers: [(name: "Accept", value: "application/json")],
+                                  timeoutMilliseconds: configuration.timeoutMilliseconds, maxResponseBytes: 256 * 1024)
+        do {
+            let response = try await client.send(request)
+            guard response.status == 200 else {
+                throw GoogleAPIError(kind: .unavailable, status: response.status, message: "Google's keys URL \(configuration.keysURL) answered \(response.status).")
+            }
+            let keys = try WalletCallback.RootKeys(json: response.body)
+            rootKeyCache.withLock { $0 = (keys, Date()) }
+            return keys
+        } catch {
+            if let cached = rootKeyCache.withLock({ $0 }) { return cached.keys }
+            throw error as? GoogleAPIError ?? GoogleAPIError(kind: .unavailable, status: nil, message: "Google's keys from \(configuration.keysURL): \(error)")
         }
     }
 
@@ -155,3 +186,4 @@ public final class Pacer: Sendable {
         if at > now { try? await Task.sleep(for: .milliseconds(Int((at - now) * 1000))) }
     }
 }
+extension GoogleWalletAPI: GoogleRootKeySource {}

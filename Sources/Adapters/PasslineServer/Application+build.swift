@@ -55,6 +55,7 @@ public func buildRouter(services: Services, configuration: ServerConfiguration,
         Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: openAPI)))
     }
     PublicCardRoutes<PasslineRequestContext>(cards: services.cards, googleSaveURL: services.googleSaveURL, limits: publicLimits).addRoutes(to: router)
+    if let reports = services.googleReports { GoogleReportRoutes<PasslineRequestContext>(reports: reports).addRoutes(to: router) }
     return router
 }
 

@@ -31,6 +31,8 @@ public struct Services: Sendable {
     /// Makes a card's "Save to Google Wallet" URL (its object synced first); nil when this
     /// process does not talk to Google.
     public let googleSaveURL: (@Sendable (Cards.Card) async throws -> String)?
+    /// Google's reports of saves and deletions; nil when this process does not talk to Google.
+    public let googleReports: GoogleWalletReports?
 
     /// - Parameters:
     ///   - maxDevicesPerCard: devices one card may be registered on.
@@ -38,7 +40,7 @@ public struct Services: Sendable {
     ///   - webhooks: the endpoints' service (default: no endpoint on loopback).
     public init(tenants: Tenants, templates: Templates, cards: Cards, jobs: WorkQueue, campaigns: CardCampaigns? = nil,
                 maxDevicesPerCard: Int = 10, logger: Logger, googleSaveURL: (@Sendable (Cards.Card) async throws -> String)? = nil,
-                webhooks: Webhooks? = nil, rateLimits: RateLimits?? = nil) {
+                webhooks: Webhooks? = nil, rateLimits: RateLimits?? = nil, googleKeys: (any GoogleRootKeySource)? = nil) {
         self.tenants = tenants
         self.templates = templates
         self.cards = cards
@@ -50,6 +52,7 @@ public struct Services: Sendable {
         self.rewards = RewardCatalogue(cards: cards, jobs: jobs)
         self.testClocks = TestClockService(database: cards.database, programs: cards.programs, jobs: jobs, logger: logger)
         self.googleSaveURL = googleSaveURL
+        self.googleReports = googleKeys.map { GoogleWalletReports(database: cards.database, keys: $0) }
         self.idempotency = IdempotentRequests(database: cards.database)
         self.rateLimits = rateLimits ?? RateLimits(database: cards.database)
         self.webhooks = webhooks ?? Webhooks(database: cards.database, secrets: tenants.secrets, addresses: WebhookAddresses(allowLoopback: false))

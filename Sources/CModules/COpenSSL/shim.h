@@ -61,6 +61,8 @@ static inline int passline_PKCS7_signing_time(PKCS7 *p7, time_t *out) {
 }
 
 static inline EVP_PKEY *passline_rsa_generate(unsigned int bits) { return EVP_RSA_gen(bits); }
+/* EVP_EC_gen is a variadic macro, which Swift cannot call. */
+static inline EVP_PKEY *passline_ec_generate(const char *curve) { return EVP_EC_gen(curve); }
 
 static inline void passline_X509V3_set_ctx_nodb(X509V3_CTX *ctx) { X509V3_set_ctx_nodb(ctx); }
 

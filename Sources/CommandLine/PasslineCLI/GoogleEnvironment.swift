@@ -5,7 +5,8 @@ import PasslineGoogle
 import PasslineHTTPClient
 
 /// How this process reaches Google: `PASSLINE_GOOGLE_TOKEN_URL`, `PASSLINE_GOOGLE_API_URL`,
-/// `PASSLINE_GOOGLE_CA_FILE` and `PASSLINE_GOOGLE_REQUESTS_PER_SECOND`, read and checked once.
+/// `PASSLINE_GOOGLE_KEYS_URL` (the root keys of its save reports), `PASSLINE_GOOGLE_CA_FILE` and
+/// `PASSLINE_GOOGLE_REQUESTS_PER_SECOND`, read and checked once.
 struct GoogleEnvironment: Sendable {
     var api: GoogleWalletAPI.Configuration
     var caFile: String?
@@ -20,6 +21,8 @@ struct GoogleEnvironment: Sendable {
         for (name, url) in [("PASSLINE_GOOGLE_TOKEN_URL", tokenURL), ("PASSLINE_GOOGLE_API_URL", apiURL)] where !url.hasPrefix("https://") {
             problems.append("\(name) must be an https URL, found \"\(url)\".")
         }
+        let keysURL = value("PASSLINE_GOOGLE_KEYS_URL") ?? defaults.keysURL
+        if !keysURL.hasPrefix("https://") { problems.append("PASSLINE_GOOGLE_KEYS_URL must be an https URL, found \"\(keysURL)\".") }
         let caFile = value("PASSLINE_GOOGLE_CA_FILE")
         if let caFile, !FileManager.default.isReadableFile(atPath: caFile) {
             problems.append("PASSLINE_GOOGLE_CA_FILE names \(caFile), which cannot be read.")
@@ -31,7 +34,7 @@ struct GoogleEnvironment: Sendable {
             }
         }
         guard problems.isEmpty else { throw ValidationError(problems.joined(separator: "\n")) }
-        return GoogleEnvironment(api: .init(tokenURL: tokenURL, apiURL: apiURL, requestsPerSecond: rate), caFile: caFile)
+        return GoogleEnvironment(api: .init(tokenURL: tokenURL, apiURL: apiURL, requestsPerSecond: rate, keysURL: keysURL), caFile: caFile)
     }
 
     /// The API client, with its own HTTP client: Google's CA is not APNs' stand-in's.

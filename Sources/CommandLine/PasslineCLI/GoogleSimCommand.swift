@@ -9,7 +9,8 @@ struct GoogleSimCommand: AsyncParsableCommand {
         abstract: "Run the local Google Wallet stand-in: the OAuth token endpoint and the Wallet Objects API over HTTPS.",
         discussion: """
             On first start it writes its own CA and server certificate into --dir. Point Passline at it with \
-            PASSLINE_GOOGLE_TOKEN_URL=https://127.0.0.1:PORT/token, PASSLINE_GOOGLE_API_URL=https://127.0.0.1:PORT/walletobjects/v1 \
+            PASSLINE_GOOGLE_TOKEN_URL=https://127.0.0.1:PORT/token, PASSLINE_GOOGLE_API_URL=https://127.0.0.1:PORT/walletobjects/v1, \
+            PASSLINE_GOOGLE_KEYS_URL=https://127.0.0.1:PORT/gp/m/issuer/keys (its save reports' root key) \
             and PASSLINE_GOOGLE_CA_FILE=<dir>/ca.pem. Each --service-account key file may act for every --issuer. \
             Each API call is printed as a JSON line.
             """

@@ -48,7 +48,8 @@ struct PasslineProcess {
             let webhooks = Webhooks(database: database, secrets: secrets, addresses: WebhookAddresses(allowLoopback: configuration.webhookAllowLoopback))
             let services = Services(tenants: tenants, templates: templates, cards: cards, jobs: jobs, logger: logger,
                                     googleSaveURL: { card in try await google.saveLink(for: card) }, webhooks: webhooks,
-                                    rateLimits: .some(configuration.apiRateLimit.map { RateLimits(database: database, defaults: .init(key: $0)) }))
+                                    rateLimits: .some(configuration.apiRateLimit.map { RateLimits(database: database, defaults: .init(key: $0)) }),
+                                    googleKeys: googleAPI)
             let webhookClient = HTTPClient(configuration: .init(maxInFlight: 512, connectTimeoutMilliseconds: 5_000))
             let sender = WebhookSender(webhooks: webhooks, jobs: jobs, client: webhookClient, logger: logger)
             let apnsClient = HTTPClient(configuration: .init(caFile: configuration.apnsCAFile))

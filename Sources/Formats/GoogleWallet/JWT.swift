@@ -92,3 +92,20 @@ public enum Base64URL {
         return out
     }
 }
+
+/// Standard base64 (RFC 4648 §4, `+/` and padding), as Google's signing keys and signatures
+/// spell it, over the URL-safe codec.
+public enum Base64Standard {
+    public static func encode(_ bytes: [UInt8]) -> String {
+        let url = Base64URL.encode(bytes).map { $0 == "-" ? "+" : $0 == "_" ? "/" : $0 }
+        return String(url) + String(repeating: "=", count: (4 - url.count % 4) % 4)
+    }
+
+    /// nil for anything but standard base64 (padding optional, no whitespace).
+    public static func decode(_ text: String) -> [UInt8]? {
+        var body = Substring(text)
+        while body.hasSuffix("=") { body = body.dropLast() }
+        guard text.count - body.count <= 2, !body.contains("-"), !body.contains("_") else { return nil }
+        return Base64URL.decode(String(body.map { $0 == "+" ? "-" : $0 == "/" ? "_" : $0 }))
+    }
+}

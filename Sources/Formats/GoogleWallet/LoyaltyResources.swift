@@ -11,11 +11,13 @@ public struct LoyaltyProgram: Sendable, Equatable {
     public var backgroundColor: String?
     public var textModules: [TextModule]
     public var links: [Link]
+    /// Where Google reports saves and deletions of the class's objects (`callbackOptions.url`).
+    public var callbackURL: String?
 
     public init(classID: String, issuerName: String, programName: String, logoURL: String, backgroundColor: String? = nil,
-                textModules: [TextModule] = [], links: [Link] = []) {
+                textModules: [TextModule] = [], links: [Link] = [], callbackURL: String? = nil) {
         self.classID = classID; self.issuerName = issuerName; self.programName = programName; self.logoURL = logoURL
-        self.backgroundColor = backgroundColor; self.textModules = textModules; self.links = links
+        self.backgroundColor = backgroundColor; self.textModules = textModules; self.links = links; self.callbackURL = callbackURL
     }
 
     /// The `LoyaltyClass` resource. Inserted `UNDER_REVIEW`: a draft class cannot hold objects.
@@ -33,6 +35,7 @@ public struct LoyaltyProgram: Sendable, Equatable {
             ("reviewStatus", .string("UNDER_REVIEW")),
         ])
         if let backgroundColor { object["hexBackgroundColor"] = .string(backgroundColor) }
+        if let callbackURL { object["callbackOptions"] = .object(JSONObject([("url", .string(callbackURL))])) }
         if !textModules.isEmpty { object["textModulesData"] = .array(textModules.map { .object($0.json()) }) }
         if !links.isEmpty {
             object["linksModuleData"] = .object(JSONObject([("uris", .array(links.map { .object($0.json()) }))]))

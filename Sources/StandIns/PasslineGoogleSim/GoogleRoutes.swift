@@ -10,6 +10,10 @@ struct GoogleRoutes: Sendable {
 
     func add(to router: Router<BasicRequestContext>) {
         router.post("token") { request, _ in try await token(request) }
+        router.get("gp/m/issuer/keys") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "public, max-age=3600"],
+                     body: .init(byteBuffer: ByteBuffer(bytes: try simulator.keyList())))
+        }
         let api = router.group("walletobjects/v1")
         for kind in [Kind.loyaltyClass, .loyaltyObject] {
             api.post(RouterPath(stringLiteral: kind.rawValue)) { request, _ in try await call(request, kind: kind, id: nil) }

@@ -54,10 +54,44 @@ public final class GoogleWalletSimulator: Sendable {
     public let port: Int
     public var tokenURL: String { "https://127.0.0.1:\(port)/token" }
     public var apiURL: String { "https://127.0.0.1:\(port)/walletobjects/v1" }
+    /// Its root signing keys, listed as Google lists its own (`PASSLINE_GOOGLE_KEYS_URL`).
+    public var keysURL: String { "https://127.0.0.1:\(port)/gp/m/issuer/keys" }
+    /// The root key its key list names, and the intermediate key that signs each report.
+    let rootKey: PrivateKey
+    let intermediateKey: PrivateKey
 
-    private init(task: Task<Void, any Error>, port: Int) {
+    private init(task: Task<Void, any Error>, port: Int, rootKey: PrivateKey, intermediateKey: PrivateKey) {
         self.task = task
         self.port = port
+        self.rootKey = rootKey
+        self.intermediateKey = intermediateKey
+    }
+
+    /// The key list's JSON, as Google's keys URL serves it.
+    func keyList() throws -> [UInt8] {
+        JSONWriter.bytes(.object(JSONObject([("keys", .array([.object(JSONObject([
+            ("keyValue", .string(Base64Standard.encode(try rootKey.publicKeyDER()))),
+            ("protocolVersion", .string(WalletCallback.protocolVersion)),
+            ("keyExpiration", .string(String(Int64((Date().timeIntervalSince1970 + 30 * 86_400) * 1000)))),
+        ]))]))])))
+    }
+
+    /// What Google sends when a holder saves an object to their wallet (or deletes it): the
+    /// signed body and the URL of the object's class's `callbackOptions`, which the caller
+    /// posts it to. nil when the object or its class's callback URL is unknown here.
+    /// - Parameters:
+    ///   - nonce: Google's id of the report (the same on each retry); a new one by default.
+    ///   - signer: another root key, to forge a report.
+    public func report(objectID: String, saved: Bool, nonce: String? = nil, issuer: String? = nil, expiresAt: Int64? = nil,
+                       signer: PrivateKey? = nil) throws -> (url: String, body: [UInt8])? {
+        guard let object = object(objectID), let classID = object["classId"]?.stringValue,
+              let url = loyaltyClass(classID)?["callbackOptions"]?["url"]?.stringValue else { return nil }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let report = WalletCallback(classID: classID, objectID: objectID, eventType: saved ? .save : .delete,
+                                    nonce: nonce ?? SecureRandom.token(length: 16), expiresAt: expiresAt ?? now + 3_600_000)
+        let body = try report.sealed(issuer: issuer ?? String(objectID.prefix { $0 != "." }), rootKey: signer ?? rootKey,
+                                     intermediateKey: intermediateKey, keyExpiresAt: now + 86_400_000)
+        return (url, body)
     }
 
     /// Starts listening on `host:port` (0 picks a free port) with the given TLS server credentials.
@@ -82,7 +116,7 @@ public final class GoogleWalletSimulator: Sendable {
         let task = Task { try await app.runService(gracefulShutdownSignals: []) }
         var iterator = ports.makeAsyncIterator()
         guard let bound = await iterator.next() else { throw GoogleWalletError(.invalidConfiguration, "The Google stand-in did not start.") }
-        let simulator = GoogleWalletSimulator(task: task, port: bound)
+        let simulator = GoogleWalletSimulator(task: task, port: bound, rootKey: try PrivateKey.generateP256(), intermediateKey: try PrivateKey.generateP256())
         holder.simulator.withLock { $0 = simulator }
         return simulator
     }

@@ -68,14 +68,16 @@ public enum Devices {
     }
 
     /// `pass.installed` or `pass.removed`: the card, and how many Apple devices hold it now.
-    static func passEvent(_ kind: DomainEvent.Kind, tenant: String, serial: String, now: Int64, on connection: any SQLConnection) throws {
+    static func passEvent(_ kind: DomainEvent.Kind, wallet: InstallCounts.Wallet = .apple, tenant: String, serial: String, now: Int64,
+                          on connection: any SQLConnection) throws {
         guard let mode = try connection.first("SELECT mode FROM cards WHERE tenant_id = ? AND serial_number = ?", [.text(tenant), .text(serial)])?.mode("mode") else {
             return
         }
         try Events.emit(tenant: tenant, mode: mode, now: now, on: connection) {
-            let devices = try connection.first("SELECT COUNT(*) AS n FROM registrations WHERE tenant_id = ? AND serial_number = ?",
-                                               [.text(tenant), .text(serial)])?.int("n") ?? 0
-            return [DomainEvent(kind, JSONObject([("wallet", .string("apple")), ("devices", .int(devices)),
+            // Apple: the devices that hold the card now; Google reports saves, not devices.
+            let devices = wallet == .google ? nil : try connection.first("SELECT COUNT(*) AS n FROM registrations WHERE tenant_id = ? AND serial_number = ?",
+                                                                         [.text(tenant), .text(serial)])?.int("n") ?? 0
+            return [DomainEvent(kind, JSONObject([("wallet", .string(wallet.rawValue)), ("devices", devices.map(JSONValue.int) ?? .null),
                                                   ("card", .object(try Events.cardSnapshot(tenant: tenant, serial: serial, on: connection)))]))]
         }
     }

@@ -27,7 +27,8 @@ public enum InstallCounts {
         public let wallet: Wallet
         public let installs: Int64
         public let removals: Int64
-        /// Cards on at least one device now (Apple: active registrations).
+        /// Cards in a wallet now (Apple: on at least one registered device; Google: saved, as
+        /// its last report said).
         public let active: Int64
     }
 
@@ -40,13 +41,20 @@ public enum InstallCounts {
             """, [.text(tenant)]) {
             active[try row.string("template_id")] = try row.int("n")
         }
+        var saved: [String: Int64] = [:]
+        for row in try connection.query("""
+            SELECT c.template_id AS template_id, COUNT(*) AS n FROM google_objects g
+            JOIN cards c ON c.tenant_id = g.tenant_id AND c.serial_number = g.serial_number WHERE g.tenant_id = ? AND g.saved = 1 GROUP BY c.template_id
+            """, [.text(tenant)]) {
+            saved[try row.string("template_id")] = try row.int("n")
+        }
         var figures = try connection.query("""
             SELECT template_id, wallet, installs, removals FROM install_counts WHERE tenant_id = ? ORDER BY template_id, wallet
             """, [.text(tenant)]).compactMap { row -> Figures? in
             guard let wallet = Wallet(rawValue: try row.string("wallet")) else { return nil }
             let template = try row.string("template_id")
             return Figures(template: template, wallet: wallet, installs: try row.int("installs"), removals: try row.int("removals"),
-                           active: wallet == .apple ? active[template] ?? 0 : 0)
+                           active: (wallet == .apple ? active[template] : saved[template]) ?? 0)
         }
         for (template, n) in active where !figures.contains(where: { $0.template == template && $0.wallet == .apple }) {
             figures.append(Figures(template: template, wallet: .apple, installs: 0, removals: 0, active: n))

@@ -588,6 +588,22 @@ public enum Schema {
                 JOIN cards c ON c.tenant_id = r.tenant_id AND c.serial_number = r.serial_number GROUP BY r.tenant_id, c.template_id;
             """
         },
+        Migration(version: 20, name: "Google's save and deletion reports") { _ in
+            """
+            -- Google reports a save or a deletion by object id; the card is found by it.
+            CREATE INDEX google_objects_by_object ON google_objects (object_id);
+            -- Whether the card is in a Google wallet now, as the last report said.
+            ALTER TABLE google_objects ADD COLUMN saved INTEGER NOT NULL DEFAULT 0;
+            -- Google retries a report it could not deliver, with the same nonce: each counts once.
+            CREATE TABLE google_reports (
+                tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+                nonce TEXT NOT NULL,
+                received_at BIGINT NOT NULL,
+                PRIMARY KEY (tenant_id, nonce)
+            );
+            CREATE INDEX google_reports_by_time ON google_reports (received_at);
+            """
+        },
     ]
 
     /// SQLite has one writer: a row trigger updates the counts in place.

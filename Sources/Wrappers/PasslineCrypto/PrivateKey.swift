@@ -46,6 +46,27 @@ public final class PrivateKey: @unchecked Sendable {
         return PrivateKey(taking: key)
     }
 
+    /// A new ECDSA key on P-256 (prime256v1), the curve of Google's callback signatures.
+    /// - Throws: `CryptoError.generationFailed`.
+    public static func generateP256() throws -> PrivateKey {
+        OpenSSLErrorQueue.clear()
+        guard let key = passline_ec_generate("P-256") else { throw CryptoError.openSSL(.generationFailed, "Could not generate a P-256 key.") }
+        return PrivateKey(taking: key)
+    }
+
+    /// The public half as DER (SubjectPublicKeyInfo): what Google's key lists carry, in base64.
+    public func publicKeyDER() throws -> [UInt8] {
+        let length = i2d_PUBKEY(pointer, nil)
+        guard length > 0 else { throw CryptoError.openSSL(.invalidKey, "Could not write the public key as DER.") }
+        var bytes = [UInt8](repeating: 0, count: Int(length))
+        let written = bytes.withUnsafeMutableBufferPointer { buffer -> Int32 in
+            var cursor = buffer.baseAddress
+            return i2d_PUBKEY(pointer, &cursor)
+        }
+        guard written == length else { throw CryptoError.openSSL(.invalidKey, "Could not write the public key as DER.") }
+        return bytes
+    }
+
     /// The key as unencrypted PKCS#8 PEM.
     public func pemBytes() throws -> [UInt8] {
         try collectingWriteBIO { bio in
