@@ -42,6 +42,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),
         .package(url: "https://github.com/apple/swift-nio-http2", from: "1.40.0"),
+        // The web app's server-rendered pages: logic-less templates, escaped by default.
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.0.0"),
     ],
     targets: [
         // MARK: CModules
@@ -92,12 +94,21 @@ let package = Package(
         ),
 
         // MARK: Adapters
+        // The staff's web app under /app: sign-in, the front desk, the manager's pages. Thin
+        // handlers over the domain, pages rendered from templates on the server.
+        .target(
+            name: "PasslineWebApp",
+            dependencies: ["LoyaltyRules", "PasslineService", "PasslineCrypto", "PasslineJSON", hummingbird, logging,
+                           .product(name: "Mustache", package: "swift-mustache")],
+            path: "Sources/Adapters/PasslineWebApp",
+            resources: [.copy("Resources/templates"), .copy("Resources/static")]
+        ),
         // HTTP: the partner API, Apple's web service, admin, public card pages, metrics. Thin
         // handlers over the domain; no store, no SQL.
         .target(
             name: "PasslineServer",
             dependencies: [
-                "PasslineService", "LoyaltyRules", "PasslineCrypto", "PasslineJSON", "PasslineQR", "ApplePass", "GoogleWallet", hummingbird, logging,
+                "PasslineService", "LoyaltyRules", "PasslineCrypto", "PasslineJSON", "PasslineQR", "ApplePass", "GoogleWallet", "PasslineWebApp", hummingbird, logging,
                 // The peer's address of a request (Hummingbird builds on it already).
                 .product(name: "NIOCore", package: "swift-nio"),
             ],

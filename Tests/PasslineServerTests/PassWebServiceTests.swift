@@ -68,7 +68,9 @@ struct LiveServer {
                                 cards: Cards(database: database, templates: templates, tenants: tenants, publicURL: "https://cards.example.com"),
                                 jobs: JobQueue(database: database), logger: Logger(label: "test"),
                                 webhooks: Webhooks(database: database, secrets: tenants.secrets, addresses: WebhookAddresses(allowLoopback: true)),
-                                rateLimits: .some(rateLimit.map { RateLimits(database: database, defaults: .init(key: $0), clock: { 1_000_000 }) }))
+                                rateLimits: .some(rateLimit.map { RateLimits(database: database, defaults: .init(key: $0), clock: { 1_000_000 }) }),
+                                // Still scrypt, at a cost that keeps sign-in tests quick.
+                                passwordHasher: PasswordHasher(cost: .fast))
         return Fixture(database: database, services: services, tenantA: a, tenantB: b)
     }
 

@@ -24,6 +24,7 @@ struct AdminAPI<Context: RequestContext>: Sendable {
         admin.delete("tenants/:tenant/rate-limit", use: clearRateLimit)
         admin.get("tenants/:tenant/google", use: getGoogle)
         admin.post("tenants/:tenant/keys", use: createKey)
+        admin.post("tenants/:tenant/invitations", use: invite)
         admin.delete("tenants/:tenant/keys/:key", use: revokeKey)
     }
 
@@ -148,6 +149,30 @@ struct AdminAPI<Context: RequestContext>: Sendable {
     }
 
     /// `{"mode": "live" | "test"}` → 201 `{"key"}`, shown only now.
+    /// Invites someone to the tenant's web app (its first owner, say): 201 with the one-time link.
+    @Sendable func invite(_ request: Request, context: Context) async throws -> Response {
+        let id = try context.parameters.require("tenant")
+        let object = try await Self.body(request)
+        var errors: [Problem.FieldError] = []
+        func text(_ key: String, required: Bool) -> String? {
+            switch object[key] {
+            case .string(let value)?: return value
+            case nil: if required { errors.append(.init(key, "is required")) }
+            case let other?: errors.append(.init(key, "must be a string, found \(other.typeName)"))
+            }
+            return nil
+        }
+        let email = text("email", required: true), roleText = text("role", required: true), name = text("name", required: false)
+        let role = roleText.flatMap(StaffRole.init(rawValue:))
+        if roleText != nil && role == nil { errors.append(.init("role", "must be owner, manager or frontdesk, found \"\(roleText!)\"")) }
+        guard errors.isEmpty, let email, let role else { throw Self.invalid(errors) }
+        let invitation = try await services.staff.invite(tenant: id, email: email, role: role, name: name ?? "", by: .operator)
+        return JSONResponse.make(.created, .object(JSONObject([
+            ("id", .string(invitation.staff.id)), ("email", .string(invitation.staff.email)), ("role", .string(role.rawValue)),
+            ("link", .string(invitation.link)), ("expiresAt", .string(Timestamp.format(invitation.expiresAt))),
+        ])))
+    }
+
     @Sendable func createKey(_ request: Request, context: Context) async throws -> Response {
         let id = try context.parameters.require("tenant")
         let object = try await Self.body(request)

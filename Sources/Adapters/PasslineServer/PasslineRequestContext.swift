@@ -2,6 +2,7 @@ import Hummingbird
 import LoyaltyRules
 import NIOCore
 import PasslineService
+import PasslineWebApp
 
 /// What the routes know of a request besides the request itself: where it came from, for
 /// limits per source and for what only this machine may read.
@@ -56,7 +57,7 @@ extension ApplePassRequestContext {
     }
 }
 
-public struct PasslineRequestContext: PartnerRequestContext, ApplePassRequestContext {
+public struct PasslineRequestContext: PartnerRequestContext, ApplePassRequestContext, WebRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let remoteIP: String?
     public var partner: PartnerPrincipal?

@@ -1,4 +1,5 @@
 import Logging
+import PasslineCrypto
 import PasslineService
 
 /// The domain's services, built once, that the routes call. The server reaches the store only
@@ -31,6 +32,8 @@ public struct Services: Sendable {
     /// Makes a card's "Save to Google Wallet" URL (its object synced first); nil when this
     /// process does not talk to Google.
     public let googleSaveURL: (@Sendable (Cards.Card) async throws -> String)?
+    /// The businesses' staff: invitations, sign-in, sessions, the audit log.
+    public let staff: StaffAccounts
     /// Google's reports of saves and deletions; nil when this process does not talk to Google.
     public let googleReports: GoogleWalletReports?
 
@@ -40,7 +43,8 @@ public struct Services: Sendable {
     ///   - webhooks: the endpoints' service (default: no endpoint on loopback).
     public init(tenants: Tenants, templates: Templates, cards: Cards, jobs: WorkQueue, campaigns: CardCampaigns? = nil,
                 maxDevicesPerCard: Int = 10, logger: Logger, googleSaveURL: (@Sendable (Cards.Card) async throws -> String)? = nil,
-                webhooks: Webhooks? = nil, rateLimits: RateLimits?? = nil, googleKeys: (any GoogleRootKeySource)? = nil) {
+                webhooks: Webhooks? = nil, rateLimits: RateLimits?? = nil, googleKeys: (any GoogleRootKeySource)? = nil,
+                passwordHasher: PasswordHasher = PasswordHasher()) {
         self.tenants = tenants
         self.templates = templates
         self.cards = cards
@@ -52,6 +56,7 @@ public struct Services: Sendable {
         self.rewards = RewardCatalogue(cards: cards, jobs: jobs)
         self.testClocks = TestClockService(database: cards.database, programs: cards.programs, jobs: jobs, logger: logger)
         self.googleSaveURL = googleSaveURL
+        self.staff = StaffAccounts(database: cards.database, publicURL: cards.publicURL, hasher: passwordHasher)
         self.googleReports = googleKeys.map { GoogleWalletReports(database: cards.database, keys: $0) }
         self.idempotency = IdempotentRequests(database: cards.database)
         self.rateLimits = rateLimits ?? RateLimits(database: cards.database)

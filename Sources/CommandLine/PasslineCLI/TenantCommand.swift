@@ -2,7 +2,9 @@ import ApplePass
 import ArgumentParser
 import Foundation
 import PasslineDatabase
+import LoyaltyRules
 import PasslineGoogle
+import PasslineServer
 import PasslineSQL
 import PasslineService
 import PasslineStore
@@ -11,7 +13,7 @@ struct TenantCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tenant",
         abstract: "Tenants (businesses) and their API keys, in the store PASSLINE_DATABASE_URL names.",
-        subcommands: [Create.self, Show.self, Identity.self, Key.self, Google.self]
+        subcommands: [Create.self, Show.self, Identity.self, Key.self, Google.self, Invite.self]
     )
 
     /// The store and the master key, as `serve` finds them.
@@ -115,6 +117,45 @@ struct TenantCommand: AsyncParsableCommand {
                 try await tenants.revokeKey(tenant: tenant, key: key)
                 await tenants.database.close()
                 print("Revoked \(String(key.prefix(12)))… of tenant \(tenant).")
+            }
+        }
+    }
+
+    struct Invite: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Invite someone to a tenant's web app, and print their one-time sign-in link (valid 7 days).",
+            discussion: "The link starts with PASSLINE_PUBLIC_URL (default http://<PASSLINE_LISTEN>), as `passline serve` reads them."
+        )
+
+        @Option(help: "The tenant's id.")
+        var tenant: String
+
+        @Option(help: "Their e-mail address: what they sign in with.")
+        var email: String
+
+        @Option(help: "owner, manager or frontdesk.")
+        var role: String
+
+        @Option(help: "Their name, as the app shows it.")
+        var name = ""
+
+        @OptionGroup var store: StoreOptions
+
+        func validate() throws {
+            guard StaffRole(rawValue: role) != nil else { throw ValidationError("--role must be owner, manager or frontdesk, found \"\(role)\".") }
+        }
+
+        func run() async throws {
+            let publicURL = try ServerConfiguration.resolve().publicURL
+            let tenants = try await store.open()
+            let staff = StaffAccounts(database: tenants.database, publicURL: publicURL)
+            do {
+                let invitation = try await staff.invite(tenant: tenant, email: email, role: StaffRole(rawValue: role)!, name: name, by: .operator)
+                await tenants.database.close()
+                print(invitation.link)
+            } catch {
+                await tenants.database.close()
+                throw error
             }
         }
     }

@@ -19,7 +19,7 @@ public struct JobRetention: Sendable {
     public var keepHistoryMilliseconds: Int64 = 30 * 24 * 3_600_000
 
     /// Purges until nothing is older than the limits, then returns how many rows went: finished
-    /// jobs, expired idempotency answers, old delivery rows, old campaigns' card lists, Google's report nonces.
+    /// jobs, expired idempotency answers, old delivery rows, old campaigns' card lists, Google's report nonces, ended staff sessions and invitations.
     @discardableResult
     public func purge(_ jobs: JobQueue, now: Int64 = WallClock.milliseconds()) async throws -> Int {
         let chunk = self.chunk, history = now - keepHistoryMilliseconds
@@ -36,6 +36,7 @@ public struct JobRetention: Sendable {
                 { try Pushes.purgeDeliveries(before: history, limit: chunk, on: $0) },
                 { try Campaigns.purgeCards(finishedBefore: history, limit: chunk, now: now, on: $0) },
                 { try GoogleReports.purge(before: history, limit: chunk, on: $0) },
+                { try StaffRows.purge(before: now, limit: chunk, on: $0) },
             ]
             for step in steps {
                 while !Task.isCancelled {

@@ -604,6 +604,64 @@ public enum Schema {
             CREATE INDEX google_reports_by_time ON google_reports (received_at);
             """
         },
+        Migration(version: 21, name: "staff accounts, their invitations and sessions, and the audit log") { dialect in
+            """
+            -- A business's people who sign in to the web app. One e-mail may belong to staff of
+            -- several tenants (someone who runs two businesses); within a tenant it is one person.
+            CREATE TABLE staff (
+                id TEXT PRIMARY KEY,
+                tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+                email TEXT NOT NULL,
+                name TEXT NOT NULL DEFAULT '',
+                role TEXT NOT NULL CHECK (role IN ('owner', 'manager', 'frontdesk')),
+                -- NULL until the invitation is taken up.
+                password_hash TEXT,
+                failed_logins INTEGER NOT NULL DEFAULT 0,
+                locked_until BIGINT NOT NULL DEFAULT 0,
+                disabled_at BIGINT,
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL,
+                UNIQUE (tenant_id, email)
+            );
+            CREATE INDEX staff_by_email ON staff (email);
+            -- Only a digest of each token is kept: the store's contents never sign anyone in.
+            CREATE TABLE staff_invitations (
+                token_hash TEXT PRIMARY KEY,
+                tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+                staff_id TEXT NOT NULL REFERENCES staff (id) ON DELETE CASCADE,
+                created_by TEXT,
+                created_at BIGINT NOT NULL,
+                expires_at BIGINT NOT NULL,
+                used_at BIGINT
+            );
+            CREATE TABLE staff_sessions (
+                id_hash TEXT PRIMARY KEY,
+                tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+                staff_id TEXT NOT NULL REFERENCES staff (id) ON DELETE CASCADE,
+                csrf_token TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                last_seen_at BIGINT NOT NULL,
+                expires_at BIGINT NOT NULL,
+                revoked_at BIGINT
+            );
+            CREATE INDEX staff_sessions_by_staff ON staff_sessions (staff_id);
+            CREATE INDEX staff_sessions_by_expiry ON staff_sessions (expires_at);
+            -- Who did what: every credit, correction, redemption, rule and staff change.
+            CREATE TABLE audit_log (
+                id \(dialect.serialPrimaryKey),
+                tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+                staff_id TEXT,
+                staff_email TEXT NOT NULL,
+                action TEXT NOT NULL,
+                subject TEXT NOT NULL DEFAULT '',
+                detail TEXT NOT NULL DEFAULT '',
+                at BIGINT NOT NULL
+            );
+            CREATE INDEX audit_by_tenant ON audit_log (tenant_id, id);
+            -- The front desk finds a card by the member id its barcode carries.
+            CREATE INDEX cards_by_member ON cards (tenant_id, member_id);
+            """
+        },
     ]
 
     /// SQLite has one writer: a row trigger updates the counts in place.

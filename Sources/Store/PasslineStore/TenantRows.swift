@@ -14,4 +14,11 @@ public enum TenantRows {
         }
         try UpdateTags.create(tenant: id, on: connection)
     }
+
+    /// The tenant's name; nil when there is no such tenant.
+    public static func name(_ id: String, on connection: any SQLConnection) throws -> String? {
+        try connection.first("SELECT name FROM tenants WHERE id = ?", [.text(id)])?.string("name")
+    }
+
+    public static func exists(_ id: String, on connection: any SQLConnection) throws -> Bool { try name(id, on: connection) != nil }
 }

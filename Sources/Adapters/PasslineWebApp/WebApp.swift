@@ -1,0 +1,155 @@
+import Foundation
+import Hummingbird
+import LoyaltyRules
+import PasslineCrypto
+import PasslineService
+
+/// What the web app needs of a request's context besides the request: where it came from,
+/// for the sign-in limit per address.
+public protocol WebRequestContext: RequestContext {
+    var remoteIP: String? { get }
+}
+
+/// The staff's web app under `/app`: sign-in and invitations, the front desk (scan, credit,
+/// redeem, correct), the staff and activity pages. Pages are rendered on the server; every
+/// action is one form post, checked for its session, its role and its CSRF token, and recorded
+/// in the audit log with who did it.
+public struct WebApp<Context: WebRequestContext>: Sendable {
+    public struct Dependencies: Sendable {
+        public let staff: StaffAccounts
+        public let cards: Cards
+        public let purchases: PointsPurchases
+        public let rewards: RewardCatalogue
+        public let jobs: WorkQueue
+        public init(staff: StaffAccounts, cards: Cards, purchases: PointsPurchases, rewards: RewardCatalogue, jobs: WorkQueue) {
+            self.staff = staff; self.cards = cards; self.purchases = purchases; self.rewards = rewards; self.jobs = jobs
+        }
+    }
+
+    let services: Dependencies
+    let pages: Pages
+    /// Secure cookies when the app is reached over https.
+    let secureCookies: Bool
+    /// Seconds a sign-in from this address must wait; nil when it may go ahead.
+    let signInLimit: @Sendable (String) -> Int?
+    /// The business's real cards: the app works in live mode.
+    let mode = CardMode.live
+
+    static var sessionCookie: String { "passline_session" }
+    static var formCookie: String { "passline_form" }
+
+    public init(_ services: Dependencies, secureCookies: Bool, signInLimit: @escaping @Sendable (String) -> Int?) {
+        self.services = services
+        self.pages = Pages.shared
+        self.secureCookies = secureCookies
+        self.signInLimit = signInLimit
+    }
+
+    public func addRoutes(to router: Router<Context>) {
+        let app = router.group("app")
+        app.get { _, _ in Pages.redirect("/app/desk") }
+        app.get("static/:file") { _, context in
+            guard let response = self.pages.asset(try context.parameters.require("file")) else { throw HTTPError(.notFound) }
+            return response
+        }
+        app.get("login", use: loginPage)
+        app.post("login", use: login)
+        app.post("logout", use: logout)
+        app.get("invite/:token", use: invitePage)
+        app.post("invite/:token", use: acceptInvite)
+        app.get("desk", use: desk)
+        app.get("desk/find", use: find)
+        app.get("search", use: search)
+        app.get("members/:serial", use: member)
+        app.post("members/:serial/purchase", use: purchase)
+        app.post("members/:serial/redeem", use: redeem)
+        app.post("members/:serial/correct", use: correct)
+        app.get("staff", use: staffPage)
+        app.post("staff", use: invite)
+        app.post("staff/:id", use: changeStaff)
+        app.get("activity", use: activity)
+    }
+
+    // MARK: Sessions, roles, forms
+
+    /// A signed-in request: the session, and the values every page's frame shows.
+    struct Visit {
+        let session: StaffAccounts.Session
+        var actor: StaffAccounts.Actor { .init(session) }
+        var tenant: String { session.tenant }
+
+        func frame(_ page: String) -> [String: Any] {
+            let role = session.staff.role
+            return ["signedIn": true, "tenantName": session.tenantName, "csrf": session.csrfToken, "staffEmail": session.staff.email,
+                    "canManage": role.allows(.program), "canStaff": role.allows(.staff), "at\(page)": true]
+        }
+    }
+
+    /// Why a request is not served as asked: a sign-in first, or a page that says no.
+    enum Refusal: Error {
+        case signIn(next: String)
+        case page(HTTPResponse.Status, heading: String, text: String)
+    }
+
+    /// The request's session with at least `permission`.
+    func visit(_ request: Request, _ permission: StaffRole.Permission) async throws -> Visit {
+        guard let cookie = Cookies.value(Self.sessionCookie, in: request.headers[.cookie]),
+              let session = try await services.staff.session(cookie: cookie) else {
+            throw Refusal.signIn(next: request.method == .get ? request.uri.path : "/app/desk")
+        }
+        guard session.staff.role.allows(permission) else {
+            throw Refusal.page(.forbidden, heading: "Not for your role", text: "This page is for \(permission == .staff ? "owners" : "managers and owners"); ask one of them.")
+        }
+        return Visit(session: session)
+    }
+
+    /// A form post's fields, once its origin and CSRF token are checked against the session's.
+    func form(_ request: Request, csrf expected: String) async throws -> WebForm {
+        // A browser names the page a post comes from; another site's page is refused even
+        // before the token is looked at.
+        if let origin = request.headers[.origin], origin != "null", let authority = request.head.authority,
+           origin.components(separatedBy: "://").last?.lowercased() != authority.lowercased() {
+            throw Refusal.page(.forbidden, heading: "Refused", text: "This form was sent from another site (\(origin)).")
+        }
+        let body = try await request.body.collect(upTo: WebForm.maxBytes)
+        guard let form = WebForm(encoded: Substring(String(buffer: body))) else {
+            throw Refusal.page(.badRequest, heading: "Not a form", text: "The request body is not a form the app sent.")
+        }
+        guard let token = form["_csrf"], ConstantTime.equal(Array(token.utf8), Array(expected.utf8)) else {
+            throw Refusal.page(.forbidden, heading: "Form expired", text: "This form is from an earlier visit or another session; go back, reload the page and send it again.")
+        }
+        return form
+    }
+
+    /// Runs a page's handler, turning refusals into pages and redirects.
+    func serve(_ body: () async throws -> Response) async throws -> Response {
+        do { return try await body() } catch let refusal as Refusal {
+            switch refusal {
+            case .signIn(let next):
+                return Pages.redirect("/app/login?next=" + (next.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(["/", "-", "_"])) ?? ""))
+            case .page(let status, let heading, let text):
+                return pages.render("message", ["heading": heading, "text": text, "link": "/app/desk", "linkText": "Back to the front desk"], status: status)
+            }
+        }
+    }
+
+    func message(_ visit: Visit?, _ status: HTTPResponse.Status, heading: String, text: String) -> Response {
+        var values = visit?.frame("") ?? [:]
+        values["heading"] = heading
+        values["text"] = text
+        values["link"] = "/app/desk"
+        values["linkText"] = "Back to the front desk"
+        return pages.render("message", values, status: status)
+    }
+
+    static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    static func when(_ milliseconds: Int64) -> String {
+        let date = Date(timeIntervalSince1970: Double(milliseconds) / 1000)
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyy-MM-dd HH:mm"
+        return formatter.string(from: date) + " UTC"
+    }
+}

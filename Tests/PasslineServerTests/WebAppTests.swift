@@ -1,0 +1,301 @@
+import Foundation
+import LoyaltyRules
+import PasslineCrypto
+import PasslineJSON
+import PasslineService
+import PasslineSQL
+import PasslineStore
+import PasslineTestSupport
+import Testing
+
+/// A browser's part over the router: a cookie jar, forms with their CSRF token, no redirects
+/// followed unless asked.
+final class WebVisitor: @unchecked Sendable {
+    let server: LiveServer
+    var cookies: [String: String] = [:]
+
+    init(_ server: LiveServer) { self.server = server }
+
+    struct Page {
+        let status: Int
+        let html: String
+        let location: String?
+        let reply: LiveServer.Reply
+        /// The value of the first hidden `_csrf` field, as a form on the page carries it.
+        var csrf: String? { field("_csrf") }
+        func field(_ name: String) -> String? {
+            guard let range = html.range(of: "name=\"\(name)\" value=\"") else { return nil }
+            return String(html[range.upperBound...].prefix { $0 != "\"" })
+        }
+    }
+
+    @discardableResult
+    func get(_ path: String) async throws -> Page { try await send("GET", path, form: nil) }
+
+    @discardableResult
+    func post(_ path: String, _ form: [(String, String)], headers: [String: String] = [:]) async throws -> Page {
+        try await send("POST", path, form: form, headers: headers)
+    }
+
+    private func send(_ method: String, _ path: String, form: [(String, String)]?, headers extra: [String: String] = [:]) async throws -> Page {
+        var headers = extra
+        if !cookies.isEmpty { headers["Cookie"] = cookies.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: "; ") }
+        var body: String?
+        if let form {
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            body = form.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }.joined(separator: "&")
+        }
+        let reply = try await server.send(method, path, body: body, headers: headers)
+        if let setCookie = reply.header("Set-Cookie") {
+            for cookie in setCookie.components(separatedBy: ", passline_").enumerated().map({ $0.offset == 0 ? $0.element : "passline_" + $0.element }) {
+                let pair = cookie.split(separator: ";")[0].split(separator: "=", maxSplits: 1).map(String.init)
+                if pair.count == 2 { cookies[pair[0]] = pair[1].isEmpty ? nil : pair[1] }
+            }
+        }
+        return Page(status: reply.status, html: String(decoding: reply.body, as: UTF8.self), location: reply.header("Location"), reply: reply)
+    }
+
+    /// Takes up an invitation link: sets the password, and is signed in.
+    func accept(_ link: String, password: String = "correct horse battery") async throws {
+        let path = String(link[link.range(of: "/app/")!.lowerBound...])
+        let page = try await get(path)
+        #expect(page.status == 200, "\(page.html)")
+        let done = try await post(path, [("_csrf", page.csrf ?? ""), ("name", "Anna"), ("password", password), ("confirm", password)])
+        #expect(done.status == 303 && done.location == "/app/desk", "\(done.status) \(done.html)")
+    }
+
+    func signIn(_ email: String, password: String = "correct horse battery") async throws -> Page {
+        let page = try await get("/app/login")
+        return try await post("/app/login", [("_csrf", page.csrf ?? ""), ("email", email), ("password", password), ("next", "/app/desk")])
+    }
+}
+
+@Suite("The staff web app: sign-in, the front desk, roles and the audit log")
+struct WebAppTests {
+    static func program(_ server: LiveServer, tenant: String) async throws {
+        let document = try #require(try JSONParser.parse(#"{"currency":"EUR","earnRules":[{"paymentMethods":["cash","card"],"percent":10}],"effectiveAt":"2000-01-01T00:00:00Z"}"#).objectValue)
+        let services = try await servicesOf(server)
+        _ = try await services.cards.programs.change(tenant: tenant, mode: .live, document: document, actor: nil)
+        _ = try await services.rewards.create(tenant: tenant, mode: .live, document: try #require(try JSONParser.parse(#"{"name":"Coffee","cost":5}"#).objectValue))
+    }
+
+    /// The server's own services over its store (the fixture's are the server's).
+    static func servicesOf(_ server: LiveServer) async throws -> (cards: Cards, rewards: RewardCatalogue, staff: StaffAccounts) {
+        let tenants = Tenants(database: server.database, secrets: try SecretBox(key: SecretBox.generateKey()))
+        let cards = Cards(database: server.database, templates: Templates(database: server.database), tenants: tenants, publicURL: "https://cards.example.com")
+        return (cards, RewardCatalogue(cards: cards, jobs: JobQueue(database: server.database)),
+                StaffAccounts(database: server.database, publicURL: "https://cards.example.com", hasher: PasswordHasher(cost: .fast)))
+    }
+
+    static func balance(_ server: LiveServer, _ tenant: String, _ serial: String = "S1") async throws -> Int64 {
+        try await server.database.withConnection { try $0.first("SELECT points FROM cards WHERE tenant_id = ? AND serial_number = ?", [.text(tenant), .text(serial)])!.int("points") }
+    }
+
+    @Test("an invited owner signs in, finds a card by its barcode, credits a purchase after seeing its points, corrects and redeems; each once, each in the audit log",
+          arguments: TestDatabase.available)
+    func frontDesk(kind: TestDatabase) async throws {
+        let server = try await LiveServer.start(kind)
+        let tenant = server.tenantA.id
+        try await Self.program(server, tenant: tenant)
+        let staff = try await Self.servicesOf(server).staff
+        let invitation = try await staff.invite(tenant: tenant, email: "Owner@Lumen.example", role: .owner, by: .operator)
+        #expect(invitation.link.hasPrefix("https://cards.example.com/app/invite/") && invitation.staff.email == "owner@lumen.example")
+        let browser = WebVisitor(server)
+        #expect(try await browser.get("/app/desk").location == "/app/login?next=/app/desk", "no session: sign in first")
+        try await browser.accept(invitation.link)
+        let used = try await WebVisitor(server).get(String(invitation.link.dropFirst("https://cards.example.com".count)))
+        #expect(used.status == 404, "an invitation works once")
+
+        let desk = try await browser.get("/app/desk")
+        #expect(desk.status == 200 && desk.html.contains("Scan the card"))
+        #expect(desk.reply.header("Content-Security-Policy")?.contains("script-src 'self'") == true && desk.reply.header("Cache-Control") == "no-store")
+        // A keyboard-wedge scanner types the barcode's message (the member id) and Enter.
+        let found = try await browser.get("/app/desk/find?code=M1%0D")
+        #expect(found.status == 303 && found.location == "/app/members/S1")
+        let member = try await browser.get("/app/members/S1")
+        #expect(member.status == 200 && member.html.contains("Ada") && member.html.contains(#"<span id="balance">0</span>"#))
+
+        // The purchase: its points shown first, then confirmed once, however often it is sent.
+        let preview = try await browser.post("/app/members/S1/purchase", [("_csrf", member.csrf!), ("amount", "123,45"), ("paymentMethod", "cash")])
+        #expect(preview.status == 200 && preview.html.contains(#"<strong id="points-preview">12</strong>"#) && preview.html.contains("123.45 EUR"), "\(preview.html)")
+        #expect(try await Self.balance(server, tenant) == 0, "nothing is credited before the confirmation")
+        let confirm: [(String, String)] = [("_csrf", preview.csrf!), ("amount", preview.field("amount")!), ("paymentMethod", "cash"),
+                                           ("nonce", preview.field("nonce")!), ("confirm", "1")]
+        let done = try await browser.post("/app/members/S1/purchase", confirm)
+        #expect(done.status == 303 && done.location?.hasPrefix("/app/members/S1?done=") == true, "\(done.status) \(done.html)")
+        #expect(try await browser.post("/app/members/S1/purchase", confirm).status == 303, "a second tap is answered as the first")
+        #expect(try await Self.balance(server, tenant) == 12)
+        let after = try await browser.get(done.location!)
+        #expect(after.html.contains("Done: +12 points. Balance 12.") && after.html.contains(#"<tr class="new">"#), "\(after.html)")
+
+        let corrected = try await browser.post("/app/members/S1/correct", [("_csrf", after.csrf!), ("nonce", "n-correct-1"), ("points", "-2"), ("reason", "typo")])
+        #expect(corrected.status == 303)
+        let redeemed = try await browser.post("/app/members/S1/redeem", [("_csrf", after.csrf!), ("nonce", "n-redeem-1"), ("reward", "Coffee")])
+        #expect(redeemed.status == 303, "\(redeemed.html)")
+        #expect(try await Self.balance(server, tenant) == 5)
+        let overdrawn = try await browser.post("/app/members/S1/redeem", [("_csrf", after.csrf!), ("nonce", "n-redeem-2"), ("reward", "Coffee")])
+        #expect(try await Self.balance(server, tenant) == 0)
+        let broke = try await browser.post("/app/members/S1/redeem", [("_csrf", after.csrf!), ("nonce", "n-redeem-3"), ("reward", "Coffee")])
+        #expect(overdrawn.status == 303 && broke.status == 409 && broke.html.contains("role=\"alert\""), "\(broke.html)")
+        for (amount, reason) in [("abc", "a positive number"), ("-5", "a positive number"), ("99999999999999999999", "a positive number"), ("1.234", "a positive number")] {
+            let refused = try await browser.post("/app/members/S1/purchase", [("_csrf", after.csrf!), ("amount", amount), ("paymentMethod", "cash")])
+            #expect(refused.status == 422 && refused.html.contains(reason), "\(amount)")
+        }
+        for points in ["0", "x", "-9223372036854775808", "1000000001"] {
+            let refused = try await browser.post("/app/members/S1/correct", [("_csrf", after.csrf!), ("nonce", "n-\(points)"), ("points", points), ("reason", "r")])
+            #expect(refused.status == 422, "\(points)")
+        }
+        #expect(try await Self.balance(server, tenant) == 0)
+
+        // Who did it: the ledger's actor and the audit log name the owner.
+        let actors = try await server.database.withConnection { connection in
+            try connection.query("SELECT actor FROM ledger_entries WHERE tenant_id = ? ORDER BY id", [.text(tenant)]).map { try $0.optionalString("actor") }
+        }
+        #expect(actors == Array(repeating: "staff:owner@lumen.example", count: 4))
+        let activity = try await browser.get("/app/activity")
+        #expect(activity.status == 200)
+        for action in ["staff.invited", "staff.joined", "purchase.credited", "points.corrected", "reward.redeemed"] { #expect(activity.html.contains(action), "\(action)") }
+        #expect(activity.html.components(separatedBy: "purchase.credited").count == 2, "the repeated confirmation is logged once")
+        await server.stop()
+    }
+
+    @Test("sessions, CSRF, origins and roles: each tenant sees only its own; every forged or unauthorised post changes nothing")
+    func securityMatrix() async throws {
+        let server = try await LiveServer.start(.sqlite)
+        let (a, b) = (server.tenantA.id, server.tenantB.id)
+        try await Self.program(server, tenant: a)
+        try await server.database.transaction { connection in
+            try CardRows.insert(CardRows.NewCard(serialNumber: "A-ONLY", templateID: "tpl-\(a)", memberID: "MA", memberName: "Bea", authenticationToken: "auth-a-only-0123456789",
+                                                 publicToken: "pub-a-only", points: 50), tenant: a, now: 1, on: connection)
+        }
+        let staff = try await Self.servicesOf(server).staff
+        var visitors: [String: WebVisitor] = [:]
+        for (name, tenant, role) in [("owner-a", a, StaffRole.owner), ("desk-a", a, .frontdesk), ("manager-a", a, .manager), ("owner-b", b, .owner)] {
+            let visitor = WebVisitor(server)
+            try await visitor.accept(try await staff.invite(tenant: tenant, email: "\(name)@example.com", role: role, by: .operator).link)
+            visitors[name] = visitor
+        }
+        let ownerB = visitors["owner-b"]!, deskA = visitors["desk-a"]!, managerA = visitors["manager-a"]!, ownerA = visitors["owner-a"]!
+        // Another tenant's card is not found, by serial, code, token link or search.
+        #expect(try await ownerB.get("/app/members/A-ONLY").status == 404)
+        #expect(try await ownerB.get("/app/desk/find?code=MA").status == 404)
+        #expect(try await ownerB.get("/app/desk/find?code=https%3A%2F%2Fcards.example.com%2Fc%2Fpub-a-only").status == 404)
+        #expect(try await ownerA.get("/app/desk/find?code=https%3A%2F%2Fcards.example.com%2Fc%2Fpub-a-only").location == "/app/members/A-ONLY")
+        #expect(!(try await ownerB.get("/app/search?q=Bea").html.contains("A-ONLY")))
+        let searched = try await ownerA.get("/app/search?q=bea")
+        #expect(searched.html.contains("/app/members/A-ONLY"), "\(searched.html)")
+        let csrfB = try #require(try await ownerB.get("/app/desk").csrf)
+        let forged = try await ownerB.post("/app/members/A-ONLY/correct", [("_csrf", csrfB), ("nonce", "n1"), ("points", "5"), ("reason", "x")])
+        #expect(forged.status == 404)
+
+        // Posts without the session's token, with another session's, or from another site.
+        let csrfA = try #require(try await deskA.get("/app/desk").csrf)
+        for (form, headers) in [([("nonce", "n2"), ("points", "5"), ("reason", "x")], [:]),
+                                ([("_csrf", csrfB), ("nonce", "n3"), ("points", "5"), ("reason", "x")], [:]),
+                                ([("_csrf", csrfA), ("nonce", "n4"), ("points", "5"), ("reason", "x")], ["Origin": "https://evil.example"])] as [([(String, String)], [String: String])] {
+            #expect(try await deskA.post("/app/members/A-ONLY/correct", form, headers: headers).status == 403)
+        }
+        #expect(try await WebVisitor(server).post("/app/members/A-ONLY/correct", [("_csrf", csrfA), ("nonce", "n5"), ("points", "5"), ("reason", "x")]).status == 303,
+                "no session: off to sign in")
+        #expect(try await Self.balance(server, a, "A-ONLY") == 50)
+
+        // Roles: the front desk has the desk only; managers also read the activity; owners the staff page.
+        let (deskStaff, deskActivity) = (try await deskA.get("/app/staff").status, try await deskA.get("/app/activity").status)
+        let (managerActivity, managerStaff) = (try await managerA.get("/app/activity").status, try await managerA.get("/app/staff").status)
+        #expect(deskStaff == 403 && deskActivity == 403 && managerActivity == 200 && managerStaff == 403)
+        let staffPage = try await ownerA.get("/app/staff")
+        #expect(staffPage.status == 200 && staffPage.html.contains("desk-a@example.com") && !staffPage.html.contains("owner-b@example.com"))
+        #expect(try await deskA.post("/app/staff", [("_csrf", csrfA), ("email", "x@example.com"), ("role", "owner")]).status == 403, "no promoting oneself")
+
+        // An owner invites, and disables the front desk: its session ends at once.
+        let invited = try await ownerA.post("/app/staff", [("_csrf", staffPage.csrf!), ("email", "new@example.com"), ("role", "frontdesk")])
+        #expect(invited.status == 200 && invited.html.contains("/app/invite/"))
+        #expect(try await ownerA.post("/app/staff", [("_csrf", staffPage.csrf!), ("email", "not an address"), ("role", "frontdesk")]).status == 422)
+        let deskID = try #require(try await staff.list(tenant: a).first { $0.email == "desk-a@example.com" }?.id)
+        #expect(try await ownerB.post("/app/staff/\(deskID)", [("_csrf", csrfB), ("action", "disable")]).status == 404, "another tenant's staff")
+        #expect(try await ownerA.post("/app/staff/\(deskID)", [("_csrf", staffPage.csrf!), ("action", "disable")]).status == 303)
+        #expect(try await deskA.get("/app/desk").location?.hasPrefix("/app/login") == true)
+        let ownerID = try #require(try await staff.list(tenant: a).first { $0.email == "owner-a@example.com" }?.id)
+        let last = try await ownerA.post("/app/staff/\(ownerID)", [("_csrf", staffPage.csrf!), ("action", "role"), ("role", "manager")])
+        #expect(last.status == 409 && last.html.contains("last owner"))
+
+        // Signing out ends the session on the server: the old cookie no longer works.
+        let cookie = try #require(ownerB.cookies["passline_session"])
+        #expect(try await ownerB.post("/app/logout", [("_csrf", csrfB)]).status == 303)
+        let replay = WebVisitor(server)
+        replay.cookies["passline_session"] = cookie
+        #expect(try await replay.get("/app/desk").location?.hasPrefix("/app/login") == true)
+        await server.stop()
+    }
+
+    @Test("sign-in: cookies are HttpOnly and SameSite; five wrong passwords lock the account; an unknown address reads the same; one address at two businesses chooses")
+    func signIn() async throws {
+        let server = try await LiveServer.start(.sqlite)
+        let staff = try await Self.servicesOf(server).staff
+        try await WebVisitor(server).accept(try await staff.invite(tenant: server.tenantA.id, email: "anna@example.com", role: .owner, by: .operator).link)
+        try await WebVisitor(server).accept(try await staff.invite(tenant: server.tenantB.id, email: "anna@example.com", role: .frontdesk, by: .operator).link)
+        let browser = WebVisitor(server)
+        let page = try await browser.get("/app/login")
+        #expect(page.reply.header("Set-Cookie")?.contains("HttpOnly") == true && page.reply.header("Set-Cookie")?.contains("SameSite=Lax") == true)
+        let both = try await browser.post("/app/login", [("_csrf", page.csrf!), ("email", "ANNA@example.com"), ("password", "correct horse battery")])
+        #expect(both.status == 200 && both.html.contains("Lumen") && both.html.contains("Harbour") && browser.cookies["passline_session"] == nil, "\(both.status) \(both.html)")
+        let chosen = try await browser.post("/app/login", [("_csrf", page.csrf!), ("email", "anna@example.com"), ("password", "correct horse battery"),
+                                                           ("tenant", server.tenantB.id), ("next", "//evil.example/")])
+        #expect(chosen.status == 303 && chosen.location == "/app/desk", "next never leads off the app")
+        #expect(chosen.reply.header("Set-Cookie")?.contains("passline_session=") == true && chosen.reply.header("Set-Cookie")?.contains("HttpOnly") == true)
+        #expect(try await browser.get("/app/desk").html.contains("Harbour"))
+
+        let unknown = try await WebVisitor(server).signIn("nobody@example.com")
+        let wrong = try await WebVisitor(server).signIn("anna@example.com", password: "wrong password 1")
+        #expect(unknown.status == 401 && wrong.status == 401)
+        #expect(unknown.html.contains("do not match an account") && wrong.html.contains("do not match an account"))
+        for attempt in 2...5 { #expect(try await WebVisitor(server).signIn("anna@example.com", password: "wrong password \(attempt)").status == 401) }
+        let locked = try await WebVisitor(server).signIn("anna@example.com")
+        #expect(locked.status == 401 && locked.html.contains("locked for 15 more minutes"), "\(locked.html)")
+        // No form token, or another's: refused before any password is looked at.
+        let visitor = WebVisitor(server)
+        _ = try await visitor.get("/app/login")
+        #expect(try await visitor.post("/app/login", [("_csrf", "forged-token-0123456789"), ("email", "anna@example.com"), ("password", "x")]).status == 403)
+        // The address's sign-ins are limited too (a burst of 10 here, all used above).
+        _ = try await WebVisitor(server).signIn("anna@example.com")
+        #expect(try await WebVisitor(server).signIn("anna@example.com").status == 429)
+        await server.stop()
+    }
+
+    @Test("invitations: the operator's over the admin API, bad addresses and roles named, short or differing passwords refused, replaced links dead")
+    func invitations() async throws {
+        let server = try await LiveServer.start(.sqlite, adminToken: "admin-secret-0123456789")
+        let admin = ["Authorization": "Bearer admin-secret-0123456789", "Content-Type": "application/json"]
+        let path = "/admin/v1/tenants/\(server.tenantA.id)/invitations"
+        let created = try await server.send("POST", path, body: #"{"email":"boss@lumen.example","role":"owner"}"#, headers: admin)
+        #expect(created.status == 201 && (created.json?["link"] as? String)?.contains("/app/invite/") == true)
+        let bad = try await server.send("POST", path, body: #"{"email":"boss","role":"king","name":7}"#, headers: admin)
+        #expect(bad.status == 422)
+        #expect(Set(((bad.json?["errors"] as? [[String: Any]]) ?? []).compactMap { $0["field"] as? String }) == ["name", "role"], "\(String(decoding: bad.body, as: UTF8.self))")
+        let badEmail = try await server.send("POST", path, body: #"{"email":"bo ss@lumen","role":"owner"}"#, headers: admin)
+        #expect(badEmail.status == 422 && String(decoding: badEmail.body, as: UTF8.self).contains("e-mail address"))
+        #expect(try await server.send("POST", "/admin/v1/tenants/tn_nobody/invitations", body: #"{"email":"a@b.example","role":"owner"}"#, headers: admin).status == 404)
+        #expect(try await server.send("POST", path, body: #"{"email":"a@b.example","role":"owner"}"#, headers: ["Content-Type": "application/json"]).status == 401)
+
+        // A second invitation replaces the first link.
+        let first = try #require(created.json?["link"] as? String)
+        let again = try await server.send("POST", path, body: #"{"email":"boss@lumen.example","role":"manager"}"#, headers: admin)
+        let second = try #require(again.json?["link"] as? String)
+        #expect(try await WebVisitor(server).get(String(first[first.range(of: "/app/")!.lowerBound...])).status == 404)
+        let browser = WebVisitor(server)
+        let path2 = String(second[second.range(of: "/app/")!.lowerBound...])
+        let page = try await browser.get(path2)
+        #expect(page.html.contains("Manager") && page.html.contains("boss@lumen.example"))
+        let short = try await browser.post(path2, [("_csrf", page.csrf!), ("password", "short"), ("confirm", "short")])
+        #expect(short.status == 422 && short.html.contains("at least 10 characters"))
+        let differ = try await browser.post(path2, [("_csrf", page.csrf!), ("password", "long enough 1"), ("confirm", "long enough 2")])
+        #expect(differ.status == 422 && differ.html.contains("differ"))
+        #expect(try await browser.post(path2, [("_csrf", page.csrf!), ("password", "long enough 1"), ("confirm", "long enough 1")]).status == 303)
+        let taken = try await server.send("POST", path, body: #"{"email":"boss@lumen.example","role":"owner"}"#, headers: admin)
+        #expect(taken.status == 409, "an address with an account is not invited again")
+        #expect(try await WebVisitor(server).get("/app/invite/..%2F..%2Fetc").status == 404)
+        #expect(try await WebVisitor(server).get("/app/static/app.css").reply.header("Cache-Control")?.contains("immutable") == true)
+        #expect(try await WebVisitor(server).get("/app/static/..%2Fopenapi.json").status == 404)
+        await server.stop()
+    }
+}
