@@ -7,7 +7,7 @@ PASSLINE_PACKAGES=(pkg-config libssl-dev libzip-dev libsqlite3-dev libpq-dev lib
 # Independent tools the tests check against: a QR decoder, an SVG rasteriser, a browser
 # (headless) that loads the card page, and h2load (nghttp2-client), the ceiling `bench push`
 # reports its ratio against.
-PASSLINE_TEST_PACKAGES=(zbar-tools librsvg2-bin python3 chromium nghttp2-client)
+PASSLINE_TEST_PACKAGES=(zbar-tools librsvg2-bin python3 chromium chromium-driver nghttp2-client)
 
 passline_require_swift() {
     if ! command -v swift >/dev/null 2>&1; then
@@ -59,6 +59,14 @@ passline_install_standardwebhooks() {
     python3 -c "import standardwebhooks" 2>/dev/null && return 0
     echo "==> installing standardwebhooks"
     python3 -m pip install -q standardwebhooks 2>/dev/null || python3 -m pip install -q --break-system-packages standardwebhooks
+}
+
+# Selenium, and axe-core as axe-selenium-python bundles it (PyPI): the browser tests drive
+# Debian's Chromium through its chromedriver and check each page's accessibility.
+passline_install_browser_tools() {
+    python3 -c "import selenium, axe_selenium_python" 2>/dev/null && return 0
+    echo "==> installing selenium and axe-selenium-python"
+    python3 -m pip install -q selenium axe-selenium-python 2>/dev/null || python3 -m pip install -q --break-system-packages selenium axe-selenium-python
 }
 
 # A development signing identity under Certificates/dev, made once.
