@@ -54,6 +54,7 @@ let package = Package(
         cModule("CZlib", pkgConfig: "zlib", apt: "zlib1g-dev"),
         cModule("CCurl", pkgConfig: "libcurl", apt: "libcurl4-openssl-dev"),
         cModule("CLibzip", pkgConfig: "libzip", apt: "libzip-dev"),
+        cModule("CZbar", pkgConfig: "zbar", apt: "libzbar-dev"),
         // glibc's allocator settings, and naming a thread (headers only; nothing to link).
         cModule("CMalloc"),
         cModule("CThreadName"),
@@ -63,6 +64,8 @@ let package = Package(
         .target(name: "PasslineZip", dependencies: ["CLibzip"], path: "Sources/Wrappers/PasslineZip"),
         .target(name: "PasslinePNG", dependencies: ["CZlib"], path: "Sources/Wrappers/PasslinePNG"),
         .target(name: "PasslineQR", dependencies: ["CQRencode", "PasslinePNG"], path: "Sources/Wrappers/PasslineQR"),
+        // Reads the QR codes the front desk's camera sees.
+        .target(name: "PasslineBarcodeReader", dependencies: ["CZbar"], path: "Sources/Wrappers/PasslineBarcodeReader"),
         // The one outbound HTTP client: libcurl's multi interface, HTTP/2, on threads of its own.
         .target(name: "PasslineHTTPClient", dependencies: ["CCurl", "CThreadName"], path: "Sources/Wrappers/PasslineHTTPClient"),
         // One SQL protocol, and a driver per database, each the one wrapper over its C library.
@@ -98,7 +101,7 @@ let package = Package(
         // handlers over the domain, pages rendered from templates on the server.
         .target(
             name: "PasslineWebApp",
-            dependencies: ["LoyaltyRules", "PasslineService", "PasslineCrypto", "PasslineJSON", hummingbird, logging,
+            dependencies: ["LoyaltyRules", "PasslineService", "PasslineCrypto", "PasslineJSON", "PasslineBarcodeReader", hummingbird, logging,
                            .product(name: "Mustache", package: "swift-mustache")],
             path: "Sources/Adapters/PasslineWebApp",
             resources: [.copy("Resources/templates"), .copy("Resources/static")]
@@ -177,7 +180,7 @@ let package = Package(
 
         // MARK: Testing
         // Fixtures shared by the tests (a cached development identity, temporary folders, subprocesses).
-        .target(name: "PasslineTestSupport", dependencies: ["ApplePass", "PasslineCrypto", "PasslineSQL", "PasslineSQLite", "PasslinePostgres"],
+        .target(name: "PasslineTestSupport", dependencies: ["ApplePass", "PasslineCrypto", "PasslineSQL", "PasslineSQLite", "PasslinePostgres", "PasslineQR"],
                 path: "Sources/Testing/PasslineTestSupport"),
         // A second process for the crash tests: it claims jobs and waits to be killed.
         .executableTarget(name: "PasslineTestClaimer", dependencies: ["PasslineDatabase", "PasslineStore"], path: "Sources/Testing/PasslineTestClaimer"),
@@ -187,7 +190,7 @@ let package = Package(
         .testTarget(name: "PasslineZipTests", dependencies: ["PasslineZip", "PasslineTestSupport"]),
         .testTarget(name: "PasslineJSONTests", dependencies: ["PasslineJSON", "PasslineTestSupport"]),
         .testTarget(name: "GoogleWalletTests", dependencies: ["GoogleWallet", "PasslineCrypto", "PasslineJSON", "PasslineTestSupport"]),
-        .testTarget(name: "PasslineQRTests", dependencies: ["PasslineQR", "PasslinePNG", "PasslineTestSupport"]),
+        .testTarget(name: "PasslineQRTests", dependencies: ["PasslineQR", "PasslinePNG", "PasslineBarcodeReader", "PasslineTestSupport"]),
         .testTarget(name: "ApplePassTests", dependencies: ["ApplePass", "PasslineCrypto", "PasslineZip", "PasslineJSON", "PasslineTestSupport"]),
         .testTarget(name: "LoyaltyRulesTests", dependencies: ["LoyaltyRules", "PasslineJSON", "PasslineTestSupport"]),
         .testTarget(name: "PasslineStoreTests", dependencies: ["LoyaltyRules", "PasslineStore", "PasslineService", "PasslineSQL", "PasslineDatabase", "PasslineTestSupport"]),
@@ -197,6 +200,7 @@ let package = Package(
             name: "PasslineServerTests",
             dependencies: [
                 "LoyaltyRules", "PasslineServer", "PasslineService", "PasslineStore", "PasslineSQL", "PasslineSQLite", "PasslineCrypto", "PasslineTestSupport", "ApplePass", "PasslineZip", "GoogleWallet",
+                "PasslineJSON",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 // The router test client: routing tests without a port.
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -3,7 +3,7 @@
 
 # Debian packages the build and the tests need. Each C library's -dev package brings
 # its pkg-config file, which SwiftPM's system-library targets read.
-PASSLINE_PACKAGES=(pkg-config libssl-dev libzip-dev libsqlite3-dev libpq-dev libqrencode-dev zlib1g-dev libcurl4-openssl-dev openssl unzip zip curl)
+PASSLINE_PACKAGES=(pkg-config libssl-dev libzip-dev libsqlite3-dev libpq-dev libqrencode-dev libzbar-dev zlib1g-dev libcurl4-openssl-dev openssl unzip zip curl)
 # Independent tools the tests check against: a QR decoder, an SVG rasteriser, a browser
 # (headless) that loads the card page, and h2load (nghttp2-client), the ceiling `bench push`
 # reports its ratio against.

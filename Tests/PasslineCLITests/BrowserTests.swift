@@ -132,4 +132,15 @@ struct BrowserTests {
                 "\(stage.serverLog().suffix(2000))")
         await stage.stop()
     }
+
+    @Test("the front desk's camera: Chromium's fake camera shows the card's QR code; the server reads it and the member's page opens")
+    func cameraScan() async throws {
+        let stage = try await Stage.start()
+        let link = try await stage.invite("camera@lumen.example", role: "frontdesk")
+        let video = stage.folder.appendingPathComponent("card-qr.y4m")
+        TestSupport.write(try CameraFrames.y4m("M-1"), to: video)
+        let seen = try await stage.browse("camera.py", ["--invite", link, "--video", video.path])
+        #expect(seen["name"] as? String == "Zoë Ortiz" && seen["balance"] as? String == "40", "\(seen)")
+        await stage.stop()
+    }
 }

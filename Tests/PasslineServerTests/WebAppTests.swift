@@ -262,6 +262,35 @@ struct WebAppTests {
         await server.stop()
     }
 
+    @Test("camera frames: the card whose code a frame shows; nothing yet; another business's code named; bad sizes and missing tokens refused")
+    func cameraFrames() async throws {
+        let server = try await LiveServer.start(.sqlite)
+        let staff = try await Self.servicesOf(server).staff
+        let browser = WebVisitor(server)
+        try await browser.accept(try await staff.invite(tenant: server.tenantA.id, email: "desk@example.com", role: .frontdesk, by: .operator).link)
+        let desk = try await browser.get("/app/desk")
+        let token = try #require(desk.html.range(of: #"data-csrf=""#).map { String(desk.html[$0.upperBound...].prefix { $0 != "\"" }) })
+        func scan(_ frame: [UInt8], width: Int = 640, height: Int = 480, csrf: String? = nil) async throws -> (Int, [String: Any]) {
+            let reply = try await server.send("POST", "/app/desk/scan?width=\(width)&height=\(height)", bodyData: Data(frame),
+                                              headers: ["Cookie": "passline_session=\(browser.cookies["passline_session"]!)", "X-CSRF-Token": csrf ?? token,
+                                                        "Content-Type": "application/octet-stream"])
+            return (reply.status, reply.json ?? [:])
+        }
+        let (status, answer) = try await scan(try CameraFrames.grey("M1"))
+        #expect(status == 200 && answer["location"] as? String == "/app/members/S1", "\(answer)")
+        let link = try await scan(try CameraFrames.grey("https://cards.example.com/c/pub-\(server.tenantA.id)"))
+        #expect(link.1["location"] as? String == "/app/members/S1", "the card page's link works too")
+        #expect(try await scan([UInt8](repeating: 128, count: 640 * 480)).1["codes"] as? [String] == [])
+        let foreign = try await scan(try CameraFrames.grey("https://cards.example.com/c/pub-\(server.tenantB.id)"))
+        #expect((foreign.1["error"] as? String)?.contains("No card of this business") == true, "another tenant's card is not found")
+        #expect(try await scan([UInt8](repeating: 0, count: 100), width: 640, height: 480).0 == 400)
+        #expect(try await scan([UInt8](repeating: 0, count: 4), width: -2, height: -2).0 == 400)
+        #expect(try await scan(try CameraFrames.grey("M1"), csrf: "forged").0 == 403)
+        let signedOut = try await server.send("POST", "/app/desk/scan?width=2&height=2", bodyData: Data([0, 0, 0, 0]), headers: ["X-CSRF-Token": token])
+        #expect(signedOut.status == 401)
+        await server.stop()
+    }
+
     @Test("invitations: the operator's over the admin API, bad addresses and roles named, short or differing passwords refused, replaced links dead")
     func invitations() async throws {
         let server = try await LiveServer.start(.sqlite, adminToken: "admin-secret-0123456789")

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import LoyaltyRules
+import PasslineBarcodeReader
 import PasslineCrypto
 import PasslineJSON
 import PasslineService
@@ -31,6 +32,45 @@ extension WebApp {
             values.merge(results(found)) { $1 }
             return pages.render("desk", values)
         }
+    }
+
+    /// A camera frame (8-bit grey, `width` × `height`) from the desk page's script: the card it
+    /// shows, as JSON `{"location"}`; `{"codes": []}` when no code is in it yet; `{"error"}`
+    /// when a code is read but no card of the business has it.
+    @Sendable func scanFrame(_ request: Request, context: Context) async throws -> Response {
+        do {
+            let visit = try await visit(request, .desk)
+            guard let token = request.headers[.init("X-CSRF-Token")!], ConstantTime.equal(Array(token.utf8), Array(visit.session.csrfToken.utf8)) else {
+                return Self.json(.forbidden, ["error": .string("This page is from an earlier session; reload it.")])
+            }
+            let width = request.uri.queryParameters.get("width").flatMap { Int($0) } ?? 0
+            let height = request.uri.queryParameters.get("height").flatMap { Int($0) } ?? 0
+            let body = try await request.body.collect(upTo: BarcodeReader.maxPixels)
+            let codes: [String]
+            do { codes = try await BarcodeReader.decodeOffLoop(gray: Array(buffer: body), width: width, height: height) } catch let error as BarcodeReader.Error {
+                return Self.json(.badRequest, ["error": .string(error.description)])
+            }
+            for code in codes {
+                let found = try await services.cards.find(tenant: visit.tenant, mode: mode, code: code)
+                if found.count == 1 { return Self.json(.ok, ["location": .string("/app/members/\(Self.path(found[0].serialNumber))")]) }
+                if found.count > 1 {
+                    return Self.json(.ok, ["location": .string("/app/desk/find?code=" + (code.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""))])
+                }
+            }
+            if let code = codes.first { return Self.json(.ok, ["error": .string("No card of this business has the code \(code.prefix(80)).")]) }
+            return Self.json(.ok, ["codes": .array([])])
+        } catch Refusal.signIn {
+            return Self.json(.unauthorized, ["error": .string("Signed out: reload the page and sign in.")])
+        } catch Refusal.page(let status, _, let text) {
+            return Self.json(status, ["error": .string(text)])
+        }
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ members: [String: JSONValue]) -> Response {
+        var headers = Pages.securityHeaders
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers,
+                        body: .init(byteBuffer: ByteBuffer(bytes: JSONWriter.bytes(.object(JSONObject(members.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }))))))
     }
 
     @Sendable func search(_ request: Request, context: Context) async throws -> Response {

@@ -59,6 +59,7 @@ public struct WebApp<Context: WebRequestContext>: Sendable {
         app.post("invite/:token", use: acceptInvite)
         app.get("desk", use: desk)
         app.get("desk/find", use: find)
+        app.post("desk/scan", use: scanFrame)
         app.get("search", use: search)
         app.get("members/:serial", use: member)
         app.post("members/:serial/purchase", use: purchase)
