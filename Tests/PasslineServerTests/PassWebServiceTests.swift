@@ -30,6 +30,8 @@ struct LiveServer {
     let tenantB: Tenants.Created
     let tokenA = "card-token-a-0123456789abcdef"
     let task: Task<Void, any Error>
+    /// The services the server runs on (its store and master key).
+    let services: Services
 
     /// The server's address; only a server started with `wire: true` has one.
     var base: String {
@@ -111,7 +113,7 @@ struct LiveServer {
             var iterator = clients.makeAsyncIterator()
             transport = .router(await iterator.next()!)
         }
-        return LiveServer(transport: transport, database: database, tenantA: fixture.tenantA, tenantB: fixture.tenantB, task: task)
+        return LiveServer(transport: transport, database: database, tenantA: fixture.tenantA, tenantB: fixture.tenantB, task: task, services: services)
     }
 
     func stop() async {

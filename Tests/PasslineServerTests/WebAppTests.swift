@@ -6,6 +6,7 @@ import PasslineService
 import PasslineSQL
 import PasslineStore
 import PasslineTestSupport
+import PasslineZip
 import Testing
 
 /// A browser's part over the router: a cookie jar, forms with their CSRF token, no redirects
@@ -79,12 +80,9 @@ struct WebAppTests {
         _ = try await services.rewards.create(tenant: tenant, mode: .live, document: try #require(try JSONParser.parse(#"{"name":"Coffee","cost":5}"#).objectValue))
     }
 
-    /// The server's own services over its store (the fixture's are the server's).
+    /// The server's own services.
     static func servicesOf(_ server: LiveServer) async throws -> (cards: Cards, rewards: RewardCatalogue, staff: StaffAccounts) {
-        let tenants = Tenants(database: server.database, secrets: try SecretBox(key: SecretBox.generateKey()))
-        let cards = Cards(database: server.database, templates: Templates(database: server.database), tenants: tenants, publicURL: "https://cards.example.com")
-        return (cards, RewardCatalogue(cards: cards, jobs: JobQueue(database: server.database)),
-                StaffAccounts(database: server.database, publicURL: "https://cards.example.com", hasher: PasswordHasher(cost: .fast)))
+        (server.services.cards, server.services.rewards, server.services.staff)
     }
 
     static func balance(_ server: LiveServer, _ tenant: String, _ serial: String = "S1") async throws -> Int64 {
@@ -259,6 +257,90 @@ struct WebAppTests {
         // The address's sign-ins are limited too (a burst of 10 here, all used above).
         _ = try await WebVisitor(server).signIn("anna@example.com")
         #expect(try await WebVisitor(server).signIn("anna@example.com").status == 429)
+        await server.stop()
+    }
+
+    @Test("the manager changes the earning rate (the desk's preview follows) and sends a message to a segment, now and later, with its progress",
+          arguments: TestDatabase.available)
+    func manager(kind: TestDatabase) async throws {
+        let server = try await LiveServer.start(kind)
+        let tenant = server.tenantA.id
+        try await Self.program(server, tenant: tenant)
+        let (cards, _, staff) = try await Self.servicesOf(server)
+        let writer = try ZipWriter()
+        for (name, bytes) in TestSupport.templateFiles("loyalty") { try writer.add(name, bytes) }
+        let template = try await cards.templates.create(tenant: tenant, name: "loyalty-real", zip: try writer.finish())
+        var serials: [String] = []
+        for (member, points) in [("L1", 10), ("L2", 100), ("L3", 500)] {
+            serials.append(try await cards.create(tenant: tenant, mode: .live, .init(template: template.id, memberID: member, memberName: member, points: Int64(points))).serialNumber)
+        }
+        let manager = WebVisitor(server)
+        try await manager.accept(try await staff.invite(tenant: tenant, email: "manager@example.com", role: .manager, by: .operator).link)
+
+        let program = try await manager.get("/app/program")
+        #expect(program.status == 200 && program.html.contains(#"value="cash, card""#) && program.html.contains(#"value="10""#), "\(program.html)")
+        let csrf = try #require(program.csrf)
+        let wrong = try await manager.post("/app/program", [("_csrf", csrf), ("methods0", "cash"), ("percent0", "ten"), ("currency", "EUR")])
+        #expect(wrong.status == 422 && wrong.html.contains("whole number") && wrong.html.contains(#"value="ten""#), "what was typed stays")
+        let negative = try await manager.post("/app/program", [("_csrf", csrf), ("methods0", "cash"), ("percent0", "-5"), ("currency", "EUR")])
+        #expect(negative.status == 422 && negative.html.contains("percent"), "\(negative.html)")
+        let saved = try await manager.post("/app/program", [("_csrf", csrf), ("methods0", "cash, card"), ("percent0", "20"), ("currency", "EUR"),
+                                                            ("expiryDays", "180"), ("expiryFrom", "earned"), ("reminders", "28, 7")])
+        #expect(saved.status == 303, "\(saved.html)")
+        let after = try await manager.get("/app/program")
+        #expect(after.html.contains(#"value="20""#) && after.html.contains(#"value="180""#) && after.html.contains("28, 7") && after.html.contains("staff:manager@example.com"))
+        let member = try await manager.get("/app/members/S1")
+        let preview = try await manager.post("/app/members/S1/purchase", [("_csrf", member.csrf!), ("amount", "120"), ("paymentMethod", "cash")])
+        #expect(preview.html.contains(#"<strong id="points-preview">24</strong>"#), "the new rate: 20% of 120")
+
+        // A message to the members with at least 100 points: two of the three cards.
+        let page = try await manager.get("/app/messages")
+        #expect(page.status == 200 && page.html.contains("loyalty-real"))
+        let sent = try await manager.post("/app/messages", [("_csrf", csrf), ("template", template.id), ("message", "Double points this week"), ("minBalance", "100")])
+        #expect(sent.status == 303 && sent.location?.hasPrefix("/app/messages/cmp_") == true, "\(sent.html)")
+        var progress = try await manager.get(sent.location!)
+        for _ in 0..<100 where !progress.html.contains("Sent") {
+            try await Task.sleep(for: .milliseconds(100))
+            progress = try await manager.get(sent.location!)
+        }
+        #expect(progress.html.contains("Sent") && progress.html.contains(#"<span id="campaign-done">2</span> of <span id="campaign-total">2</span>"#), "\(progress.html)")
+        #expect(progress.html.contains("balance at least 100"))
+        let messages = try await server.database.withConnection { connection in
+            try connection.query("SELECT serial_number, fields FROM cards WHERE tenant_id = ? AND template_id = ? ORDER BY member_id", [.text(tenant), .text(template.id)])
+                .map { try $0.string("fields").contains("Double points") }
+        }
+        #expect(messages == [false, true, true])
+
+        // Later: planned, its cards chosen only when its time comes.
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyy-MM-dd'T'HH:mm"
+        let later = formatter.string(from: Date().addingTimeInterval(30 * 86_400))
+        let planned = try await manager.post("/app/messages", [("_csrf", csrf), ("template", template.id), ("message", "See you soon"), ("noVisitForDays", "30"),
+                                                               ("sendAt", later)])
+        let plannedPage = try await manager.get(try #require(planned.location, "\(planned.html)"))
+        #expect(plannedPage.html.contains("Planned") && plannedPage.html.contains(later.replacingOccurrences(of: "T", with: " ") + " UTC")
+                && plannedPage.html.contains("no visit for 30 days"), "\(plannedPage.html)")
+        // When its time comes (a day past it, here), its job chooses the cards as they are then.
+        let plannedID = String(planned.location!.split(separator: "/").last!)
+        let chosen = try await server.database.transaction { connection -> Campaign? in
+            _ = try Campaigns.step(campaign: plannedID, limit: 100, now: Int64(Date().timeIntervalSince1970 * 1000) + 31 * 86_400_000, on: connection)
+            return try Campaigns.get(tenant: tenant, id: plannedID, on: connection)
+        }
+        #expect(chosen?.cardsChosen == true && chosen?.total == 3, "no visit for 30 days, a month on: all three")
+        let tooLate = formatter.string(from: Date().addingTimeInterval(400 * 86_400))
+        for (field, value, reason) in [("minBalance", "-1", "whole number"), ("sendAt", "tomorrow", "date and time"), ("expiringWithinDays", "99999", "3,650"),
+                                       ("sendAt", tooLate, "within a year")] {
+            let refused = try await manager.post("/app/messages", [("_csrf", csrf), ("template", template.id), ("message", "x"), (field, value)])
+            #expect(refused.status == 422 && refused.html.contains(reason), "\(field)=\(value): \(refused.html)")
+        }
+        let frontDesk = WebVisitor(server)
+        try await frontDesk.accept(try await staff.invite(tenant: tenant, email: "desk@example.com", role: .frontdesk, by: .operator).link)
+        let (deskProgram, deskMessages) = (try await frontDesk.get("/app/program").status, try await frontDesk.get("/app/messages").status)
+        #expect(deskProgram == 403 && deskMessages == 403)
+        let activity = try await manager.get("/app/activity")
+        #expect(activity.html.contains("program.changed") && activity.html.contains("message.sent"))
         await server.stop()
     }
 

@@ -59,7 +59,8 @@ public func buildRouter(services: Services, configuration: ServerConfiguration,
     // Sign-in attempts per address: a burst of 10, then one every 6 seconds (lockout per
     // account stops guessing one password; this stops spraying many).
     let signIns = RateLimiter(burst: 10, perSecond: 1.0 / 6)
-    WebApp<PasslineRequestContext>(.init(staff: services.staff, cards: services.cards, purchases: services.purchases, rewards: services.rewards, jobs: services.jobs),
+    WebApp<PasslineRequestContext>(.init(staff: services.staff, cards: services.cards, purchases: services.purchases, rewards: services.rewards, jobs: services.jobs,
+                                        campaigns: services.campaigns),
                                    secureCookies: configuration.publicURL.hasPrefix("https://"), signInLimit: { signIns.take($0) })
         .addRoutes(to: router)
     if let reports = services.googleReports { GoogleReportRoutes<PasslineRequestContext>(reports: reports).addRoutes(to: router) }

@@ -21,8 +21,9 @@ public struct WebApp<Context: WebRequestContext>: Sendable {
         public let purchases: PointsPurchases
         public let rewards: RewardCatalogue
         public let jobs: WorkQueue
-        public init(staff: StaffAccounts, cards: Cards, purchases: PointsPurchases, rewards: RewardCatalogue, jobs: WorkQueue) {
-            self.staff = staff; self.cards = cards; self.purchases = purchases; self.rewards = rewards; self.jobs = jobs
+        public let campaigns: CardCampaigns
+        public init(staff: StaffAccounts, cards: Cards, purchases: PointsPurchases, rewards: RewardCatalogue, jobs: WorkQueue, campaigns: CardCampaigns) {
+            self.staff = staff; self.cards = cards; self.purchases = purchases; self.rewards = rewards; self.jobs = jobs; self.campaigns = campaigns
         }
     }
 
@@ -69,6 +70,11 @@ public struct WebApp<Context: WebRequestContext>: Sendable {
         app.post("staff", use: invite)
         app.post("staff/:id", use: changeStaff)
         app.get("activity", use: activity)
+        app.get("program", use: programPage)
+        app.post("program", use: saveProgram)
+        app.get("messages", use: messagesPage)
+        app.post("messages", use: sendMessage)
+        app.get("messages/:id", use: campaignPage)
     }
 
     // MARK: Sessions, roles, forms

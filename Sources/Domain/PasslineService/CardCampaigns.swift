@@ -41,8 +41,15 @@ public final class CardCampaigns: Sendable {
     /// one of the cards first, so data that does not fit the template is refused before any card changes.
     /// - Throws: `DomainError.notFound` for an unknown template, `.invalid` for a message to a template
     ///   without a message field, `PassError.invalidCardData` for fields that do not fit it.
-    public func start(tenant: String, mode: CardMode, template idOrName: String, change: CardFieldsChange,
-                      now: Int64 = WallClock.milliseconds()) async throws -> Campaigns.Campaign {
+    /// - Parameters:
+    ///   - segment: which of the template's cards (default: all).
+    ///   - startsAt: a time ahead to start at (milliseconds); the segment is taken then.
+    public func start(tenant: String, mode: CardMode, template idOrName: String, change: CardFieldsChange, segment: Segment = Segment(),
+                      startsAt: Int64? = nil, now: Int64 = WallClock.milliseconds()) async throws -> Campaigns.Campaign {
+        try segment.validate()
+        if let startsAt, startsAt > now + 366 * Timestamp.millisecondsPerDay {
+            throw DomainError(.invalid, "A campaign may be set at most a year ahead.", faults: [.init("startsAt", "must be within a year from now")])
+        }
         let (templateID, _, _) = try await cards.templates.load(tenant: tenant, mode: mode, idOrName: idOrName)
         if change.message != nil { try await cards.templates.requireMessageField(tenant: tenant, idOrName: templateID) }
         let database = cards.database
@@ -53,7 +60,8 @@ public final class CardCampaigns: Sendable {
         if let sample { try await cards.check(change, on: try Cards.card(sample)) }
         let id = "cmp_" + SecureRandom.token(length: 16)
         let campaign = try await database.transaction { connection in
-            try Campaigns.create(id: id, tenant: tenant, mode: mode, templateID: templateID, change: change, now: now, on: connection)
+            try Campaigns.create(id: id, tenant: tenant, mode: mode, templateID: templateID, change: change, segment: segment, startsAt: startsAt,
+                                 now: now, on: connection)
         }
         // Only a plan's speed depends on it: a campaign that could not refresh them still runs.
         do { try await database.withConnection { try Campaigns.refreshStatistics(on: $0) } } catch {
@@ -61,6 +69,11 @@ public final class CardCampaigns: Sendable {
         }
         jobs.notifyCommitted()
         return campaign
+    }
+
+    /// The tenant's newest campaigns in `mode`, newest first.
+    public func list(tenant: String, mode: CardMode, limit: Int = 20) async throws -> [Campaigns.Campaign] {
+        try await cards.database.withConnection { try Campaigns.list(tenant: tenant, mode: mode, limit: min(max(limit, 1), 100), on: $0) }
     }
 
     /// - Throws: `DomainError.notFound` for unknown ids and other tenants' alike.

@@ -24,31 +24,75 @@ public enum Campaigns {
         public let state: String
         public let createdAt: Int64
         public let finishedAt: Int64?
+        /// The cards it goes to.
+        public var segment: Segment = Segment()
+        /// When it starts, for one set ahead; its cards are chosen then.
+        public var startsAt: Int64? = nil
+        /// False until its cards are chosen (a campaign set ahead, before its time).
+        public var cardsChosen: Bool = true
     }
 
     /// Records a campaign over every card of the template in `mode` that is not voided, and
     /// enqueues the job that runs it. A template without cards makes a campaign that is finished at once.
-    public static func create(id: String, tenant: String, mode: CardMode, templateID: String, change: Change, now: Int64,
-                              on connection: any SQLConnection) throws -> Campaign {
+    public static func create(id: String, tenant: String, mode: CardMode, templateID: String, change: Change, segment: Segment = Segment(),
+                              startsAt: Int64? = nil, now: Int64, on connection: any SQLConnection) throws -> Campaign {
         try change.validate()
+        try segment.validate()
+        let later = startsAt.map { $0 > now } ?? false
         try connection.execute("""
-            INSERT INTO campaigns (id, tenant_id, template_id, mode, kind, change, total, done, failed, state, created_at)
-            VALUES (?, ?, ?, ?, ?, ?, 0, 0, 0, 'running', ?)
-            """, [.text(id), .text(tenant), .text(templateID), .text(mode.rawValue), .text(change.kind), .text(change.json), .int(now)])
+            INSERT INTO campaigns (id, tenant_id, template_id, mode, kind, change, total, done, failed, state, created_at, segment, starts_at, cards_chosen)
+            VALUES (?, ?, ?, ?, ?, ?, 0, 0, 0, 'running', ?, ?, ?, ?)
+            """, [.text(id), .text(tenant), .text(templateID), .text(mode.rawValue), .text(change.kind), .text(change.json), .int(now),
+                  .text(segment.json), SQLValue(startsAt), .int(later ? 0 : 1)])
+        if later {
+            // Its job waits for the time; the cards are chosen when it runs.
+            try JobQueue.enqueue(job(id, tenant: tenant, runAt: startsAt), now: now, on: connection)
+        } else {
+            try chooseCards(campaign: id, tenant: tenant, mode: mode, templateID: templateID, segment: segment, now: now, on: connection)
+        }
+        return try get(tenant: tenant, id: id, on: connection)!
+    }
+
+    static func job(_ id: String, tenant: String, runAt: Int64? = nil) -> NewJob {
+        NewJob(kind: CampaignJob.kind, tenant: tenant, payload: CampaignJob(campaign: id).payload, priority: .bulk, runAt: runAt, maxAttempts: 50,
+               coalesceKey: "campaign:\(id)")
+    }
+
+    /// Lists the campaign's cards (the template's in its mode, not voided, in the segment as it
+    /// stands `now`) and enqueues its job; a campaign without cards finishes at once.
+    static func chooseCards(campaign id: String, tenant: String, mode: CardMode, templateID: String, segment: Segment, now: Int64,
+                            on connection: any SQLConnection) throws {
+        var conditions = ""
+        var binds: [SQLValue] = [.text(id), .text(tenant), .text(templateID), .text(mode.rawValue)]
+        if let minBalance = segment.minBalance {
+            conditions += " AND c.points >= ?"
+            binds.append(.int(minBalance))
+        }
+        if let days = segment.expiringWithinDays {
+            conditions += """
+                 AND EXISTS (SELECT 1 FROM point_lots l WHERE l.tenant_id = c.tenant_id AND l.serial_number = c.serial_number
+                             AND l.remaining > 0 AND l.expires_at IS NOT NULL AND l.expires_at <= ?)
+                """
+            binds.append(.int(now + days * Timestamp.millisecondsPerDay))
+        }
+        if let days = segment.noVisitForDays {
+            conditions += """
+                 AND NOT EXISTS (SELECT 1 FROM ledger_entries e WHERE e.tenant_id = c.tenant_id AND e.serial_number = c.serial_number
+                                 AND e.type IN ('earn', 'redeem') AND e.created_at >= ?)
+                """
+            binds.append(.int(now - days * Timestamp.millisecondsPerDay))
+        }
         let total = try connection.execute("""
             INSERT INTO campaign_cards (campaign_id, tenant_id, serial_number, state)
-            SELECT ?, tenant_id, serial_number, 'pending' FROM cards WHERE tenant_id = ? AND template_id = ? AND mode = ? AND voided = 0
-            """, [.text(id), .text(tenant), .text(templateID), .text(mode.rawValue)])
+            SELECT ?, c.tenant_id, c.serial_number, 'pending' FROM cards c WHERE c.tenant_id = ? AND c.template_id = ? AND c.mode = ? AND c.voided = 0\(conditions)
+            """, binds)
+        try connection.execute("UPDATE campaigns SET total = ?, cards_chosen = 1 WHERE id = ?", [.int(Int64(total)), .text(id)])
         if total == 0 {
             try connection.execute("UPDATE campaigns SET state = 'finished', finished_at = ? WHERE id = ?", [.int(now), .text(id)])
             try emitFinished(id, tenant: tenant, mode: mode, now: now, on: connection)
         } else {
-            try connection.execute("UPDATE campaigns SET total = ? WHERE id = ?", [.int(Int64(total)), .text(id)])
-            try JobQueue.enqueue(NewJob(kind: CampaignJob.kind, tenant: tenant, payload: CampaignJob(campaign: id).payload,
-                                        priority: .bulk, maxAttempts: 50, coalesceKey: "campaign:\(id)"),
-                                 now: now, on: connection)
+            try JobQueue.enqueue(job(id, tenant: tenant), now: now, on: connection)
         }
-        return try get(tenant: tenant, id: id, on: connection)!
     }
 
     /// One step: up to `limit` pending cards get the change, a new version, a tag and their pushes.
@@ -56,9 +100,16 @@ public enum Campaigns {
     public static func step(campaign id: String, limit: Int, now: Int64,
                             on connection: any SQLConnection) throws -> (taken: Int, remaining: Bool) {
         let dialect = connection.dialect
-        guard let campaign = try connection.first("SELECT tenant_id, mode, change, state FROM campaigns WHERE id = ?", [.text(id)]),
+        guard let campaign = try connection.first("SELECT tenant_id, mode, change, state, template_id, segment, cards_chosen FROM campaigns WHERE id = ?",
+                                                  [.text(id)]),
               try campaign.string("state") == "running" else { return (0, false) }
         let tenant = try campaign.string("tenant_id"), mode = try campaign.mode("mode")
+        // A campaign set ahead chooses its cards when its time comes; its job comes back for them.
+        if try !campaign.bool("cards_chosen") {
+            try chooseCards(campaign: id, tenant: tenant, mode: mode, templateID: try campaign.string("template_id"),
+                            segment: Segment(json: try campaign.string("segment")), now: now, on: connection)
+            return (0, false)
+        }
         let change = Change(json: try campaign.string("change"))
         // Lock the cards before reading their fields, so a single change committed meanwhile is merged, not overwritten.
         let rows = try connection.query("""
@@ -131,10 +182,21 @@ public enum Campaigns {
     /// A tenant's campaign; nil for unknown ids and other tenants' alike.
     public static func get(tenant: String, id: String, on connection: any SQLConnection) throws -> Campaign? {
         guard let row = try connection.first("SELECT * FROM campaigns WHERE id = ? AND tenant_id = ?", [.text(id), .text(tenant)]) else { return nil }
-        return Campaign(id: try row.string("id"), tenant: try row.string("tenant_id"), templateID: try row.string("template_id"),
+        return try campaign(row)
+    }
+
+    /// A tenant's newest campaigns in a mode, newest first.
+    public static func list(tenant: String, mode: CardMode, limit: Int, on connection: any SQLConnection) throws -> [Campaign] {
+        try connection.query("SELECT * FROM campaigns WHERE tenant_id = ? AND mode = ? ORDER BY created_at DESC, id LIMIT ?",
+                             [.text(tenant), .text(mode.rawValue), .int(Int64(limit))]).map(campaign)
+    }
+
+    static func campaign(_ row: SQLRow) throws -> Campaign {
+        Campaign(id: try row.string("id"), tenant: try row.string("tenant_id"), templateID: try row.string("template_id"),
                         mode: try row.mode("mode"), kind: try row.string("kind"), total: try row.int("total"), done: try row.int("done"),
                         failed: try row.int("failed"), state: try row.string("state"), createdAt: try row.int("created_at"),
-                        finishedAt: try row.optionalInt("finished_at"))
+                        finishedAt: try row.optionalInt("finished_at"), segment: Segment(json: try row.string("segment")),
+                        startsAt: try row.optionalInt("starts_at"), cardsChosen: try row.bool("cards_chosen"))
     }
 
     /// How the campaign's pushes went (by outcome) and how many of its cards devices have fetched since.

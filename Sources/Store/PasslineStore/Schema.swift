@@ -662,6 +662,15 @@ public enum Schema {
             CREATE INDEX cards_by_member ON cards (tenant_id, member_id);
             """
         },
+        Migration(version: 22, name: "campaigns for a segment of the cards, at a time set ahead") { _ in
+            """
+            -- Which cards a message goes to (LoyaltyRules.Segment as JSON; '{}' every card).
+            ALTER TABLE campaigns ADD COLUMN segment TEXT NOT NULL DEFAULT '{}';
+            -- When it starts; its cards are chosen then, so the segment is the one of that moment.
+            ALTER TABLE campaigns ADD COLUMN starts_at BIGINT;
+            ALTER TABLE campaigns ADD COLUMN cards_chosen INTEGER NOT NULL DEFAULT 1;
+            """
+        },
     ]
 
     /// SQLite has one writer: a row trigger updates the counts in place.

@@ -1,0 +1,186 @@
+import Foundation
+import Hummingbird
+import LoyaltyRules
+import PasslineJSON
+import PasslineService
+
+/// The manager's pages: the program's earning rules, expiry and reminders, and messages to all
+/// cards of a template or a segment of them, now or later, with their progress.
+extension WebApp {
+    // MARK: The program
+
+    @Sendable func programPage(_ request: Request, context: Context) async throws -> Response {
+        try await serve {
+            let visit = try await visit(request, .program)
+            return try await programForm(visit)
+        }
+    }
+
+    func programForm(_ visit: Visit, error: String? = nil, status: HTTPResponse.Status = .ok, submitted: WebForm? = nil) async throws -> Response {
+        var values = visit.frame("Program")
+        values["error"] = error
+        let version = try await services.cards.programs.inForce(tenant: visit.tenant, mode: mode, at: Self.now())
+        let program = version?.program
+        var rules = (program?.earnRules ?? []).map { (methods: $0.paymentMethods.joined(separator: ", "), percent: String($0.percent)) }
+        while rules.count < 3 { rules.append(("", "")) }
+        values["rules"] = rules.enumerated().map { index, rule -> [String: Any] in
+            ["index": index, "methods": submitted?["methods\(index)"] ?? rule.methods, "percent": submitted?["percent\(index)"] ?? rule.percent]
+        }
+        values["currency"] = submitted?["currency"] ?? program?.currency.code ?? "EUR"
+        values["rounding"] = program?.rounding.rawValue ?? "down"
+        values["expiryDays"] = submitted?["expiryDays"] ?? program?.expiry.map { String($0.afterDays) } ?? ""
+        values["fromLastPurchase"] = (submitted?["expiryFrom"] ?? program?.expiry?.from.rawValue) == "lastPurchase"
+        values["reminders"] = submitted?["reminders"] ?? program?.reminderDays.map(String.init).joined(separator: ", ") ?? ""
+        if let version {
+            values["version"] = ["version": version.version, "effective": Self.when(version.effectiveAt), "changedBy": version.changedBy ?? ""] as [String: Any]
+        }
+        return pages.render("program", values, status: status)
+    }
+
+    @Sendable func saveProgram(_ request: Request, context: Context) async throws -> Response {
+        try await serve {
+            let visit = try await visit(request, .program)
+            let form = try await form(request, csrf: visit.session.csrfToken)
+            let current = try await services.cards.programs.inForce(tenant: visit.tenant, mode: mode, at: Self.now())?.program
+            // What the form does not show (tiers, quiet hours, the time zone) stays as it is.
+            var document = current?.json ?? JSONObject()
+            var problems: [String] = []
+            var rules: [JSONValue] = []
+            for index in 0..<3 {
+                let methods = (form["methods\(index)"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
+                let percentText = form.text("percent\(index)")
+                if methods.isEmpty && percentText == nil { continue }
+                guard let percent = percentText.flatMap({ Int64($0) }) else {
+                    problems.append("Rule \(index + 1): the percent must be a whole number, such as 10.")
+                    continue
+                }
+                let minimum = current?.earnRules.first { Set($0.paymentMethods) == Set(methods) }?.minimumAmount ?? 0
+                rules.append(.object(JSONObject([("paymentMethods", .array(methods.map(JSONValue.string))), ("percent", .int(percent)),
+                                                 ("minimumAmount", .int(minimum))])))
+            }
+            document["earnRules"] = .array(rules)
+            document["currency"] = .string((form.text("currency") ?? "").uppercased())
+            if let days = form.text("expiryDays") {
+                if let afterDays = Int64(days) {
+                    document["expiry"] = .object(JSONObject([("afterDays", .int(afterDays)), ("from", .string(form["expiryFrom"] == "lastPurchase" ? "lastPurchase" : "earned"))]))
+                } else { problems.append("Expiry: the days must be a whole number, such as 180, or empty for never.") }
+            } else {
+                document["expiry"] = .null
+            }
+            let reminderTexts = (form["reminders"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            let reminders = reminderTexts.compactMap { Int64($0) }
+            if reminders.count != reminderTexts.count { problems.append("Reminders: the days must be whole numbers, such as 28, 7.") }
+            document["reminders"] = .object(JSONObject([("daysBefore", .array(reminders.map(JSONValue.int)))]))
+            document["effectiveAt"] = nil
+            if !problems.isEmpty {
+                return try await programForm(visit, error: problems.joined(separator: " "), status: .unprocessableContent, submitted: form)
+            }
+            do {
+                let version = try await services.cards.programs.change(tenant: visit.tenant, mode: mode, document: document, actor: "staff:\(visit.session.staff.email)")
+                let summary = rules.compactMap { $0.objectValue }.map { rule in
+                    "\((rule["paymentMethods"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: "/")) \(rule["percent"]?.intValue ?? 0)%"
+                }.joined(separator: ", ")
+                try await services.staff.record(visit.actor, tenant: visit.tenant, action: "program.changed", subject: "version \(version.version)",
+                                                detail: summary.isEmpty ? "no earning rules" : summary)
+                return Pages.redirect("/app/program")
+            } catch let error as DomainError {
+                let detail = error.faults.isEmpty ? error.message : error.faults.map { "\($0.field) \($0.message)." }.joined(separator: " ")
+                return try await programForm(visit, error: detail, status: .unprocessableContent, submitted: form)
+            }
+        }
+    }
+
+    // MARK: Messages
+
+    @Sendable func messagesPage(_ request: Request, context: Context) async throws -> Response {
+        try await serve {
+            let visit = try await visit(request, .program)
+            return try await messages(visit)
+        }
+    }
+
+    func messages(_ visit: Visit, error: String? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
+        var values = visit.frame("Messages")
+        values["error"] = error
+        values["templates"] = try await services.cards.templates.list(tenant: visit.tenant, mode: mode).map { ["id": $0.id, "name": $0.name] }
+        let campaigns = try await services.campaigns.list(tenant: visit.tenant, mode: mode).filter { $0.kind == "message" }
+        values["hasCampaigns"] = !campaigns.isEmpty
+        values["campaigns"] = campaigns.map { campaign -> [String: Any] in
+            ["id": campaign.id, "when": Self.when(campaign.startsAt ?? campaign.createdAt), "segment": campaign.segment.description,
+             "state": Self.state(campaign), "done": campaign.done, "total": campaign.total]
+        }
+        return pages.render("messages", values, status: status)
+    }
+
+    static func state(_ campaign: Campaign) -> String {
+        !campaign.cardsChosen ? "planned" : campaign.state == "finished" ? "sent" : "sending"
+    }
+
+    @Sendable func sendMessage(_ request: Request, context: Context) async throws -> Response {
+        try await serve {
+            let visit = try await visit(request, .program)
+            let form = try await form(request, csrf: visit.session.csrfToken)
+            guard let message = form.text("message"), let template = form.text("template") else {
+                return try await messages(visit, error: "Choose the cards and write the message.", status: .unprocessableContent)
+            }
+            var problems: [String] = []
+            func number(_ name: String, _ label: String) -> Int64? {
+                guard let text = form.text(name) else { return nil }
+                guard let value = Int64(text), value >= 0 else { problems.append("\(label) must be a whole number."); return nil }
+                return value
+            }
+            let segment = Segment(minBalance: number("minBalance", "At least … points"), expiringWithinDays: number("expiringWithinDays", "Expiring within … days"),
+                                  noVisitForDays: number("noVisitForDays", "Not visited for … days"))
+            var startsAt: Int64?
+            if let text = form.text("sendAt") {
+                if let time = Self.localTime(text) { startsAt = time } else { problems.append("Send at must be a date and time, such as 2027-01-15T09:30.") }
+            }
+            if !problems.isEmpty { return try await messages(visit, error: problems.joined(separator: " "), status: .unprocessableContent) }
+            do {
+                let campaign = try await services.campaigns.start(tenant: visit.tenant, mode: mode, template: template,
+                                                                  change: CardFieldsChange(message: message), segment: segment, startsAt: startsAt)
+                try await services.staff.record(visit.actor, tenant: visit.tenant, action: "message.sent", subject: campaign.id,
+                                                detail: "\(segment.description): \(message.prefix(120))")
+                return Pages.redirect("/app/messages/\(campaign.id)")
+            } catch let error as DomainError {
+                let detail = error.faults.isEmpty ? error.message : error.faults.map { "\($0.field) \($0.message)." }.joined(separator: " ")
+                return try await messages(visit, error: detail, status: error.code == .notFound ? .notFound : .unprocessableContent)
+            }
+        }
+    }
+
+    @Sendable func campaignPage(_ request: Request, context: Context) async throws -> Response {
+        try await serve {
+            let visit = try await visit(request, .program)
+            let status: CardCampaigns.Status
+            do { status = try await services.campaigns.status(tenant: visit.tenant, id: try context.parameters.require("id")) } catch let error as DomainError where error.code == .notFound {
+                return message(visit, .notFound, heading: "No such message", text: "No message with that id at this business.")
+            }
+            let campaign = status.campaign
+            var values = visit.frame("Messages")
+            values["segment"] = campaign.segment.description
+            values["state"] = Self.state(campaign).capitalized
+            values["startsAt"] = campaign.cardsChosen ? nil : campaign.startsAt.map(Self.when)
+            values["done"] = campaign.done
+            values["total"] = campaign.total
+            values["totalOrOne"] = max(campaign.total, 1)
+            values["failed"] = campaign.failed > 0 ? campaign.failed : nil
+            values["pushes"] = status.pushes.isEmpty ? nil : status.pushes.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+            // The page follows a campaign in progress by itself.
+            if campaign.state != "finished" { values["refresh"] = campaign.cardsChosen ? 2 : 30 }
+            return pages.render("campaign", values)
+        }
+    }
+
+    /// A `datetime-local` value, read as UTC.
+    static func localTime(_ text: String) -> Int64? {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        for format in ["yyyy-MM-dd'T'HH:mm", "yyyy-MM-dd'T'HH:mm:ss"] {
+            formatter.dateFormat = format
+            if let date = formatter.date(from: text) { return Int64(date.timeIntervalSince1970 * 1000) }
+        }
+        return nil
+    }
+}
