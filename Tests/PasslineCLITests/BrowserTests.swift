@@ -143,4 +143,35 @@ struct BrowserTests {
         #expect(seen["name"] as? String == "Zoë Ortiz" && seen["balance"] as? String == "40", "\(seen)")
         await stage.stop()
     }
+
+    @Test("the manager: a new earning rate, a message to the members with at least 30 points followed until sent (the iPhone gets its push), the reports")
+    func manager() async throws {
+        let stage = try await Stage.start()
+        let link = try await stage.invite("manager@lumen.example", role: "manager")
+        // A week's visits, for the reports to draw.
+        for (points, reason) in [(30, "visit"), (25, "visit"), (-20, "reward")] {
+            var request = URLRequest(url: URL(string: "\(stage.base)/api/v1/cards/\(stage.serial)/transactions")!)
+            request.httpMethod = "POST"
+            request.httpBody = Data(#"{"points":\#(points),"reason":"\#(reason)"}"#.utf8)
+            request.setValue("Bearer \(stage.key)", forHTTPHeaderField: "Authorization")
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            _ = try await URLSession.shared.data(for: request)
+        }
+        let pushesBefore = stage.sim.pushes().count
+        let seen = try await stage.browse("manager.py", ["--invite", link, "--shots", stage.shots])
+        #expect(seen["percent"] as? String == "25" && seen["done"] as? String == "1" && seen["total"] as? String == "1", "\(seen)")
+        #expect(seen["charts"] as? Int == 4 && (seen["phone_overflow"] as? Int ?? 1) <= 0, "\(seen)")
+        let audits = try #require(seen["accessibility"] as? [String: [String]])
+        #expect(Set(audits.keys) == ["program", "messages", "campaign", "reports"])
+        for (page, violations) in audits { #expect(violations.isEmpty, "axe-core on the \(page) page: \(violations)") }
+
+        var request = URLRequest(url: URL(string: "\(stage.base)/api/v1/program")!)
+        request.setValue("Bearer \(stage.key)", forHTTPHeaderField: "Authorization")
+        let (data, _) = try await URLSession.shared.data(for: request)
+        let program = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        #expect(((program["earnRules"] as? [[String: Any]])?.first?["percent"] as? Int) == 25 && program["changedBy"] as? String == "staff:manager@lumen.example",
+                "\(program)")
+        #expect(try await CrashTests.waitUntil(seconds: 30) { stage.sim.pushes().count > pushesBefore }, "the message's push reached the iPhone")
+        await stage.stop()
+    }
 }

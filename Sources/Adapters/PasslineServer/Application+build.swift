@@ -56,11 +56,11 @@ public func buildRouter(services: Services, configuration: ServerConfiguration,
         Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: openAPI)))
     }
     PublicCardRoutes<PasslineRequestContext>(cards: services.cards, googleSaveURL: services.googleSaveURL, limits: publicLimits).addRoutes(to: router)
-    // Sign-in attempts per address: a burst of 10, then one every 6 seconds (lockout per
-    // account stops guessing one password; this stops spraying many).
-    let signIns = RateLimiter(burst: 10, perSecond: 1.0 / 6)
+    // Sign-in attempts per address (lockout per account stops guessing one password; this
+    // stops spraying many accounts).
+    let signIns = RateLimiter(burst: configuration.signInBurst, perSecond: configuration.signInPerSecond)
     WebApp<PasslineRequestContext>(.init(staff: services.staff, cards: services.cards, purchases: services.purchases, rewards: services.rewards, jobs: services.jobs,
-                                        campaigns: services.campaigns),
+                                        campaigns: services.campaigns, reports: ProgramReports(database: services.cards.database)),
                                    secureCookies: configuration.publicURL.hasPrefix("https://"), signInLimit: { signIns.take($0) })
         .addRoutes(to: router)
     if let reports = services.googleReports { GoogleReportRoutes<PasslineRequestContext>(reports: reports).addRoutes(to: router) }

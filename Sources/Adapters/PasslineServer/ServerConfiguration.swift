@@ -9,6 +9,9 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var publicURL: String
     /// Bearer token of the admin API; nil keeps it off.
     public var adminToken: String?
+    /// Sign-ins to the web app from one address: a burst, then this many a second (one every 6 s).
+    public var signInBurst = 10
+    public var signInPerSecond = 1.0 / 6
     /// Apple's log endpoint needs no authentication: per tenant, this many requests at once, then `perSecond`.
     public var deviceLogBurst = 100
     public var deviceLogPerSecond = 2.0

@@ -22,8 +22,11 @@ public struct WebApp<Context: WebRequestContext>: Sendable {
         public let rewards: RewardCatalogue
         public let jobs: WorkQueue
         public let campaigns: CardCampaigns
-        public init(staff: StaffAccounts, cards: Cards, purchases: PointsPurchases, rewards: RewardCatalogue, jobs: WorkQueue, campaigns: CardCampaigns) {
+        public let reports: ProgramReports
+        public init(staff: StaffAccounts, cards: Cards, purchases: PointsPurchases, rewards: RewardCatalogue, jobs: WorkQueue, campaigns: CardCampaigns,
+                    reports: ProgramReports) {
             self.staff = staff; self.cards = cards; self.purchases = purchases; self.rewards = rewards; self.jobs = jobs; self.campaigns = campaigns
+            self.reports = reports
         }
     }
 
@@ -75,6 +78,8 @@ public struct WebApp<Context: WebRequestContext>: Sendable {
         app.get("messages", use: messagesPage)
         app.post("messages", use: sendMessage)
         app.get("messages/:id", use: campaignPage)
+        app.get("reports", use: reportsPage)
+        app.get("reports/:name", use: reportCSV)
     }
 
     // MARK: Sessions, roles, forms

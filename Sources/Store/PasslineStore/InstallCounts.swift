@@ -10,8 +10,15 @@ public enum InstallCounts {
     }
 
     /// Counts `installs` and `removals` of the cards `serials` (by their templates).
-    static func add(tenant: String, serials: [String], wallet: Wallet, installs: Int64, removals: Int64, on connection: any SQLConnection) throws {
+    static func add(tenant: String, serials: [String], wallet: Wallet, installs: Int64, removals: Int64, now: Int64 = WallClock.milliseconds(),
+                    on connection: any SQLConnection) throws {
         guard !serials.isEmpty else { return }
+        let count = Int64(serials.count)
+        try connection.execute("""
+            INSERT INTO install_weeks (tenant_id, week_start, wallet, installs, removals) VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT (tenant_id, week_start, wallet) DO UPDATE SET
+                installs = install_weeks.installs + excluded.installs, removals = install_weeks.removals + excluded.removals
+            """, [.text(tenant), .int(Weeks.start(of: now)), .text(wallet.rawValue), .int(installs * count), .int(removals * count)])
         try connection.execute("""
             INSERT INTO install_counts (tenant_id, template_id, wallet, installs, removals)
             SELECT c.tenant_id, c.template_id, ?, COUNT(*) * ?, COUNT(*) * ? FROM cards c

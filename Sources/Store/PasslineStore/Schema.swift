@@ -671,6 +671,25 @@ public enum Schema {
             ALTER TABLE campaigns ADD COLUMN cards_chosen INTEGER NOT NULL DEFAULT 1;
             """
         },
+        Migration(version: 23, name: "installs and removals per week, and the ledger by time") { _ in
+            """
+            -- The reports draw installs and removals per week: counted with the running totals.
+            -- Registrations made before this count in the week they were made.
+            CREATE TABLE install_weeks (
+                tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+                week_start BIGINT NOT NULL,
+                wallet TEXT NOT NULL,
+                installs BIGINT NOT NULL DEFAULT 0,
+                removals BIGINT NOT NULL DEFAULT 0,
+                PRIMARY KEY (tenant_id, week_start, wallet)
+            );
+            INSERT INTO install_weeks (tenant_id, week_start, wallet, installs, removals)
+                SELECT tenant_id, ((created_at - 345600000) / 604800000) * 604800000 + 345600000, 'apple', COUNT(*), 0 FROM registrations
+                GROUP BY tenant_id, ((created_at - 345600000) / 604800000) * 604800000 + 345600000;
+            -- The reports read a tenant's ledger by time.
+            CREATE INDEX ledger_by_time ON ledger_entries (tenant_id, created_at);
+            """
+        },
     ]
 
     /// SQLite has one writer: a row trigger updates the counts in place.
