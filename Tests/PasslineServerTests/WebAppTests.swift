@@ -381,6 +381,52 @@ struct WebAppTests {
         await server.stop()
     }
 
+    @Test("members: the list pages and searches; members and ledger export as CSV (formulas defused), the tenant's own only; the front desk cannot",
+          arguments: TestDatabase.available)
+    func members(kind: TestDatabase) async throws {
+        let server = try await LiveServer.start(kind)
+        let (a, b) = (server.tenantA.id, server.tenantB.id)
+        try await server.database.transaction { connection in
+            for index in 0..<60 {
+                try CardRows.insert(CardRows.NewCard(serialNumber: String(format: "A%03d", index), templateID: "tpl-\(a)", memberID: "MA\(index)",
+                                                     memberName: index == 7 ? "=HYPERLINK(\"http://evil\")" : "Bea \(index)",
+                                                     authenticationToken: "auth-a-\(index)-0123456789", publicToken: "pub-a-\(index)", points: Int64(index)),
+                                    tenant: a, now: 1, on: connection)
+            }
+        }
+        _ = try await server.services.cards.transact(.init(serial: "A001", points: 5, reason: "visit, with a comma"), tenant: a, mode: .live, jobs: server.services.jobs) { _ in [] }
+        let manager = WebVisitor(server)
+        try await manager.accept(try await server.services.staff.invite(tenant: a, email: "m@example.com", role: .manager, by: .operator).link)
+        let first = try await manager.get("/app/members")
+        #expect(first.status == 200 && first.html.contains("1–50 of 61 members") && first.html.contains("/app/members?page=1"), "\(first.html.prefix(3000))")
+        let second = try await manager.get("/app/members?page=1")
+        #expect(second.html.contains("51–61 of 61 members") && !second.html.contains("page=2"))
+        #expect(try await manager.get("/app/members?page=99999999999").status == 200, "a page past the end is empty, not an error")
+        #expect(try await manager.get("/app/members?q=bea%2059").html.contains("/app/members/A059"))
+
+        let members = try await manager.get("/app/members/export.csv")
+        #expect(members.status == 200 && members.reply.header("Content-Type")?.hasPrefix("text/csv") == true)
+        let lines = members.html.components(separatedBy: "\r\n").filter { !$0.isEmpty }
+        #expect(lines.count == 62 && lines[0].hasPrefix("serialNumber,memberId,memberName,points"))
+        #expect(lines.contains { $0.hasPrefix("A007,MA7,\"'=HYPERLINK(\"\"http://evil\"\")\",7,") }, "a formula is defused and quoted: \(lines.filter { $0.hasPrefix("A007") })")
+        let ledger = try await manager.get("/app/ledger/export.csv")
+        let entries = ledger.html.components(separatedBy: "\r\n").filter { !$0.isEmpty }
+        // 59 opening balances (the card with none has no entry), then the visit, oldest first.
+        #expect(entries.count == 61 && entries[1].hasPrefix("1,1970-01-01T00:00:00.001Z,A001,MA1,adjust,1,1,,opening balance,"), "\(entries.prefix(3))")
+        #expect(entries.last?.contains(",A001,MA1,earn,5,6,,\"visit, with a comma\",") == true, "\(entries.suffix(2))")
+
+        let other = WebVisitor(server)
+        try await other.accept(try await server.services.staff.invite(tenant: b, email: "m@example.com", role: .manager, by: .operator).link)
+        let theirs = try await other.get("/app/members/export.csv")
+        #expect(!theirs.html.contains("Bea") && theirs.html.components(separatedBy: "\r\n").filter { !$0.isEmpty }.count == 2)
+        let desk = WebVisitor(server)
+        try await desk.accept(try await server.services.staff.invite(tenant: a, email: "d@example.com", role: .frontdesk, by: .operator).link)
+        let (deskList, deskExport) = (try await desk.get("/app/members").status, try await desk.get("/app/members/export.csv").status)
+        #expect(deskList == 403 && deskExport == 403)
+        #expect(try await manager.get("/app/activity").html.contains("members.exported"))
+        await server.stop()
+    }
+
     @Test("camera frames: the card whose code a frame shows; nothing yet; another business's code named; bad sizes and missing tokens refused")
     func cameraFrames() async throws {
         let server = try await LiveServer.start(.sqlite)

@@ -46,3 +46,45 @@ extension Cards {
         return try rows.map(Self.card)
     }
 }
+
+/// Paging through all of a tenant's cards and ledger: the members list and the CSV exports.
+extension Cards {
+    /// Cards in `mode` by member name, `limit` from `offset`, and how many there are in all.
+    public func members(tenant: String, mode: CardMode, offset: Int, limit: Int) async throws -> (cards: [Card], total: Int64) {
+        try await database.withConnection { connection in
+            let total = try connection.first("SELECT COUNT(*) AS n FROM cards WHERE tenant_id = ? AND mode = ?", [.text(tenant), .text(mode.rawValue)])?.int("n") ?? 0
+            let rows = try connection.query("""
+                SELECT * FROM cards WHERE tenant_id = ? AND mode = ? ORDER BY member_name, serial_number LIMIT ? OFFSET ?
+                """, [.text(tenant), .text(mode.rawValue), .int(Int64(min(max(limit, 1), 500))), .int(Int64(max(offset, 0)))])
+            return (try rows.map(Self.card), total)
+        }
+    }
+
+    /// The next `limit` cards in `mode` after the serial `after`, by serial: an export's pages.
+    public func cards(tenant: String, mode: CardMode, after: String, limit: Int) async throws -> [Card] {
+        try await database.withConnection { connection in
+            try connection.query("SELECT * FROM cards WHERE tenant_id = ? AND mode = ? AND serial_number > ? ORDER BY serial_number LIMIT ?",
+                                 [.text(tenant), .text(mode.rawValue), .text(after), .int(Int64(min(max(limit, 1), 5_000)))]).map(Self.card)
+        }
+    }
+
+    /// The next `limit` ledger entries of the tenant's cards in `mode`, oldest first, after the
+    /// entry (`time`, `id`): an export's pages.
+    public func ledgerEntries(tenant: String, mode: CardMode, after: (time: Int64, id: Int64), limit: Int) async throws -> [(serial: String, memberID: String, entry: LedgerEntry)] {
+        try await database.withConnection { connection in
+            try connection.query("""
+                SELECT e.id, e.serial_number, c.member_id, e.points, e.balance_after, e.reason, e.amount, e.created_at, e.type, e.program_version,
+                       e.purchase_reference, e.actor
+                FROM ledger_entries e JOIN cards c ON c.tenant_id = e.tenant_id AND c.serial_number = e.serial_number
+                WHERE e.tenant_id = ? AND c.mode = ? AND (e.created_at > ? OR (e.created_at = ? AND e.id > ?))
+                ORDER BY e.created_at, e.id LIMIT ?
+                """, [.text(tenant), .text(mode.rawValue), .int(after.time), .int(after.time), .int(after.id), .int(Int64(min(max(limit, 1), 5_000)))]).map { row in
+                (try row.string("serial_number"), try row.string("member_id"),
+                 LedgerEntry(id: try row.int("id"), points: try row.int("points"), balanceAfter: try row.int("balance_after"), reason: try row.string("reason"),
+                             amount: try row.optionalInt("amount"), createdAt: try row.int("created_at"),
+                             type: EntryType(rawValue: try row.string("type")) ?? .adjust, programVersion: try row.optionalInt("program_version"),
+                             purchaseReference: try row.optionalString("purchase_reference")))
+            }
+        }
+    }
+}

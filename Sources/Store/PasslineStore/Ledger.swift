@@ -14,6 +14,12 @@ public enum Ledger {
         /// The program version that computed an earning from a purchase.
         public let programVersion: Int64?
         public let purchaseReference: String?
+
+        public init(id: Int64, points: Int64, balanceAfter: Int64, reason: String, amount: Int64?, createdAt: Int64, type: EntryType,
+                    programVersion: Int64?, purchaseReference: String?) {
+            self.id = id; self.points = points; self.balanceAfter = balanceAfter; self.reason = reason; self.amount = amount
+            self.createdAt = createdAt; self.type = type; self.programVersion = programVersion; self.purchaseReference = purchaseReference
+        }
     }
 
     public struct Outcome: Sendable, Equatable {
