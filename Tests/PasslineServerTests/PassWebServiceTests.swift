@@ -91,9 +91,10 @@ struct LiveServer {
             let (ports, continuation) = AsyncStream<Int>.makeStream()
             let app = buildApplication(services: services, configuration: configuration, logger: Logger(label: "test")) { continuation.yield($0) }
             task = Task {
-                // The campaign runner beside the server, as `passline serve` runs it.
+                // The campaign runner and the importer beside the server, as `passline serve` runs them.
                 let campaigns = Task { await services.campaigns.run() }
-                defer { campaigns.cancel() }
+                let imports = Task { await services.imports.run() }
+                defer { campaigns.cancel(); imports.cancel() }
                 try await app.run()
             }
             var iterator = ports.makeAsyncIterator()
@@ -103,7 +104,8 @@ struct LiveServer {
             let app = Application(router: buildRouter(services: services, configuration: configuration))
             task = Task {
                 let campaigns = Task { await services.campaigns.run() }
-                defer { campaigns.cancel() }
+                let imports = Task { await services.imports.run() }
+                defer { campaigns.cancel(); imports.cancel() }
                 // The client is handed out and the test framework's scope held open until `stop()`.
                 try await app.test(.router) { client in
                     continuation.yield(client)

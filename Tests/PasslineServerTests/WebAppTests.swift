@@ -427,6 +427,70 @@ struct WebAppTests {
         await server.stop()
     }
 
+    @Test("importing members: the check lists every bad row and stores nothing; the import issues each good row's card once, with progress and the links at the end",
+          arguments: TestDatabase.available)
+    func importMembers(kind: TestDatabase) async throws {
+        let server = try await LiveServer.start(kind)
+        let tenant = server.tenantA.id
+        let writer = try ZipWriter()
+        for (name, bytes) in TestSupport.templateFiles("loyalty") { try writer.add(name, bytes) }
+        let template = try await server.services.cards.templates.create(tenant: tenant, name: "loyalty-real", zip: try writer.finish())
+        let manager = WebVisitor(server)
+        try await manager.accept(try await server.services.staff.invite(tenant: tenant, email: "m@example.com", role: .manager, by: .operator).link)
+        let form = try await manager.get("/app/members/import")
+        #expect(form.status == 200 && form.html.contains("multipart/form-data"))
+        let csrf = try #require(form.csrf)
+        func upload(_ csv: String, token: String? = nil) async throws -> WebVisitor.Page {
+            let boundary = "----passline-test-boundary"
+            var body = ""
+            for (name, value) in [("_csrf", token ?? csrf), ("template", template.id)] {
+                body += "--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"\r\n\r\n\(value)\r\n"
+            }
+            body += "--\(boundary)\r\nContent-Disposition: form-data; name=\"file\"; filename=\"members.csv\"\r\nContent-Type: text/csv\r\n\r\n\(csv)\r\n--\(boundary)--\r\n"
+            let reply = try await server.send("POST", "/app/members/import", body: body,
+                                              headers: ["Cookie": "passline_session=\(manager.cookies["passline_session"]!)", "Content-Type": "multipart/form-data; boundary=\(boundary)"])
+            return WebVisitor.Page(status: reply.status, html: String(decoding: reply.body, as: UTF8.self), location: reply.header("Location"), reply: reply)
+        }
+        let csv = "memberId,name,points,tier\r\nP-1,Zoë,120,Gold\r\nP-2,\"Sam, Jr.\",0,\r\n,Nobody,5,\r\nP-3,Ada,lots,\r\nP-4,Bo,7,\r\n"
+        #expect(try await upload(csv, token: "forged").status == 403)
+        let checked = try await upload(csv)
+        #expect(checked.status == 200 && checked.html.contains(#"<strong id="import-good">3</strong>"#) && checked.html.contains(#"<strong id="import-bad">2</strong>"#), "\(checked.html)")
+        #expect(checked.html.contains("<td class=\"num\">4</td><td>the member id is empty</td>") && checked.html.contains("points must be a whole number"))
+        func count() async throws -> Int64 {
+            try await server.database.withConnection { try $0.first("SELECT COUNT(*) AS n FROM cards WHERE tenant_id = ? AND template_id = ?", [.text(tenant), .text(template.id)])!.int("n") }
+        }
+        #expect(try await count() == 0, "a check stores no card")
+        let importID = try #require(checked.html.range(of: "/app/imports/").map { String(checked.html[$0.upperBound...].prefix { $0 != "/" }) })
+
+        let other = WebVisitor(server)
+        try await other.accept(try await server.services.staff.invite(tenant: server.tenantB.id, email: "o@example.com", role: .owner, by: .operator).link)
+        let otherCSRF = try #require(try await other.get("/app/desk").csrf)
+        #expect(try await other.post("/app/imports/\(importID)/start", [("_csrf", otherCSRF)]).status == 404, "another tenant's import")
+        #expect(try await other.get("/app/imports/\(importID)").status == 404)
+
+        let started = try await manager.post("/app/imports/\(importID)/start", [("_csrf", csrf)])
+        #expect(started.status == 303 && started.location == "/app/imports/\(importID)")
+        #expect(try await manager.post("/app/imports/\(importID)/start", [("_csrf", csrf)]).status == 303, "sent twice, it runs once")
+        var progress = try await manager.get("/app/imports/\(importID)")
+        for _ in 0..<200 where !progress.html.contains("Finished") {
+            try await Task.sleep(for: .milliseconds(100))
+            progress = try await manager.get("/app/imports/\(importID)")
+        }
+        #expect(progress.html.contains("Finished") && progress.html.contains(#"<span id="import-issued">3</span> cards issued"#), "\(progress.html)")
+        #expect(try await count() == 3)
+        let issued = try await manager.get("/app/imports/\(importID)/cards.csv")
+        let lines = issued.html.components(separatedBy: "\r\n").filter { !$0.isEmpty }
+        #expect(lines.count == 4 && lines[1].hasPrefix("2,P-1,Zoë,120,") && lines[1].contains("https://cards.example.com/c/"), "\(lines)")
+        #expect(lines[2].hasPrefix("3,P-2,\"Sam, Jr.\",0,"))
+        let tier = try await server.database.withConnection { try $0.first("SELECT fields FROM cards WHERE tenant_id = ? AND member_id = 'P-1'", [.text(tenant)])!.string("fields") }
+        #expect(tier.contains("Gold"))
+        // The same file again: every member has a card now.
+        let again = try await upload(csv)
+        #expect(again.html.contains(#"<strong id="import-good">0</strong>"#) && again.html.contains("has a card already"))
+        #expect(try await manager.get("/app/activity").html.contains("members.imported"))
+        await server.stop()
+    }
+
     @Test("camera frames: the card whose code a frame shows; nothing yet; another business's code named; bad sizes and missing tokens refused")
     func cameraFrames() async throws {
         let server = try await LiveServer.start(.sqlite)

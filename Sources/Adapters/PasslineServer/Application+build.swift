@@ -60,7 +60,8 @@ public func buildRouter(services: Services, configuration: ServerConfiguration,
     // stops spraying many accounts).
     let signIns = RateLimiter(burst: configuration.signInBurst, perSecond: configuration.signInPerSecond)
     WebApp<PasslineRequestContext>(.init(staff: services.staff, cards: services.cards, purchases: services.purchases, rewards: services.rewards, jobs: services.jobs,
-                                        campaigns: services.campaigns, reports: ProgramReports(database: services.cards.database)),
+                                        campaigns: services.campaigns, reports: ProgramReports(database: services.cards.database),
+                                        imports: services.imports),
                                    secureCookies: configuration.publicURL.hasPrefix("https://"), signInLimit: { signIns.take($0) })
         .addRoutes(to: router)
     if let reports = services.googleReports { GoogleReportRoutes<PasslineRequestContext>(reports: reports).addRoutes(to: router) }

@@ -34,6 +34,8 @@ public struct Services: Sendable {
     public let googleSaveURL: (@Sendable (Cards.Card) async throws -> String)?
     /// The businesses' staff: invitations, sign-in, sessions, the audit log.
     public let staff: StaffAccounts
+    /// Members brought in from CSV, and the job that issues their cards.
+    public let imports: MemberImports
     /// Google's reports of saves and deletions; nil when this process does not talk to Google.
     public let googleReports: GoogleWalletReports?
 
@@ -57,6 +59,7 @@ public struct Services: Sendable {
         self.testClocks = TestClockService(database: cards.database, programs: cards.programs, jobs: jobs, logger: logger)
         self.googleSaveURL = googleSaveURL
         self.staff = StaffAccounts(database: cards.database, publicURL: cards.publicURL, hasher: passwordHasher)
+        self.imports = MemberImports(cards: cards, jobs: jobs, logger: logger)
         self.googleReports = googleKeys.map { GoogleWalletReports(database: cards.database, keys: $0) }
         self.idempotency = IdempotentRequests(database: cards.database)
         self.rateLimits = rateLimits ?? RateLimits(database: cards.database)

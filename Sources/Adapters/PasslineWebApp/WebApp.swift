@@ -23,10 +23,11 @@ public struct WebApp<Context: WebRequestContext>: Sendable {
         public let jobs: WorkQueue
         public let campaigns: CardCampaigns
         public let reports: ProgramReports
+        public let imports: MemberImports
         public init(staff: StaffAccounts, cards: Cards, purchases: PointsPurchases, rewards: RewardCatalogue, jobs: WorkQueue, campaigns: CardCampaigns,
-                    reports: ProgramReports) {
+                    reports: ProgramReports, imports: MemberImports) {
             self.staff = staff; self.cards = cards; self.purchases = purchases; self.rewards = rewards; self.jobs = jobs; self.campaigns = campaigns
-            self.reports = reports
+            self.reports = reports; self.imports = imports
         }
     }
 
@@ -67,6 +68,11 @@ public struct WebApp<Context: WebRequestContext>: Sendable {
         app.get("search", use: search)
         app.get("members", use: membersPage)
         app.get("members/export.csv", use: exportMembers)
+        app.get("members/import", use: importPage)
+        app.post("members/import", use: checkImport)
+        app.post("imports/:id/start", use: startImport)
+        app.get("imports/:id", use: importProgress)
+        app.get("imports/:id/cards.csv", use: importedCards)
         app.get("ledger/export.csv", use: exportLedger)
         app.get("members/:serial", use: member)
         app.post("members/:serial/purchase", use: purchase)

@@ -85,3 +85,64 @@ enum MoneyInput {
         return "\(minor / scale).\(String(repeating: "0", count: minorDigits - fraction.count))\(fraction) \(code)"
     }
 }
+
+/// A `multipart/form-data` body (a form with a file), parsed with limits: fields and files by
+/// name, the first of each name winning.
+struct MultipartForm: Sendable {
+    var fields: [String: String] = [:]
+    var files: [String: (filename: String, bytes: [UInt8])] = [:]
+
+    /// nil when the body is not multipart with the boundary the content type names.
+    init?(body: [UInt8], contentType: String) {
+        guard contentType.lowercased().hasPrefix("multipart/form-data"),
+              let boundaryRange = contentType.range(of: "boundary=") else { return nil }
+        var boundary = String(contentType[boundaryRange.upperBound...].prefix { $0 != ";" })
+        if boundary.hasPrefix("\""), boundary.hasSuffix("\""), boundary.count >= 2 { boundary = String(boundary.dropFirst().dropLast()) }
+        guard !boundary.isEmpty, boundary.count <= 200 else { return nil }
+        let delimiter = Array("--\(boundary)".utf8)
+        var parts: [ArraySlice<UInt8>] = []
+        var start: Int? = nil
+        var index = 0
+        while let found = Self.find(delimiter, in: body, from: index) {
+            if let start { parts.append(body[start..<max(start, found - 2)]) }  // less the CRLF before the delimiter
+            index = found + delimiter.count
+            if body.count >= index + 2, body[index] == UInt8(ascii: "-"), body[index + 1] == UInt8(ascii: "-") { break }
+            index += 2  // CRLF after the delimiter
+            start = index
+            guard parts.count <= WebForm.maxFields else { return nil }
+        }
+        for part in parts {
+            guard let split = Self.find(Array("\r\n\r\n".utf8), in: Array(part), from: 0) else { continue }
+            let bytes = Array(part)
+            let head = String(decoding: bytes[..<split], as: UTF8.self)
+            let content = Array(bytes[(split + 4)...])
+            guard let disposition = head.split(separator: "\r\n").first(where: { $0.lowercased().hasPrefix("content-disposition:") }),
+                  let name = Self.parameter("name", in: disposition) else { continue }
+            if let filename = Self.parameter("filename", in: disposition) {
+                if files[name] == nil { files[name] = (filename, content) }
+            } else if fields[name] == nil {
+                fields[name] = String(decoding: content, as: UTF8.self)
+            }
+        }
+    }
+
+    private static func parameter(_ key: String, in header: Substring) -> String? {
+        guard let range = header.range(of: "\(key)=\"") else { return nil }
+        // `name` must not match inside `filename`.
+        if key == "name", range.lowerBound > header.startIndex, header[header.index(before: range.lowerBound)] != " " && header[header.index(before: range.lowerBound)] != ";" {
+            let rest = header[range.upperBound...]
+            return parameter(key, in: rest)
+        }
+        return String(header[range.upperBound...].prefix { $0 != "\"" })
+    }
+
+    private static func find(_ needle: [UInt8], in haystack: [UInt8], from start: Int) -> Int? {
+        guard !needle.isEmpty, haystack.count >= needle.count, start <= haystack.count - needle.count else { return nil }
+        var index = start
+        while index <= haystack.count - needle.count {
+            if haystack[index] == needle[0] && haystack[index..<(index + needle.count)].elementsEqual(needle) { return index }
+            index += 1
+        }
+        return nil
+    }
+}

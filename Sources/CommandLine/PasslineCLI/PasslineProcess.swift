@@ -83,6 +83,7 @@ struct PasslineProcess {
                 .init(service: google),
                 .init(service: webhooks),
                 .init(service: services.campaigns),
+                .init(service: services.imports),
                 .init(service: push),
                 .init(service: app),
             ],

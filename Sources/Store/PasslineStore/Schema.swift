@@ -690,6 +690,36 @@ public enum Schema {
             CREATE INDEX ledger_by_time ON ledger_entries (tenant_id, created_at);
             """
         },
+        Migration(version: 24, name: "member imports from CSV") { _ in
+            """
+            -- A business's existing members, uploaded as CSV: checked first (a dry run), then
+            -- issued as cards by a job, which records each card it made.
+            CREATE TABLE member_imports (
+                id TEXT PRIMARY KEY,
+                tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+                mode TEXT NOT NULL,
+                template_id TEXT NOT NULL,
+                staff_email TEXT NOT NULL,
+                csv TEXT NOT NULL,
+                total BIGINT NOT NULL,
+                faults BIGINT NOT NULL,
+                done BIGINT NOT NULL DEFAULT 0,
+                failed BIGINT NOT NULL DEFAULT 0,
+                state TEXT NOT NULL CHECK (state IN ('checked', 'running', 'finished')),
+                error TEXT,
+                created_at BIGINT NOT NULL,
+                finished_at BIGINT
+            );
+            CREATE INDEX member_imports_by_tenant ON member_imports (tenant_id, created_at);
+            CREATE TABLE member_import_cards (
+                import_id TEXT NOT NULL REFERENCES member_imports (id) ON DELETE CASCADE,
+                line BIGINT NOT NULL,
+                serial_number TEXT,
+                error TEXT,
+                PRIMARY KEY (import_id, line)
+            );
+            """
+        },
     ]
 
     /// SQLite has one writer: a row trigger updates the counts in place.
