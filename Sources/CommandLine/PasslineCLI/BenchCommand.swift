@@ -10,7 +10,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks, each measured next to its ceiling in the same run.",
-        subcommands: [BuildBench.self, StoreBench.self, QRBench.self, PushBench.self, PushLatencyBench.self, ExpiryBench.self, WebhookBench.self]
+        subcommands: [BuildBench.self, StoreBench.self, QRBench.self, PushBench.self, PushLatencyBench.self, ExpiryBench.self, WebhookBench.self, DeskBench.self]
     )
 }
 

@@ -213,4 +213,23 @@ struct PushBenchStore {
     }
 
     func remove() { try? FileManager.default.removeItem(at: folder) }
+
+    /// `count` cards of `template` (serials C0…, member ids M0…), each on a device of its own
+    /// (push tokens `PushBench.token(n)`): what a campaign fans out to.
+    func addCampaignCards(_ count: Int, template: String) async throws {
+        let (tenant, passType) = (self.tenant, self.passType)
+        // A thousand cards a transaction: each insert stamps the tenant's one update-tag row, and
+        // PostgreSQL walks every earlier version of that row made in the same transaction, so
+        // 50,000 in one took a quarter of an hour.
+        for start in stride(from: 0, to: count, by: 1_000) {
+            try await database.transaction { connection in
+                for n in start..<min(start + 1_000, count) {
+                    try CardRows.insert(.init(serialNumber: "C\(n)", templateID: template, memberID: "M\(n)", memberName: "Member",
+                                                 authenticationToken: String(repeating: "a", count: 32), publicToken: "p\(n)", points: 0),
+                                           tenant: tenant, now: 1, on: connection)
+                    _ = try Devices.register(tenant: tenant, device: "d\(n)", pushToken: PushBench.token(n), passType: passType, serial: "C\(n)", now: 1, on: connection)
+                }
+            }
+        }
+    }
 }

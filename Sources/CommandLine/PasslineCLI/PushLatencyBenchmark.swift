@@ -62,19 +62,7 @@ struct PushLatencyBench: AsyncParsableCommand {
                                    tenant: tenant, now: 1, on: connection)
             _ = try Devices.register(tenant: tenant, device: "counter", pushToken: counterToken, passType: passType, serial: "COUNTER", now: 1, on: connection)
         }
-        // A thousand cards a transaction: each insert stamps the tenant's one update-tag row, and
-        // PostgreSQL walks every earlier version of that row made in the same transaction, so
-        // 50,000 in one took a quarter of an hour.
-        for start in stride(from: 0, to: devices, by: 1_000) {
-            try await database.transaction { connection in
-                for n in start..<min(start + 1_000, devices) {
-                    try CardRows.insert(.init(serialNumber: "C\(n)", templateID: campaignTemplate, memberID: "M\(n)", memberName: "Member",
-                                                 authenticationToken: String(repeating: "a", count: 32), publicToken: "p\(n)", points: 0),
-                                           tenant: tenant, now: 1, on: connection)
-                    _ = try Devices.register(tenant: tenant, device: "d\(n)", pushToken: PushBench.token(n), passType: passType, serial: "C\(n)", now: 1, on: connection)
-                }
-            }
-        }
+        try await store.addCampaignCards(devices, template: campaignTemplate)
 
         // Arrival of the counter's pushes, and a count of everyone else's.
         let arrivals = Mutex<(counter: [Int64], others: Int)>(([], 0))
