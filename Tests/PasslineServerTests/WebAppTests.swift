@@ -491,6 +491,46 @@ struct WebAppTests {
         await server.stop()
     }
 
+    @Test("owners manage API keys (shown once, revoked at once) and webhook endpoints (secret shown once, events chosen, disabled, rotated, deleted)")
+    func developers() async throws {
+        let server = try await LiveServer.start(.sqlite)
+        let owner = WebVisitor(server)
+        try await owner.accept(try await server.services.staff.invite(tenant: server.tenantA.id, email: "o@example.com", role: .owner, by: .operator).link)
+        let page = try await owner.get("/app/developers")
+        #expect(page.status == 200 && page.html.contains("pl_live_") && page.html.contains("pl_test_"), "the tenant's two keys, by prefix")
+        let csrf = try #require(page.csrf)
+        let made = try await owner.post("/app/developers/keys", [("_csrf", csrf), ("mode", "live")])
+        let key = try #require(made.html.range(of: #"id="shown-secret""#).flatMap { _ in made.html.range(of: #"value="pl_live_"#) }.map { "pl_live_" + made.html[$0.upperBound...].prefix { $0 != "\"" } })
+        #expect(try await server.send("GET", "/api/v1/tenant", headers: ["Authorization": "Bearer \(key)"]).status == 200)
+        #expect(!(try await owner.get("/app/developers").html.contains(key)), "shown once only")
+        #expect(try await owner.post("/app/developers/keys/revoke", [("_csrf", csrf), ("prefix", String(key.prefix(12)))]).status == 303)
+        #expect(try await server.send("GET", "/api/v1/tenant", headers: ["Authorization": "Bearer \(key)"]).status == 401)
+        #expect(try await owner.post("/app/developers/keys/revoke", [("_csrf", csrf), ("prefix", "pl_live_zzzz")]).status == 404)
+
+        let added = try await owner.post("/app/developers/webhooks", [("_csrf", csrf), ("url", "http://127.0.0.1:9/hook"), ("event", "card.created"), ("event", "transaction.created")])
+        #expect(added.status == 200 && added.html.contains("whsec_"), "\(added.html.prefix(2000))")
+        let endpoints = try await server.services.webhooks.list(tenant: server.tenantA.id, mode: .live)
+        #expect(endpoints.count == 1 && endpoints[0].events == ["card.created", "transaction.created"])
+        let id = endpoints[0].id
+        #expect(try await owner.post("/app/developers/webhooks", [("_csrf", csrf), ("url", "ftp://example.com"), ("event", "card.created")]).status == 422)
+        #expect(try await owner.post("/app/developers/webhooks/\(id)", [("_csrf", csrf), ("action", "disable")]).status == 303)
+        #expect(try await server.services.webhooks.list(tenant: server.tenantA.id, mode: .live)[0].disabledAt != nil)
+        let rotated = try await owner.post("/app/developers/webhooks/\(id)", [("_csrf", csrf), ("action", "rotate")])
+        #expect(rotated.status == 200 && rotated.html.contains("whsec_") && rotated.html.contains("24 hours"))
+        let stranger = WebVisitor(server)
+        try await stranger.accept(try await server.services.staff.invite(tenant: server.tenantB.id, email: "s@example.com", role: .owner, by: .operator).link)
+        let strangerCSRF = try #require(try await stranger.get("/app/developers").csrf)
+        #expect(try await stranger.post("/app/developers/webhooks/\(id)", [("_csrf", strangerCSRF), ("action", "delete")]).status == 404)
+        #expect(try await owner.post("/app/developers/webhooks/\(id)", [("_csrf", csrf), ("action", "delete")]).status == 303)
+        #expect(try await server.services.webhooks.list(tenant: server.tenantA.id, mode: .live).isEmpty)
+        let manager = WebVisitor(server)
+        try await manager.accept(try await server.services.staff.invite(tenant: server.tenantA.id, email: "m@example.com", role: .manager, by: .operator).link)
+        #expect(try await manager.get("/app/developers").status == 403)
+        let activity = try await owner.get("/app/activity")
+        for action in ["key.created", "key.revoked", "webhook.created", "webhook.rotated", "webhook.delete"] { #expect(activity.html.contains(action), "\(action)") }
+        await server.stop()
+    }
+
     @Test("camera frames: the card whose code a frame shows; nothing yet; another business's code named; bad sizes and missing tokens refused")
     func cameraFrames() async throws {
         let server = try await LiveServer.start(.sqlite)

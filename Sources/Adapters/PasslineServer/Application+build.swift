@@ -61,7 +61,7 @@ public func buildRouter(services: Services, configuration: ServerConfiguration,
     let signIns = RateLimiter(burst: configuration.signInBurst, perSecond: configuration.signInPerSecond)
     WebApp<PasslineRequestContext>(.init(staff: services.staff, cards: services.cards, purchases: services.purchases, rewards: services.rewards, jobs: services.jobs,
                                         campaigns: services.campaigns, reports: ProgramReports(database: services.cards.database),
-                                        imports: services.imports),
+                                        imports: services.imports, tenants: services.tenants, webhooks: services.webhooks),
                                    secureCookies: configuration.publicURL.hasPrefix("https://"), signInLimit: { signIns.take($0) })
         .addRoutes(to: router)
     if let reports = services.googleReports { GoogleReportRoutes<PasslineRequestContext>(reports: reports).addRoutes(to: router) }

@@ -24,10 +24,12 @@ public struct WebApp<Context: WebRequestContext>: Sendable {
         public let campaigns: CardCampaigns
         public let reports: ProgramReports
         public let imports: MemberImports
+        public let tenants: Tenants
+        public let webhooks: Webhooks
         public init(staff: StaffAccounts, cards: Cards, purchases: PointsPurchases, rewards: RewardCatalogue, jobs: WorkQueue, campaigns: CardCampaigns,
-                    reports: ProgramReports, imports: MemberImports) {
+                    reports: ProgramReports, imports: MemberImports, tenants: Tenants, webhooks: Webhooks) {
             self.staff = staff; self.cards = cards; self.purchases = purchases; self.rewards = rewards; self.jobs = jobs; self.campaigns = campaigns
-            self.reports = reports; self.imports = imports
+            self.reports = reports; self.imports = imports; self.tenants = tenants; self.webhooks = webhooks
         }
     }
 
@@ -82,6 +84,11 @@ public struct WebApp<Context: WebRequestContext>: Sendable {
         app.post("staff", use: invite)
         app.post("staff/:id", use: changeStaff)
         app.get("activity", use: activity)
+        app.get("developers", use: developersPage)
+        app.post("developers/keys", use: makeKey)
+        app.post("developers/keys/revoke", use: revokeKey)
+        app.post("developers/webhooks", use: addEndpoint)
+        app.post("developers/webhooks/:id", use: changeEndpoint)
         app.get("program", use: programPage)
         app.post("program", use: saveProgram)
         app.get("messages", use: messagesPage)

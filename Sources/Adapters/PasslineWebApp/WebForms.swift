@@ -4,6 +4,8 @@ import Foundation
 /// more than a few fields, so anything larger is refused rather than parsed.
 struct WebForm: Sendable {
     private(set) var fields: [String: String] = [:]
+    /// Every value of each name, in order (checkboxes repeat a name).
+    private(set) var lists: [String: [String]] = [:]
 
     static let maxBytes = 16 * 1024
     static let maxFields = 64
@@ -19,10 +21,14 @@ struct WebForm: Sendable {
             guard let name = Self.decode(parts[0]), let value = Self.decode(parts.count > 1 ? parts[1] : "") else { return nil }
             // The first value of a repeated name wins: a second cannot override a hidden field.
             if fields[name] == nil { fields[name] = value }
+            lists[name, default: []].append(value)
         }
     }
 
     subscript(_ name: String) -> String? { fields[name] }
+
+    /// Every value sent under `name`.
+    func all(_ name: String) -> [String] { lists[name] ?? [] }
 
     /// A field's value trimmed of surrounding white space; nil when missing or empty.
     func text(_ name: String) -> String? {

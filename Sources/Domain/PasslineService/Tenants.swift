@@ -61,6 +61,24 @@ public struct Tenants: Sendable {
         return key
     }
 
+    /// A tenant's API keys as their owners see them: the display prefix only, never the key.
+    public struct KeyInfo: Sendable, Equatable {
+        public let prefix: String
+        public let mode: CardMode
+        public let createdAt: Int64
+        public let revokedAt: Int64?
+    }
+
+    /// The tenant's keys, newest first.
+    public func keys(tenant: String) async throws -> [KeyInfo] {
+        try await database.withConnection { connection in
+            try connection.query("SELECT prefix, mode, created_at, revoked_at FROM api_keys WHERE tenant_id = ? ORDER BY created_at DESC, prefix",
+                                 [.text(tenant)]).map { row in
+                KeyInfo(prefix: try row.string("prefix"), mode: try row.mode("mode"), createdAt: try row.int("created_at"), revokedAt: try row.optionalInt("revoked_at"))
+            }
+        }
+    }
+
     /// Revokes a tenant's key, named by its display prefix (`pl_live_Ab3d`) or in full.
     /// - Throws: `DomainError.notFound` when no such live key exists for the tenant.
     public func revokeKey(tenant: String, key: String, now: Int64 = WallClock.milliseconds()) async throws {
