@@ -39,7 +39,12 @@ struct DeskBench: AsyncParsableCommand {
     @Flag(help: "Print the result as a JSON line.")
     var json = false
 
-    struct Phase: Encodable { let desk: PushLatencyBench.Percentiles; let push: PushLatencyBench.Percentiles }
+    struct Phase: Encodable {
+        let desk: PushLatencyBench.Percentiles
+        let push: PushLatencyBench.Percentiles
+        /// Each request's own time: the scan, the member's page, the confirmed purchase, the confirmation page.
+        let steps: [String: PushLatencyBench.Percentiles]
+    }
     struct Result: Encodable {
         let purchases: Int
         let campaignDevices: Int
@@ -117,18 +122,25 @@ struct DeskBench: AsyncParsableCommand {
 
         var served = 0
         func measure() async throws -> Phase {
-            var desk: [Double] = [], push: [Double] = []
+            var desk: [Double] = [], push: [Double] = [], steps: [String: [Double]] = [:]
+            func timed<R>(_ step: String, _ body: () async throws -> R) async throws -> R {
+                let start = PushLatencyBench.now()
+                let result = try await body()
+                steps[step, default: []].append(Double(PushLatencyBench.now() - start) / 1000)
+                return result
+            }
             for _ in 0..<purchases {
                 served += 1
                 let before = arrivals.withLock { $0.desk.count }
                 let scanned = PushLatencyBench.now()
-                let found = try await send("GET", "/app/desk/find?code=M-DESK", expect: 303)
-                _ = try await send("GET", found.header("location") ?? "/app/members/DESK", expect: 200)
+                let found = try await timed("scan") { try await send("GET", "/app/desk/find?code=M-DESK", expect: 303) }
+                _ = try await timed("member") { try await send("GET", found.header("location") ?? "/app/members/DESK", expect: 200) }
                 // The push can reach the phone before the page does: both count from the tap on Confirm.
                 let tapped = PushLatencyBench.now()
-                let confirmed = try await send("POST", "/app/members/DESK/purchase",
-                                               form: "_csrf=\(csrf)&amount=12.00&paymentMethod=cash&nonce=bench\(served)&confirm=1", expect: 303)
-                _ = try await send("GET", confirmed.header("location") ?? "/app/members/DESK", expect: 200)
+                let confirmed = try await timed("confirm") {
+                    try await send("POST", "/app/members/DESK/purchase", form: "_csrf=\(csrf)&amount=12.00&paymentMethod=cash&nonce=bench\(served)&confirm=1", expect: 303)
+                }
+                _ = try await timed("confirmation") { try await send("GET", confirmed.header("location") ?? "/app/members/DESK", expect: 200) }
                 desk.append(Double(PushLatencyBench.now() - scanned) / 1000)
                 let deadline = PushLatencyBench.now() + 30_000_000
                 while arrivals.withLock({ $0.desk.count }) == before {
@@ -137,7 +149,8 @@ struct DeskBench: AsyncParsableCommand {
                 }
                 push.append(Double(arrivals.withLock { $0.desk[before] } - tapped) / 1000)
             }
-            return Phase(desk: PushLatencyBench.percentiles(desk), push: PushLatencyBench.percentiles(push))
+            return Phase(desk: PushLatencyBench.percentiles(desk), push: PushLatencyBench.percentiles(push),
+                         steps: steps.mapValues(PushLatencyBench.percentiles))
         }
 
         Console.error("idle: \(purchases) customers, one after another…")
@@ -163,6 +176,9 @@ struct DeskBench: AsyncParsableCommand {
         for (name, phase) in [("idle", idle), ("during campaign", during)] {
             Console.error(String(format: "%@: scan to confirmation page p50 %.1f ms, p99 %.1f ms; Confirm to the push at the phone p50 %.1f ms, p99 %.1f ms",
                                  name, phase.desk.p50, phase.desk.p99, phase.push.p50, phase.push.p99))
+            Console.error("  " + ["scan", "member", "confirm", "confirmation"].compactMap { step in
+                phase.steps[step].map { String(format: "%@ p50 %.1f / p99 %.1f ms", step, $0.p50, $0.p99) }
+            }.joined(separator: ", "))
         }
         if json { try Console.printJSONLine(result) }
     }

@@ -720,6 +720,16 @@ public enum Schema {
             );
             """
         },
+        Migration(version: 25, name: "a card's registrations found by a covering index") { _ in
+            """
+            -- A change finds its card's devices by (tenant, serial). The primary key covers that
+            -- query too, on its tenant prefix, and SQLite without statistics preferred it: every
+            -- change of a tenant with 100,000 devices read all of their registrations (30 ms at
+            -- the front desk, BENCHMARKS.md). An index covering the query keyed on the card wins.
+            DROP INDEX registrations_by_card;
+            CREATE INDEX registrations_by_card ON registrations (tenant_id, serial_number, device_library_id, pass_type_identifier);
+            """
+        },
     ]
 
     /// SQLite has one writer: a row trigger updates the counts in place.
