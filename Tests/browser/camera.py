@@ -7,11 +7,12 @@ import os
 import sys
 import time
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
+
+sys.path.insert(0, os.path.dirname(__file__))
+from webapp import accept_invitation, browser  # noqa: E402
 
 
 def main():
@@ -19,20 +20,12 @@ def main():
     parser.add_argument("--invite", required=True)
     parser.add_argument("--video", required=True)
     args = parser.parse_args()
-    options = webdriver.ChromeOptions()
-    options.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-    for flag in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1024,1366",
-                 "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", f"--use-file-for-fake-video-capture={args.video}"]:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")), options=options)
+    driver = browser(1024, 1366, ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                                  f"--use-file-for-fake-video-capture={args.video}"])
     wait = WebDriverWait(driver, 30)
     seen = {}
     try:
-        driver.get(args.invite)
-        driver.find_element(By.ID, "password").send_keys("camera desk password")
-        driver.find_element(By.ID, "confirm").send_keys("camera desk password")
-        driver.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
-        wait.until(EC.url_contains("/app/desk"))
+        accept_invitation(driver, wait, args.invite, "camera desk password")
         started = time.monotonic()
         wait.until(EC.element_to_be_clickable((By.ID, "camera-start"))).click()
         wait.until(EC.url_contains("/app/members/"))

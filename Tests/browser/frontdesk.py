@@ -10,33 +10,13 @@ import os
 import sys
 import time
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-
-def axe_violations(driver):
-    """Serious and critical violations that axe-core (bundled in the axe-selenium-python
-    package from PyPI; nothing is fetched) finds on the current page."""
-    from axe_selenium_python import Axe
-    axe = Axe(driver)
-    axe.inject()
-    results = axe.run()
-    # Proof that it ran: the rules that passed, as a count.
-    driver.axe_passes = getattr(driver, "axe_passes", 0) + len(results["passes"])
-    return [f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
-            for v in results["violations"] if v.get("impact") in ("serious", "critical")]
-
-
-def browser(width, height):
-    options = webdriver.ChromeOptions()
-    options.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-    for flag in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", f"--window-size={width},{height}"]:
-        options.add_argument(flag)
-    return webdriver.Chrome(service=Service(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")), options=options)
+sys.path.insert(0, os.path.dirname(__file__))
+from webapp import accept_invitation, axe_violations, browser, phone_fit  # noqa: E402
 
 
 def main():
@@ -53,11 +33,7 @@ def main():
     try:
         driver.get(args.invite)
         seen["accessibility"]["invite"] = axe_violations(driver)
-        driver.find_element(By.ID, "name").send_keys("Anna")
-        driver.find_element(By.ID, "password").send_keys("front desk password")
-        driver.find_element(By.ID, "confirm").send_keys("front desk password")
-        driver.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
-        wait.until(EC.url_contains("/app/desk"))
+        accept_invitation(driver, wait, args.invite, "front desk password", name="Anna")
         wait.until(EC.presence_of_element_located((By.ID, "code")))
         seen["focused"] = driver.switch_to.active_element.get_attribute("id")
         driver.save_screenshot(os.path.join(args.shots, "app-scan.png"))
@@ -86,12 +62,7 @@ def main():
         seen["accessibility"]["member"] = axe_violations(driver)
 
         # A phone's width: nothing wider than the screen.
-        driver.set_window_size(390, 844)
-        seen["phone_overflow"] = driver.execute_script("return document.documentElement.scrollWidth - document.documentElement.clientWidth")
-        seen["widest"] = driver.execute_script("""
-            var worst = null, width = document.documentElement.clientWidth;
-            document.querySelectorAll('body *').forEach(function (e) { var r = e.getBoundingClientRect(); if (r.right > width + 1 && (!worst || r.right > worst[1])) { worst = [e.tagName + '.' + e.className + '#' + e.id, r.right]; } });
-            return worst;""")
+        seen["phone_overflow"], seen["widest"] = phone_fit(driver)
         driver.save_screenshot(os.path.join(args.shots, "app-member-phone.png"))
         seen["title"] = driver.title
         seen["axe_passes"] = driver.axe_passes

@@ -11,7 +11,7 @@ from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 sys.path.insert(0, os.path.dirname(__file__))
-from frontdesk import axe_violations, browser  # noqa: E402
+from webapp import accept_invitation, axe_violations, browser, phone_fit  # noqa: E402
 
 
 def main():
@@ -23,11 +23,7 @@ def main():
     driver = browser(1024, 1366)
     wait = WebDriverWait(driver, 30)
     try:
-        driver.get(args.invite)
-        driver.find_element(By.ID, "password").send_keys("manager password 1")
-        driver.find_element(By.ID, "confirm").send_keys("manager password 1")
-        driver.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
-        wait.until(EC.url_contains("/app/desk"))
+        accept_invitation(driver, wait, args.invite, "manager password 1")
 
         driver.find_element(By.LINK_TEXT, "Program").click()
         wait.until(EC.presence_of_element_located((By.ID, "percent-0")))
@@ -58,12 +54,7 @@ def main():
         seen["charts"] = len(driver.find_elements(By.CSS_SELECTOR, "svg[role=img]"))
         driver.save_screenshot(os.path.join(args.shots, "app-report.png"))
         seen["accessibility"]["reports"] = axe_violations(driver)
-        driver.set_window_size(390, 844)
-        seen["phone_overflow"] = driver.execute_script("return document.documentElement.scrollWidth - document.documentElement.clientWidth")
-        seen["widest"] = driver.execute_script("""
-            var worst = null, width = document.documentElement.clientWidth;
-            document.querySelectorAll('body *').forEach(function (e) { var r = e.getBoundingClientRect(); if (r.right > width + 1 && (!worst || r.right > worst[1])) { worst = [e.tagName + '.' + e.className + '#' + e.id, r.right]; } });
-            return worst;""")
+        seen["phone_overflow"], seen["widest"] = phone_fit(driver)
     except Exception:
         print(f"at {driver.current_url}: {driver.page_source[:3000]}", file=sys.stderr)
         raise
