@@ -291,7 +291,17 @@ struct WebAppTests {
         #expect(saved.status == 303, "\(saved.html)")
         let after = try await manager.get("/app/program")
         #expect(after.html.contains(#"value="20""#) && after.html.contains(#"value="180""#) && after.html.contains("28, 7") && after.html.contains("staff:manager@example.com"))
+        // Rewards: added from the program page, offered at the desk at once.
+        #expect(try await manager.post("/app/program/rewards", [("_csrf", csrf), ("name", "Facial"), ("cost", "250"), ("limitCount", "1"), ("limitDays", "30")]).status == 303)
+        for (cost, reason) in [("lots", "whole number"), ("-5", "cost"), ("99999999999999999999", "whole number")] {
+            let refused = try await manager.post("/app/program/rewards", [("_csrf", csrf), ("name", "Bad"), ("cost", cost)])
+            #expect(refused.status == 422 && refused.html.contains(reason), "\(cost): \(refused.html.prefix(200))")
+        }
+        let duplicate = try await manager.post("/app/program/rewards", [("_csrf", csrf), ("name", "Facial"), ("cost", "10")])
+        #expect(duplicate.status == 409 || duplicate.status == 422, "\(duplicate.status)")
+        #expect(try await manager.get("/app/program").html.contains("1 in 30 days"))
         let member = try await manager.get("/app/members/S1")
+        #expect(member.html.contains("Facial — 250 points"))
         let preview = try await manager.post("/app/members/S1/purchase", [("_csrf", member.csrf!), ("amount", "120"), ("paymentMethod", "cash")])
         #expect(preview.html.contains(#"<strong id="points-preview">24</strong>"#), "the new rate: 20% of 120")
 
@@ -342,7 +352,7 @@ struct WebAppTests {
         let (deskProgram, deskMessages) = (try await frontDesk.get("/app/program").status, try await frontDesk.get("/app/messages").status)
         #expect(deskProgram == 403 && deskMessages == 403)
         let activity = try await manager.get("/app/activity")
-        #expect(activity.html.contains("program.changed") && activity.html.contains("message.sent"))
+        #expect(activity.html.contains("program.changed") && activity.html.contains("message.sent") && activity.html.contains("reward.created"))
         await server.stop()
     }
 

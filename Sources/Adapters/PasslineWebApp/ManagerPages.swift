@@ -34,6 +34,12 @@ extension WebApp {
         if let version {
             values["version"] = ["version": version.version, "effective": Self.when(version.effectiveAt), "changedBy": version.changedBy ?? ""] as [String: Any]
         }
+        let rewards = try await services.rewards.list(tenant: visit.tenant, mode: mode)
+        values["hasRewards"] = !rewards.isEmpty
+        values["rewardList"] = rewards.map { entry -> [String: Any] in
+            ["name": entry.reward.name, "cost": entry.reward.cost, "description": entry.reward.description ?? "",
+             "limit": entry.reward.limit.map { "\($0.count) in \($0.perDays) days" } ?? "none"]
+        }
         return pages.render("program", values, status: status)
     }
 
@@ -86,6 +92,32 @@ extension WebApp {
             } catch let error as DomainError {
                 let detail = error.faults.isEmpty ? error.message : error.faults.map { "\($0.field) \($0.message)." }.joined(separator: " ")
                 return try await programForm(visit, error: detail, status: .unprocessableContent, submitted: form)
+            }
+        }
+    }
+
+    @Sendable func addReward(_ request: Request, context: Context) async throws -> Response {
+        try await serve {
+            let visit = try await visit(request, .program)
+            let form = try await form(request, csrf: visit.session.csrfToken)
+            var document = JSONObject([("name", .string(form.text("name") ?? ""))])
+            guard let cost = form.text("cost").flatMap({ Int64($0) }) else {
+                return try await programForm(visit, error: "A reward's cost must be a whole number of points, such as 100.", status: .unprocessableContent)
+            }
+            document["cost"] = .int(cost)
+            if let count = form.text("limitCount"), let days = form.text("limitDays") {
+                guard let count = Int64(count), let days = Int64(days) else {
+                    return try await programForm(visit, error: "The limit must be whole numbers: so many times in so many days.", status: .unprocessableContent)
+                }
+                document["limit"] = .object(JSONObject([("count", .int(count)), ("perDays", .int(days))]))
+            }
+            do {
+                let entry = try await services.rewards.create(tenant: visit.tenant, mode: mode, document: document)
+                try await services.staff.record(visit.actor, tenant: visit.tenant, action: "reward.created", subject: entry.reward.name, detail: "\(entry.reward.cost) points")
+                return Pages.redirect("/app/program")
+            } catch let error as DomainError {
+                let detail = error.faults.isEmpty ? error.message : error.faults.map { "\($0.field) \($0.message)." }.joined(separator: " ")
+                return try await programForm(visit, error: detail, status: error.code == .conflict ? .conflict : .unprocessableContent)
             }
         }
     }

@@ -91,6 +91,7 @@ public struct WebApp<Context: WebRequestContext>: Sendable {
         app.post("developers/webhooks/:id", use: changeEndpoint)
         app.get("program", use: programPage)
         app.post("program", use: saveProgram)
+        app.post("program/rewards", use: addReward)
         app.get("messages", use: messagesPage)
         app.post("messages", use: sendMessage)
         app.get("messages/:id", use: campaignPage)
