@@ -341,6 +341,10 @@ struct WebAppTests {
             return try Campaigns.get(tenant: tenant, id: plannedID, on: connection)
         }
         #expect(chosen?.cardsChosen == true && chosen?.total == 3, "no visit for 30 days, a month on: all three")
+        // A time already past sends now, and the list says when it really began.
+        let past = try await manager.post("/app/messages", [("_csrf", csrf), ("template", template.id), ("message", "Late"), ("sendAt", "1900-01-01T00:00")])
+        let listed = try await manager.get("/app/messages")
+        #expect(past.status == 303 && !listed.html.contains("1900-01-01"))
         let tooLate = formatter.string(from: Date().addingTimeInterval(400 * 86_400))
         for (field, value, reason) in [("minBalance", "-1", "whole number"), ("sendAt", "tomorrow", "date and time"), ("expiringWithinDays", "99999", "3,650"),
                                        ("sendAt", tooLate, "within a year")] {

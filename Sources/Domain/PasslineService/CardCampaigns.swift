@@ -47,6 +47,8 @@ public final class CardCampaigns: Sendable {
     public func start(tenant: String, mode: CardMode, template idOrName: String, change: CardFieldsChange, segment: Segment = Segment(),
                       startsAt: Int64? = nil, now: Int64 = WallClock.milliseconds()) async throws -> Campaigns.Campaign {
         try segment.validate()
+        // A time already past means now (a form sent a minute late); the campaign says when it really began.
+        let startsAt = startsAt.flatMap { $0 > now ? $0 : nil }
         if let startsAt, startsAt > now + 366 * Timestamp.millisecondsPerDay {
             throw DomainError(.invalid, "A campaign may be set at most a year ahead.", faults: [.init("startsAt", "must be within a year from now")])
         }
