@@ -411,23 +411,37 @@ struct WebAppTests {
         _ = try await server.services.cards.transact(.init(serial: "A001", points: 5, reason: "visit, with a comma"), tenant: a, mode: .live, jobs: server.services.jobs) { _ in [] }
         let manager = WebVisitor(server)
         try await manager.accept(try await server.services.staff.invite(tenant: a, email: "m@example.com", role: .manager, by: .operator).link)
+        // A member's whole ledger, a page at a time, and their other cards.
+        for index in 0..<10 {
+            _ = try await server.services.cards.transact(.init(serial: "A002", points: 1, reason: "visit \(index)"), tenant: a, mode: .live, jobs: server.services.jobs) { _ in [] }
+        }
+        try await server.database.transaction { connection in
+            try CardRows.insert(CardRows.NewCard(serialNumber: "A002-B", templateID: "tpl-\(a)", memberID: "MA2", memberName: "Bea 2",
+                                                 authenticationToken: "auth-a-2b-0123456789", publicToken: "pub-a-2b", points: 3), tenant: a, now: 1, on: connection)
+        }
+        let ledgerPage = try await manager.get("/app/members/A002")
+        #expect(ledgerPage.html.contains("visit 9") && !ledgerPage.html.contains("opening balance") && ledgerPage.html.contains("Older entries"))
+        #expect(ledgerPage.html.contains("/app/members/A002-B") && ledgerPage.html.contains("other cards"))
+        let older = try #require(ledgerPage.html.range(of: "/app/members/A002?before=").map { "/app/members/A002?before=" + ledgerPage.html[$0.upperBound...].prefix { $0.isNumber } })
+        let olderPage = try await manager.get(older)
+        #expect(olderPage.html.contains("opening balance") && olderPage.html.contains("visit 0") && !olderPage.html.contains("visit 9"))
         let first = try await manager.get("/app/members")
-        #expect(first.status == 200 && first.html.contains("1–50 of 61 members") && first.html.contains("/app/members?page=1"), "\(first.html.prefix(3000))")
+        #expect(first.status == 200 && first.html.contains("1–50 of 62 members") && first.html.contains("/app/members?page=1"), "\(first.html.prefix(3000))")
         let second = try await manager.get("/app/members?page=1")
-        #expect(second.html.contains("51–61 of 61 members") && !second.html.contains("page=2"))
+        #expect(second.html.contains("51–62 of 62 members") && !second.html.contains("page=2"))
         #expect(try await manager.get("/app/members?page=99999999999").status == 200, "a page past the end is empty, not an error")
         #expect(try await manager.get("/app/members?q=bea%2059").html.contains("/app/members/A059"))
 
         let members = try await manager.get("/app/members/export.csv")
         #expect(members.status == 200 && members.reply.header("Content-Type")?.hasPrefix("text/csv") == true)
         let lines = members.html.components(separatedBy: "\r\n").filter { !$0.isEmpty }
-        #expect(lines.count == 62 && lines[0].hasPrefix("serialNumber,memberId,memberName,points"))
+        #expect(lines.count == 63 && lines[0].hasPrefix("serialNumber,memberId,memberName,points"))
         #expect(lines.contains { $0.hasPrefix("A007,MA7,\"'=HYPERLINK(\"\"http://evil\"\")\",7,") }, "a formula is defused and quoted: \(lines.filter { $0.hasPrefix("A007") })")
         let ledger = try await manager.get("/app/ledger/export.csv")
         let entries = ledger.html.components(separatedBy: "\r\n").filter { !$0.isEmpty }
         // 59 opening balances (the card with none has no entry), then the visit, oldest first.
-        #expect(entries.count == 61 && entries[1].hasPrefix("1,1970-01-01T00:00:00.001Z,A001,MA1,adjust,1,1,,opening balance,"), "\(entries.prefix(3))")
-        #expect(entries.last?.contains(",A001,MA1,earn,5,6,,\"visit, with a comma\",") == true, "\(entries.suffix(2))")
+        #expect(entries.count == 72 && entries[1].hasPrefix("1,1970-01-01T00:00:00.001Z,A001,MA1,adjust,1,1,,opening balance,"), "\(entries.prefix(3))")
+        #expect(entries.contains { $0.contains(",A001,MA1,earn,5,6,,\"visit, with a comma\",") }, "\(entries.suffix(2))")
 
         let other = WebVisitor(server)
         try await other.accept(try await server.services.staff.invite(tenant: b, email: "m@example.com", role: .manager, by: .operator).link)

@@ -94,19 +94,24 @@ extension WebApp {
         try await serve {
             let visit = try await visit(request, .desk)
             let highlight = request.uri.queryParameters.get("done").flatMap { Int64($0) }
-            return try await memberPage(visit, serial: try context.parameters.require("serial"), highlight: highlight)
+            let before = request.uri.queryParameters.get("before").flatMap { Int64($0) }
+            return try await memberPage(visit, serial: try context.parameters.require("serial"), highlight: highlight, before: before)
         }
     }
 
     /// The member's page: who, the balance, what expires soon, the last visits, and the forms.
-    func memberPage(_ visit: Visit, serial: String, highlight: Int64? = nil, error: String? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
+    /// - Parameter before: a ledger entry id: the page of older entries (the member's whole ledger, a page at a time).
+    func memberPage(_ visit: Visit, serial: String, highlight: Int64? = nil, before: Int64? = nil, error: String? = nil,
+                    status: HTTPResponse.Status = .ok) async throws -> Response {
         let card: Cards.Card
         do { card = try await services.cards.get(tenant: visit.tenant, mode: mode, serial: serial) } catch let error as DomainError where error.code == .notFound {
             return message(visit, .notFound, heading: "No such card", text: "No card \(serial.prefix(80)) at this business.")
         }
         let now = Self.now()
         async let pointsView = services.purchases.points(tenant: visit.tenant, mode: mode, serial: card.serialNumber)
-        async let ledger = services.cards.ledger(tenant: visit.tenant, mode: mode, serial: card.serialNumber, limit: 8, before: nil)
+        let pageSize = before == nil ? 8 : 50
+        async let ledger = services.cards.ledger(tenant: visit.tenant, mode: mode, serial: card.serialNumber, limit: pageSize, before: before)
+        async let siblings = services.cards.find(tenant: visit.tenant, mode: mode, code: card.memberID)
         async let catalogue = services.rewards.list(tenant: visit.tenant, mode: mode)
         async let version = services.cards.programs.inForce(tenant: visit.tenant, mode: mode, template: card.templateID, at: now)
         let program = try await version?.program
@@ -124,6 +129,15 @@ extension WebApp {
         }
         let entries = try await ledger
         values["hasEntries"] = !entries.isEmpty
+        if entries.count == pageSize, let oldest = entries.last {
+            values["olderLink"] = "/app/members/\(Self.path(card.serialNumber))?before=\(oldest.id)"
+        }
+        // The member's other cards (one per template they hold).
+        let others = try await siblings.filter { $0.serialNumber != card.serialNumber }
+        values["hasOtherCards"] = !others.isEmpty
+        values["otherCards"] = others.map { other -> [String: Any] in
+            ["serial": Self.path(other.serialNumber), "points": other.points, "voided": other.voided, "template": other.templateID]
+        }
         values["entries"] = entries.map { entry -> [String: Any] in
             ["when": Self.when(entry.createdAt), "what": "\(entry.type.rawValue): \(entry.reason)", "change": entry.points > 0 ? "+\(entry.points)" : "\(entry.points)",
              "balance": entry.balanceAfter, "highlight": entry.id == highlight]
