@@ -248,13 +248,14 @@ struct PushLeaseTests {
         for n in 0..<5 { try await h.register(device: "phone-\(n)", token: PushHarness.token(n), serial: serial) }
         try await h.earn(serial)
         let worker = PushWorker(jobs: h.jobs, tenants: h.cards.tenants, client: h.client,
-                                configuration: .init(apnsURL: h.worker.configuration.apnsURL, requestTimeoutMilliseconds: 15_000, leaseMilliseconds: 3_000),
+                                configuration: .init(apnsURL: h.worker.configuration.apnsURL, requestTimeoutMilliseconds: 20_000, leaseMilliseconds: 6_000),
                                 logger: Logger(label: "test"))
-        // Renewed every second; the answers come after 6 s; another worker tries at 4.5 s. The
-        // margins are wide because parallel tests can starve a renewal for a moment.
-        h.sim.update { $0.delayMilliseconds = 6_000 }
+        // Renewed every two seconds; the answers come after 9 s; another worker tries at 7.5 s.
+        // The margins are wide because parallel tests (Chromium among them, on a CI machine
+        // with busy loops beside) can starve a renewal for seconds.
+        h.sim.update { $0.delayMilliseconds = 9_000 }
         async let sent = worker.runOnce()
-        try await Task.sleep(for: .milliseconds(4_500))
+        try await Task.sleep(for: .milliseconds(7_500))
         let other = JobQueue(database: h.database, worker: "other-instance")
         #expect(try await other.claim(limit: 10, kinds: ["apns.push"]).isEmpty, "the lease ran out while the batch was still on the wire")
         #expect(try await sent == 5)
