@@ -69,7 +69,7 @@ extension WebApp {
                 try await services.staff.record(visit.actor, tenant: visit.tenant, action: "webhook.created", subject: endpoint.id, detail: endpoint.url)
                 return try await developers(visit, extra: ["shown": secret, "shownLabel": "The signing secret of \(endpoint.url)"])
             } catch let error as DomainError {
-                let detail = error.faults.isEmpty ? error.message : error.faults.map { "\($0.field) \($0.message)." }.joined(separator: " ")
+                let detail = Self.detail(error)
                 return try await developers(visit, extra: ["error": detail], status: error.code == .conflict ? .conflict : .unprocessableContent)
             }
         }

@@ -95,7 +95,7 @@ extension WebApp {
             var csv = "line,memberId,memberName,points,serialNumber,page,error\r\n"
             for (line, card, error) in results {
                 csv += [String(line), card?.memberID ?? "", card?.memberName ?? "", card.map { String($0.points) } ?? "", card?.serialNumber ?? "",
-                        card.map { services.cards.pageLink($0) } ?? "", error ?? ""].map(CSV.field).joined(separator: ",") + "\r\n"
+                        card.map { services.cards.pageLink($0) } ?? "", error ?? ""].csvRow
             }
             return CSV.response(csv, filename: "\(id)-cards.csv")
         }

@@ -90,7 +90,7 @@ extension WebApp {
                                                 detail: summary.isEmpty ? "no earning rules" : summary)
                 return Pages.redirect("/app/program")
             } catch let error as DomainError {
-                let detail = error.faults.isEmpty ? error.message : error.faults.map { "\($0.field) \($0.message)." }.joined(separator: " ")
+                let detail = Self.detail(error)
                 return try await programForm(visit, error: detail, status: .unprocessableContent, submitted: form)
             }
         }
@@ -116,7 +116,7 @@ extension WebApp {
                 try await services.staff.record(visit.actor, tenant: visit.tenant, action: "reward.created", subject: entry.reward.name, detail: "\(entry.reward.cost) points")
                 return Pages.redirect("/app/program")
             } catch let error as DomainError {
-                let detail = error.faults.isEmpty ? error.message : error.faults.map { "\($0.field) \($0.message)." }.joined(separator: " ")
+                let detail = Self.detail(error)
                 return try await programForm(visit, error: detail, status: error.code == .conflict ? .conflict : .unprocessableContent)
             }
         }
@@ -175,7 +175,7 @@ extension WebApp {
                                                 detail: "\(segment.description): \(message.prefix(120))")
                 return Pages.redirect("/app/messages/\(campaign.id)")
             } catch let error as DomainError {
-                let detail = error.faults.isEmpty ? error.message : error.faults.map { "\($0.field) \($0.message)." }.joined(separator: " ")
+                let detail = Self.detail(error)
                 return try await messages(visit, error: detail, status: error.code == .notFound ? .notFound : .unprocessableContent)
             }
         }

@@ -41,7 +41,7 @@ extension WebApp {
             let visit = try await visit(request, .program)
             try await services.staff.record(visit.actor, tenant: visit.tenant, action: "members.exported", subject: "members.csv")
             let (cards, tenant, mode) = (services.cards, visit.tenant, self.mode)
-            return CSV.stream(filename: "members-\(String(Self.when(Self.now()).prefix(10))).csv") { write in
+            return CSV.stream(filename: "members-\(Self.today).csv") { write in
                 try await write("serialNumber,memberId,memberName,points,tier,voided,template,createdAt,page\r\n")
                 var after = ""
                 while true {
@@ -50,7 +50,7 @@ extension WebApp {
                     var chunk = ""
                     for card in page {
                         chunk += [card.serialNumber, card.memberID, card.memberName, String(card.points), card.fields["tier"]?.stringValue ?? "",
-                                  card.voided ? "yes" : "no", card.templateID, Timestamp.format(card.createdAt), cards.pageLink(card)].map(CSV.field).joined(separator: ",") + "\r\n"
+                                  card.voided ? "yes" : "no", card.templateID, Timestamp.format(card.createdAt), cards.pageLink(card)].csvRow
                     }
                     try await write(chunk)
                     after = last.serialNumber
@@ -65,7 +65,7 @@ extension WebApp {
             let visit = try await visit(request, .program)
             try await services.staff.record(visit.actor, tenant: visit.tenant, action: "ledger.exported", subject: "ledger.csv")
             let (cards, tenant, mode) = (services.cards, visit.tenant, self.mode)
-            return CSV.stream(filename: "ledger-\(String(Self.when(Self.now()).prefix(10))).csv") { write in
+            return CSV.stream(filename: "ledger-\(Self.today).csv") { write in
                 try await write("id,time,serialNumber,memberId,type,points,balanceAfter,amount,reason,purchase\r\n")
                 var after: (time: Int64, id: Int64) = (Int64.min, Int64.min)
                 while true {
@@ -74,8 +74,7 @@ extension WebApp {
                     var chunk = ""
                     for (serial, member, entry) in page {
                         chunk += [String(entry.id), Timestamp.format(entry.createdAt), serial, member, entry.type.rawValue, String(entry.points),
-                                  String(entry.balanceAfter), entry.amount.map(String.init) ?? "", entry.reason, entry.purchaseReference ?? ""]
-                            .map(CSV.field).joined(separator: ",") + "\r\n"
+                                  String(entry.balanceAfter), entry.amount.map(String.init) ?? "", entry.reason, entry.purchaseReference ?? ""].csvRow
                     }
                     try await write(chunk)
                     after = (last.entry.createdAt, last.entry.id)

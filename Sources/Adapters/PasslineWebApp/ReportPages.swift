@@ -42,14 +42,21 @@ extension WebApp {
             for (index, week) in table.weeks.enumerated() {
                 csv += String(Self.when(week).prefix(10)) + "," + table.values.map { String($0[index]) }.joined(separator: ",") + "\r\n"
             }
-            return CSV.response(csv, filename: "\(kind.rawValue)-\(String(Self.when(Self.now()).prefix(10))).csv")
+            return CSV.response(csv, filename: "\(kind.rawValue)-\(Self.today).csv")
         }
     }
 }
 
 /// CSV as spreadsheets read it (RFC 4180): quoted when needed, CRLF line ends, and a leading
 /// `=`, `+`, `-` or `@` neutralised so that no cell runs as a formula when opened.
+extension [String] {
+    var csvRow: String { CSV.row(self) }
+}
+
 enum CSV {
+    /// One line: the fields quoted as needed, CRLF at the end.
+    static func row(_ fields: [String]) -> String { fields.map(field).joined(separator: ",") + "\r\n" }
+
     static func field(_ text: String) -> String {
         var value = text
         if let first = value.first, "=+-@\t\r".contains(first) { value = "'" + value }

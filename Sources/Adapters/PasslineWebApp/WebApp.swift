@@ -173,6 +173,14 @@ public struct WebApp<Context: WebRequestContext>: Sendable {
 
     static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
+    /// Today's date (UTC), for a download's file name.
+    static var today: String { String(when(now()).prefix(10)) }
+
+    /// What a refused change says on the page: each field at fault, or the whole message.
+    static func detail(_ error: DomainError) -> String {
+        error.faults.isEmpty ? error.message : error.faults.map { "\($0.field) \($0.message)." }.joined(separator: " ")
+    }
+
     /// "2026-12-07 14:03 UTC": a minute is as fine as the app shows time.
     static func when(_ milliseconds: Int64) -> String {
         let text = Timestamp.format(milliseconds)
