@@ -77,6 +77,28 @@ struct ReminderTests {
         #expect(ReminderSchedule.text(points: 1, expiresAt: later, stage: "1", program: single) == "1 point expires on 12 January", "its only milestone is its first")
     }
 
+    @Test("the business's own words per milestone, filled in; bad words refused naming the milestone; the program's JSON keeps them")
+    func ownWords() throws {
+        let program = try Program.parse(try #require(try JSONParser.parse(
+            #"{"currency":"EUR","earnRules":[],"expiry":{"afterDays":90},"reminders":{"daysBefore":[28,7],"texts":{"7":"Last call: {points} pts go on {date} ({days} days)!"}}}"#).objectValue))
+        let later = Timestamp.parse("2027-01-12T10:00:00Z")!
+        #expect(ReminderSchedule.text(points: 250, expiresAt: later, stage: "7", program: program) == "Last call: 250 pts go on 12 January (7 days)!")
+        #expect(ReminderSchedule.text(points: 250, expiresAt: later, stage: "28", program: program) == "250 points expire on 12 January", "a milestone without words keeps the default")
+        let again = try Program.parse(program.json)
+        #expect(again == program && again.reminderTexts == [7: "Last call: {points} pts go on {date} ({days} days)!"])
+        let bad = #"{"currency":"EUR","earnRules":[],"expiry":{"afterDays":90},"reminders":{"daysBefore":[28,7],"texts":{"14":"x","7":"{name} hi","28":"  ","9999999999999999999999":"y"}}}"#
+        #expect {
+            try Program.parse(try #require(try JSONParser.parse(bad).objectValue))
+        } throws: { error in
+            guard let error = error as? DomainError else { return false }
+            let byField = Dictionary(error.faults.map { ($0.field, $0.message) }, uniquingKeysWith: { a, _ in a })
+            return byField["reminders.texts.14"]?.contains("names no milestone") == true && byField["reminders.texts.7"]?.contains("{name}") == true
+                && byField["reminders.texts.28"]?.contains("empty") == true && byField["reminders.texts.999999999999"]?.contains("names no milestone") == true
+        }
+        #expect(ReminderWords.problem(String(repeating: "a", count: 151))?.contains("at most 150") == true)
+        #expect(ReminderWords.problem("two\nlines") != nil && ReminderWords.problem("{points") != nil && ReminderWords.problem("{points} left") == nil)
+    }
+
     @Test("a card's derived fields: words and stage within a milestone, calm after, untouched if never reminded; the tier from the window")
     func cardLook() throws {
         let program = try program(#","tiers":{"windowDays":365,"levels":[{"name":"Member","minPoints":0},{"name":"Gold","minPoints":500}]}"#)

@@ -97,7 +97,7 @@ public struct PointsScheduler: Service {
                     try Events.emit(tenant: card.tenant, mode: card.mode, now: now, on: connection) {
                         lots.map { lot in
                             .pointsExpiring(serial: card.serial, points: lot.remaining, expiresAt: lot.expiresAt, daysBefore: lot.daysBefore,
-                                            words: ReminderSchedule.text(points: lot.remaining, expiresAt: lot.expiresAt, program: program))
+                                            words: ReminderSchedule.text(points: lot.remaining, expiresAt: lot.expiresAt, stage: String(lot.daysBefore), program: program))
                         }
                     }
                     // The card's words and stage move to the milestone; its new version's push carries them.

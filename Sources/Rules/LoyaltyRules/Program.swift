@@ -91,11 +91,14 @@ public struct Program: Sendable, Equatable {
     public var expiry: Expiry?
     /// Days before a lot expires when its holder is reminded, largest first.
     public var reminderDays: [Int64]
+    /// The business's own words for a milestone's reminder (`{points}`, `{date}` and `{days}`
+    /// filled in); a milestone without any says it in the default words.
+    public var reminderTexts: [Int64: String] = [:]
     public var timeZone: String
     public var quietHours: QuietHours
 
     public init(currency: Currency, earnRules: [EarnRule], rounding: Rounding = .down, tierMultipliers: [(tier: String, percent: Int64)] = [],
-                tiers: Tiers? = nil, expiry: Expiry? = nil, reminderDays: [Int64] = [28, 7], timeZone: String = "UTC", quietHours: QuietHours = QuietHours(start: 21, end: 9)) {
+                tiers: Tiers? = nil, expiry: Expiry? = nil, reminderDays: [Int64] = [28, 7], reminderTexts: [Int64: String] = [:], timeZone: String = "UTC", quietHours: QuietHours = QuietHours(start: 21, end: 9)) {
         self.currency = currency
         self.earnRules = earnRules
         self.rounding = rounding
@@ -103,6 +106,7 @@ public struct Program: Sendable, Equatable {
         self.tiers = tiers
         self.expiry = expiry
         self.reminderDays = reminderDays
+        self.reminderTexts = reminderTexts
         self.timeZone = timeZone
         self.quietHours = quietHours
     }
@@ -110,7 +114,7 @@ public struct Program: Sendable, Equatable {
     public static func == (a: Program, b: Program) -> Bool {
         a.currency == b.currency && a.earnRules == b.earnRules && a.rounding == b.rounding
             && a.tierMultipliers.map(\.tier) == b.tierMultipliers.map(\.tier) && a.tierMultipliers.map(\.percent) == b.tierMultipliers.map(\.percent)
-            && a.tiers == b.tiers && a.expiry == b.expiry && a.reminderDays == b.reminderDays && a.timeZone == b.timeZone && a.quietHours == b.quietHours
+            && a.tiers == b.tiers && a.expiry == b.expiry && a.reminderDays == b.reminderDays && a.reminderTexts == b.reminderTexts && a.timeZone == b.timeZone && a.quietHours == b.quietHours
     }
 
     // MARK: Limits
@@ -282,10 +286,11 @@ public struct Program: Sendable, Equatable {
         }
 
         var reminderDays: [Int64] = [28, 7]
+        var reminderTexts: [Int64: String] = [:]
         switch object["reminders"] {
         case nil, .null?: break
         case .object(let value)?:
-            for key in value.keys where key != "daysBefore" { faults.append(.init("reminders.\(key)", "is not a field of reminders (daysBefore)")) }
+            for key in value.keys where key != "daysBefore" && key != "texts" { faults.append(.init("reminders.\(key)", "is not a field of reminders (daysBefore, texts)")) }
             switch value["daysBefore"] {
             case .array(let items)? where items.count <= 5:
                 reminderDays = []
@@ -301,6 +306,21 @@ public struct Program: Sendable, Equatable {
             case .array?: faults.append(.init("reminders.daysBefore", "must list at most 5 milestones"))
             case nil: faults.append(.init("reminders.daysBefore", "is required (for example [28, 7]; [] for no reminders)"))
             case let other?: faults.append(.init("reminders.daysBefore", "must be an array of days, found \(other.typeName)"))
+            }
+            switch value["texts"] {
+            case nil, .null?: break
+            case .object(let texts)?:
+                for member in texts.members {
+                    let field = "reminders.texts.\(member.key.prefix(12))"
+                    guard let days = Int64(member.key), reminderDays.contains(days) else {
+                        faults.append(.init(field, "names no milestone of daysBefore (\(reminderDays.map(String.init).joined(separator: ", ")))"))
+                        continue
+                    }
+                    guard case .string(let text) = member.value else { faults.append(.init(field, "must be a string, found \(member.value.typeName)")); continue }
+                    if let problem = ReminderWords.problem(text) { faults.append(.init(field, problem)); continue }
+                    reminderTexts[days] = text
+                }
+            case let other?: faults.append(.init("reminders.texts", "must be an object of milestone → words, found \(other.typeName)"))
             }
         case let other?: faults.append(.init("reminders", "must be an object {daysBefore}, found \(other.typeName)"))
         }
@@ -326,7 +346,7 @@ public struct Program: Sendable, Equatable {
 
         try DomainError.check(faults, "The program is not valid")
         return Program(currency: currency, earnRules: rules, rounding: rounding, tierMultipliers: tiers, tiers: tierLevels, expiry: expiry,
-                       reminderDays: reminderDays, timeZone: timeZone, quietHours: quiet)
+                       reminderDays: reminderDays, reminderTexts: reminderTexts, timeZone: timeZone, quietHours: quiet)
     }
 
     /// The program's JSON, in the shape `parse` reads.
@@ -346,7 +366,11 @@ public struct Program: Sendable, Equatable {
             }))]))
         } ?? .null
         object["expiry"] = expiry.map { .object(JSONObject([("afterDays", .int($0.afterDays)), ("from", .string($0.from.rawValue))])) } ?? .null
-        object["reminders"] = .object(JSONObject([("daysBefore", .array(reminderDays.map(JSONValue.int)))]))
+        var reminders = JSONObject([("daysBefore", .array(reminderDays.map(JSONValue.int)))])
+        if !reminderTexts.isEmpty {
+            reminders["texts"] = .object(JSONObject(reminderTexts.sorted { $0.key > $1.key }.map { (String($0.key), JSONValue.string($0.value)) }))
+        }
+        object["reminders"] = .object(reminders)
         object["timeZone"] = .string(timeZone)
         object["quietHours"] = .object(JSONObject([("start", .int(Int64(quietHours.start))), ("end", .int(Int64(quietHours.end)))]))
         return object

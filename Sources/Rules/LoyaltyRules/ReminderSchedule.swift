@@ -52,17 +52,55 @@ public enum ReminderSchedule {
         }.map { String($0) } ?? "calm"
     }
 
-    /// The words on the card and the lock screen: "250 points expire on 12 January"; past
-    /// the first milestone they say how near it is ("Only 7 days left: 250 points expire on
-    /// 12 January"), so that each milestone's words differ and each reaches the lock screen.
+    /// The words on the card and the lock screen: the business's own for the stage's milestone
+    /// where it wrote some, else "250 points expire on 12 January"; past the first milestone the
+    /// default words say how near it is ("Only 7 days left: 250 points expire on 12 January"),
+    /// so that each milestone's words differ and each reaches the lock screen.
     public static func text(points: Int64, expiresAt: Int64, stage: String? = nil, program: Program) -> String {
         let zone = TimeZone(identifier: program.timeZone) ?? .gmt
         let offset = Int64(zone.secondsFromGMT(for: Date(timeIntervalSince1970: Double(expiresAt) / 1_000))) * 1_000
         let (days, _) = Timestamp.floorDivision(expiresAt + offset, Timestamp.millisecondsPerDay)
         let (_, month, day) = Timestamp.civil(fromDays: days)
         let months = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"]
-        let words = "\(points) point\(points == 1 ? "" : "s") expire\(points == 1 ? "s" : "") on \(day) \(months[Int(month) - 1])"
-        guard let stage, let milestone = Int64(stage), milestone < (program.reminderDays.max() ?? 0) else { return words }
+        let date = "\(day) \(months[Int(month) - 1])"
+        let milestone = stage.flatMap { Int64($0) }
+        if let milestone, let words = program.reminderTexts[milestone] {
+            return ReminderWords.fill(words, points: points, date: date, days: milestone)
+        }
+        let words = "\(points) point\(points == 1 ? "" : "s") expire\(points == 1 ? "s" : "") on \(date)"
+        guard let milestone, milestone < (program.reminderDays.max() ?? 0) else { return words }
         return "Only \(milestone) day\(milestone == 1 ? "" : "s") left: \(words)"
+    }
+}
+
+/// A business's own words for a reminder, with `{points}`, `{date}` ("12 January") and `{days}`
+/// (the milestone) filled in per card.
+public enum ReminderWords {
+    public static let placeholders = ["points", "date", "days"]
+    /// Lock screens show about two lines; the card's field wraps what is left.
+    public static let maxLength = 150
+
+    /// Why `text` cannot be a reminder's words, or nil when it can.
+    public static func problem(_ text: String) -> String? {
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        if trimmed.isEmpty { return "must not be empty (leave the milestone out for the default words)" }
+        if text.count > maxLength { return "is \(text.count) characters long; at most \(maxLength) fit a lock screen" }
+        if text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) { return "must be one line without control characters" }
+        var rest = Substring(text)
+        while let open = rest.firstIndex(of: "{") {
+            guard let close = rest[open...].firstIndex(of: "}") else { return "has a { without its }" }
+            let name = String(rest[rest.index(after: open)..<close])
+            if !placeholders.contains(name) {
+                return "names {\(name.prefix(20))}; the words can use {points}, {date} and {days}"
+            }
+            rest = rest[rest.index(after: close)...]
+        }
+        return nil
+    }
+
+    public static func fill(_ text: String, points: Int64, date: String, days: Int64) -> String {
+        text.replacingOccurrences(of: "{points}", with: String(points))
+            .replacingOccurrences(of: "{date}", with: date)
+            .replacingOccurrences(of: "{days}", with: String(days))
     }
 }
