@@ -92,7 +92,7 @@ let package = Package(
         // MARK: Domain — whole operations over the rules and the store; the adapters call these.
         .target(
             name: "PasslineService",
-            dependencies: ["ApplePass", "GoogleWallet", "LoyaltyRules", "PasslineCrypto", "PasslineJSON", "PasslineSQL", "PasslineStore", logging, lifecycle],
+            dependencies: ["ApplePass", "GoogleWallet", "LoyaltyRules", "PasslineCrypto", "PasslineJSON", "PasslinePNG", "PasslineSQL", "PasslineStore", logging, lifecycle],
             path: "Sources/Domain/PasslineService"
         ),
 
@@ -101,7 +101,7 @@ let package = Package(
         // handlers over the domain, pages rendered from templates on the server.
         .target(
             name: "PasslineWebApp",
-            dependencies: ["LoyaltyRules", "PasslineService", "PasslineCrypto", "PasslineJSON", "PasslineBarcodeReader", hummingbird, logging,
+            dependencies: ["ApplePass", "LoyaltyRules", "PasslineService", "PasslineCrypto", "PasslineJSON", "PasslineQR", "PasslineBarcodeReader", hummingbird, logging,
                            .product(name: "Mustache", package: "swift-mustache")],
             path: "Sources/Adapters/PasslineWebApp",
             resources: [.copy("Resources/templates"), .copy("Resources/static")]
@@ -200,7 +200,7 @@ let package = Package(
             name: "PasslineServerTests",
             dependencies: [
                 "LoyaltyRules", "PasslineServer", "PasslineService", "PasslineStore", "PasslineSQL", "PasslineSQLite", "PasslineCrypto", "PasslineTestSupport", "ApplePass", "PasslineZip", "GoogleWallet",
-                "PasslineJSON",
+                "PasslineJSON", "PasslineWebApp",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 // The router test client: routing tests without a port.
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

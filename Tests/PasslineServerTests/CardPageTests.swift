@@ -1,6 +1,7 @@
 import ApplePass
 import Foundation
 @testable import PasslineServer
+import PasslineWebApp
 import PasslineTestSupport
 import Testing
 

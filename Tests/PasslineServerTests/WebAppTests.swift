@@ -56,6 +56,20 @@ final class WebVisitor: @unchecked Sendable {
         return Page(status: reply.status, html: String(decoding: reply.body, as: UTF8.self), location: reply.header("Location"), reply: reply)
     }
 
+    /// Posts a multipart form with one file, as a browser's file upload does.
+    func upload(_ path: String, _ fields: [(String, String)], file: (field: String, name: String, type: String, bytes: [UInt8])) async throws -> Page {
+        let boundary = "----passline-test-boundary"
+        var body = Data()
+        for (name, value) in fields { body.append(Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"\r\n\r\n\(value)\r\n".utf8)) }
+        body.append(Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"\(file.field)\"; filename=\"\(file.name)\"\r\nContent-Type: \(file.type)\r\n\r\n".utf8))
+        body.append(Data(file.bytes))
+        body.append(Data("\r\n--\(boundary)--\r\n".utf8))
+        var headers = ["Content-Type": "multipart/form-data; boundary=\(boundary)"]
+        if !cookies.isEmpty { headers["Cookie"] = cookies.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: "; ") }
+        let reply = try await server.send("POST", path, bodyData: body, headers: headers)
+        return Page(status: reply.status, html: String(decoding: reply.body, as: UTF8.self), location: reply.header("Location"), reply: reply)
+    }
+
     /// Takes up an invitation link: sets the password, and is signed in.
     func accept(_ link: String, password: String = "correct horse battery") async throws {
         let path = String(link[link.range(of: "/app/")!.lowerBound...])
@@ -469,15 +483,8 @@ struct WebAppTests {
         #expect(form.status == 200 && form.html.contains("multipart/form-data"))
         let csrf = try #require(form.csrf)
         func upload(_ csv: String, token: String? = nil) async throws -> WebVisitor.Page {
-            let boundary = "----passline-test-boundary"
-            var body = ""
-            for (name, value) in [("_csrf", token ?? csrf), ("template", template.id)] {
-                body += "--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"\r\n\r\n\(value)\r\n"
-            }
-            body += "--\(boundary)\r\nContent-Disposition: form-data; name=\"file\"; filename=\"members.csv\"\r\nContent-Type: text/csv\r\n\r\n\(csv)\r\n--\(boundary)--\r\n"
-            let reply = try await server.send("POST", "/app/members/import", body: body,
-                                              headers: ["Cookie": "passline_session=\(manager.cookies["passline_session"]!)", "Content-Type": "multipart/form-data; boundary=\(boundary)"])
-            return WebVisitor.Page(status: reply.status, html: String(decoding: reply.body, as: UTF8.self), location: reply.header("Location"), reply: reply)
+            try await manager.upload("/app/members/import", [("_csrf", token ?? csrf), ("template", template.id)],
+                                     file: ("file", "members.csv", "text/csv", Array(csv.utf8)))
         }
         let csv = "memberId,name,points,tier\r\nP-1,Zoë,120,Gold\r\nP-2,\"Sam, Jr.\",0,\r\n,Nobody,5,\r\nP-3,Ada,lots,\r\nP-4,Bo,7,\r\n"
         #expect(try await upload(csv, token: "forged").status == 403)

@@ -55,13 +55,13 @@ public func buildRouter(services: Services, configuration: ServerConfiguration,
     router.get("openapi.json") { _, _ in
         Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: openAPI)))
     }
-    PublicCardRoutes<PasslineRequestContext>(cards: services.cards, googleSaveURL: services.googleSaveURL, limits: publicLimits).addRoutes(to: router)
+    PublicCardRoutes<PasslineRequestContext>(cards: services.cards, branding: services.branding, googleSaveURL: services.googleSaveURL, limits: publicLimits).addRoutes(to: router)
     // Sign-in attempts per address (lockout per account stops guessing one password; this
     // stops spraying many accounts).
     let signIns = RateLimiter(burst: configuration.signInBurst, perSecond: configuration.signInPerSecond)
     WebApp<PasslineRequestContext>(.init(staff: services.staff, cards: services.cards, purchases: services.purchases, rewards: services.rewards, jobs: services.jobs,
                                         campaigns: services.campaigns, reports: ProgramReports(database: services.cards.database),
-                                        imports: services.imports, tenants: services.tenants, webhooks: services.webhooks),
+                                        imports: services.imports, tenants: services.tenants, webhooks: services.webhooks, branding: services.branding),
                                    secureCookies: configuration.publicURL.hasPrefix("https://"), signInLimit: { signIns.take($0) })
         .addRoutes(to: router)
     if let reports = services.googleReports { GoogleReportRoutes<PasslineRequestContext>(reports: reports).addRoutes(to: router) }

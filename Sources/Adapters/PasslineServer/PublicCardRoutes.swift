@@ -1,11 +1,13 @@
 import ApplePass
 import Hummingbird
 import PasslineService
+import PasslineWebApp
 
 /// What a customer opens without any key: `/c/{publicToken}` (the card's page), its pass and its
 /// images. The token is unguessable and is not the serial, so these links can go in emails.
 struct PublicCardRoutes<Context: SourceAwareRequestContext>: Sendable {
     let cards: Cards
+    let branding: TenantBranding
     let googleSaveURL: (@Sendable (Cards.Card) async throws -> String)?
     let limits: PublicLimits
 
@@ -16,6 +18,7 @@ struct PublicCardRoutes<Context: SourceAwareRequestContext>: Sendable {
         card.get(":token/pass.pkpass", use: pass)
         card.get(":token/logo.png", use: image)
         card.get(":token/strip.png", use: image)
+        card.get(":token/brand.png", use: brandLogo)
         router.group("t").add(middleware: PublicLimitMiddleware<Context>(limits: limits, cardParameter: "template")).get(":template/logo.png", use: templateLogo)
     }
 
@@ -65,8 +68,10 @@ struct PublicCardRoutes<Context: SourceAwareRequestContext>: Sendable {
         let languages = PassPreview.languages(acceptLanguage: request.headers[.acceptLanguage])
         let preview = try PassPreview(pkpass: pass, languages: languages)
         let platform = CardPage.Platform(userAgent: request.headers[.userAgent])
-        // The page changes with the card's version, the visitor's platform (button order) and language.
-        let etag = "W/\"\(card.version)-\(platform)-\(preview.language ?? "none")\""
+        let look = try await branding.look(tenant: card.tenant)
+        // The page changes with the card's version, the business's look, the visitor's platform
+        // (button order) and language.
+        let etag = "W/\"\(card.version)-\(look.version)-\(platform)-\(preview.language ?? "none")\""
         let headers: HTTPFields = [
             .eTag: etag,
             // Personal data behind a secret link: browsers revalidate, shared caches keep nothing.
@@ -85,7 +90,9 @@ struct PublicCardRoutes<Context: SourceAwareRequestContext>: Sendable {
             preview: preview, applePassURL: "\(token)/pass.pkpass", googleSaveURL: offersGoogle ? "\(token)/google" : nil,
             pageURL: cards.pageLink(card),
             logoPath: hasLogo ? "\(token)/logo.png?v=\(card.version)" : nil, stripPath: hasStrip ? "\(token)/strip.png?v=\(card.version)" : nil,
-            platform: platform
+            platform: platform,
+            brand: look.isChosen ? CardPage.Brand(name: look.name, background: look.colors.background, text: look.colors.text,
+                                                  logoPath: look.hasLogo ? "\(token)/brand.png?v=\(look.version)" : nil) : nil
         )
         return Self.html(.ok, page.html(), headers: headers)
     }
@@ -100,6 +107,15 @@ struct PublicCardRoutes<Context: SourceAwareRequestContext>: Sendable {
         }
         // The page links each version's images under their own URL, so they can be cached for long.
         return Response(status: .ok, headers: [.contentType: "image/png", .cacheControl: "public, max-age=86400"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    /// The business's own logo, for the bar above the card.
+    @Sendable func brandLogo(_ request: Request, context: Context) async throws -> Response {
+        let card = try await cards.get(publicToken: try context.parameters.require("token"))
+        guard let bytes = try await branding.logo(tenant: card.tenant) else { throw Problem.notFound("This business has no logo.") }
+        // The page links each version of the logo under its own URL.
+        return Response(status: .ok, headers: [.contentType: "image/png", .cacheControl: "public, max-age=86400", .xContentTypeOptions: "nosniff"],
                         body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 

@@ -38,6 +38,8 @@ public struct Services: Sendable {
     public let imports: MemberImports
     /// Google's reports of saves and deletions; nil when this process does not talk to Google.
     public let googleReports: GoogleWalletReports?
+    /// Each business's colours, logo and default template.
+    public let branding: TenantBranding
 
     /// - Parameters:
     ///   - maxDevicesPerCard: devices one card may be registered on.
@@ -61,6 +63,7 @@ public struct Services: Sendable {
         self.staff = StaffAccounts(database: cards.database, publicURL: cards.publicURL, hasher: passwordHasher)
         self.imports = MemberImports(cards: cards, jobs: jobs, logger: logger)
         self.googleReports = googleKeys.map { GoogleWalletReports(database: cards.database, keys: $0) }
+        self.branding = TenantBranding(database: cards.database, templates: templates)
         self.idempotency = IdempotentRequests(database: cards.database)
         self.rateLimits = rateLimits ?? RateLimits(database: cards.database)
         self.webhooks = webhooks ?? Webhooks(database: cards.database, secrets: tenants.secrets, addresses: WebhookAddresses(allowLoopback: false))

@@ -17,20 +17,14 @@ extension WebApp {
     func importForm(_ visit: Visit, error: String? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
         var values = visit.frame("Members")
         values["error"] = error
-        values["templates"] = try await services.cards.templates.list(tenant: visit.tenant, mode: mode).map { ["id": $0.id, "name": $0.name] }
+        values["templates"] = try await templateChoices(visit)
         return pages.render("import", values, status: status)
     }
 
     @Sendable func checkImport(_ request: Request, context: Context) async throws -> Response {
         try await serve {
             let visit = try await visit(request, .program)
-            let body = try await request.body.collect(upTo: MemberImport.maxBytes + 64 * 1024)
-            guard let form = MultipartForm(body: Array(buffer: body), contentType: request.headers[.contentType] ?? "") else {
-                throw Refusal.page(.badRequest, heading: "Not a form", text: "The upload is not the form the app sent.")
-            }
-            guard let token = form.fields["_csrf"], ConstantTime.equal(Array(token.utf8), Array(visit.session.csrfToken.utf8)) else {
-                throw Refusal.page(.forbidden, heading: "Form expired", text: "This form is from an earlier visit or another session; reload the page and send it again.")
-            }
+            let form = try await upload(request, csrf: visit.session.csrfToken, limit: MemberImport.maxBytes)
             guard let file = form.files["file"], !file.bytes.isEmpty, let template = form.fields["template"] else {
                 return try await importForm(visit, error: "Choose a CSV file.", status: .unprocessableContent)
             }

@@ -31,6 +31,31 @@ extension WebApp {
         values["expiryDays"] = submitted?["expiryDays"] ?? program?.expiry.map { String($0.afterDays) } ?? ""
         values["fromLastPurchase"] = (submitted?["expiryFrom"] ?? program?.expiry?.from.rawValue) == "lastPurchase"
         values["reminders"] = submitted?["reminders"] ?? program?.reminderDays.map(String.init).joined(separator: ", ") ?? ""
+        // The words of each saved milestone; a milestone added in the form gets its words once saved.
+        let now = Self.now()
+        if let program {
+            // Each milestone's default words, as the placeholder of its field.
+            var plain = program
+            plain.reminderTexts = [:]
+            values["reminderTexts"] = program.reminderDays.sorted(by: >).map { days -> [String: Any] in
+                let example = ReminderSchedule.text(points: 250, expiresAt: now + days * Timestamp.millisecondsPerDay, stage: String(days), program: plain)
+                return ["days": days, "text": submitted?["text-\(days)"] ?? program.reminderTexts[days] ?? "", "example": example]
+            }
+        }
+        var levels = (program?.tiers?.levels ?? []).map { level in
+            (name: level.name, min: String(level.minPoints), bonus: program?.tierMultipliers.first { $0.tier == level.name }.map { String($0.percent) } ?? "")
+        }
+        while levels.count < Self.tierRows { levels.append(("", "", "")) }
+        values["tierWindow"] = submitted?["tierWindow"] ?? program?.tiers.map { String($0.windowDays) } ?? "365"
+        values["tiers"] = levels.prefix(Self.tierRows).enumerated().map { index, level -> [String: Any] in
+            ["index": index, "number": index + 1, "name": submitted?["tierName\(index)"] ?? level.name, "min": submitted?["tierMin\(index)"] ?? level.min,
+             "bonus": submitted?["tierBonus\(index)"] ?? level.bonus]
+        }
+        // The card at each stage, drawn from the default template under the saved program.
+        if let template = try await services.branding.defaultTemplate(tenant: visit.tenant, mode: mode) {
+            values["previewTemplate"] = template.name
+            values["previews"] = Self.stages(program).map { ["url": "/app/templates/\(template.id)/preview?stage=\($0.stage)", "label": $0.label] }
+        }
         if let version {
             values["version"] = ["version": version.version, "effective": Self.when(version.effectiveAt), "changedBy": version.changedBy ?? ""] as [String: Any]
         }
@@ -48,7 +73,7 @@ extension WebApp {
             let visit = try await visit(request, .program)
             let form = try await form(request, csrf: visit.session.csrfToken)
             let current = try await services.cards.programs.inForce(tenant: visit.tenant, mode: mode, at: Self.now())?.program
-            // What the form does not show (tiers, quiet hours, the time zone) stays as it is.
+            // What the form does not show (quiet hours, the time zone, minimum amounts) stays as it is.
             var document = current?.json ?? JSONObject()
             var problems: [String] = []
             var rules: [JSONValue] = []
@@ -76,7 +101,37 @@ extension WebApp {
             let reminderTexts = (form["reminders"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             let reminders = reminderTexts.compactMap { Int64($0) }
             if reminders.count != reminderTexts.count { problems.append("Reminders: the days must be whole numbers, such as 28, 7.") }
-            document["reminders"] = .object(JSONObject([("daysBefore", .array(reminders.map(JSONValue.int)))]))
+            var texts = JSONObject()
+            for days in reminders.sorted(by: >) {
+                if let words = form.text("text-\(days)") { texts[String(days)] = .string(words) }
+            }
+            document["reminders"] = .object(JSONObject([("daysBefore", .array(reminders.map(JSONValue.int))), ("texts", .object(texts))]))
+            // Tiers: the rows with a name, in the order given; none turns tiers off.
+            var levels: [JSONValue] = [], multipliers = JSONObject()
+            for index in 0..<Self.tierRows {
+                guard let name = form.text("tierName\(index)") else { continue }
+                guard let minimum = Int64(form.text("tierMin\(index)") ?? (levels.isEmpty ? "0" : "")) else {
+                    problems.append("Tier \(index + 1): the points to reach it must be a whole number, such as 1000.")
+                    continue
+                }
+                levels.append(.object(JSONObject([("name", .string(name)), ("minPoints", .int(minimum))])))
+                if let bonus = form.text("tierBonus\(index)") {
+                    if let percent = Int64(bonus) { if percent > 0 { multipliers[name] = .int(percent) } } else {
+                        problems.append("Tier \(index + 1): the extra percent must be a whole number, such as 50.")
+                    }
+                }
+            }
+            if levels.isEmpty {
+                document["tiers"] = .null
+                // Extra points for a tier a partner sets on the card stay when the program keeps no tiers.
+                if current?.tiers != nil { document["tierMultipliers"] = .object(JSONObject()) }
+            } else {
+                guard let window = Int64(form.text("tierWindow") ?? "") else {
+                    return try await programForm(visit, error: "Tiers: the window must be a whole number of days, such as 365.", status: .unprocessableContent, submitted: form)
+                }
+                document["tiers"] = .object(JSONObject([("windowDays", .int(window)), ("levels", .array(levels))]))
+                document["tierMultipliers"] = .object(multipliers)
+            }
             document["effectiveAt"] = nil
             if !problems.isEmpty {
                 return try await programForm(visit, error: problems.joined(separator: " "), status: .unprocessableContent, submitted: form)
@@ -122,6 +177,9 @@ extension WebApp {
         }
     }
 
+    /// Tier rows the form offers (a program may have up to 10; five fit a page and a business).
+    static var tierRows: Int { 5 }
+
     // MARK: Messages
 
     @Sendable func messagesPage(_ request: Request, context: Context) async throws -> Response {
@@ -134,7 +192,7 @@ extension WebApp {
     func messages(_ visit: Visit, error: String? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
         var values = visit.frame("Messages")
         values["error"] = error
-        values["templates"] = try await services.cards.templates.list(tenant: visit.tenant, mode: mode).map { ["id": $0.id, "name": $0.name] }
+        values["templates"] = try await templateChoices(visit)
         let campaigns = try await services.campaigns.list(tenant: visit.tenant, mode: mode).filter { $0.kind == "message" }
         values["hasCampaigns"] = !campaigns.isEmpty
         values["campaigns"] = campaigns.map { campaign -> [String: Any] in

@@ -36,7 +36,7 @@ struct Pages: Sendable {
     /// Pages carry personal data and act with a session: no caching, no framing, no scripts or
     /// styles but the app's own, forms only to the app.
     static let securityHeaders: HTTPFields = [
-        .contentSecurityPolicy: "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        .contentSecurityPolicy: "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         .cacheControl: "no-store",
         .init("Referrer-Policy")!: "same-origin",
         .xContentTypeOptions: "nosniff",

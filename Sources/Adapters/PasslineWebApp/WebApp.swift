@@ -26,10 +26,11 @@ public struct WebApp<Context: WebRequestContext>: Sendable {
         public let imports: MemberImports
         public let tenants: Tenants
         public let webhooks: Webhooks
+        public let branding: TenantBranding
         public init(staff: StaffAccounts, cards: Cards, purchases: PointsPurchases, rewards: RewardCatalogue, jobs: WorkQueue, campaigns: CardCampaigns,
-                    reports: ProgramReports, imports: MemberImports, tenants: Tenants, webhooks: Webhooks) {
+                    reports: ProgramReports, imports: MemberImports, tenants: Tenants, webhooks: Webhooks, branding: TenantBranding) {
             self.staff = staff; self.cards = cards; self.purchases = purchases; self.rewards = rewards; self.jobs = jobs; self.campaigns = campaigns
-            self.reports = reports; self.imports = imports; self.tenants = tenants; self.webhooks = webhooks
+            self.reports = reports; self.imports = imports; self.tenants = tenants; self.webhooks = webhooks; self.branding = branding
         }
     }
 
@@ -97,6 +98,14 @@ public struct WebApp<Context: WebRequestContext>: Sendable {
         app.get("messages/:id", use: campaignPage)
         app.get("reports", use: reportsPage)
         app.get("reports/:name", use: reportCSV)
+        app.get("templates", use: templatesPage)
+        app.post("templates", use: uploadTemplate)
+        app.post("templates/:id/default", use: chooseDefaultTemplate)
+        app.get("templates/:id/preview", use: templatePreview)
+        app.post("branding", use: saveColors)
+        app.post("branding/logo", use: saveLogo)
+        app.get("brand.css", use: brandStylesheet)
+        app.get("brand/logo.png", use: brandLogo)
     }
 
     // MARK: Sessions, roles, forms
@@ -104,13 +113,18 @@ public struct WebApp<Context: WebRequestContext>: Sendable {
     /// A signed-in request: the session, and the values every page's frame shows.
     struct Visit {
         let session: StaffAccounts.Session
+        /// The business's colours and logo, for the page's header.
+        let look: TenantBranding.Look
         var actor: StaffAccounts.Actor { .init(session) }
         var tenant: String { session.tenant }
 
         func frame(_ page: String) -> [String: Any] {
             let role = session.staff.role
-            return ["signedIn": true, "tenantName": session.tenantName, "csrf": session.csrfToken, "staffEmail": session.staff.email,
-                    "canManage": role.allows(.program), "canStaff": role.allows(.staff), "at\(page)": true]
+            var values: [String: Any] = ["signedIn": true, "tenantName": session.tenantName, "csrf": session.csrfToken, "staffEmail": session.staff.email,
+                                         "canManage": role.allows(.program), "canStaff": role.allows(.staff), "at\(page)": true]
+            if look.isChosen { values["brandVersion"] = look.version }
+            if look.hasLogo { values["hasBrandLogo"] = true }
+            return values
         }
     }
 
@@ -129,23 +143,40 @@ public struct WebApp<Context: WebRequestContext>: Sendable {
         guard session.staff.role.allows(permission) else {
             throw Refusal.page(.forbidden, heading: "Not for your role", text: "This page is for \(permission == .staff ? "owners" : "managers and owners"); ask one of them.")
         }
-        return Visit(session: session)
+        return Visit(session: session, look: try await services.branding.look(tenant: session.tenant))
     }
 
     /// A form post's fields, once its origin and CSRF token are checked against the session's.
     func form(_ request: Request, csrf expected: String) async throws -> WebForm {
-        // A browser names the page a post comes from; another site's page is refused even
-        // before the token is looked at.
-        if let origin = request.headers[.origin], origin != "null", let authority = request.head.authority,
-           origin.components(separatedBy: "://").last?.lowercased() != authority.lowercased() {
-            throw Refusal.page(.forbidden, heading: "Refused", text: "This form was sent from another site (\(origin)).")
-        }
+        try Self.sameOrigin(request)
         let body = try await request.body.collect(upTo: WebForm.maxBytes)
         guard let form = WebForm(encoded: Substring(String(buffer: body))) else {
             throw Refusal.page(.badRequest, heading: "Not a form", text: "The request body is not a form the app sent.")
         }
         guard let token = form["_csrf"], ConstantTime.equal(Array(token.utf8), Array(expected.utf8)) else {
             throw Refusal.page(.forbidden, heading: "Form expired", text: "This form is from an earlier visit or another session; go back, reload the page and send it again.")
+        }
+        return form
+    }
+
+    /// A browser names the page a post comes from; another site's page is refused even before
+    /// the token is looked at.
+    static func sameOrigin(_ request: Request) throws {
+        if let origin = request.headers[.origin], origin != "null", let authority = request.head.authority,
+           origin.components(separatedBy: "://").last?.lowercased() != authority.lowercased() {
+            throw Refusal.page(.forbidden, heading: "Refused", text: "This form was sent from another site (\(origin)).")
+        }
+    }
+
+    /// A file upload's parts, once its origin and CSRF token are checked against the session's.
+    func upload(_ request: Request, csrf expected: String, limit: Int) async throws -> MultipartForm {
+        try Self.sameOrigin(request)
+        let body = try await request.body.collect(upTo: limit + 64 * 1024)
+        guard let form = MultipartForm(body: Array(buffer: body), contentType: request.headers[.contentType] ?? "") else {
+            throw Refusal.page(.badRequest, heading: "Not a form", text: "The upload is not the form the app sent.")
+        }
+        guard let token = form.fields["_csrf"], ConstantTime.equal(Array(token.utf8), Array(expected.utf8)) else {
+            throw Refusal.page(.forbidden, heading: "Form expired", text: "This form is from an earlier visit or another session; reload the page and send it again.")
         }
         return form
     }

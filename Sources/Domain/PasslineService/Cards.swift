@@ -205,6 +205,30 @@ public final class Cards: Sendable {
         return pass
     }
 
+    /// The signed pass a card of `template` would have with these values, for a preview of a
+    /// card that does not exist: drawn through the same builder as every real card.
+    /// - Throws: `DomainError.notFound` for a template `mode` does not see; `PassError` when the
+    ///   values do not fit the template.
+    public func samplePass(tenant: String, mode: CardMode, template idOrName: String, memberName: String, points: Int64, fields: JSONObject,
+                           now: Int64 = WallClock.milliseconds()) async throws -> [UInt8] {
+        let (templateID, template, _) = try await templates.load(tenant: tenant, mode: mode, idOrName: idOrName)
+        // A value for every other key the template requires, so any template can be previewed.
+        var fields = fields
+        let given: Set<String> = ["memberId", "memberName", "points", "serialNumber"]
+        for placeholder in template.placeholders where placeholder.isRequired && !given.contains(placeholder.key) && fields[placeholder.key] == nil {
+            switch placeholder.type {
+            case .integer, .number: fields[placeholder.key] = .int(0)
+            case .boolean: fields[placeholder.key] = .bool(false)
+            case .date: fields[placeholder.key] = .string(Timestamp.format(now))
+            case .any, .string: fields[placeholder.key] = .string("Sample")
+            }
+        }
+        let sample = Card(tenant: tenant, serialNumber: "preview", templateID: templateID, mode: mode, memberID: "PREVIEW", memberName: memberName,
+                          points: points, fields: fields, version: 1, voided: false, publicToken: "preview", authenticationToken: "preview-only-never-registered",
+                          createdAt: now, updatedAt: now, testClock: nil, fetchedVersion: nil, fetchedAt: nil)
+        return try await buildPass(sample, identity: identities.identity(tenant: tenant))
+    }
+
     /// What a points transaction answered: a fresh change, or the stored answer to a repeated request.
     public enum TransactionResult: Sendable {
         case applied(Ledger.Outcome, body: [UInt8])

@@ -730,6 +730,21 @@ public enum Schema {
             CREATE INDEX registrations_by_card ON registrations (tenant_id, serial_number, device_library_id, pass_type_identifier);
             """
         },
+        Migration(version: 26, name: "a business's branding and default template") { dialect in
+            let blob = dialect.blobType
+            return """
+            -- What the business's staff chose in the app: its colours and logo (the app's header,
+            -- the card page) and the template its new members get. No row: the defaults.
+            CREATE TABLE tenant_branding (
+                tenant_id TEXT PRIMARY KEY REFERENCES tenants (id) ON DELETE CASCADE,
+                background TEXT,
+                text_color TEXT,
+                logo \(blob),
+                default_template TEXT,
+                updated_at BIGINT NOT NULL
+            );
+            """
+        },
     ]
 
     /// SQLite has one writer: a row trigger updates the counts in place.

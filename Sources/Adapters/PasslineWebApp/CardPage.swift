@@ -3,17 +3,29 @@ import PasslineQR
 
 /// The public page of a card (`/c/{publicToken}`): a preview drawn from the card's own pass, the
 /// add-to-wallet buttons (the visitor's platform first), and the page's QR code for opening it on
-/// another phone. Plain HTML and inline CSS: no script, nothing fetched from elsewhere.
-struct CardPage: Sendable {
-    enum Platform: Sendable, Equatable {
+/// another phone. Plain HTML and inline CSS: no script, nothing fetched from elsewhere. The staff
+/// app shows the same card (`preview`) for a template and each reminder stage.
+public struct CardPage: Sendable {
+    public enum Platform: Sendable, Equatable {
         case apple, android, other
 
         /// Good enough to order two buttons; both are always offered.
-        init(userAgent: String?) {
+        public init(userAgent: String?) {
             let agent = userAgent ?? ""
             if agent.contains("Android") { self = .android }
             else if agent.contains("iPhone") || agent.contains("iPad") || agent.contains("iPod") || agent.contains("Macintosh") { self = .apple }
             else { self = .other }
+        }
+    }
+
+    /// The business's own bar above the card: its name, colours and logo.
+    public struct Brand: Sendable {
+        public let name: String
+        public let background: String
+        public let text: String
+        public let logoPath: String?
+        public init(name: String, background: String, text: String, logoPath: String?) {
+            self.name = name; self.background = background; self.text = text; self.logoPath = logoPath
         }
     }
 
@@ -26,13 +38,27 @@ struct CardPage: Sendable {
     let logoPath: String?
     let stripPath: String?
     let platform: Platform
+    let brand: Brand?
+    /// Only the card, for the staff app's previews: no buttons, no link to pass on.
+    let cardOnly: Bool
 
-    func html() -> String {
+    public init(preview: PassPreview, applePassURL: String, googleSaveURL: String?, pageURL: String, logoPath: String?, stripPath: String?,
+                platform: Platform, brand: Brand? = nil, cardOnly: Bool = false) {
+        self.preview = preview; self.applePassURL = applePassURL; self.googleSaveURL = googleSaveURL; self.pageURL = pageURL
+        self.logoPath = logoPath; self.stripPath = stripPath; self.platform = platform; self.brand = brand; self.cardOnly = cardOnly
+    }
+
+    public func html() -> String {
         let background = preview.backgroundColor?.css ?? "rgb(255, 255, 255)"
         let foreground = preview.foregroundColor?.css ?? "rgb(0, 0, 0)"
         let label = preview.labelColor?.css ?? foreground
         let title = preview.description.isEmpty ? preview.organizationName : preview.description
         var body = ""
+        if let brand, !cardOnly {
+            body += "<header class=\"brandbar\">"
+            if let logo = brand.logoPath { body += "<img src=\"\(Self.escape(logo))\" alt=\"\">" }
+            body += "<span>\(Self.escape(brand.name))</span></header>\n"
+        }
         body += "<main>\n<article class=\"card\" aria-label=\"\(Self.escape(title))\">\n<header>"
         if let logoPath { body += "<img class=\"logo\" src=\"\(Self.escape(logoPath))\" alt=\"\(Self.escape(preview.organizationName))\">" }
         body += "<span class=\"logo-text\">\(Self.escape(preview.logoText ?? (logoPath == nil ? preview.organizationName : "")))</span>"
@@ -47,6 +73,23 @@ struct CardPage: Sendable {
         if !preview.voided, let barcode = preview.barcode { body += barcodeHTML(barcode) }
         body += "</article>\n"
 
+        if cardOnly {
+            body += "</main>\n"
+        } else {
+            body += afterTheCard()
+        }
+        let brandCSS = brand.map { brand in
+            ".brandbar { display: flex; align-items: center; gap: 10px; padding: 8px 16px; background: \(brand.background); color: \(brand.text); font-weight: 600; }\n"
+                + ".brandbar img { max-height: 32px; max-width: 120px; }\n"
+        } ?? ""
+        let pageBackground = cardOnly ? "body { background: transparent; } main { padding: 8px; }\n" : ""
+        let theme = brand.map { "<meta name=\"theme-color\" content=\"\($0.background)\">\n" } ?? ""
+        return page(title: title, background: background, foreground: foreground, label: label, extraHead: theme, extraCSS: brandCSS + pageBackground, body: body)
+    }
+
+    /// The buttons, the back of the card and the link for another phone.
+    private func afterTheCard() -> String {
+        var body = ""
         if preview.voided {
             body += "<p class=\"voided\" role=\"status\">This card has been voided and can no longer be used or added to a wallet.</p>\n"
         } else {
@@ -73,8 +116,11 @@ struct CardPage: Sendable {
             body += "<div class=\"qr\" id=\"page-qr\">\(pageQR.svg(pixelsPerModule: 4))</div></section>\n"
         }
         body += "</main>\n"
+        return body
+    }
 
-        return """
+    private func page(title: String, background: String, foreground: String, label: String, extraHead: String, extraCSS: String, body: String) -> String {
+        """
             <!doctype html>
             <html lang="\(Self.escape(preview.language ?? "en"))">
             <head>
@@ -82,7 +128,7 @@ struct CardPage: Sendable {
             <meta name="viewport" content="width=device-width, initial-scale=1">
             <meta name="robots" content="noindex, nofollow">
             <meta name="referrer" content="no-referrer">
-            <title>\(Self.escape(title))</title>
+            \(extraHead)<title>\(Self.escape(title))</title>
             <style>
             :root { color-scheme: light dark; }
             * { box-sizing: border-box; }
@@ -117,7 +163,7 @@ struct CardPage: Sendable {
             .elsewhere h2 { font-size: 15px; margin: 0 0 4px; }
             .qr { width: 148px; margin: 8px auto; }
             .qr svg { width: 100%; height: auto; display: block; }
-            </style>
+            \(extraCSS)</style>
             </head>
             <body>
             \(body)</body>
@@ -143,7 +189,7 @@ struct CardPage: Sendable {
         return "<div class=\"barcode\" id=\"member-code\"><code>\(Self.escape(barcode.message))</code>\(alt)</div>\n"
     }
 
-    static func escape(_ text: String) -> String {
+    public static func escape(_ text: String) -> String {
         var out = ""
         out.reserveCapacity(text.utf8.count)
         for character in text {
@@ -160,7 +206,7 @@ struct CardPage: Sendable {
     }
 
     /// A page for a link that leads nowhere: a customer reads it, not a program.
-    static func notFoundHTML() -> String {
+    public static func notFoundHTML() -> String {
         """
         <!doctype html>
         <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
