@@ -158,11 +158,16 @@ struct BrowserTests {
             _ = try await URLSession.shared.data(for: request)
         }
         let pushesBefore = stage.sim.pushes().count
-        let seen = try await stage.browse("manager.py", ["--invite", link, "--shots", stage.shots])
+        let logo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../PassTemplates/loyalty.pass/logo.png").standardized.path
+        let seen = try await stage.browse("manager.py", ["--invite", link, "--shots", stage.shots, "--logo", logo])
         #expect(seen["percent"] as? String == "25" && seen["done"] as? String == "1" && seen["total"] as? String == "1", "\(seen)")
         #expect(seen["charts"] as? Int == 4 && (seen["phone_overflow"] as? Int ?? 1) <= 0, "\(seen)")
         let audits = try #require(seen["accessibility"] as? [String: [String]])
-        #expect(Set(audits.keys) == ["program", "messages", "campaign", "reports"])
+        #expect(Set(audits.keys) == ["program", "design", "program-stages", "messages", "campaign", "reports"])
+        #expect(seen["bar"] as? String == "rgb(122, 31, 92)" && seen["logo_loaded"] as? Bool == true, "the business's colours and logo head the app: \(seen)")
+        let stages = try #require(seen["stages"] as? [String])
+        #expect(stages.count == 3 && stages[2].contains("Last call: 250 points go on") && stages[1].contains("250 points expire on") && !stages[0].contains("250 points"),
+                "the card at calm, 28 and 7 days, with the business's words: \(stages)")
         for (page, violations) in audits { #expect(violations.isEmpty, "axe-core on the \(page) page: \(violations)") }
 
         var request = URLRequest(url: URL(string: "\(stage.base)/api/v1/program")!)

@@ -18,6 +18,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--invite", required=True)
     parser.add_argument("--shots", required=True)
+    parser.add_argument("--logo", required=True)
     args = parser.parse_args()
     seen = {"accessibility": {}}
     driver = browser(1024, 1366)
@@ -34,6 +35,40 @@ def main():
         driver.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
         wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "main p.muted"), "Version"))
         seen["percent"] = driver.find_element(By.ID, "percent-0").get_attribute("value")
+
+        # Card design: the business's colours and logo head the app; the card at each stage.
+        driver.find_element(By.LINK_TEXT, "Card design").click()
+        wait.until(EC.presence_of_element_located((By.ID, "brand-background")))
+        seen["accessibility"]["design"] = axe_violations(driver)
+        driver.execute_script("document.getElementById('brand-background').value = '#7a1f5c';"
+                              "document.getElementById('brand-text').value = '#ffffff';")
+        driver.find_element(By.CSS_SELECTOR, "form[action='/app/branding'] button[type=submit]").click()
+        wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "link[href^='/app/brand.css']")))
+        driver.find_element(By.ID, "brand-logo").send_keys(args.logo)
+        driver.find_element(By.CSS_SELECTOR, "form[action='/app/branding/logo'] button[type=submit]").click()
+        wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "header.bar img.brand-logo")))
+        seen["bar"] = driver.execute_script("return getComputedStyle(document.querySelector('header.bar')).backgroundColor")
+        seen["logo_loaded"] = driver.execute_script("const i = document.querySelector('header.bar img.brand-logo'); return i.complete && i.naturalWidth > 0")
+
+        driver.find_element(By.LINK_TEXT, "Program").click()
+        wait.until(EC.presence_of_element_located((By.ID, "text-7")))
+        driver.find_element(By.ID, "text-7").send_keys("Last call: {points} points go on {date}")
+        driver.find_element(By.ID, "tier-name-0").send_keys("Member")
+        driver.find_element(By.ID, "tier-min-0").send_keys("0")
+        driver.find_element(By.ID, "tier-name-1").send_keys("Gold")
+        driver.find_element(By.ID, "tier-min-1").send_keys("1000")
+        driver.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
+        wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#tier-name-1[value='Gold']")))
+        frames = driver.find_elements(By.CSS_SELECTOR, ".stages iframe.preview")
+        seen["stages"] = []
+        for frame in frames:
+            driver.switch_to.frame(frame)
+            WebDriverWait(driver, 30).until(EC.presence_of_element_located((By.CSS_SELECTOR, "article.card")))
+            seen["stages"].append(driver.find_element(By.CSS_SELECTOR, "article.card").text)
+            driver.switch_to.default_content()
+        driver.execute_script("document.querySelector('.stages').scrollIntoView()")
+        driver.save_screenshot(os.path.join(args.shots, "app-stages.png"))
+        seen["accessibility"]["program-stages"] = axe_violations(driver)
 
         driver.find_element(By.LINK_TEXT, "Messages").click()
         wait.until(EC.presence_of_element_located((By.ID, "message")))
