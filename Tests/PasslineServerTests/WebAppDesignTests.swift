@@ -112,6 +112,8 @@ struct WebAppDesignTests {
             let refused = try await manager.upload("/app/branding/logo", [("_csrf", csrf)], file: ("logo", "logo.png", "image/png", bytes))
             #expect(refused.status == 422 && refused.html.contains(reason), "\(refused.status) \(refused.html.prefix(300))")
         }
+        let huge = try await manager.upload("/app/branding/logo", [("_csrf", csrf)], file: ("logo", "logo.png", "image/png", [UInt8](repeating: 7, count: 2 * 1024 * 1024)))
+        #expect(huge.status == 413 && huge.html.contains("at most 256 KB"), "an upload past the limit is not read: \(huge.status) \(huge.html.prefix(200)) \(huge.reply.headers)")
         let empty = try await manager.upload("/app/branding/logo", [("_csrf", csrf)], file: ("logo", "logo.png", "image/png", []))
         #expect(empty.status == 422 && empty.html.contains("Choose a PNG"))
         #expect(try await manager.upload("/app/branding/logo", [("_csrf", "forged")], file: ("logo", "logo.png", "image/png", logo)).status == 403)

@@ -171,7 +171,10 @@ public struct WebApp<Context: WebRequestContext>: Sendable {
     /// A file upload's parts, once its origin and CSRF token are checked against the session's.
     func upload(_ request: Request, csrf expected: String, limit: Int) async throws -> MultipartForm {
         try Self.sameOrigin(request)
-        let body = try await request.body.collect(upTo: limit + 64 * 1024)
+        let body: ByteBuffer
+        do { body = try await request.body.collect(upTo: limit + 64 * 1024) } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
+            throw Refusal.page(.contentTooLarge, heading: "File too large", text: "This form takes files of at most \(limit / 1024) KB; go back and choose a smaller one.")
+        }
         guard let form = MultipartForm(body: Array(buffer: body), contentType: request.headers[.contentType] ?? "") else {
             throw Refusal.page(.badRequest, heading: "Not a form", text: "The upload is not the form the app sent.")
         }
