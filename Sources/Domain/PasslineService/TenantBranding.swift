@@ -9,6 +9,9 @@ import PasslineStore
 public struct TenantBranding: Sendable {
     let database: any SQLDatabase
     let templates: Templates
+    /// Every staff page draws the look: it is read at most every 5 seconds per tenant and
+    /// process, so a change shows here at once and on other processes within 5 seconds.
+    private let looks = BoundedCache<String, (look: Look, readAt: Int64)>(maxCount: 10_000, maxBytes: 10_000 * 256)
 
     public init(database: any SQLDatabase, templates: Templates) {
         self.database = database
@@ -33,10 +36,13 @@ public struct TenantBranding: Sendable {
     public static let maxLogoBytes = 256 * 1024
     public static let maxLogoSide = 1024
 
-    public func look(tenant: String) async throws -> Look {
-        try await database.withConnection { connection in
+    public func look(tenant: String, now: Int64 = WallClock.milliseconds()) async throws -> Look {
+        if let cached = looks.value(for: tenant), now - cached.readAt < 5_000, now >= cached.readAt { return cached.look }
+        let look = try await database.withConnection { connection in
             Self.look(try BrandingRows.get(tenant: tenant, on: connection), name: try TenantRows.name(tenant, on: connection) ?? "")
         }
+        looks.store((look, now), for: tenant, bytes: 256)
+        return look
     }
 
     static func look(_ row: BrandingRows.Row?, name: String) -> Look {
@@ -93,11 +99,13 @@ public struct TenantBranding: Sendable {
     }
 
     private func update(tenant: String, now: Int64, _ change: @escaping @Sendable (inout BrandingRows.Row) -> Void) async throws -> Look {
-        try await database.transaction { connection in
+        let look = try await database.transaction { connection in
             guard let name = try TenantRows.name(tenant, on: connection) else { throw DomainError(.notFound, "Tenant \(tenant) does not exist.") }
             var row = try BrandingRows.get(tenant: tenant, on: connection) ?? .init()
             change(&row)
             return Self.look(try BrandingRows.put(tenant: tenant, row, now: now, on: connection), name: name)
         }
+        looks.store((look, WallClock.milliseconds()), for: tenant, bytes: 256)
+        return look
     }
 }
