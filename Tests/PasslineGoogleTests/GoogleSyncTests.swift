@@ -151,6 +151,27 @@ struct GoogleSyncTests {
         await google.stop()
     }
 
+    @Test("a card's expiry and places mean the same on Android: validTimeInterval, merchantLocations, EXPIRED once past", arguments: TestDatabase.available)
+    func expiryAndPlaces(kind: TestDatabase) async throws {
+        let google = try await GoogleHarness.start(kind)
+        let wallet = try WalletOptions().applying(try #require(try JSONParser.parse(
+            #"{"expirationDate":"2030-01-01T00:00:00Z","locations":[{"latitude":52.52,"longitude":13.405,"relevantText":"Around the corner"}],"maxDistance":200}"#).objectValue))
+        let card = try await google.cards.create(tenant: google.tenant, mode: .live, .init(template: "loyalty", memberID: "G-1", memberName: "Gil", points: 10,
+                                                                                           wallet: wallet))
+        try await google.drain()
+        let object = try #require(google.sim.object(google.objectID(card)))
+        #expect(object["state"] == .string("ACTIVE") && object["validTimeInterval"]?["end"]?["date"] == .string("2030-01-01T00:00:00Z"))
+        #expect(object["merchantLocations"] == .array([.object(JSONObject([("latitude", .double(52.52)), ("longitude", .double(13.405))]))]))
+        // Past its expiry: EXPIRED, as Wallet greys out the Apple pass.
+        let past = try card.wallet.applying(JSONObject([("expirationDate", .string("2020-01-01T00:00:00Z"))]))
+        _ = try await google.cards.change(tenant: google.tenant, mode: .live, serial: card.serialNumber, memberName: nil, fields: nil, voided: nil,
+                                          wallet: past, jobs: google.jobs)
+        try await google.drain()
+        #expect(google.sim.object(google.objectID(card))?["state"] == .string("EXPIRED"))
+        #expect(google.sim.calls().allSatisfy { $0.status < 400 }, "the stand-in, which checks what Google checks, took every call")
+        await google.stop()
+    }
+
     @Test("a campaign step queues one sync per card it changed; every object ends with the new tier", arguments: TestDatabase.available)
     func campaign(kind: TestDatabase) async throws {
         let google = try await GoogleHarness.start(kind)

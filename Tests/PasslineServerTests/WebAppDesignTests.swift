@@ -77,6 +77,7 @@ struct WebAppDesignTests {
         #expect(try await desk.get("/app/templates/\(gold.id)/preview").status == 403)
         let activity = try await manager.get("/app/activity")
         #expect(activity.html.contains("template.uploaded") && activity.html.contains("template.default"))
+        await server.stop()
     }
 
     @Test("branding: colours checked for contrast, a logo checked as a PNG; both head the app and the customer's card page", arguments: TestDatabase.available)
@@ -141,6 +142,7 @@ struct WebAppDesignTests {
         let after = try await server.services.branding.look(tenant: tenant)
         #expect(!after.hasLogo && after.isChosen && after.colors.background == "#7a1f5c")
         #expect(try await manager.get("/app/brand/logo.png").status == 404)
+        await server.stop()
     }
 
     @Test("the program form: tiers with extra points, each milestone's own words (bad ones named), and the card drawn at each stage with them",
@@ -197,5 +199,6 @@ struct WebAppDesignTests {
         #expect(try await manager.post("/app/program", base).status == 303)
         let plain = try #require(try await server.services.cards.programs.inForce(tenant: tenant, mode: .live, at: Int64(Date().timeIntervalSince1970 * 1000))?.program)
         #expect(plain.tiers == nil && plain.tierMultipliers.isEmpty && plain.reminderTexts.isEmpty)
+        await server.stop()
     }
 }

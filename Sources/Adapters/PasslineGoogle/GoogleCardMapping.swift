@@ -59,13 +59,16 @@ public enum GoogleCardMapping {
         }
         let pointsLabel = front.first { $0.key == "points" }?.label ?? "Points"
 
-        let expiration = card.fields["expirationDate"]?.stringValue ?? template.document["expirationDate"]?.stringValue
+        // The same expiry and places as the Apple pass: the card's own, else the template's.
+        let expiration = card.wallet.expiresAt.map(Timestamp.format) ?? template.document["expirationDate"]?.stringValue
         var state = LoyaltyCard.State.active
         if card.voided || preview.voided {
             state = .inactive
         } else if let expiration, let date = ISO8601DateFormatter().date(from: expiration), date <= now {
             state = .expired
         }
+        let places = !card.wallet.locations.isEmpty ? card.wallet.locations
+            : template.document["locations"].flatMap { try? WalletOptions().applying(JSONObject([("locations", $0)])).locations } ?? []
         let barcode = preview.barcode.flatMap { code in
             LoyaltyCard.Barcode.type(applePassFormat: code.format).map { LoyaltyCard.Barcode(type: $0, value: code.message, alternateText: code.altText) }
         }
@@ -73,7 +76,8 @@ public enum GoogleCardMapping {
             objectID: WalletIDs.objectID(issuer: issuer, serial: card.serialNumber), classID: classID, state: state, accountID: card.memberID,
             accountName: card.memberName, points: card.points, pointsLabel: pointsLabel, barcode: barcode, textModules: modules,
             message: message.isEmpty ? nil : TextModule(id: MessageField.key, header: messageField?.label ?? preview.organizationName, body: message),
-            validUntil: state == .active ? expiration : nil
+            validUntil: state == .active ? expiration : nil,
+            locations: places.map { LoyaltyCard.Location(latitude: $0.latitude, longitude: $0.longitude) }
         )
         return Resources(program: program, card: object, tier: tier, message: message,
                          notice: card.fields[CardLook.expiringKey]?.stringValue ?? "")

@@ -87,8 +87,8 @@ struct PartnerAPI<Context: PartnerRequestContext>: Sendable {
         let serial = try context.parameters.require("serial")
         let object = try await RequestBody.object(request, limit: BodyLimit.card)
         var memberName: String?, fields: JSONObject?
-        for key in object.keys where !["memberName", "fields"].contains(key) {
-            throw Problem.invalid(key, "cannot be changed here (memberName and fields can; points change through transactions)")
+        for key in object.keys where !(["memberName", "fields"] + WalletOptions.keys).contains(key) {
+            throw Problem.invalid(key, "cannot be changed here (memberName, fields, \(WalletOptions.keys.joined(separator: ", ")) can; points change through transactions)")
         }
         switch object["memberName"] {
         case nil: break
@@ -104,9 +104,16 @@ struct PartnerAPI<Context: PartnerRequestContext>: Sendable {
             fields = given
         case let other?: throw Problem.invalid("fields", "must be an object, found \(other.typeName)")
         }
-        guard memberName != nil || fields != nil else { throw Problem.invalid("body", "names nothing to change (memberName, fields)") }
+        var wallet: WalletOptions?
+        if object.keys.contains(where: WalletOptions.keys.contains) {
+            let current = try await services.cards.get(tenant: principal.tenant, mode: principal.mode, serial: serial)
+            wallet = try current.wallet.applying(object)
+        }
+        guard memberName != nil || fields != nil || wallet != nil else {
+            throw Problem.invalid("body", "names nothing to change (memberName, fields, \(WalletOptions.keys.joined(separator: ", ")))")
+        }
         let card = try await services.cards.change(tenant: principal.tenant, mode: principal.mode, serial: serial, memberName: memberName, fields: fields,
-                                        voided: nil, jobs: services.jobs)
+                                        voided: nil, wallet: wallet, jobs: services.jobs)
         return JSONResponse.make(.ok, try await json(card))
     }
 
@@ -356,22 +363,29 @@ struct PartnerAPI<Context: PartnerRequestContext>: Sendable {
         case .string(let id)? where !id.isEmpty && id.count <= 64: testClock = id
         case let other?: errors.append(.init("testClock", other.stringValue == nil ? "must be a test clock's id (a string), found \(other.typeName)" : "must be a test clock's id"))
         }
+        var wallet = WalletOptions()
+        do { wallet = try WalletOptions().applying(object) } catch { errors += error.faults.map { .init($0.field, $0.message) } }
         guard errors.isEmpty, let template, let memberID, let memberName, let points else { throw Problem.invalidFields("The card is not valid", errors) }
-        return Cards.NewCard(template: template, memberID: memberID, memberName: memberName, points: points, fields: fields, testClock: testClock)
+        return Cards.NewCard(template: template, memberID: memberID, memberName: memberName, points: points, fields: fields, testClock: testClock,
+                             wallet: wallet)
     }
 
     func json(_ card: Cards.Card) async throws -> JSONValue {
         var links = JSONObject([("applePass", .string(services.cards.applePassLink(card)))])
         if services.googleSaveURL != nil, let google = try await services.cards.googleSaveLink(card) { links["googleSave"] = .string(google) }
         links["page"] = .string(services.cards.pageLink(card))
-        return .object(JSONObject([
+        var object = JSONObject([
             ("serialNumber", .string(card.serialNumber)), ("template", .string(card.templateID)), ("mode", .string(card.mode.rawValue)),
             ("memberId", .string(card.memberID)), ("memberName", .string(card.memberName)), ("points", .int(card.points)),
             ("fields", .object(card.fields)), ("version", .int(card.version)), ("voided", .bool(card.voided)),
             ("links", .object(links)),
             ("createdAt", .string(HTTPDate.iso8601(card.createdAt))), ("updatedAt", .string(HTTPDate.iso8601(card.updatedAt))),
             ("testClock", card.testClock.map(JSONValue.string) ?? .null),
-        ]))
+        ])
+        // The card's own wallet options, each null when the template's apply.
+        let wallet = card.wallet.json
+        for key in WalletOptions.keys { object[key] = wallet[key] ?? .null }
+        return .object(object)
     }
 
     static func json(_ summary: Templates.Summary) -> JSONValue {

@@ -94,14 +94,16 @@ public final class Cards: Sendable {
         public var testClock: String? = nil
         public var fetchedVersion: Int64? = nil
         public var fetchedAt: Int64? = nil
+        /// When the card expires, when and where it is relevant; empty: the template's.
+        public var wallet: WalletOptions = WalletOptions()
 
         /// The card as its next version would be, for building a pass before anything is stored.
         /// Serial number and authentication token stay: Apple forbids changing them.
-        func nextVersion(memberName: String? = nil, fields: JSONObject? = nil, voided: Bool? = nil, updatedAt: Int64) -> Card {
+        func nextVersion(memberName: String? = nil, fields: JSONObject? = nil, voided: Bool? = nil, wallet: WalletOptions? = nil, updatedAt: Int64) -> Card {
             Card(tenant: tenant, serialNumber: serialNumber, templateID: templateID, mode: mode, memberID: memberID,
                  memberName: memberName ?? self.memberName, points: points, fields: fields ?? self.fields, version: version + 1,
                  voided: voided ?? self.voided, publicToken: publicToken, authenticationToken: authenticationToken,
-                 createdAt: createdAt, updatedAt: updatedAt, testClock: testClock)
+                 createdAt: createdAt, updatedAt: updatedAt, testClock: testClock, wallet: wallet ?? self.wallet)
         }
     }
 
@@ -121,9 +123,11 @@ public final class Cards: Sendable {
         public var fields: JSONObject
         /// A test clock for the card to live on (test keys only).
         public var testClock: String?
-        public init(template: String, memberID: String, memberName: String, points: Int64, fields: JSONObject = JSONObject(), testClock: String? = nil) {
+        public var wallet: WalletOptions
+        public init(template: String, memberID: String, memberName: String, points: Int64, fields: JSONObject = JSONObject(), testClock: String? = nil,
+                    wallet: WalletOptions = WalletOptions()) {
             self.template = template; self.memberID = memberID; self.memberName = memberName; self.points = points; self.fields = fields
-            self.testClock = testClock
+            self.testClock = testClock; self.wallet = wallet
         }
     }
 
@@ -154,7 +158,7 @@ public final class Cards: Sendable {
             tenant: tenant, serialNumber: SecureRandom.token(length: 20), templateID: templateID, mode: mode,
             memberID: request.memberID, memberName: request.memberName, points: request.points, fields: fields, version: 1,
             voided: false, publicToken: SecureRandom.token(length: 32), authenticationToken: SecureRandom.token(length: 32),
-            createdAt: now, updatedAt: now, testClock: request.testClock
+            createdAt: now, updatedAt: now, testClock: request.testClock, wallet: request.wallet
         )
         let identity = try await identities.entry(tenant: tenant)
         let pass = try await buildPass(card, identity: identity.identity)
@@ -166,7 +170,8 @@ public final class Cards: Sendable {
             try CardRows.insert(CardRows.NewCard(
                 serialNumber: card.serialNumber, templateID: templateID, mode: mode, memberID: card.memberID, memberName: card.memberName,
                 authenticationToken: card.authenticationToken, publicToken: card.publicToken, fieldsJSON: fieldsJSON, points: card.points,
-                pointsExpireAt: expireAt, pointsReminder: reminder, testClock: request.testClock
+                pointsExpireAt: expireAt, pointsReminder: reminder, testClock: request.testClock,
+                walletJSON: request.wallet.isEmpty ? nil : JSONWriter.string(.object(request.wallet.json))
             ), tenant: tenant, now: now, on: connection)
             try Events.emit(tenant: tenant, mode: mode, now: now, on: connection) {
                 [DomainEvent(.cardCreated, JSONObject([("card", .object(try Events.cardSnapshot(tenant: tenant, serial: card.serialNumber, on: connection)))]))]
@@ -275,10 +280,12 @@ public final class Cards: Sendable {
     /// The new data is checked against the template by building a pass before anything is stored.
     /// - Returns: the card as it is now.
     public func change(tenant: String, mode: CardMode, serial: String, memberName: String?, fields: JSONObject?, voided: Bool?,
-                       jobs: JobQueue, now: Int64 = WallClock.milliseconds()) async throws -> Card {
+                       wallet: WalletOptions? = nil, jobs: JobQueue, now: Int64 = WallClock.milliseconds()) async throws -> Card {
         let current = try await get(tenant: tenant, mode: mode, serial: serial)
-        _ = try await buildPass(current.nextVersion(memberName: memberName, fields: fields, voided: voided, updatedAt: now), identity: identities.identity(tenant: tenant))
-        let change = CardChanges.Change(memberName: memberName, fieldsJSON: fields.map { JSONWriter.string(.object($0)) }, voided: voided)
+        _ = try await buildPass(current.nextVersion(memberName: memberName, fields: fields, voided: voided, wallet: wallet, updatedAt: now),
+                                identity: identities.identity(tenant: tenant))
+        let change = CardChanges.Change(memberName: memberName, fieldsJSON: fields.map { JSONWriter.string(.object($0)) }, voided: voided,
+                                        walletJSON: wallet.map { JSONWriter.string(.object($0.json)) })
         let outcome = try await database.transaction { connection in
             try CardChanges.apply(change, tenant: tenant, mode: mode, serial: serial, now: now, on: connection)
         }
@@ -351,7 +358,9 @@ public final class Cards: Sendable {
         values["memberName"] = .string(card.memberName)
         values["points"] = .int(card.points)
         var data = CardData(serialNumber: card.serialNumber, values: values, authenticationToken: card.authenticationToken,
-                            webServiceURL: "\(publicURL)/passkit/\(card.tenant)", voided: card.voided ? true : nil)
+                            webServiceURL: "\(publicURL)/passkit/\(card.tenant)", voided: card.voided ? true : nil,
+                            expirationDate: card.wallet.expiresAt.map(Timestamp.format))
+        data.passKeys = card.wallet.applePassKeys
         // A test key's card is a real, installable pass: it says so on its front.
         if card.mode == .test { data.marker = "TEST" }
         let cardData = data
@@ -377,7 +386,8 @@ public final class Cards: Sendable {
             publicToken: try row.string("public_token"), authenticationToken: try row.string("authentication_token"),
             createdAt: try row.int("created_at"), updatedAt: try row.int("updated_at"),
             testClock: try row.optionalString("test_clock"),
-            fetchedVersion: try row.optionalInt("fetched_version"), fetchedAt: try row.optionalInt("fetched_at")
+            fetchedVersion: try row.optionalInt("fetched_version"), fetchedAt: try row.optionalInt("fetched_at"),
+            wallet: WalletOptions.stored(try row.optionalString("wallet"))
         )
     }
 }

@@ -11,6 +11,9 @@ public struct CardData: Sendable, Equatable {
     public var voided: Bool?
     /// Sets the pass's `expirationDate` (ISO 8601 with a time zone), overriding the template.
     public var expirationDate: String?
+    /// The card's own values for keys a template may only set as literals (`relevantDate`,
+    /// `relevantDates`, `locations`, `maxDistance`): each replaces the template's.
+    public var passKeys: [String: JSONValue] = [:]
     /// The values for the template's placeholders, by key.
     public var values: [String: JSONValue]
     /// Shown in front of the pass's `logoText` (or as it, when the template has none), on the

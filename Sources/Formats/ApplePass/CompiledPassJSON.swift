@@ -26,7 +26,11 @@ struct CompiledPassJSON: Sendable {
     /// colours, which a card's stage may change).
     let overridable: [String: JSONValue]
 
-    static let overridableKeys = ["voided", "expirationDate"] + StageColors.keys
+    /// Keys a card may set for itself: written by the builder, the card's value or the template's.
+    /// A template gives them as literals only (PassJSONRules refuses placeholders in them: the
+    /// builder writes them whole, and a typed card value is checked where a placeholder's text
+    /// would not be).
+    static let overridableKeys = ["voided", "expirationDate", "relevantDate", "relevantDates", "locations", "maxDistance"] + StageColors.keys
     /// Whether the template has a `logoText` string (a marker goes in front of it); without one
     /// the builder writes a `logoText` of its own for a marked pass.
     let hasLogoText: Bool

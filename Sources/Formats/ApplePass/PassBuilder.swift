@@ -47,6 +47,11 @@ public struct PassBuilder: Sendable {
     /// Renders and signs a pass's pass.json, manifest and signature without zipping them.
     public func render(template: PassTemplate, card: CardData) throws -> Parts {
         try card.validate()
+        for key in template.latin1BarcodeKeys {
+            if case .string(let text)? = card.values[key], let bad = text.unicodeScalars.first(where: { $0.value > 0xFF }) {
+                throw PassError(.invalidCardData, "\(key) \"\(text.prefix(40))\" has \"\(bad)\", which the template's barcode (messageEncoding iso-8859-1) cannot carry; use a template whose barcode says \"utf-8\", or a \(key) in Latin letters.")
+            }
+        }
         var values = card.values
         values["serialNumber"] = .string(card.serialNumber)
         let passJSON = try template.passJSON.render(values: values, marker: card.marker.map { $0 + " · " }) { out in
@@ -84,6 +89,9 @@ public struct PassBuilder: Sendable {
         }
         if let expiration = card.expirationDate.map(JSONValue.string) ?? template.passJSON.overridable["expirationDate"] {
             member("expirationDate", expiration)
+        }
+        for key in ["relevantDate", "relevantDates", "locations", "maxDistance"] {
+            if let value = card.passKeys[key] ?? template.passJSON.overridable[key] { member(key, value) }
         }
         // A card's stage (its `expiryStage` value) picks its colours where the template names them.
         let stage = card.values[StageColors.stageKey]?.stringValue.flatMap { template.stageColors.stages[$0] } ?? [:]

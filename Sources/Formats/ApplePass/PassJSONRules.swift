@@ -15,6 +15,12 @@ public enum PassJSONRules {
 
     public static let styles = ["boardingPass", "coupon", "eventTicket", "generic", "storeCard"]
     public static let fieldLists = ["headerFields", "primaryFields", "secondaryFields", "auxiliaryFields", "backFields"]
+    /// Whether a barcode's `messageEncoding` names ISO 8859-1 (Latin-1), Wallet's usual one.
+    public static func isLatin1(encoding: String?) -> Bool {
+        guard let name = encoding?.lowercased() else { return false }
+        return ["iso-8859-1", "iso_8859-1", "iso8859-1", "latin1", "latin-1", "l1"].contains(name)
+    }
+
     public static let barcodeFormats: Set<String> = ["PKBarcodeFormatQR", "PKBarcodeFormatPDF417", "PKBarcodeFormatAztec", "PKBarcodeFormatCode128"]
     /// Keys the builder writes from the signing identity and the card; a template does not set them.
     public static let builderKeys: Set<String> = ["passTypeIdentifier", "teamIdentifier", "serialNumber", "authenticationToken", "webServiceURL"]
@@ -36,6 +42,15 @@ public enum PassJSONRules {
         let isTemplate = mode == .template
         func hasPlaceholder(_ value: JSONValue?) -> Bool {
             isTemplate && (value?.stringValue?.contains("{{") ?? false)
+        }
+
+        // Keys the builder writes whole: a placeholder in them would ship as its literal text.
+        if isTemplate {
+            for key in ["voided", "expirationDate", "relevantDate", "relevantDates", "locations", "maxDistance"] {
+                if let value = root[key], JSONWriter.string(value).contains("{{") {
+                    error(key, "cannot hold a placeholder: give a literal here, or set the card's own \(key == "voided" ? "state with POST /api/v1/cards/{serial}/void" : "value over the API (expirationDate, relevantDates, locations, maxDistance)")")
+                }
+            }
         }
 
         // formatVersion
@@ -182,6 +197,10 @@ public enum PassJSONRules {
             case .string: break
             case nil: error("\(path).message", "is required")
             case let other?: error("\(path).message", "must be a string, found \(other.typeName)")
+            }
+            if isLatin1(encoding: object["messageEncoding"]?.stringValue), let message = object["message"]?.stringValue, !hasPlaceholder(.string(message)),
+               let bad = message.unicodeScalars.first(where: { $0.value > 0xFF }) {
+                error("\(path).message", "has \"\(bad)\", which the iso-8859-1 messageEncoding cannot carry; use \"utf-8\"")
             }
             switch object["messageEncoding"] {
             case .string(let s) where !s.isEmpty: break

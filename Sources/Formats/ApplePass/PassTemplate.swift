@@ -20,6 +20,9 @@ public final class PassTemplate: Sendable {
     public let assetNames: [String]
     /// The colours of each stage a card can be in (from the template's `stages.json`).
     public let stageColors: StageColors
+    /// Data keys spliced into a barcode whose `messageEncoding` is ISO 8859-1: their values
+    /// must be Latin-1, or the scanner reads something else than the card says.
+    public let latin1BarcodeKeys: Set<String>
 
     let passJSON: CompiledPassJSON
     let assets: PrecompressedEntries
@@ -265,5 +268,16 @@ public final class PassTemplate: Sendable {
         self.assetNames = assets.map(\.name)
         self.stageColors = stageColors
         self.manifestPrefix = prefix
+        self.latin1BarcodeKeys = Self.latin1Keys(document)
+    }
+
+    static func latin1Keys(_ document: JSONObject) -> Set<String> {
+        let barcodes = (document["barcodes"]?.arrayValue ?? []) + (document["barcode"].map { [$0] } ?? [])
+        var keys: Set<String> = []
+        for barcode in barcodes where PassJSONRules.isLatin1(encoding: barcode["messageEncoding"]?.stringValue) {
+            guard let message = barcode["message"]?.stringValue, case .placeholders(let parts)? = try? TemplateText.split(message) else { continue }
+            for case .hole(let placeholder) in parts { keys.insert(placeholder.key) }
+        }
+        return keys
     }
 }

@@ -98,12 +98,21 @@ public struct LoyaltyCard: Sendable, Equatable {
     public var message: TextModule?
     /// ISO 8601 with a time zone: when the card stops being valid.
     public var validUntil: String?
+    /// `merchantLocations`: where Google may notify the holder (at most 10).
+    public var locations: [Location]
+
+    public struct Location: Sendable, Equatable {
+        public let latitude: Double
+        public let longitude: Double
+        public init(latitude: Double, longitude: Double) { self.latitude = latitude; self.longitude = longitude }
+    }
 
     public init(objectID: String, classID: String, state: State, accountID: String, accountName: String, points: Int64, pointsLabel: String,
-                barcode: Barcode?, textModules: [TextModule], message: TextModule?, validUntil: String?) {
+                barcode: Barcode?, textModules: [TextModule], message: TextModule?, validUntil: String?,
+                locations: [Location] = []) {
         self.objectID = objectID; self.classID = classID; self.state = state; self.accountID = accountID; self.accountName = accountName
         self.points = points; self.pointsLabel = pointsLabel; self.barcode = barcode; self.textModules = textModules; self.message = message
-        self.validUntil = validUntil
+        self.validUntil = validUntil; self.locations = Array(locations.prefix(10))
     }
 
     /// How an update should reach the holder.
@@ -156,6 +165,9 @@ public struct LoyaltyCard: Sendable, Equatable {
         }
         if let validUntil {
             object["validTimeInterval"] = .object(JSONObject([("end", .object(JSONObject([("date", .string(validUntil))])))]))
+        }
+        if !locations.isEmpty {
+            object["merchantLocations"] = .array(locations.map { .object(JSONObject([("latitude", .double($0.latitude)), ("longitude", .double($0.longitude))])) })
         }
         if notification.onUpdate { object["notifyPreference"] = .string("notifyOnUpdate") }
         return object

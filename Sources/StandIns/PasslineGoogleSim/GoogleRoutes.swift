@@ -227,6 +227,24 @@ struct GoogleRoutes: Sendable {
             if let preference = resource["notifyPreference"]?.stringValue, !["notifyOnUpdate", "NOTIFY_ON_UPDATE", "NOTIFICATION_SETTINGS_FOR_UPDATES_UNSPECIFIED"].contains(preference) {
                 return "notifyPreference \(preference) is not a NotificationSettingsForUpdates value."
             }
+            if let places = resource["merchantLocations"] {
+                guard let list = places.arrayValue, list.count <= 10 else { return "merchantLocations must be a list of at most 10 MerchantLocation." }
+                for place in list {
+                    func degrees(_ key: String) -> Double? {
+                        switch place[key] { case .int(let i)?: Double(i); case .double(let d)?: d; default: nil }
+                    }
+                    guard let latitude = degrees("latitude"), (-90...90).contains(latitude) else { return "merchantLocations.latitude must be -90.0 through +90.0." }
+                    guard let longitude = degrees("longitude"), (-180...180).contains(longitude) else { return "merchantLocations.longitude must be -180.0 through +180.0." }
+                }
+            }
+            if let interval = resource["validTimeInterval"] {
+                for side in ["start", "end"] {
+                    guard let date = interval[side] else { continue }
+                    guard let text = date["date"]?.stringValue, ISO8601DateFormatter().date(from: text) != nil else {
+                        return "validTimeInterval.\(side).date must be an ISO 8601 extended date and time."
+                    }
+                }
+            }
             for message in resource["messages"]?.arrayValue ?? [] {
                 if let type = message["messageType"]?.stringValue, !["TEXT", "TEXT_AND_NOTIFY", "EXPIRATION_NOTIFICATION"].contains(type) {
                     return "messageType \(type) is not a MessageType value."

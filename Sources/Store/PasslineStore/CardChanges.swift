@@ -10,10 +10,13 @@ public enum CardChanges {
         /// The card's fields as JSON, replacing the old ones.
         public var fieldsJSON: String?
         public var voided: Bool?
-        public init(memberName: String? = nil, fieldsJSON: String? = nil, voided: Bool? = nil) {
+        /// The card's wallet options as JSON, replacing the old ones ("" clears them).
+        public var walletJSON: String?
+        public init(memberName: String? = nil, fieldsJSON: String? = nil, voided: Bool? = nil, walletJSON: String? = nil) {
             self.memberName = memberName
             self.fieldsJSON = fieldsJSON
             self.voided = voided
+            self.walletJSON = walletJSON
         }
     }
 
@@ -24,6 +27,7 @@ public enum CardChanges {
                              on connection: any SQLConnection) throws -> (version: Int64, tag: Int64, pushes: Int) {
         if let name = change.memberName { try TextRules.check(name, field: "memberName", maxLength: 256) }
         if let fields = change.fieldsJSON { try TextRules.check(fields, field: "fields", maxLength: 65_536) }
+        if let wallet = change.walletJSON { try TextRules.check(wallet, field: "wallet options", maxLength: 16_384) }
         guard let current = try connection.first("SELECT voided FROM cards WHERE tenant_id = ? AND serial_number = ? AND mode = ?",
                                                   [.text(tenant), .text(serial), .text(mode.rawValue)]) else {
             throw DomainError(.notFound, "No card \(serial).")
@@ -31,10 +35,10 @@ public enum CardChanges {
         if try current.bool("voided") { throw DomainError(.conflict, "Card \(serial) is voided; it cannot change any more.") }
         let row = try connection.first("""
             UPDATE cards SET version = version + 1, updated_at = ?, member_name = COALESCE(?, member_name),
-                             fields = COALESCE(?, fields), voided = COALESCE(?, voided)
+                             fields = COALESCE(?, fields), voided = COALESCE(?, voided), wallet = COALESCE(?, wallet)
             WHERE tenant_id = ? AND serial_number = ? AND mode = ? RETURNING version
             """, [.int(now), SQLValue(change.memberName), SQLValue(change.fieldsJSON), change.voided.map { SQLValue($0) } ?? .null,
-                  .text(tenant), .text(serial), .text(mode.rawValue)])!
+                  SQLValue(change.walletJSON), .text(tenant), .text(serial), .text(mode.rawValue)])!
         let pushes = try Consequences.write(.singleChange, tenant: tenant, serials: [serial], mode: mode, now: now, on: connection).values.reduce(0, +)
         try Events.cardChanged(tenant: tenant, mode: mode, serial: serial, voided: change.voided == true, now: now, on: connection)
         let tag = try UpdateTags.stamp(tenant: tenant, serial: serial, on: connection)

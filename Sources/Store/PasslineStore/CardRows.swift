@@ -14,9 +14,12 @@ public enum CardRows {
         public var pointsReminder: (daysBefore: Int64, at: Int64)?
         /// The test clock the card lives on (test mode only).
         public var testClock: String?
+        /// The card's wallet options as JSON; nil: the template's.
+        public var walletJSON: String?
         public init(serialNumber: String, templateID: String, mode: CardMode = .live, memberID: String, memberName: String,
                     authenticationToken: String, publicToken: String, fieldsJSON: String = "{}", points: Int64, pointsExpireAt: Int64? = nil,
-                    pointsReminder: (daysBefore: Int64, at: Int64)? = nil, testClock: String? = nil) {
+                    pointsReminder: (daysBefore: Int64, at: Int64)? = nil, testClock: String? = nil, walletJSON: String? = nil) {
+            self.walletJSON = walletJSON
             self.serialNumber = serialNumber; self.templateID = templateID; self.mode = mode; self.memberID = memberID
             self.memberName = memberName; self.authenticationToken = authenticationToken; self.publicToken = publicToken
             self.fieldsJSON = fieldsJSON; self.points = points; self.pointsExpireAt = pointsExpireAt; self.pointsReminder = pointsReminder
@@ -32,11 +35,11 @@ public enum CardRows {
         do {
             try connection.execute("""
                 INSERT INTO cards (tenant_id, serial_number, template_id, mode, member_id, member_name, authentication_token,
-                                   public_token, fields, points, version, update_tag, created_at, updated_at, test_clock)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, ?, ?, ?)
+                                   public_token, fields, points, version, update_tag, created_at, updated_at, test_clock, wallet)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, ?, ?, ?, ?)
                 """, [.text(tenant), .text(card.serialNumber), .text(card.templateID), .text(card.mode.rawValue), .text(card.memberID),
                       .text(card.memberName), .text(card.authenticationToken), .text(card.publicToken), .text(card.fieldsJSON),
-                      .int(card.points), .int(now), .int(now), SQLValue(card.testClock)])
+                      .int(card.points), .int(now), .int(now), SQLValue(card.testClock), SQLValue(card.walletJSON)])
         } catch let error as SQLError where error.code == .uniqueViolation {
             throw DomainError(.conflict, "The tenant has a card with serial number \(card.serialNumber) already.")
         } catch let error as SQLError where error.code == .foreignKeyViolation {

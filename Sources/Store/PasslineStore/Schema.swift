@@ -745,6 +745,13 @@ public enum Schema {
             );
             """
         },
+        Migration(version: 27, name: "a card's wallet options: expiry, relevant dates, places") { _ in
+            """
+            -- Per card, as JSON (WalletOptions): when it expires, when and where it is relevant.
+            -- NULL: the template's.
+            ALTER TABLE cards ADD COLUMN wallet TEXT;
+            """
+        },
     ]
 
     /// SQLite has one writer: a row trigger updates the counts in place.

@@ -1,0 +1,111 @@
+import ApplePass
+import Foundation
+import PasslineJSON
+import PasslineTestSupport
+import PasslineZip
+import Testing
+
+@Suite("A card's expiry, relevant dates and places over the API, in the signed pass")
+struct CardWalletOptionsTests {
+    static func zip(_ files: [String: [UInt8]]) throws -> Data {
+        let writer = try ZipWriter()
+        for (name, bytes) in files.sorted(by: { $0.key < $1.key }) { try writer.add(name, bytes) }
+        return Data(try writer.finish())
+    }
+
+    @Test("set on creation, changed and cleared with PATCH; each in the pass as Apple's reference names it; bad values named, nothing changed",
+          arguments: TestDatabase.available)
+    func overTheAPI(kind: TestDatabase) async throws {
+        let server = try await LiveServer.start(kind)
+        let key = ["Authorization": "Bearer \(server.tenantA.liveKey)"]
+        let files = TestSupport.templateFiles("loyalty")
+        #expect(try await server.send("POST", "/api/v1/templates?name=lumen", bodyData: try Self.zip(files), headers: key.merging(["Content-Type": "application/zip"]) { $1 }).status == 201)
+
+        let created = try await server.send("POST", "/api/v1/cards", body: """
+            {"template":"lumen","memberId":"W-1","memberName":"Wren","points":5,"expirationDate":"2027-03-31T23:59:00+01:00",
+             "relevantDates":[{"date":"2027-01-10T09:00:00Z"},{"startDate":"2027-02-01T08:00:00Z","endDate":"2027-02-01T18:00:00Z"}],
+             "locations":[{"latitude":52.52,"longitude":13.405,"relevantText":"Lumen is around the corner"}],"maxDistance":150}
+            """, headers: key)
+        #expect(created.status == 201, "\(String(decoding: created.body, as: UTF8.self))")
+        let card = try #require(created.json)
+        let serial = try #require(card["serialNumber"] as? String)
+        #expect(card["expirationDate"] as? String == "2027-03-31T22:59:00Z" && card["maxDistance"] as? Int == 150)
+        #expect((card["locations"] as? [[String: Any]])?.first?["relevantText"] as? String == "Lumen is around the corner")
+
+        func passJSON() async throws -> JSONValue {
+            let download = try await server.send("GET", "/api/v1/cards/\(serial)/pass.pkpass", headers: key)
+            let verification = PassVerifier.verify([UInt8](download.body), trustAnchors: [TestSupport.identity.root])
+            #expect(verification.isValid, "\(verification.findings)")
+            return try #require(verification.passJSON)
+        }
+        var pass = try await passJSON()
+        #expect(pass["expirationDate"] == .string("2027-03-31T22:59:00Z"))
+        #expect(pass["relevantDate"] == .string("2027-01-10T09:00:00Z"), "the first date, for iOS before 18")
+        let dates = try #require(pass["relevantDates"]?.arrayValue)
+        #expect(dates.count == 2 && dates[0]["relevantDate"] == .string("2027-01-10T09:00:00Z") && dates[0]["date"] == .string("2027-01-10T09:00:00Z"))
+        #expect(dates[1]["startDate"] == .string("2027-02-01T08:00:00Z") && dates[1]["endDate"] == .string("2027-02-01T18:00:00Z"))
+        #expect(pass["locations"]?.arrayValue?.first?["relevantText"] == .string("Lumen is around the corner") && pass["maxDistance"] == .int(150))
+
+        // PATCH: one key changes, another clears, the rest stay; a new version.
+        let patched = try await server.send("PATCH", "/api/v1/cards/\(serial)", body: #"{"expirationDate":null,"maxDistance":300}"#, headers: key)
+        #expect(patched.status == 200 && patched.json?["version"] as? Int == 2 && patched.json?["expirationDate"] is NSNull, "\(String(decoding: patched.body, as: UTF8.self))")
+        pass = try await passJSON()
+        #expect(pass["expirationDate"] == nil && pass["maxDistance"] == .int(300) && pass["locations"]?.arrayValue?.count == 1)
+
+        // Bad values: each named; the card stays at version 2.
+        for (body, field) in [(#"{"expirationDate":"tomorrow"}"#, "expirationDate"), (#"{"locations":[{"latitude":95,"longitude":0}]}"#, "locations[0].latitude"),
+                              (#"{"relevantDates":[{"startDate":"2027-02-01T18:00:00Z","endDate":"2027-02-01T08:00:00Z"}]}"#, "relevantDates[0].endDate"),
+                              (#"{"maxDistance":-1}"#, "maxDistance"), (#"{"points":9}"#, "points")] {
+            let refused = try await server.send("PATCH", "/api/v1/cards/\(serial)", body: body, headers: key)
+            let fields = (refused.json?["errors"] as? [[String: Any]])?.compactMap { $0["field"] as? String } ?? []
+            #expect(refused.status == 422 && (fields.contains(field) || String(decoding: refused.body, as: UTF8.self).contains(field)), "\(body): \(String(decoding: refused.body, as: UTF8.self))")
+        }
+        let refusedCreate = try await server.send("POST", "/api/v1/cards", body: #"{"template":"lumen","memberId":"W-2","memberName":"X","points":0,"expirationDate":7}"#, headers: key)
+        #expect(refusedCreate.status == 422 && String(decoding: refusedCreate.body, as: UTF8.self).contains("expirationDate"))
+        #expect(try await server.send("GET", "/api/v1/cards/\(serial)", headers: key).json?["version"] as? Int == 2)
+        await server.stop()
+    }
+
+    @Test("a template may not put a placeholder where the builder writes the value whole (it would ship as literal text)")
+    func placeholdersRefused() async throws {
+        let server = try await LiveServer.start(.sqlite)
+        let key = ["Authorization": "Bearer \(server.tenantA.liveKey)", "Content-Type": "application/zip"]
+        for (field, value) in [("expirationDate", "\"{{expiry}}\""), ("voided", "\"{{voided}}\""), ("relevantDate", "\"{{when}}\"")] {
+            var files = TestSupport.templateFiles("loyalty")
+            var text = String(decoding: try #require(files["pass.json"]), as: UTF8.self)
+            text = text.replacingOccurrences(of: "\"formatVersion\": 1,", with: "\"formatVersion\": 1, \"\(field)\": \(value),")
+            files["pass.json"] = Array(text.utf8)
+            let refused = try await server.send("POST", "/api/v1/templates?name=t-\(field.lowercased())", bodyData: try Self.zip(files), headers: key)
+            #expect(refused.status == 422 && String(decoding: refused.body, as: UTF8.self).contains("cannot hold a placeholder"), "\(field): \(String(decoding: refused.body, as: UTF8.self).prefix(400))")
+        }
+        await server.stop()
+    }
+
+    @Test("a barcode's encoding must carry its message: a Chinese member id on an iso-8859-1 barcode is refused naming both, and fits a utf-8 one")
+    func barcodeEncoding() async throws {
+        let server = try await LiveServer.start(.sqlite)
+        let key = ["Authorization": "Bearer \(server.tenantA.liveKey)"]
+        let zipHeaders = key.merging(["Content-Type": "application/zip"]) { $1 }
+        let files = TestSupport.templateFiles("loyalty")
+        #expect(try await server.send("POST", "/api/v1/templates?name=latin", bodyData: try Self.zip(files), headers: zipHeaders).status == 201)
+        let refused = try await server.send("POST", "/api/v1/cards", body: #"{"template":"latin","memberId":"会员-1","memberName":"Li","points":0}"#, headers: key)
+        let text = String(decoding: refused.body, as: UTF8.self)
+        #expect(refused.status == 422 && text.contains("memberId") && text.contains("iso-8859-1"), "\(refused.status) \(text)")
+        #expect(try await server.send("POST", "/api/v1/cards", body: #"{"template":"latin","memberId":"Zoë-1","memberName":"Zoë","points":0}"#, headers: key).status == 201,
+                "Latin-1 letters fit")
+
+        var utf8 = files
+        utf8["pass.json"] = Array(String(decoding: try #require(files["pass.json"]), as: UTF8.self).replacingOccurrences(of: "iso-8859-1", with: "utf-8").utf8)
+        #expect(try await server.send("POST", "/api/v1/templates?name=unicode", bodyData: try Self.zip(utf8), headers: zipHeaders).status == 201)
+        let created = try await server.send("POST", "/api/v1/cards", body: #"{"template":"unicode","memberId":"会员-1","memberName":"Li","points":0}"#, headers: key)
+        #expect(created.status == 201, "\(String(decoding: created.body, as: UTF8.self))")
+
+        // A literal message the encoding cannot carry is refused when the template is uploaded.
+        var literal = files
+        literal["pass.json"] = Array(String(decoding: try #require(files["pass.json"]), as: UTF8.self)
+            .replacingOccurrences(of: #""message": "{{memberId:string}}""#, with: #""message": "会员""#).utf8)
+        let bad = try await server.send("POST", "/api/v1/templates?name=literal", bodyData: try Self.zip(literal), headers: zipHeaders)
+        #expect(bad.status == 422 && String(decoding: bad.body, as: UTF8.self).contains("cannot carry"), "\(String(decoding: bad.body, as: UTF8.self).prefix(300))")
+        await server.stop()
+    }
+}
