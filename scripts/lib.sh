@@ -97,7 +97,7 @@ passline_start_postgres() {
     "${as[@]}" "$bin/initdb" -D "$PASSLINE_PG_DIR/data" -U postgres --auth=trust --no-sync -E UTF8 >"$PASSLINE_PG_DIR/initdb.log" 2>&1 \
         || { cat "$PASSLINE_PG_DIR/initdb.log" >&2; exit 1; }
     "${as[@]}" "$bin/pg_ctl" -D "$PASSLINE_PG_DIR/data" -l "$PASSLINE_PG_DIR/server.log" -w start \
-        -o "-c listen_addresses='' -k $PASSLINE_PG_DIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 -c autovacuum_naptime=5s" >/dev/null \
+        -o "-c listen_addresses='' -k $PASSLINE_PG_DIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=500 -c autovacuum_naptime=5s" >/dev/null \
         || { cat "$PASSLINE_PG_DIR/server.log" >&2; exit 1; }
     PASSLINE_PG_STOP=("${as[@]}" "$bin/pg_ctl" -D "$PASSLINE_PG_DIR/data" -m immediate stop)
     trap 'passline_stop_postgres' EXIT
