@@ -172,6 +172,46 @@ struct GoogleSyncTests {
         await google.stop()
     }
 
+    @Test("a message notifies through addMessage; changing it adds the new one; clearing it, or a text module, clears it on Google too", arguments: TestDatabase.available)
+    func messagesClear(kind: TestDatabase) async throws {
+        let google = try await GoogleHarness.start(kind)
+        let card = try await google.card(points: 10, tier: "Silver")
+        try await google.drain()
+        func added() -> [JSONObject] {
+            google.sim.calls().filter { $0.path.hasSuffix("\(google.objectID(card))/addMessage") }.compactMap { try? JSONParser.parse($0.body).objectValue?["message"]?.objectValue }
+        }
+        func object() -> JSONObject? { google.sim.object(google.objectID(card)) }
+        func bodies() -> [String] { object()?["messages"]?.arrayValue?.compactMap { $0["body"]?.stringValue } ?? [] }
+        #expect(object()?["textModulesData"]?.arrayValue?.contains { $0["body"] == .string("Silver") } == true)
+        #expect(bodies() == ["Welcome to Lumen Rewards."] && object()?["textModulesData"]?.arrayValue?.contains { $0["id"] == .string("news") } == false,
+                "the template's message field is the card's message on Android, not a text module")
+
+        _ = try await google.cards.sendMessage(tenant: google.tenant, mode: .live, serial: card.serialNumber, message: "Double points this week", jobs: google.jobs)
+        try await google.drain()
+        #expect(added().count == 1 && added().last?["messageType"] == .string("TEXT_AND_NOTIFY") && added().last?["body"] == .string("Double points this week"))
+        #expect(bodies() == ["Double points this week"], "on the card once, not twice")
+        // An unrelated change keeps it, without adding it again.
+        try await google.transact(card.serialNumber, 5)
+        try await google.drain()
+        #expect(added().count == 1 && bodies() == ["Double points this week"])
+        _ = try await google.cards.sendMessage(tenant: google.tenant, mode: .live, serial: card.serialNumber, message: "Closed on Monday", jobs: google.jobs)
+        try await google.drain()
+        #expect(added().count == 2 && bodies() == ["Closed on Monday"], "the new message replaces the old: \(bodies())")
+
+        // Clearing the message and the tier: both leave Android too.
+        var fields = try await google.cards.get(tenant: google.tenant, mode: .live, serial: card.serialNumber).fields
+        fields["message"] = nil
+        fields["tier"] = nil
+        _ = try await google.cards.change(tenant: google.tenant, mode: .live, serial: card.serialNumber, memberName: nil, fields: fields, voided: nil, jobs: google.jobs)
+        try await google.drain()
+        let patch = try #require(google.sim.calls().last { $0.method == "PATCH" && $0.path.hasSuffix(google.objectID(card)) })
+        let sent = try #require(JSONParser.parse(patch.body).objectValue)
+        #expect(sent["messages"] == .array([]), "the list is sent whole, so the old message goes; the template's words come back through addMessage, as Apple notifies of them")
+        #expect(bodies() == ["Welcome to Lumen Rewards."] && object()?["textModulesData"]?.arrayValue?.contains { $0["body"] == .string("Silver") } == false, "\(String(describing: object()))")
+        #expect(google.sim.calls().allSatisfy { $0.status < 400 })
+        await google.stop()
+    }
+
     @Test("a campaign step queues one sync per card it changed; every object ends with the new tier", arguments: TestDatabase.available)
     func campaign(kind: TestDatabase) async throws {
         let google = try await GoogleHarness.start(kind)
@@ -244,7 +284,8 @@ struct GoogleSyncTests {
         var messages = added()
         #expect(messages.count == 1 && messages.last?["messageType"] == .string("TEXT_AND_NOTIFY"))
         #expect(messages.last?["body"]?.stringValue?.hasPrefix("100 points expire on ") == true && messages.last?["header"] == .string("Lumen Clinic"))
-        #expect(google.sim.object(google.objectID(card))?["messages"]?.arrayValue?.count == 1)
+        #expect(google.sim.object(google.objectID(card))?["messages"]?.arrayValue?.compactMap { $0["body"]?.stringValue }.filter { $0.contains("points expire") }.count == 1,
+                "the notice once, beside the card's message")
         // The same words again (another change to the card) send nothing new.
         _ = try await google.cards.change(tenant: google.tenant, mode: .live, serial: card.serialNumber, memberName: "Zoë", fields: nil, voided: nil, jobs: google.jobs)
         try await google.drain()

@@ -52,9 +52,15 @@ public enum GoogleCardMapping {
         var modules: [TextModule] = []
         // Front fields other than the points and the name (Google shows those itself).
         for field in front where !["points", "memberName", "name", "balance"].contains(field.key) && !field.value.isEmpty { modules.append(module(field)) }
-        let messageField = preview.backFields.first { $0.key == MessageField.key }
+        // The back field that shows the card's message: the one whose value is the `message`
+        // placeholder, whatever its key (the loyalty template calls it "news").
+        let messageKey = (template.document[template.style]?["backFields"]?.arrayValue ?? []).first { field in
+            let value = field["value"]?.stringValue ?? ""
+            return ["{{\(MessageField.key)}}", "{{\(MessageField.key):", "{{\(MessageField.key)|"].contains { value.contains($0) }
+        }?["key"]?.stringValue ?? MessageField.key
+        let messageField = preview.backFields.first { $0.key == messageKey }
         let message = (messageField?.value ?? "").replacingOccurrences(of: "\u{2060}", with: "")
-        for field in preview.backFields where !sharedKeys.contains(field.key) && field.key != MessageField.key && !field.value.isEmpty {
+        for field in preview.backFields where !sharedKeys.contains(field.key) && field.key != messageKey && !field.value.isEmpty {
             modules.append(module(field))
         }
         let pointsLabel = front.first { $0.key == "points" }?.label ?? "Points"
@@ -75,12 +81,20 @@ public enum GoogleCardMapping {
         let object = LoyaltyCard(
             objectID: WalletIDs.objectID(issuer: issuer, serial: card.serialNumber), classID: classID, state: state, accountID: card.memberID,
             accountName: card.memberName, points: card.points, pointsLabel: pointsLabel, barcode: barcode, textModules: modules,
-            message: message.isEmpty ? nil : TextModule(id: MessageField.key, header: messageField?.label ?? preview.organizationName, body: message),
+            message: message.isEmpty ? nil : TextModule(id: Self.messageID("message", message), header: messageField?.label ?? preview.organizationName, body: message),
             validUntil: state == .active ? expiration : nil,
             locations: places.map { LoyaltyCard.Location(latitude: $0.latitude, longitude: $0.longitude) }
         )
-        return Resources(program: program, card: object, tier: tier, message: message,
-                         notice: card.fields[CardLook.expiringKey]?.stringValue ?? "")
+        var withNotice = object
+        let notice = card.fields[CardLook.expiringKey]?.stringValue ?? ""
+        if !notice.isEmpty { withNotice.notice = TextModule(id: Self.messageID("expiry", notice), header: preview.organizationName, body: notice) }
+        return Resources(program: program, card: withNotice, tier: tier, message: message, notice: notice)
+    }
+
+    /// A message's id on Google: its kind and a digest of its words, so each new text is a new
+    /// message and the same text keeps its id from sync to sync.
+    static func messageID(_ kind: String, _ text: String) -> String {
+        kind + "-" + String(Digest.hex(Digest.sha256(Array(text.utf8))).prefix(16))
     }
 
     /// Which changes reach the holder as a notification: a new expiry notice (a reminder), new

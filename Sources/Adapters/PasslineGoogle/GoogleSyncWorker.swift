@@ -105,7 +105,15 @@ public final class GoogleSyncWorker: Sendable {
                 }
                 if !reserved { (notification, notifiedAt) = (.none, previous.notifiedAt) }
             }
-            let body = resources.card.json(notification: notification)
+            // New words that notify go through addMessage (Google notifies of nothing PATCHed
+            // in), after the object; a new reminder always does, silent once the day's three are
+            // spent. Everything else is in the object's own lists, sent whole.
+            var additions: [(module: TextModule, notify: Bool)] = []
+            if previous != nil {
+                if let notice = resources.card.notice, resources.notice != previous?.notice { additions.append((notice, notification.notice)) }
+                if let message = resources.card.message, notification.message { additions.append((message, true)) }
+            }
+            let body = resources.card.json(notification: notification, withholding: Set(additions.map(\.module.id)))
             let path = "loyaltyObject/\(resources.card.objectID)"
             if previous == nil {
                 do { try await call("POST", "loyaltyObject", body, settings) } catch let error as GoogleAPIError where error.kind == .conflict {
@@ -117,13 +125,9 @@ public final class GoogleSyncWorker: Sendable {
                     try await call("POST", "loyaltyObject", body, settings)
                 }
             }
-            // A new reminder goes as a message of its own, which Google notifies (PATCHing a
-            // message in does not); silent when the day's notifications are spent. The object's
-            // text module carries the words either way.
-            if let previous, !resources.notice.isEmpty, resources.notice != previous.notice {
-                let id = "expiry-" + String(Digest.hex(Digest.sha256(Array(resources.notice.utf8))).prefix(16))
-                try await call("POST", "\(path)/addMessage", LoyaltyCard.addMessage(id: id, header: resources.program.issuerName, body: resources.notice,
-                                                                                   notify: notification.notice), settings)
+            for addition in additions {
+                try await call("POST", "\(path)/addMessage", LoyaltyCard.addMessage(id: addition.module.id, header: addition.module.header,
+                                                                                   body: addition.module.body, notify: addition.notify), settings)
             }
             let state = GoogleSync.ObjectState(objectID: resources.card.objectID, version: card.version, points: card.points, tier: resources.tier,
                                                message: resources.message, notice: resources.notice, notifiedAt: notifiedAt)

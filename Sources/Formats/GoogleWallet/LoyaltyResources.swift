@@ -96,6 +96,8 @@ public struct LoyaltyCard: Sendable, Equatable {
     public var textModules: [TextModule]
     /// The card's current message (the pass's `{{message}}` back field), if it has one.
     public var message: TextModule?
+    /// The words of the card's soonest expiry while a reminder stands.
+    public var notice: TextModule?
     /// ISO 8601 with a time zone: when the card stops being valid.
     public var validUntil: String?
     /// `merchantLocations`: where Google may notify the holder (at most 10).
@@ -119,7 +121,7 @@ public struct LoyaltyCard: Sendable, Equatable {
     public struct Notification: Sendable, Equatable {
         /// `notifyPreference: notifyOnUpdate`: Wallet shows the balance (or tier) change.
         public var onUpdate: Bool
-        /// The message goes as `TEXT_AND_NOTIFY` instead of `TEXT`.
+        /// The new message goes through `addMessage` as `TEXT_AND_NOTIFY`.
         public var message: Bool
         /// A notice added with `addMessage` (a reminder that points expire) goes as `TEXT_AND_NOTIFY`.
         public var notice: Bool
@@ -138,8 +140,12 @@ public struct LoyaltyCard: Sendable, Equatable {
         ])))])
     }
 
-    /// The `LoyaltyObject` resource.
-    public func json(notification: Notification = .none) -> JSONObject {
+    /// The `LoyaltyObject` resource. Its text modules and messages are always sent, empty
+    /// included: a PATCH replaces the lists it names and keeps those it leaves out, so a message
+    /// or module the card no longer has would stay on Android.
+    /// - Parameter withholding: ids of messages left out because they follow through
+    ///   `addMessage`, the only way Google notifies of a message.
+    public func json(notification: Notification = .none, withholding: Set<String> = []) -> JSONObject {
         var object = JSONObject([
             ("id", .string(objectID)),
             ("classId", .string(classID)),
@@ -156,13 +162,11 @@ public struct LoyaltyCard: Sendable, Equatable {
             if let text = barcode.alternateText { code["alternateText"] = .string(text) }
             object["barcode"] = .object(code)
         }
-        if !textModules.isEmpty { object["textModulesData"] = .array(textModules.map { .object($0.json()) }) }
-        if let message {
-            object["messages"] = .array([.object(JSONObject([
-                ("header", .string(message.header)), ("body", .string(message.body)), ("id", .string(WalletIDs.suffix(message.id))),
-                ("messageType", .string(notification.message ? "TEXT_AND_NOTIFY" : "TEXT")),
-            ]))])
-        }
+        object["textModulesData"] = .array(textModules.map { .object($0.json()) })
+        object["messages"] = .array([notice, message].compactMap { $0 }.filter { !withholding.contains($0.id) }.map { module in
+            .object(JSONObject([("header", .string(module.header)), ("body", .string(module.body)), ("id", .string(WalletIDs.suffix(module.id))),
+                                ("messageType", .string("TEXT"))]))
+        })
         if let validUntil {
             object["validTimeInterval"] = .object(JSONObject([("end", .object(JSONObject([("date", .string(validUntil))])))]))
         }
