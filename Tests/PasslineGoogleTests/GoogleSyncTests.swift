@@ -212,6 +212,28 @@ struct GoogleSyncTests {
         await google.stop()
     }
 
+    @Test("the template's languages reach Android: fields, the points label and the names carry translatedValues from its .lproj strings")
+    func translations() async throws {
+        let google = try await GoogleHarness.start(.sqlite)
+        let card = try await google.card(points: 10, tier: "Member")
+        try await google.drain()
+        let object = try #require(google.sim.object(google.objectID(card)))
+        func translated(_ localized: JSONValue?) -> [String: String] {
+            Dictionary(uniqueKeysWithValues: (localized?["translatedValues"]?.arrayValue ?? []).compactMap { entry in
+                entry["language"]?.stringValue.flatMap { language in entry["value"]?.stringValue.map { (language, $0) } }
+            })
+        }
+        #expect(translated(object["loyaltyPoints"]?["localizedLabel"]) == ["de": "PUNKTE"] && object["loyaltyPoints"]?["localizedLabel"]?["defaultValue"]?["language"] == .string("en"))
+        let tier = try #require(object["textModulesData"]?.arrayValue?.first { $0["id"] == .string("tier") })
+        #expect(translated(tier["localizedHeader"]) == ["de": "STATUS"] && translated(tier["localizedBody"]) == ["de": "Mitglied"], "\(tier)")
+        let classID = WalletIDs.classID(issuer: GoogleHarness.issuer, template: card.templateID)
+        let program = try #require(google.sim.loyaltyClass(classID))
+        let terms = try #require(program["textModulesData"]?.arrayValue?.first { $0["id"] == .string("terms") })
+        #expect(translated(terms["localizedBody"])["de"]?.hasPrefix("Punkte haben keinen Barwert") == true)
+        #expect(google.sim.calls().allSatisfy { $0.status < 400 }, "the stand-in checks every LocalizedString")
+        await google.stop()
+    }
+
     @Test("a campaign step queues one sync per card it changed; every object ends with the new tier", arguments: TestDatabase.available)
     func campaign(kind: TestDatabase) async throws {
         let google = try await GoogleHarness.start(kind)

@@ -26,17 +26,30 @@ public enum GoogleCardMapping {
     ///   - template: its template, whose back fields without placeholders go on the class.
     ///   - logoURL: the program logo's public https URL.
     ///   - callbackURL: where Google reports saves and deletions of the class's objects.
+    ///   - translations: the same pass read in each other language it has strings for.
     public static func resources(card: Cards.Card, preview: PassPreview, template: PassTemplate, issuer: String, logoURL: String,
-                                 callbackURL: String? = nil, now: Date = Date()) -> Resources {
+                                 callbackURL: String? = nil, translations: [PassPreview] = [], now: Date = Date()) -> Resources {
         let classID = WalletIDs.classID(issuer: issuer, template: card.templateID)
         let sharedKeys = Set((template.document[template.style]?["backFields"]?.arrayValue ?? []).compactMap { field -> String? in
             guard let key = field["key"]?.stringValue, let value = field["value"], !JSONWriter.string(value).contains("{{") else { return nil }
             return key
         })
-        func module(_ field: PassPreview.Field) -> TextModule { TextModule(id: field.key, header: field.label ?? "", body: field.value) }
+        // A German holder reads German on Android too: each field in each language of the pass.
+        let others = translations.filter { $0.language != nil && $0.language != preview.language }
+        func translated(_ entry: (PassPreview) -> Translations.Entry?) -> Translations {
+            Translations(defaultLanguage: preview.language, entries: others.compactMap(entry))
+        }
+        func allFields(_ pass: PassPreview) -> [PassPreview.Field] {
+            pass.headerFields + pass.primaryFields + pass.secondaryFields + pass.auxiliaryFields + pass.backFields
+        }
+        func module(_ field: PassPreview.Field) -> TextModule {
+            TextModule(id: field.key, header: field.label ?? "", body: field.value, translations: translated { other in
+                allFields(other).first { $0.key == field.key }.map { Translations.Entry(language: other.language ?? "", header: $0.label ?? "", body: $0.value) }
+            })
+        }
 
         let shared = preview.backFields.filter { sharedKeys.contains($0.key) && !$0.value.isEmpty }
-        let program = LoyaltyProgram(
+        var program = LoyaltyProgram(
             classID: classID, issuerName: preview.organizationName, programName: preview.logoText ?? preview.description, logoURL: logoURL,
             // The class is every card's: its colour is the template's, not one card's expiry stage.
             backgroundColor: (template.document["backgroundColor"]?.stringValue.flatMap(PassPreview.color) ?? preview.backgroundColor)
@@ -45,6 +58,7 @@ public enum GoogleCardMapping {
             links: shared.filter { $0.value.hasPrefix("https://") && !$0.value.contains(" ") }.map { Link(id: $0.key, uri: $0.value, description: $0.label ?? $0.value) },
             callbackURL: callbackURL
         )
+        program.nameTranslations = translated { Translations.Entry(language: $0.language ?? "", header: $0.organizationName, body: $0.logoText ?? $0.description) }
 
         let front = preview.headerFields + preview.primaryFields + preview.secondaryFields + preview.auxiliaryFields
         let tierField = front.first { $0.key == "tier" }
@@ -86,6 +100,9 @@ public enum GoogleCardMapping {
             locations: places.map { LoyaltyCard.Location(latitude: $0.latitude, longitude: $0.longitude) }
         )
         var withNotice = object
+        withNotice.pointsLabelTranslations = translated { other in
+            other.primaryFields.first { $0.key == "points" }.map { Translations.Entry(language: other.language ?? "", header: $0.label ?? "") }
+        }
         let notice = card.fields[CardLook.expiringKey]?.stringValue ?? ""
         if !notice.isEmpty { withNotice.notice = TextModule(id: Self.messageID("expiry", notice), header: preview.organizationName, body: notice) }
         return Resources(program: program, card: withNotice, tier: tier, message: message, notice: notice)

@@ -152,10 +152,12 @@ public final class GoogleSyncWorker: Sendable {
     func resources(_ card: Cards.Card, settings: GoogleIssuers.Settings) async throws -> GoogleCardMapping.Resources {
         let pass = try await cards.pass(card)
         let preview = try PassPreview(pkpass: pass)
+        let languages = preview.fileNames.compactMap { $0.hasSuffix(".lproj/pass.strings") ? String($0.dropLast(".lproj/pass.strings".count)) : nil }
+        let translations = try languages.sorted().filter { $0 != preview.language }.map { try PassPreview(pkpass: pass, languages: [$0]) }
         let (_, template, _) = try await cards.templates.load(tenant: card.tenant, idOrName: card.templateID)
         let logo = settings.logoURL ?? "\(cards.publicURL)/t/\(card.templateID)/logo.png"
         return GoogleCardMapping.resources(card: card, preview: preview, template: template, issuer: settings.issuerID, logoURL: logo,
-                                           callbackURL: "\(cards.publicURL)/google/v1/callbacks")
+                                           callbackURL: "\(cards.publicURL)/google/v1/callbacks", translations: translations)
     }
 
     /// Inserts the class, or updates it when the template's look changed since it was sent.

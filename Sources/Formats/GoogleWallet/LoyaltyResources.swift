@@ -13,6 +13,8 @@ public struct LoyaltyProgram: Sendable, Equatable {
     public var links: [Link]
     /// Where Google reports saves and deletions of the class's objects (`callbackOptions.url`).
     public var callbackURL: String?
+    /// The issuer's name (`header`) and the program's (`body`) in other languages.
+    public var nameTranslations = Translations()
 
     public init(classID: String, issuerName: String, programName: String, logoURL: String, backgroundColor: String? = nil,
                 textModules: [TextModule] = [], links: [Link] = [], callbackURL: String? = nil) {
@@ -34,6 +36,8 @@ public struct LoyaltyProgram: Sendable, Equatable {
             ]))),
             ("reviewStatus", .string("UNDER_REVIEW")),
         ])
+        if let localized = nameTranslations.localized(Self.clip(issuerName, 60), \.header) { object["localizedIssuerName"] = .object(localized) }
+        if let localized = nameTranslations.localized(Self.clip(programName, 60), \.body) { object["localizedProgramName"] = .object(localized) }
         if let backgroundColor { object["hexBackgroundColor"] = .string(backgroundColor) }
         if let callbackURL { object["callbackOptions"] = .object(JSONObject([("url", .string(callbackURL))])) }
         if !textModules.isEmpty { object["textModulesData"] = .array(textModules.map { .object($0.json()) }) }
@@ -51,9 +55,41 @@ public struct TextModule: Sendable, Equatable {
     public var id: String
     public var header: String
     public var body: String
-    public init(id: String, header: String, body: String) { self.id = id; self.header = header; self.body = body }
+    /// The header and body in other languages, from the template's `.lproj` strings.
+    public var translations: Translations
+    public init(id: String, header: String, body: String, translations: Translations = Translations()) {
+        self.id = id; self.header = header; self.body = body; self.translations = translations
+    }
     func json() -> JSONObject {
-        JSONObject([("header", .string(header)), ("body", .string(body)), ("id", .string(WalletIDs.suffix(id)))])
+        var object = JSONObject([("header", .string(header)), ("body", .string(body)), ("id", .string(WalletIDs.suffix(id)))])
+        if let localized = translations.localized(header, \.header) { object["localizedHeader"] = .object(localized) }
+        if let localized = translations.localized(body, \.body) { object["localizedBody"] = .object(localized) }
+        return object
+    }
+}
+
+/// What a text reads in other languages: Google's `LocalizedString`, with the pass's default
+/// language as `defaultValue` and each `.lproj` of the template as a `translatedValues` entry.
+public struct Translations: Sendable, Equatable {
+    public struct Entry: Sendable, Equatable {
+        public var language: String
+        public var header: String
+        public var body: String
+        public init(language: String, header: String = "", body: String = "") { self.language = language; self.header = header; self.body = body }
+    }
+    /// The language of the default texts ("en"), nil when the pass has no strings.
+    public var defaultLanguage: String?
+    public var entries: [Entry]
+    public init(defaultLanguage: String? = nil, entries: [Entry] = []) { self.defaultLanguage = defaultLanguage; self.entries = entries }
+
+    /// A `LocalizedString` for `text`, or nil when no language reads differently.
+    public func localized(_ text: String, _ part: KeyPath<Entry, String>) -> JSONObject? {
+        let others = entries.filter { !$0[keyPath: part].isEmpty && $0[keyPath: part] != text }
+        guard let defaultLanguage, !others.isEmpty else { return nil }
+        return JSONObject([
+            ("defaultValue", .object(JSONObject([("language", .string(defaultLanguage)), ("value", .string(text))]))),
+            ("translatedValues", .array(others.map { .object(JSONObject([("language", .string($0.language)), ("value", .string($0[keyPath: part]))])) })),
+        ])
     }
 }
 
@@ -98,6 +134,8 @@ public struct LoyaltyCard: Sendable, Equatable {
     public var message: TextModule?
     /// The words of the card's soonest expiry while a reminder stands.
     public var notice: TextModule?
+    /// The points label in other languages (as `header`).
+    public var pointsLabelTranslations = Translations()
     /// ISO 8601 with a time zone: when the card stops being valid.
     public var validUntil: String?
     /// `merchantLocations`: where Google may notify the holder (at most 10).
@@ -157,6 +195,10 @@ public struct LoyaltyCard: Sendable, Equatable {
                 ("balance", .object(JSONObject([("int", .int(points))]))),
             ]))),
         ])
+        if let localized = pointsLabelTranslations.localized(LoyaltyProgram.clip(pointsLabel, 30), \.header), case .object(var points)? = object["loyaltyPoints"] {
+            points["localizedLabel"] = .object(localized)
+            object["loyaltyPoints"] = .object(points)
+        }
         if let barcode {
             var code = JSONObject([("type", .string(barcode.type)), ("value", .string(barcode.value))])
             if let text = barcode.alternateText { code["alternateText"] = .string(text) }

@@ -195,6 +195,7 @@ struct GoogleRoutes: Sendable {
 
     /// The required fields and value types Google's reference gives; nil when the resource passes.
     static func check(_ resource: JSONObject, kind: Kind, classes: [String: JSONObject]) -> String? {
+        if let problem = checkLocalized(.object(resource), path: "") { return problem }
         switch kind {
         case .loyaltyClass:
             for field in ["id", "issuerName", "reviewStatus"] where resource[field]?.stringValue == nil { return "\(field) is required and must be a string." }
@@ -250,6 +251,34 @@ struct GoogleRoutes: Sendable {
                     return "messageType \(type) is not a MessageType value."
                 }
             }
+        }
+        return nil
+    }
+
+    /// Every `localized…` field is a `LocalizedString`: a `defaultValue` and any
+    /// `translatedValues`, each a `TranslatedString` with a language and a value.
+    static func checkLocalized(_ value: JSONValue, path: String) -> String? {
+        switch value {
+        case .object(let object):
+            for member in object.members {
+                let here = path.isEmpty ? member.key : "\(path).\(member.key)"
+                if member.key.hasPrefix("localized") && member.key != "localizedSpecificId" {
+                    guard case .object(let localized) = member.value else { return "\(here) must be a LocalizedString object." }
+                    for key in localized.keys where !["defaultValue", "translatedValues", "kind"].contains(key) { return "\(here).\(key) is not a LocalizedString field." }
+                    let translated = localized["translatedValues"]?.arrayValue ?? []
+                    for entry in (localized["defaultValue"].map { [$0] } ?? []) + translated {
+                        guard entry["language"]?.stringValue?.isEmpty == false, entry["value"]?.stringValue != nil else {
+                            return "\(here): each TranslatedString needs a language and a value."
+                        }
+                    }
+                    if localized["defaultValue"] == nil && translated.isEmpty { return "\(here) has no value." }
+                } else if let problem = checkLocalized(member.value, path: here) {
+                    return problem
+                }
+            }
+        case .array(let items):
+            for (index, item) in items.enumerated() { if let problem = checkLocalized(item, path: "\(path)[\(index)]") { return problem } }
+        default: break
         }
         return nil
     }
