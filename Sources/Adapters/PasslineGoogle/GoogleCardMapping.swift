@@ -114,9 +114,12 @@ public enum GoogleCardMapping {
         kind + "-" + String(Digest.hex(Digest.sha256(Array(text.utf8))).prefix(16))
     }
 
-    /// Which changes reach the holder as a notification: a new expiry notice (a reminder), new
-    /// messages, and redemptions and tier changes, within Google's three per pass per day,
-    /// spent in that order. The first sync never notifies.
+    /// Which changes reach the holder as a notification, as on an iPhone (where every balance
+    /// change notifies through its `changeMessage`): a new expiry notice (a reminder), a new
+    /// message, and any change of the balance (earn or redemption) or tier. Google allows three
+    /// per pass per day: reminders and messages may take all three; balance and tier changes
+    /// stop at two, so the day's last one is kept for a reminder or message. The first sync never
+    /// notifies.
     public static func notification(previous: GoogleSync.ObjectState?, points: Int64, tier: String, message: String, notice: String = "",
                                      now: Int64) -> (LoyaltyCard.Notification, notifiedAt: [Int64]) {
         guard let previous else { return (.none, []) }
@@ -129,7 +132,7 @@ public enum GoogleCardMapping {
         if !message.isEmpty && message != previous.message && recent.count < 3 {
             notification.message = true
             recent.append(now)
-        } else if (points < previous.points || (!tier.isEmpty && tier != previous.tier)) && recent.count < 3 {
+        } else if (points != previous.points || (!tier.isEmpty && tier != previous.tier)) && recent.count < 2 {
             notification.onUpdate = true
             recent.append(now)
         }
