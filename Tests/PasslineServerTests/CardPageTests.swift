@@ -3,6 +3,7 @@ import Foundation
 @testable import PasslineServer
 import PasslineWebApp
 import PasslineTestSupport
+import PasslineZip
 import Testing
 
 @Suite("The card's public page and its QR codes, over HTTP")
@@ -63,6 +64,37 @@ struct CardPageTests {
         #expect(String(decoding: unknown.body, as: UTF8.self).contains("not valid"))
         #expect(try await server.send("GET", "/c/not-a-real-token/logo.png").status == 404)
         await server.stop()
+    }
+
+    @Test("the official badges from PASSLINE_BADGES_DIR replace the look-alike buttons; a bad badge file stops the start naming it")
+    func officialBadges() async throws {
+        let folder = TestSupport.temporaryFolder()
+        let svg = Array(#"<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="110" height="40"><text y="20">Add to Apple Wallet</text></svg>"#.utf8)
+        TestSupport.write(svg, to: folder.appendingPathComponent("apple.svg"))
+        let badges = try ServerConfiguration.resolve(listen: "127.0.0.1:0", environment: ["PASSLINE_BADGES_DIR": folder.path]).badges
+        #expect(badges.apple?.file == "apple.svg" && badges.google == nil)
+        let server = try await LiveServer.start(.sqlite) { $0.badges = badges }
+        let key = ["Authorization": "Bearer \(server.tenantA.liveKey)"]
+        let writer = try ZipWriter()
+        for (name, bytes) in TestSupport.templateFiles("loyalty") { try writer.add(name, bytes) }
+        _ = try await server.send("POST", "/api/v1/templates?name=lumen", bodyData: Data(try writer.finish()), headers: key)
+        let created = try await server.send("POST", "/api/v1/cards", body: #"{"template":"lumen","memberId":"M","memberName":"N","points":1}"#, headers: key)
+        let page = String(try #require((created.json?["links"] as? [String: String])?["page"]).dropFirst("https://cards.example.com".count))
+        let html = String(decoding: try await server.send("GET", page).body, as: UTF8.self)
+        #expect(html.contains(#"<img src="../badges/apple.svg" alt="Add to Apple Wallet">"#) && html.contains("button apple badge"), "\(html.suffix(2500))")
+        let served = try await server.send("GET", "/badges/apple.svg")
+        #expect(served.status == 200 && Array(served.body) == svg && served.contentType == "image/svg+xml")
+        #expect(try await server.send("GET", "/badges/google.svg").status == 404)
+        #expect(try await server.send("GET", "/badges/..%2Fpassline.sqlite").status == 404)
+        await server.stop()
+
+        // Start-up refuses what is not a badge, naming the file.
+        TestSupport.write(Array("GIF89a".utf8), to: folder.appendingPathComponent("google.png"))
+        #expect {
+            try ServerConfiguration.resolve(listen: "127.0.0.1:0", environment: ["PASSLINE_BADGES_DIR": folder.path])
+        } throws: { "\($0)".contains("google.png is not a PNG") }
+        let empty = TestSupport.temporaryFolder()
+        #expect { try ServerConfiguration.resolve(listen: "127.0.0.1:0", environment: ["PASSLINE_BADGES_DIR": empty.path]) } throws: { "\($0)".contains("neither") }
     }
 
     @Test("the visitor's platform decides which button comes first")

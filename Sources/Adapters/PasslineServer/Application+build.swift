@@ -55,7 +55,7 @@ public func buildRouter(services: Services, configuration: ServerConfiguration,
     router.get("openapi.json") { _, _ in
         Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: openAPI)))
     }
-    PublicCardRoutes<PasslineRequestContext>(cards: services.cards, branding: services.branding, googleSaveURL: services.googleSaveURL, limits: publicLimits).addRoutes(to: router)
+    PublicCardRoutes<PasslineRequestContext>(cards: services.cards, branding: services.branding, badges: configuration.badges, googleSaveURL: services.googleSaveURL, limits: publicLimits).addRoutes(to: router)
     // Sign-in attempts per address (lockout per account stops guessing one password; this
     // stops spraying many accounts).
     let signIns = RateLimiter(burst: configuration.signInBurst, perSecond: configuration.signInPerSecond)

@@ -8,6 +8,7 @@ import PasslineWebApp
 struct PublicCardRoutes<Context: SourceAwareRequestContext>: Sendable {
     let cards: Cards
     let branding: TenantBranding
+    let badges: WalletBadges
     let googleSaveURL: (@Sendable (Cards.Card) async throws -> String)?
     let limits: PublicLimits
 
@@ -19,6 +20,7 @@ struct PublicCardRoutes<Context: SourceAwareRequestContext>: Sendable {
         card.get(":token/logo.png", use: image)
         card.get(":token/strip.png", use: image)
         card.get(":token/brand.png", use: brandLogo)
+        router.get("badges/:file", use: badge)
         router.group("t").add(middleware: PublicLimitMiddleware<Context>(limits: limits, cardParameter: "template")).get(":template/logo.png", use: templateLogo)
     }
 
@@ -91,6 +93,7 @@ struct PublicCardRoutes<Context: SourceAwareRequestContext>: Sendable {
             pageURL: cards.pageLink(card),
             logoPath: hasLogo ? "\(token)/logo.png?v=\(card.version)" : nil, stripPath: hasStrip ? "\(token)/strip.png?v=\(card.version)" : nil,
             platform: platform,
+            badges: .init(apple: badges.apple.map { "../badges/\($0.file)" }, google: badges.google.map { "../badges/\($0.file)" }),
             brand: look.isChosen ? CardPage.Brand(name: look.name, background: look.colors.background, text: look.colors.text,
                                                   logoPath: look.hasLogo ? "\(token)/brand.png?v=\(look.version)" : nil) : nil
         )
@@ -108,6 +111,14 @@ struct PublicCardRoutes<Context: SourceAwareRequestContext>: Sendable {
         // The page links each version's images under their own URL, so they can be cached for long.
         return Response(status: .ok, headers: [.contentType: "image/png", .cacheControl: "public, max-age=86400"],
                         body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    /// An official wallet badge the operator provided.
+    @Sendable func badge(_ request: Request, context: Context) async throws -> Response {
+        guard let badge = badges.badge(file: try context.parameters.require("file")) else { throw Problem.notFound("No such badge.") }
+        return Response(status: .ok, headers: [.contentType: badge.contentType, .cacheControl: "public, max-age=86400", .xContentTypeOptions: "nosniff",
+                                               .contentSecurityPolicy: "default-src 'none'; style-src 'unsafe-inline'"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: badge.bytes)))
     }
 
     /// The business's own logo, for the bar above the card.

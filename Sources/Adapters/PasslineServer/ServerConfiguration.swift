@@ -25,6 +25,8 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var publicCardPerSecond = 5.0
     /// Bearer token `/metrics` requires; nil serves it to loopback clients only.
     public var metricsToken: String?
+    /// The official wallet badges from `PASSLINE_BADGES_DIR`; none: the card page's look-alikes.
+    public var badges = WalletBadges()
 
     public struct Invalid: Error, CustomStringConvertible, Sendable {
         public let description: String
@@ -59,6 +61,9 @@ public struct ServerConfiguration: Sendable, Equatable {
         }
         var configuration = ServerConfiguration(host: host, port: port, publicURL: publicURL, adminToken: admin)
         configuration.metricsToken = metrics
+        if let directory = environment["PASSLINE_BADGES_DIR"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            configuration.badges = try WalletBadges.load(directory: directory)
+        }
         // Apple's web service and the public links: PER_SECOND/BURST per source address (a card
         // gets a tenth of it), or off (a load test from one address).
         if let text = environment["PASSLINE_PUBLIC_RATE_LIMIT"].flatMap({ $0.isEmpty ? nil : $0 }) {

@@ -41,9 +41,18 @@ public struct CardPage: Sendable {
     let brand: Brand?
     /// Only the card, for the staff app's previews: no buttons, no link to pass on.
     let cardOnly: Bool
+    /// Paths of the official badges, when the operator provided them.
+    let badges: Badges
+
+    public struct Badges: Sendable {
+        public let apple: String?
+        public let google: String?
+        public init(apple: String? = nil, google: String? = nil) { self.apple = apple; self.google = google }
+    }
 
     public init(preview: PassPreview, applePassURL: String, googleSaveURL: String?, pageURL: String, logoPath: String?, stripPath: String?,
-                platform: Platform, brand: Brand? = nil, cardOnly: Bool = false) {
+                platform: Platform, badges: Badges = Badges(), brand: Brand? = nil, cardOnly: Bool = false) {
+        self.badges = badges
         self.preview = preview; self.applePassURL = applePassURL; self.googleSaveURL = googleSaveURL; self.pageURL = pageURL
         self.logoPath = logoPath; self.stripPath = stripPath; self.platform = platform; self.brand = brand; self.cardOnly = cardOnly
     }
@@ -93,13 +102,17 @@ public struct CardPage: Sendable {
         if preview.voided {
             body += "<p class=\"voided\" role=\"status\">This card has been voided and can no longer be used or added to a wallet.</p>\n"
         } else {
+            // The brands' official badges where the operator provided them, else look-alikes.
+            func content(_ badge: String?, _ wallet: String) -> String {
+                badge.map { "<img src=\"\(Self.escape($0))\" alt=\"Add to \(wallet)\">" } ?? "<span class=\"small\">Add to</span> \(wallet)"
+            }
             var buttons = [
-                "<a class=\"button apple\" id=\"add-to-apple-wallet\" href=\"\(Self.escape(applePassURL))\" type=\"application/vnd.apple.pkpass\">"
-                    + "<span class=\"small\">Add to</span> Apple Wallet</a>",
+                "<a class=\"button apple\(badges.apple == nil ? "" : " badge")\" id=\"add-to-apple-wallet\" href=\"\(Self.escape(applePassURL))\" type=\"application/vnd.apple.pkpass\">"
+                    + "\(content(badges.apple, "Apple Wallet"))</a>",
             ]
             if let googleSaveURL {
-                let google = "<a class=\"button google\" id=\"add-to-google-wallet\" href=\"\(Self.escape(googleSaveURL))\">"
-                    + "<span class=\"small\">Add to</span> Google Wallet</a>"
+                let google = "<a class=\"button google\(badges.google == nil ? "" : " badge")\" id=\"add-to-google-wallet\" href=\"\(Self.escape(googleSaveURL))\">"
+                    + "\(content(badges.google, "Google Wallet"))</a>"
                 if platform == .android { buttons.insert(google, at: 0) } else { buttons.append(google) }
             }
             body += "<nav class=\"buttons\" aria-label=\"Add this card to your wallet\">\n\(buttons.joined(separator: "\n"))\n</nav>\n"
@@ -155,6 +168,8 @@ public struct CardPage: Sendable {
             .button { display: block; width: 100%; max-width: 280px; min-height: 48px; padding: 10px 16px; border-radius: 10px; background: #000; color: #fff;
                       text-align: center; text-decoration: none; font-size: 19px; font-weight: 500; border: 1px solid #a6a6a6; }
             .button .small { display: block; font-size: 11px; font-weight: 400; }
+            .button.badge { background: none; border: 0; padding: 0; min-height: 0; width: auto; }
+            .button.badge img { display: block; height: 48px; width: auto; }
             .voided { background: #fde8e8; color: #8a1c1c; border-radius: 10px; padding: 12px; margin: 20px 0; font-weight: 600; }
             details { margin: 16px 0; }
             dt { font-size: 12px; font-weight: 600; text-transform: uppercase; opacity: .7; margin-top: 10px; }
