@@ -21,6 +21,27 @@ struct TemplateTests {
         #expect(template.assetNames.contains("de.lproj/pass.strings"))
     }
 
+    @Test("Google's artwork: a square google/logo.png of 660 pixels or more and a wide google/hero.png, kept out of the pass; others named")
+    func googleArtwork() throws {
+        let files = TestSupport.templateFiles("loyalty")
+        let template = try PassTemplate(name: "loyalty", files: files)
+        #expect(template.googleImages == ["google/logo.png", "google/hero.png"])
+        #expect(!template.assetNames.contains { $0.hasPrefix("google/") }, "never in the pass")
+        let appleLogo = try #require(files["logo@3x.png"]), square = try #require(files["google/logo.png"]), hero = try #require(files["google/hero.png"])
+        for (path, bytes, reason) in [("google/logo.png", appleLogo, "square"), ("google/logo.png", try #require(files["icon@3x.png"]), "660"),
+                                      ("google/hero.png", square, "wide banner"), ("google/banner.png", hero, "not Google artwork"),
+                                      ("google/logo.png", Array(square.prefix(100)), "PNG")] {
+            var edited = files
+            edited[path] = bytes
+            #expect {
+                try PassTemplate(name: "loyalty", files: edited)
+            } throws: { error in
+                guard let error = error as? PassError else { return false }
+                return error.findings.contains { $0.file == path && $0.message.contains(reason) }
+            }
+        }
+    }
+
     @Test("the membership template is a generic pass with a thumbnail")
     func membership() throws {
         let template = try PassTemplate.load(folder: TestSupport.template("membership"))
@@ -48,8 +69,8 @@ struct TemplateTests {
             for (name, bytes) in files { try writer.add(prefix + name, bytes) }
             if !prefix.isEmpty { try writer.add("__MACOSX/._pass.json", [0]) }
             let template = try PassTemplate.load(name: "uploaded", zip: try writer.finish())
-            // Every file but pass.json and stages.json (the template's, not the pass's) goes into the pass.
-            #expect(template.assetNames.count == files.count - 2 && template.stageColors.stages.count == 2)
+            // Every file but pass.json, stages.json and google/ (the template's, not the pass's) goes into the pass.
+            #expect(template.assetNames.count == files.count - 4 && template.stageColors.stages.count == 2 && template.googleImages.count == 2)
         }
         #expect { try PassTemplate.load(name: "x", zip: Array("no".utf8)) } throws: { ($0 as? PassError)?.code == .invalidTemplate }
     }

@@ -113,6 +113,10 @@ struct GoogleSyncTests {
         let program = try #require(google.sim.loyaltyClass(classID))
         #expect(program["reviewStatus"] == .string("UNDER_REVIEW"))
         #expect(program["programLogo"]?["sourceUri"]?["uri"] == .string("https://cards.example.com/t/\(card.templateID)/logo.png"))
+        #expect(program["heroImage"]?["sourceUri"]?["uri"] == .string("https://cards.example.com/t/\(card.templateID)/hero.png"), "the template's wide banner")
+        // The program logo Google fetches is the template's square one, not the pass's wordmark.
+        #expect(try await google.cards.templates.logo(templateID: card.templateID) == TestSupport.templateFiles("loyalty")["google/logo.png"])
+        #expect(try await google.cards.templates.hero(templateID: card.templateID) == TestSupport.templateFiles("loyalty")["google/hero.png"])
         let object = try #require(google.sim.object(google.objectID(card)))
         #expect(object["loyaltyPoints"]?["balance"]?["int"] == .int(100))
         #expect(object["accountName"] == .string("Zoë \"Z\" 🌸") && object["accountId"] == .string(.init(card.memberID)))

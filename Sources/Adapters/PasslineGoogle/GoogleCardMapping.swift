@@ -26,9 +26,10 @@ public enum GoogleCardMapping {
     ///   - template: its template, whose back fields without placeholders go on the class.
     ///   - logoURL: the program logo's public https URL.
     ///   - callbackURL: where Google reports saves and deletions of the class's objects.
+    ///   - heroURL: the public URL of the template's `google/hero.png`, used when it has one.
     ///   - translations: the same pass read in each other language it has strings for.
     public static func resources(card: Cards.Card, preview: PassPreview, template: PassTemplate, issuer: String, logoURL: String,
-                                 callbackURL: String? = nil, translations: [PassPreview] = [], now: Date = Date()) -> Resources {
+                                 heroURL: String? = nil, callbackURL: String? = nil, translations: [PassPreview] = [], now: Date = Date()) -> Resources {
         let classID = WalletIDs.classID(issuer: issuer, template: card.templateID)
         let sharedKeys = Set((template.document[template.style]?["backFields"]?.arrayValue ?? []).compactMap { field -> String? in
             guard let key = field["key"]?.stringValue, let value = field["value"], !JSONWriter.string(value).contains("{{") else { return nil }
@@ -58,6 +59,7 @@ public enum GoogleCardMapping {
             links: shared.filter { $0.value.hasPrefix("https://") && !$0.value.contains(" ") }.map { Link(id: $0.key, uri: $0.value, description: $0.label ?? $0.value) },
             callbackURL: callbackURL
         )
+        program.heroURL = template.googleImages.contains("google/hero.png") ? heroURL : nil
         program.nameTranslations = translated { Translations.Entry(language: $0.language ?? "", header: $0.organizationName, body: $0.logoText ?? $0.description) }
 
         let front = preview.headerFields + preview.primaryFields + preview.secondaryFields + preview.auxiliaryFields

@@ -157,7 +157,7 @@ public final class GoogleSyncWorker: Sendable {
         let (_, template, _) = try await cards.templates.load(tenant: card.tenant, idOrName: card.templateID)
         let logo = settings.logoURL ?? "\(cards.publicURL)/t/\(card.templateID)/logo.png"
         return GoogleCardMapping.resources(card: card, preview: preview, template: template, issuer: settings.issuerID, logoURL: logo,
-                                           callbackURL: "\(cards.publicURL)/google/v1/callbacks", translations: translations)
+                                           heroURL: "\(cards.publicURL)/t/\(card.templateID)/hero.png", callbackURL: "\(cards.publicURL)/google/v1/callbacks", translations: translations)
     }
 
     /// Inserts the class, or updates it when the template's look changed since it was sent.

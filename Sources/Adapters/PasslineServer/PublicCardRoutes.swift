@@ -22,6 +22,7 @@ struct PublicCardRoutes<Context: SourceAwareRequestContext>: Sendable {
         card.get(":token/brand.png", use: brandLogo)
         router.get("badges/:file", use: badge)
         router.group("t").add(middleware: PublicLimitMiddleware<Context>(limits: limits, cardParameter: "template")).get(":template/logo.png", use: templateLogo)
+        router.group("t").add(middleware: PublicLimitMiddleware<Context>(limits: limits, cardParameter: "template")).get(":template/hero.png", use: templateLogo)
     }
 
     @Sendable func pass(_ request: Request, context: Context) async throws -> Response {
@@ -53,10 +54,13 @@ struct PublicCardRoutes<Context: SourceAwareRequestContext>: Sendable {
         }
     }
 
-    /// A template's logo, public: Google Wallet fetches the program logo from a URL itself.
+    /// A template's logo or hero image, public: Google Wallet fetches them from a URL itself.
     @Sendable func templateLogo(_ request: Request, context: Context) async throws -> Response {
         let template = try context.parameters.require("template")
-        guard let bytes = try await cards.templates.logo(templateID: template) else { throw Problem.notFound("No logo for template \(template).") }
+        let hero = request.uri.path.hasSuffix("/hero.png")
+        guard let bytes = try await (hero ? cards.templates.hero(templateID: template) : cards.templates.logo(templateID: template)) else {
+            throw Problem.notFound("No \(hero ? "hero image" : "logo") for template \(template).")
+        }
         return Response(status: .ok, headers: [.contentType: "image/png", .cacheControl: "public, max-age=3600"],
                         body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }

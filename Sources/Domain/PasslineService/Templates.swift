@@ -149,13 +149,21 @@ public final class Templates: Sendable {
         return (id, template, createdAt)
     }
 
-    /// The template's logo (the @2x one when it has it), by template id alone: logos are public.
+    /// The template's logo for Google, by template id alone (logos are public): its square
+    /// `google/logo.png`, else the pass's own (the @2x one when it has it).
     public func logo(templateID: String) async throws -> [UInt8]? {
         try await database.withConnection { connection in
-            let rows = try connection.query("SELECT path, content FROM template_assets WHERE template_id = ? AND path IN ('logo@2x.png', 'logo.png')",
+            let rows = try connection.query("SELECT path, content FROM template_assets WHERE template_id = ? AND path IN ('google/logo.png', 'logo@2x.png', 'logo.png')",
                                             [.text(templateID)])
             let byPath = Dictionary(try rows.map { (try $0.string("path"), try $0.blob("content")) }, uniquingKeysWith: { a, _ in a })
-            return byPath["logo@2x.png"] ?? byPath["logo.png"]
+            return byPath["google/logo.png"] ?? byPath["logo@2x.png"] ?? byPath["logo.png"]
+        }
+    }
+
+    /// The template's wide banner for Google (`google/hero.png`), if it has one.
+    public func hero(templateID: String) async throws -> [UInt8]? {
+        try await database.withConnection { connection in
+            try connection.first("SELECT content FROM template_assets WHERE template_id = ? AND path = 'google/hero.png'", [.text(templateID)])?.blob("content")
         }
     }
 

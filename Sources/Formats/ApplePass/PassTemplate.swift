@@ -20,6 +20,9 @@ public final class PassTemplate: Sendable {
     public let assetNames: [String]
     /// The colours of each stage a card can be in (from the template's `stages.json`).
     public let stageColors: StageColors
+    /// Google Wallet's own images the template has (`google/logo.png`, `google/hero.png`):
+    /// stored with it, never in the pass.
+    public let googleImages: Set<String>
     /// Data keys spliced into a barcode whose `messageEncoding` is ISO 8859-1: their values
     /// must be Latin-1, or the scanner reads something else than the card says.
     public let latin1BarcodeKeys: Set<String>
@@ -129,6 +132,7 @@ public final class PassTemplate: Sendable {
         var assets: [(name: String, bytes: [UInt8])] = []
         var images: [String: (image: PassImageName, size: PNGInfo)] = [:]
         var stageColors = StageColors()
+        var googleImages: Set<String> = []
         if let stages = files["stages.json"] {
             do { stageColors = try StageColors(parsing: stages) } catch { findings += error.findings }
         }
@@ -144,6 +148,11 @@ public final class PassTemplate: Sendable {
             let fileName = parts.last!
             if parts.count == 1 && (fileName == "manifest.json" || fileName == "signature") {
                 caution(path, "is made when each pass is built; the template's copy is left out")
+                continue
+            }
+            // Google Wallet's own artwork: checked here, kept out of the pass.
+            if parts.count == 2 && parts[0] == "google" {
+                if let problem = Self.googleImageProblem(fileName, bytes) { fault(path, problem) } else { googleImages.insert(path) }
                 continue
             }
             let inLocale = parts.count == 2 && parts[0].hasSuffix(".lproj") && parts[0].count > 6
@@ -269,6 +278,26 @@ public final class PassTemplate: Sendable {
         self.stageColors = stageColors
         self.manifestPrefix = prefix
         self.latin1BarcodeKeys = Self.latin1Keys(document)
+        self.googleImages = googleImages
+    }
+
+    /// Google's program logo is square and shown in a circle (at least 660×660 pixels); its hero
+    /// image is a wide banner (Google recommends 1032×336). Nil when the file is fine.
+    static func googleImageProblem(_ name: String, _ bytes: [UInt8]) -> String? {
+        guard name == "logo.png" || name == "hero.png" else {
+            return "is not Google artwork Passline uses (google/logo.png, square, and google/hero.png, wide)"
+        }
+        let image: PNGChecker.Image
+        do { image = try PNGChecker.check(bytes) } catch { return "is not a valid PNG image: it \(error)" }
+        if name == "logo.png" {
+            if image.width != image.height { return "is \(image.width)×\(image.height); Google's program logo must be square (it is shown in a circle)" }
+            if image.width < 660 { return "is \(image.width)×\(image.height); Google asks for at least 660×660 pixels" }
+            if image.width > 2_048 { return "is \(image.width)×\(image.height); 660 to 2048 pixels a side is plenty" }
+        } else {
+            if image.width < 1_032 / 2 || image.width < image.height * 2 { return "is \(image.width)×\(image.height); a hero image is a wide banner (Google recommends 1032×336)" }
+            if image.width > 3_096 { return "is \(image.width)×\(image.height); at most 3096 pixels wide" }
+        }
+        return nil
     }
 
     static func latin1Keys(_ document: JSONObject) -> Set<String> {

@@ -15,6 +15,8 @@ public struct LoyaltyProgram: Sendable, Equatable {
     public var callbackURL: String?
     /// The issuer's name (`header`) and the program's (`body`) in other languages.
     public var nameTranslations = Translations()
+    /// A public https URL of the class's wide banner (`heroImage`), when the template has one.
+    public var heroURL: String?
 
     public init(classID: String, issuerName: String, programName: String, logoURL: String, backgroundColor: String? = nil,
                 textModules: [TextModule] = [], links: [Link] = [], callbackURL: String? = nil) {
@@ -38,6 +40,14 @@ public struct LoyaltyProgram: Sendable, Equatable {
         ])
         if let localized = nameTranslations.localized(Self.clip(issuerName, 60), \.header) { object["localizedIssuerName"] = .object(localized) }
         if let localized = nameTranslations.localized(Self.clip(programName, 60), \.body) { object["localizedProgramName"] = .object(localized) }
+        if let heroURL {
+            object["heroImage"] = .object(JSONObject([
+                ("sourceUri", .object(JSONObject([("uri", .string(heroURL))]))),
+                ("contentDescription", .object(JSONObject([
+                    ("defaultValue", .object(JSONObject([("language", .string("en-US")), ("value", .string(Self.clip(programName, 60)))]))),
+                ]))),
+            ]))
+        }
         if let backgroundColor { object["hexBackgroundColor"] = .string(backgroundColor) }
         if let callbackURL { object["callbackOptions"] = .object(JSONObject([("url", .string(callbackURL))])) }
         if !textModules.isEmpty { object["textModulesData"] = .array(textModules.map { .object($0.json()) }) }

@@ -208,6 +208,12 @@ struct GoogleRoutes: Sendable {
             guard logo.hasPrefix("https://") || logo.hasPrefix("http://127.0.0.1") || logo.hasPrefix("http://localhost") else {
                 return "programLogo.sourceUri.uri must be a public https URL."
             }
+            if let hero = resource["heroImage"] {
+                let uri = hero["sourceUri"]?["uri"]?.stringValue ?? ""
+                guard uri.hasPrefix("https://") || uri.hasPrefix("http://127.0.0.1") || uri.hasPrefix("http://localhost") else {
+                    return "heroImage.sourceUri.uri must be a public https URL."
+                }
+            }
             if let color = resource["hexBackgroundColor"]?.stringValue, !(color.count == 7 && color.hasPrefix("#")) { return "hexBackgroundColor must be #rrggbb." }
         case .loyaltyObject:
             for field in ["id", "classId", "state"] where resource[field]?.stringValue == nil { return "\(field) is required and must be a string." }
