@@ -108,4 +108,34 @@ struct CardWalletOptionsTests {
         #expect(bad.status == 422 && String(decoding: bad.body, as: UTF8.self).contains("cannot carry"), "\(String(decoding: bad.body, as: UTF8.self).prefix(300))")
         await server.stop()
     }
+
+    @Test("a .pkpasses bundle carries the named cards' passes, each verifying, in order; bad lists and other tenants' cards are refused", arguments: TestDatabase.available)
+    func passBundle(kind: TestDatabase) async throws {
+        let server = try await LiveServer.start(kind)
+        let key = ["Authorization": "Bearer \(server.tenantA.liveKey)"]
+        #expect(try await server.send("POST", "/api/v1/templates?name=lumen", bodyData: try Self.zip(TestSupport.templateFiles("loyalty")),
+                                      headers: key.merging(["Content-Type": "application/zip"]) { $1 }).status == 201)
+        var serials: [String] = []
+        for member in ["B-1", "B-2"] {
+            let created = try await server.send("POST", "/api/v1/cards", body: #"{"template":"lumen","memberId":"\#(member)","memberName":"Bo","points":1}"#, headers: key)
+            serials.append(try #require(created.json?["serialNumber"] as? String))
+        }
+        let bundle = try await server.send("GET", "/api/v1/passes.pkpasses?serials=\(serials.joined(separator: ","))", headers: key)
+        #expect(bundle.status == 200 && bundle.contentType == "application/vnd.apple.pkpasses")
+        let reader = try ZipReader(bytes: [UInt8](bundle.body))
+        #expect(reader.entries.map(\.name) == ["1-\(serials[0]).pkpass", "2-\(serials[1]).pkpass"])
+        for (entry, serial) in Swift.zip(reader.entries, serials) {
+            let verification = PassVerifier.verify(try reader.read(entry), trustAnchors: [TestSupport.identity.root])
+            #expect(verification.isValid && verification.passJSON?["serialNumber"] == .string(serial))
+        }
+        let theirs = try await server.send("POST", "/api/v1/cards", body: #"{"template":"loyalty","memberId":"X","memberName":"X","points":0}"#,
+                                           headers: ["Authorization": "Bearer \(server.tenantB.liveKey)"])
+        let other = theirs.json?["serialNumber"] as? String ?? "unknown"
+        for (query, status) in [("", 400), ("serials=", 400), ("serials=\(serials[0]),\(serials[0])", 400),
+                                ("serials=" + Array(repeating: serials[0], count: 11).joined(separator: ","), 400),
+                                ("serials=\(serials[0]),\(other)", 404), ("serials=nope", 404)] {
+            #expect(try await server.send("GET", "/api/v1/passes.pkpasses?\(query)", headers: key).status == status, "\(query)")
+        }
+        await server.stop()
+    }
 }

@@ -24,6 +24,7 @@ struct PartnerAPI<Context: PartnerRequestContext>: Sendable {
         api.post("cards", use: once.wrap("POST cards", limit: BodyLimit.card, createCard))
         api.get("cards/:serial", use: getCard)
         api.get("cards/:serial/pass.pkpass", use: cardPass)
+        api.get("passes.pkpasses", use: passBundle)
         api.post("cards/:serial/transactions", use: createTransaction)
         api.get("cards/:serial/transactions", use: listTransactions)
         api.get("device-logs", use: deviceLogs)
@@ -322,6 +323,26 @@ struct PartnerAPI<Context: PartnerRequestContext>: Sendable {
         let serial = try context.parameters.require("serial")
         let card = try await services.cards.get(tenant: principal.tenant, mode: principal.mode, serial: serial)
         return try await PassDownload.response(for: card, request: request) { try await services.cards.pass(card) }
+    }
+
+    /// `GET /api/v1/passes.pkpasses?serials=A,B`: the cards' current passes in one bundle, in the
+    /// order given (a member's card and a voucher, added to Wallet together).
+    @Sendable func passBundle(_ request: Request, context: Context) async throws -> Response {
+        let principal = try context.principal()
+        let text = request.uri.queryParameters["serials"].map(String.init) ?? ""
+        let serials = text.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !serials.isEmpty, serials.count <= PassBundle.maxPasses else {
+            throw Problem.invalidParameter("serials", "must list 1 to \(PassBundle.maxPasses) serial numbers, comma-separated (Wallet takes at most \(PassBundle.maxPasses) from one bundle)")
+        }
+        guard Set(serials).count == serials.count else { throw Problem.invalidParameter("serials", "names a card twice") }
+        var passes: [(name: String, pkpass: [UInt8])] = []
+        for serial in serials {
+            let card = try await services.cards.get(tenant: principal.tenant, mode: principal.mode, serial: serial)
+            passes.append((card.serialNumber, try await services.cards.pass(card)))
+        }
+        return Response(status: .ok, headers: [.contentType: PassBundle.contentType, .contentDisposition: "attachment; filename=\"passes.pkpasses\"",
+                                               .cacheControl: "no-cache"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: try PassBundle.pkpasses(passes))))
     }
 
     /// Reads `{"template", "memberId", "memberName", "points", "fields"}`, naming every bad field.
