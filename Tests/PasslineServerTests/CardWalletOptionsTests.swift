@@ -1,5 +1,6 @@
 import ApplePass
 import Foundation
+import PasslineCrypto
 import PasslineJSON
 import PasslineTestSupport
 import PasslineZip
@@ -136,6 +137,67 @@ struct CardWalletOptionsTests {
                                 ("serials=\(serials[0]),\(other)", 404), ("serials=nope", 404)] {
             #expect(try await server.send("GET", "/api/v1/passes.pkpasses?\(query)", headers: key).status == status, "\(query)")
         }
+        await server.stop()
+    }
+
+    @Test("Apple's rewards sign-up: the pass offers Wallet's form; the sign-up names the member, comes back signed by the pass certificate, and the next pass leaves the form out",
+          arguments: TestDatabase.available)
+    func signUpThroughWallet(kind: TestDatabase) async throws {
+        let server = try await LiveServer.start(kind)
+        let key = ["Authorization": "Bearer \(server.tenantA.liveKey)"]
+        var files = TestSupport.templateFiles("loyalty")
+        files["personalization.json"] = Array(#"{"requiredPersonalizationFields":["PKPassPersonalizationFieldName","PKPassPersonalizationFieldEmailAddress"],"description":"Join Lumen Rewards: a point for every pound.","termsAndConditions":"lumen-clinic.example/terms"}"#.utf8)
+        files["personalizationLogo.png"] = files["logo.png"]
+        files["personalizationLogo@2x.png"] = files["logo@2x.png"]
+        let zipHeaders = key.merging(["Content-Type": "application/zip"]) { $1 }
+        #expect(try await server.send("POST", "/api/v1/templates?name=signup", bodyData: try Self.zip(files), headers: zipHeaders).status == 201)
+        // A form without the logo, or with a field Wallet does not know, is refused.
+        var broken = files
+        broken["personalizationLogo.png"] = nil
+        broken["personalizationLogo@2x.png"] = nil
+        broken["personalization.json"] = Array(#"{"requiredPersonalizationFields":["PKPassPersonalizationFieldShoeSize"],"description":""}"#.utf8)
+        let refused = try await server.send("POST", "/api/v1/templates?name=broken", bodyData: try Self.zip(broken), headers: zipHeaders)
+        let refusal = String(decoding: refused.body, as: UTF8.self)
+        #expect(refused.status == 422 && refusal.contains("requiredPersonalizationFields[0]") && refusal.contains("description") && refusal.contains("personalizationLogo"), "\(refusal.prefix(600))")
+
+        let created = try await server.send("POST", "/api/v1/cards", body: #"{"template":"signup","memberId":"S-1","memberName":"New member","points":0}"#, headers: key)
+        let serial = try #require(created.json?["serialNumber"] as? String)
+        func contents(of serial: String) async throws -> (names: Set<String>, pass: JSONValue) {
+            let download = try await server.send("GET", "/api/v1/cards/\(serial)/pass.pkpass", headers: key)
+            let verification = PassVerifier.verify([UInt8](download.body), trustAnchors: [TestSupport.identity.root])
+            #expect(verification.isValid, "\(verification.findings)")
+            return (Set(try ZipReader(bytes: [UInt8](download.body)).entries.map(\.name)), try #require(verification.passJSON))
+        }
+        #expect(try await contents(of: serial).names.isSuperset(of: ["personalization.json", "personalizationLogo.png"]))
+
+        let path = "\(server.service(server.tenantA))/passes/pass.dev.passline.tests/\(serial)/personalize"
+        let body = #"{"personalizationToken":"dGhlLXRva2VuLWZyb20td2FsbGV0","requiredPersonalizationInfo":{"givenName":"Ada","familyName":"Lovelace","emailAddress":"ada@example.com"}}"#
+        for (bad, field) in [(#"{"requiredPersonalizationInfo":{}}"#, "personalizationToken"), (#"{"personalizationToken":"{\"pass.json\":\"x\"}","requiredPersonalizationInfo":{}}"#, "personalizationToken"),
+                             (#"{"personalizationToken":"abc"}"#, "requiredPersonalizationInfo"), (#"{"personalizationToken":"abc","requiredPersonalizationInfo":{"fullName":7}}"#, "fullName")] {
+            let answer = try await server.send("POST", path, body: bad)
+            #expect(answer.status == 400 || answer.status == 422, "\(bad): \(answer.status)")
+            #expect(String(decoding: answer.body, as: UTF8.self).contains(field))
+        }
+        let signed = try await server.send("POST", path, body: body)
+        #expect(signed.status == 200 && signed.contentType == "application/octet-stream", "\(String(decoding: signed.body, as: UTF8.self))")
+        let report = try DetachedSignatureCheck.check(signature: [UInt8](signed.body), content: Array("dGhlLXRva2VuLWZyb20td2FsbGV0".utf8),
+                                                      trustAnchors: [TestSupport.identity.root])
+        #expect(report.isDetached && report.signatureValid && report.chainProblem == .some(nil), "signed by the pass certificate, chaining to its root")
+
+        let card = try #require(try await server.send("GET", "/api/v1/cards/\(serial)", headers: key).json)
+        #expect(card["memberName"] as? String == "Ada Lovelace" && (card["fields"] as? [String: Any])?["email"] as? String == "ada@example.com")
+        let after = try await contents(of: serial)
+        #expect(!after.names.contains("personalization.json") && !after.names.contains { $0.hasPrefix("personalizationLogo") }, "the personalized pass leaves the form out")
+        // A second sign-up (Wallet retrying, or someone else) changes nothing; the token is still signed.
+        let again = try await server.send("POST", path, body: #"{"personalizationToken":"b3RoZXI=","requiredPersonalizationInfo":{"fullName":"Mallory"}}"#)
+        #expect(again.status == 200)
+        #expect(try await server.send("GET", "/api/v1/cards/\(serial)", headers: key).json?["memberName"] as? String == "Ada Lovelace")
+        // A card whose pass offers no sign-up, and an unknown serial: 404.
+        #expect(try await server.send("POST", "/api/v1/templates?name=lumen", bodyData: try Self.zip(TestSupport.templateFiles("loyalty")), headers: zipHeaders).status == 201)
+        let plain = try await server.send("POST", "/api/v1/cards", body: #"{"template":"lumen","memberId":"P-1","memberName":"P","points":0}"#, headers: key)
+        let plainSerial = try #require(plain.json?["serialNumber"] as? String)
+        #expect(try await server.send("POST", "\(server.service(server.tenantA))/passes/pass.dev.passline.tests/\(plainSerial)/personalize", body: body).status == 404)
+        #expect(try await server.send("POST", "\(server.service(server.tenantA))/passes/pass.dev.passline.tests/nope/personalize", body: body).status == 404)
         await server.stop()
     }
 }

@@ -29,7 +29,7 @@ public func buildRouter(services: Services, configuration: ServerConfiguration,
     }
     let publicLimits = PublicLimits(sourceBurst: configuration.publicSourceBurst, sourcePerSecond: configuration.publicSourcePerSecond,
                                     cardBurst: configuration.publicCardBurst, cardPerSecond: configuration.publicCardPerSecond)
-    PassWebService<PasslineRequestContext>(devices: services.devices,
+    PassWebService<PasslineRequestContext>(devices: services.devices, jobs: services.jobs,
                                            logLimiter: RateLimiter(burst: configuration.deviceLogBurst, perSecond: configuration.deviceLogPerSecond),
                                            registrationLimiter: RateLimiter(burst: configuration.registrationBurst, perSecond: configuration.registrationsPerSecond),
                                            publicLimits: publicLimits)

@@ -8,6 +8,8 @@ import PasslineService
 /// the shape of what Wallet sends; `WalletDevices` does the rest.
 struct PassWebService<Context: ApplePassRequestContext>: Sendable {
     let devices: WalletDevices
+    /// Where a sign-up's new version enqueues its pushes.
+    let jobs: WorkQueue
     /// The log endpoint needs no authentication, so it is rate-limited per tenant.
     let logLimiter: RateLimiter
     /// Registrations per source address: one phone registers a few cards, not thousands.
@@ -24,6 +26,40 @@ struct PassWebService<Context: ApplePassRequestContext>: Sendable {
         service.delete("devices/:deviceLibraryIdentifier/registrations/:passTypeIdentifier/:serialNumber", use: unregister)
         service.post("log", use: log)
         service.get("passes/:passTypeIdentifier/:serialNumber", use: latestPass)
+        service.post("passes/:passTypeIdentifier/:serialNumber/personalize", use: personalize)
+    }
+
+    /// Apple's rewards enrollment: `{"personalizationToken", "requiredPersonalizationInfo":
+    /// {"fullName"?, "givenName"?, "familyName"?, "emailAddress"?, "phoneNumber"?, "postalCode"?,
+    /// "ISOCountryCode"?}}`; 200 with the token signed (detached PKCS #7, the pass certificate),
+    /// after which Wallet fetches the personalized pass. 404 for a pass that offers no sign-up.
+    @Sendable func personalize(_ request: Request, context: Context) async throws -> Response {
+        let card = try context.holder().card
+        let json = try await RequestBody.json(request, limit: BodyLimit.small)
+        // Whatever comes here is signed with the tenant's pass certificate, so only a token's
+        // alphabet is taken (base64, hex, URL-safe): never a manifest, which is JSON, whose
+        // signature would make a forged pass look like the tenant's.
+        guard case .string(let token)? = json["personalizationToken"], (1...4_096).contains(token.utf8.count),
+              token.utf8.allSatisfy({ AppleIdentifier.isTokenByte($0) }) else {
+            throw Problem.invalid("personalizationToken", json["personalizationToken"] == nil ? "is required"
+                                  : "must be 1 to 4096 characters of A-Z, a-z, 0-9 and + / = - _ . :")
+        }
+        guard case .object(let info)? = json["requiredPersonalizationInfo"] else {
+            throw Problem.invalid("requiredPersonalizationInfo", json["requiredPersonalizationInfo"] == nil ? "is required" : "must be an object")
+        }
+        func text(_ key: String) throws -> String? {
+            switch info[key] {
+            case nil, .null?: return nil
+            case .string(let value)? where value.count <= 256 && !value.utf8.contains(0): return value
+            case .string?: throw Problem.invalid("requiredPersonalizationInfo.\(key)", "must be at most 256 characters, without NUL")
+            case let other?: throw Problem.invalid("requiredPersonalizationInfo.\(key)", "must be a string, found \(other.typeName)")
+            }
+        }
+        let signUp = WalletDevices.SignUp(fullName: try text("fullName"), givenName: try text("givenName"), familyName: try text("familyName"),
+                                          emailAddress: try text("emailAddress"), phoneNumber: try text("phoneNumber"),
+                                          postalCode: try text("postalCode"), countryCode: try text("ISOCountryCode"))
+        let signed = try await devices.personalize(card, signUp: signUp, token: token, jobs: jobs)
+        return Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: .init(byteBuffer: ByteBuffer(bytes: signed)))
     }
 
     /// The latest version of a pass: 200 with the signed pass and `Last-Modified`, 304 when it has
@@ -117,9 +153,12 @@ struct ApplePassMiddleware<Context: ApplePassRequestContext>: RouterMiddleware {
             throw Problem.rateLimited("Too many registrations", detail: "This address registered too many devices; the limit is \(registrationLimiter.burst.formatted()) at once, then \((registrationLimiter.perSecond * 60).formatted()) a minute. Try again in \(wait) s.", retryAfter: wait)
         }
         let header = request.headers[.authorization] ?? ""
-        guard header.hasPrefix("ApplePass ") else { throw Problem.unauthorized("An Authorization: ApplePass <token> header is required.") }
-        guard let card = try await devices.holder(tenant: tenant, passType: passType, serial: serial, token: String(header.dropFirst("ApplePass ".count))) else {
-            throw Problem.unauthorized("The pass's authentication token does not match.")
+        // Wallet's sign-up post carries its personalization token, not the pass's: a card not
+        // yet signed up may be signed up without the header (once; the handler keeps it so).
+        let signUp = request.method == .post && request.uri.path.hasSuffix("/personalize") && request.headers[.authorization] == nil
+        guard signUp || header.hasPrefix("ApplePass ") else { throw Problem.unauthorized("An Authorization: ApplePass <token> header is required.") }
+        guard let card = try await devices.holder(tenant: tenant, passType: passType, serial: serial, token: signUp ? nil : String(header.dropFirst("ApplePass ".count))) else {
+            throw signUp ? Problem.notFound("No such pass.") : Problem.unauthorized("The pass's authentication token does not match.")
         }
         var context = context
         context.applePass = ApplePassHolder(card: card, passType: passType)
@@ -130,6 +169,10 @@ struct ApplePassMiddleware<Context: ApplePassRequestContext>: RouterMiddleware {
 /// What Apple's devices put in the web service's paths and bodies, checked before any look-up:
 /// anything else never came from Wallet, and gets a 400 naming the part at fault.
 enum AppleIdentifier {
+    static func isTokenByte(_ byte: UInt8) -> Bool {
+        (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || "+/=-_.:".utf8.contains(byte)
+    }
+
     static func isHexDigit(_ byte: UInt8) -> Bool {
         (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x46) || (byte >= 0x61 && byte <= 0x66)
     }

@@ -96,14 +96,18 @@ public final class Cards: Sendable {
         public var fetchedAt: Int64? = nil
         /// When the card expires, when and where it is relevant; empty: the template's.
         public var wallet: WalletOptions = WalletOptions()
+        /// When the member signed up through Wallet's form, if they did.
+        public var personalizedAt: Int64? = nil
 
         /// The card as its next version would be, for building a pass before anything is stored.
         /// Serial number and authentication token stay: Apple forbids changing them.
-        func nextVersion(memberName: String? = nil, fields: JSONObject? = nil, voided: Bool? = nil, wallet: WalletOptions? = nil, updatedAt: Int64) -> Card {
+        func nextVersion(memberName: String? = nil, fields: JSONObject? = nil, voided: Bool? = nil, wallet: WalletOptions? = nil,
+                         personalizedAt: Int64? = nil, updatedAt: Int64) -> Card {
             Card(tenant: tenant, serialNumber: serialNumber, templateID: templateID, mode: mode, memberID: memberID,
                  memberName: memberName ?? self.memberName, points: points, fields: fields ?? self.fields, version: version + 1,
                  voided: voided ?? self.voided, publicToken: publicToken, authenticationToken: authenticationToken,
-                 createdAt: createdAt, updatedAt: updatedAt, testClock: testClock, wallet: wallet ?? self.wallet)
+                 createdAt: createdAt, updatedAt: updatedAt, testClock: testClock, wallet: wallet ?? self.wallet,
+                 personalizedAt: personalizedAt ?? self.personalizedAt)
         }
     }
 
@@ -280,12 +284,12 @@ public final class Cards: Sendable {
     /// The new data is checked against the template by building a pass before anything is stored.
     /// - Returns: the card as it is now.
     public func change(tenant: String, mode: CardMode, serial: String, memberName: String?, fields: JSONObject?, voided: Bool?,
-                       wallet: WalletOptions? = nil, jobs: JobQueue, now: Int64 = WallClock.milliseconds()) async throws -> Card {
+                       wallet: WalletOptions? = nil, personalizedAt: Int64? = nil, jobs: JobQueue, now: Int64 = WallClock.milliseconds()) async throws -> Card {
         let current = try await get(tenant: tenant, mode: mode, serial: serial)
-        _ = try await buildPass(current.nextVersion(memberName: memberName, fields: fields, voided: voided, wallet: wallet, updatedAt: now),
+        _ = try await buildPass(current.nextVersion(memberName: memberName, fields: fields, voided: voided, wallet: wallet, personalizedAt: personalizedAt, updatedAt: now),
                                 identity: identities.identity(tenant: tenant))
         let change = CardChanges.Change(memberName: memberName, fieldsJSON: fields.map { JSONWriter.string(.object($0)) }, voided: voided,
-                                        walletJSON: wallet.map { JSONWriter.string(.object($0.json)) })
+                                        walletJSON: wallet.map { JSONWriter.string(.object($0.json)) }, personalizedAt: personalizedAt)
         let outcome = try await database.transaction { connection in
             try CardChanges.apply(change, tenant: tenant, mode: mode, serial: serial, now: now, on: connection)
         }
@@ -361,6 +365,7 @@ public final class Cards: Sendable {
                             webServiceURL: "\(publicURL)/passkit/\(card.tenant)", voided: card.voided ? true : nil,
                             expirationDate: card.wallet.expiresAt.map(Timestamp.format))
         data.passKeys = card.wallet.applePassKeys
+        data.personalized = card.personalizedAt != nil
         // A test key's card is a real, installable pass: it says so on its front.
         if card.mode == .test { data.marker = "TEST" }
         let cardData = data
@@ -387,7 +392,8 @@ public final class Cards: Sendable {
             createdAt: try row.int("created_at"), updatedAt: try row.int("updated_at"),
             testClock: try row.optionalString("test_clock"),
             fetchedVersion: try row.optionalInt("fetched_version"), fetchedAt: try row.optionalInt("fetched_at"),
-            wallet: WalletOptions.stored(try row.optionalString("wallet"))
+            wallet: WalletOptions.stored(try row.optionalString("wallet")),
+            personalizedAt: try row.optionalInt("personalized_at")
         )
     }
 }

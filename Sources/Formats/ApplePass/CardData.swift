@@ -14,6 +14,8 @@ public struct CardData: Sendable, Equatable {
     /// The card's own values for keys a template may only set as literals (`relevantDate`,
     /// `relevantDates`, `locations`, `maxDistance`): each replaces the template's.
     public var passKeys: [String: JSONValue] = [:]
+    /// The member signed up through Wallet's form: the pass leaves the form's files out.
+    public var personalized = false
     /// The values for the template's placeholders, by key.
     public var values: [String: JSONValue]
     /// Shown in front of the pass's `logoText` (or as it, when the template has none), on the

@@ -31,7 +31,7 @@ public struct PassBuilder: Sendable {
     public func build(template: PassTemplate, card: CardData, modified: Date = Date()) throws -> [UInt8] {
         let parts = try render(template: template, card: card)
         do {
-            let zip = try ZipWriter(startingWith: template.assets, modified: modified)
+            let zip = try ZipWriter(startingWith: card.personalized ? template.personalized?.assets ?? template.assets : template.assets, modified: modified)
             // Stored, not deflated: each deflate sets up ~256 KB of zlib state, which cost more
             // than all the other zip work together (`bench build`, BENCHMARKS.md), to save
             // about 1 KB on a pass of 100 KB and more.
@@ -58,7 +58,7 @@ public struct PassBuilder: Sendable {
             writeBuilderKeys(card: card, template: template, into: &out)
         }
 
-        var manifest = template.manifestPrefix
+        var manifest = card.personalized ? template.personalized?.manifestPrefix ?? template.manifestPrefix : template.manifestPrefix
         manifest.append(contentsOf: #""pass.json":""#.utf8)
         manifest.append(contentsOf: Digest.hex(Digest.sha1(passJSON)).utf8)
         manifest.append(contentsOf: #""}"#.utf8)

@@ -160,6 +160,10 @@ public struct PassSigningIdentity: Sendable {
 extension PassSigningIdentity {
     /// The private key that signs, for benchmarks that compare against the bare RSA operation.
     public var signerKey: PrivateKey { signer.key }
+
+    /// A detached PKCS #7 signature of `bytes` with the pass certificate, as a manifest is
+    /// signed: what Wallet checks a personalization token's answer against.
+    public func signDetached(_ bytes: [UInt8]) throws -> [UInt8] { try signer.sign(bytes) }
 }
 
 extension PassSigningIdentity {

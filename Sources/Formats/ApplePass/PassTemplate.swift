@@ -29,6 +29,11 @@ public final class PassTemplate: Sendable {
 
     let passJSON: CompiledPassJSON
     let assets: PrecompressedEntries
+    /// The assets and manifest start of a personalized card's pass, when the template offers
+    /// Wallet's sign-up form (nil otherwise).
+    let personalized: (assets: PrecompressedEntries, manifestPrefix: [UInt8])?
+    /// Whether the template carries `personalization.json`: its passes offer Wallet's sign-up form.
+    public var isPersonalizable: Bool { personalized != nil }
     /// `{"name":"sha1",…,` — the manifest up to the entry for pass.json.
     let manifestPrefix: [UInt8]
 
@@ -195,6 +200,10 @@ public final class PassTemplate: Sendable {
                     caution(path, "does not follow Wallet's image naming (name.png, name@2x.png, name@3x.png)")
                 }
                 assets.append((path, bytes))
+            } else if parts.count == 1 && fileName == "personalization.json" {
+                let problems = Personalization.problems(bytes)
+                for problem in problems { findings.append(PassFinding(.error, file: path, field: problem.field, problem.message)) }
+                if problems.isEmpty { assets.append((path, bytes)) }
             } else if inLocale && fileName == "pass.strings" {
                 guard let text = PassStrings.decode(bytes) else {
                     fault(path, "is neither UTF-8 nor UTF-16 with a byte order mark")
@@ -211,6 +220,9 @@ public final class PassTemplate: Sendable {
             }
         }
 
+        if files["personalization.json"] != nil && !images.keys.contains(where: { $0.hasPrefix("personalizationLogo") }) {
+            fault("personalizationLogo.png", "is missing; Wallet's sign-up form shows it above the program's description (150×40 points)")
+        }
         if images["icon.png"] == nil {
             fault("icon.png", "is missing; Wallet requires an icon at the top level of every pass")
         }
@@ -257,15 +269,28 @@ public final class PassTemplate: Sendable {
         if findings.hasErrors || compiled == nil { throw invalid(findings) }
 
         assets.sort { $0.name < $1.name }
-        var prefix: [UInt8] = [UInt8(ascii: "{")]
-        for asset in assets {
-            JSONWriter.writeString(asset.name, into: &prefix)
-            prefix.append(UInt8(ascii: ":"))
-            JSONWriter.writeString(Digest.hex(Digest.sha1(asset.bytes)), into: &prefix)
-            prefix.append(UInt8(ascii: ","))
+        func manifestPrefix(_ assets: [(name: String, bytes: [UInt8])]) -> [UInt8] {
+            var prefix: [UInt8] = [UInt8(ascii: "{")]
+            for asset in assets {
+                JSONWriter.writeString(asset.name, into: &prefix)
+                prefix.append(UInt8(ascii: ":"))
+                JSONWriter.writeString(Digest.hex(Digest.sha1(asset.bytes)), into: &prefix)
+                prefix.append(UInt8(ascii: ","))
+            }
+            return prefix
         }
+        let prefix = manifestPrefix(assets)
 
-        do { self.assets = try PrecompressedEntries(assets) } catch {
+        do {
+            self.assets = try PrecompressedEntries(assets)
+            // A personalized card's pass: the same files without the sign-up form's.
+            if assets.contains(where: { $0.name == "personalization.json" }) {
+                let plain = assets.filter { !Personalization.isPersonalizationFile($0.name) }
+                self.personalized = (try PrecompressedEntries(plain), manifestPrefix(plain))
+            } else {
+                self.personalized = nil
+            }
+        } catch {
             throw PassError(.buildFailed, "The template \"\(name)\" could not be compressed: \(error)")
         }
         self.name = name

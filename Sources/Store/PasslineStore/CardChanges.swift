@@ -12,7 +12,10 @@ public enum CardChanges {
         public var voided: Bool?
         /// The card's wallet options as JSON, replacing the old ones ("" clears them).
         public var walletJSON: String?
-        public init(memberName: String? = nil, fieldsJSON: String? = nil, voided: Bool? = nil, walletJSON: String? = nil) {
+        /// When the member signed up through Wallet's form; kept once set.
+        public var personalizedAt: Int64?
+        public init(memberName: String? = nil, fieldsJSON: String? = nil, voided: Bool? = nil, walletJSON: String? = nil, personalizedAt: Int64? = nil) {
+            self.personalizedAt = personalizedAt
             self.memberName = memberName
             self.fieldsJSON = fieldsJSON
             self.voided = voided
@@ -35,10 +38,11 @@ public enum CardChanges {
         if try current.bool("voided") { throw DomainError(.conflict, "Card \(serial) is voided; it cannot change any more.") }
         let row = try connection.first("""
             UPDATE cards SET version = version + 1, updated_at = ?, member_name = COALESCE(?, member_name),
-                             fields = COALESCE(?, fields), voided = COALESCE(?, voided), wallet = COALESCE(?, wallet)
+                             fields = COALESCE(?, fields), voided = COALESCE(?, voided), wallet = COALESCE(?, wallet),
+                             personalized_at = COALESCE(personalized_at, ?)
             WHERE tenant_id = ? AND serial_number = ? AND mode = ? RETURNING version
             """, [.int(now), SQLValue(change.memberName), SQLValue(change.fieldsJSON), change.voided.map { SQLValue($0) } ?? .null,
-                  SQLValue(change.walletJSON), .text(tenant), .text(serial), .text(mode.rawValue)])!
+                  SQLValue(change.walletJSON), change.personalizedAt.map(SQLValue.int) ?? .null, .text(tenant), .text(serial), .text(mode.rawValue)])!
         let pushes = try Consequences.write(.singleChange, tenant: tenant, serials: [serial], mode: mode, now: now, on: connection).values.reduce(0, +)
         try Events.cardChanged(tenant: tenant, mode: mode, serial: serial, voided: change.voided == true, now: now, on: connection)
         let tag = try UpdateTags.stamp(tenant: tenant, serial: serial, on: connection)

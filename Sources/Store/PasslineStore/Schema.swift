@@ -752,6 +752,13 @@ public enum Schema {
             ALTER TABLE cards ADD COLUMN wallet TEXT;
             """
         },
+        Migration(version: 28, name: "a card's sign-up through Wallet's form") { _ in
+            """
+            -- When the member signed up through Wallet's form (Apple's rewards enrollment): from
+            -- then on the card's pass leaves the form out.
+            ALTER TABLE cards ADD COLUMN personalized_at BIGINT;
+            """
+        },
     ]
 
     /// SQLite has one writer: a row trigger updates the counts in place.
