@@ -109,6 +109,17 @@ struct TemplateTests {
         #expect(error.findings.errors.count == 2)
     }
 
+    @Test("semantic tags: a store card's balance is a money amount with an ISO 4217 code; other shapes are named")
+    func semanticTags() throws {
+        let good = loyaltyFiles { $0["semantics"] = .object(JSONObject([("balance", .object(JSONObject([("amount", .string("{{credit}}")), ("currencyCode", .string("EUR"))])))])) }
+        #expect(templateError(good) == nil)
+        for (value, field) in [(JSONValue.string("x"), "semantics"), (.object(JSONObject([("balance", .int(3))])), "semantics.balance"),
+                               (.object(JSONObject([("balance", .object(JSONObject([("amount", .string("1")), ("currencyCode", .string("euro"))])))])), "semantics.balance.currencyCode")] {
+            let files = loyaltyFiles { $0["semantics"] = value }
+            #expect(try #require(templateError(files)).findings.errors.contains { $0.field == field }, "\(field)")
+        }
+    }
+
     @Test("pass.json that is not JSON names the line")
     func notJSON() throws {
         var files = TestSupport.templateFiles("loyalty")

@@ -228,6 +228,25 @@ public enum PassJSONRules {
             }
         }
 
+        // Semantic tags (Apple's SemanticTags): an object; a store card's `balance` is a money
+        // amount (SemanticTagType.CurrencyAmount), which points are not, so a points card has
+        // no tag that applies; a template may still give one for a stored-value card.
+        if let semantics = root["semantics"] {
+            if let object = semantics.objectValue {
+                if let balance = object["balance"] {
+                    if !present.contains("storeCard") { error("semantics.balance", "is for store cards only") }
+                    let amount = balance["amount"], code = balance["currencyCode"]
+                    if balance.objectValue == nil || amount?.stringValue == nil || code?.stringValue == nil {
+                        error("semantics.balance", "must be {\"amount\": \"12.50\", \"currencyCode\": \"EUR\"} (both strings)")
+                    } else if let text = code?.stringValue, !hasPlaceholder(code), !(text.count == 3 && text.allSatisfy({ $0.isASCII && $0.isUppercase })) {
+                        error("semantics.balance.currencyCode", "must be an ISO 4217 code such as EUR, found \"\(text.prefix(10))\"")
+                    }
+                }
+            } else {
+                error("semantics", "must be an object of Apple's semantic tags, found \(semantics.typeName)")
+            }
+        }
+
         // Locations and beacons.
         if let locations = root["locations"] {
             if let list = locations.arrayValue {
