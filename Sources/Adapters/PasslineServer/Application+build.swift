@@ -19,6 +19,7 @@ public struct ProcessMetrics: Sendable {
 public func buildRouter(services: Services, configuration: ServerConfiguration,
                         processMetrics: ProcessMetrics = .none) -> Router<PasslineRequestContext> {
     let router = Router(context: PasslineRequestContext.self)
+    router.middlewares.add(AccessLogMiddleware(level: configuration.accessLogLevel))
     router.middlewares.add(ProblemMiddleware())
     router.get("healthz") { _, _ in Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "ok\n"))) }
     router.get("readyz") { _, _ -> Response in

@@ -457,6 +457,7 @@ struct PartnerKeyMiddleware<Context: PartnerRequestContext>: RouterMiddleware {
         }
         var context = context
         context.partner = PartnerPrincipal(tenant: found.tenant, mode: found.mode)
+        context.facts.tenantID = found.tenant
         guard let rateLimits else { return try await next(request, context) }
         // The bucket's name is a digest of the key: the key itself is never stored or logged.
         let outcome = try await rateLimits.take(tenant: found.tenant, keyID: Digest.hex(Array(Digest.sha256(Array(key.utf8)).prefix(12))))

@@ -9,6 +9,8 @@ import PasslineWebApp
 public protocol SourceAwareRequestContext: RequestContext {
     /// The peer's IP address; nil for a Unix socket or a test without one.
     var remoteIP: String? { get }
+    /// What the request's log line should say, learned by handlers.
+    var facts: RequestFacts { get }
 }
 
 extension SourceAwareRequestContext {
@@ -62,6 +64,7 @@ public struct PasslineRequestContext: PartnerRequestContext, ApplePassRequestCon
     public let remoteIP: String?
     public var partner: PartnerPrincipal?
     public var applePass: ApplePassHolder?
+    public let facts = RequestFacts()
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// How `passline serve` is set up: flags over environment over defaults, with the names
 /// INTERFACE.md fixes.
@@ -25,6 +26,8 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var publicCardPerSecond = 5.0
     /// Bearer token `/metrics` requires; nil serves it to loopback clients only.
     public var metricsToken: String?
+    /// The level of the one line per request: info for a log shipper (`LOG_FORMAT=json`), debug otherwise.
+    public var accessLogLevel: Logger.Level = .debug
     /// The official wallet badges from `PASSLINE_BADGES_DIR`; none: the card page's look-alikes.
     public var badges = WalletBadges()
 
@@ -61,6 +64,7 @@ public struct ServerConfiguration: Sendable, Equatable {
         }
         var configuration = ServerConfiguration(host: host, port: port, publicURL: publicURL, adminToken: admin)
         configuration.metricsToken = metrics
+        if environment["LOG_FORMAT"]?.lowercased() == "json" { configuration.accessLogLevel = .info }
         if let directory = environment["PASSLINE_BADGES_DIR"].flatMap({ $0.isEmpty ? nil : $0 }) {
             configuration.badges = try WalletBadges.load(directory: directory)
         }

@@ -12,7 +12,7 @@ struct ServeCommand: AsyncParsableCommand {
             (default: a key file made under ./var), PASSLINE_ADMIN_TOKEN (default: admin API off), \
             PASSLINE_APNS_URL (default https://api.push.apple.com), PASSLINE_APNS_CA_FILE (default: the system's trust store), \
             PASSLINE_GOOGLE_TOKEN_URL, PASSLINE_GOOGLE_API_URL, PASSLINE_GOOGLE_KEYS_URL, PASSLINE_GOOGLE_CA_FILE, PASSLINE_GOOGLE_REQUESTS_PER_SECOND (default 20 per issuer), \
-            PASSLINE_METRICS_TOKEN, PASSLINE_BADGES_DIR (the official wallet badges), LOG_LEVEL (default info). Every setting at fault is named at start. \
+            PASSLINE_METRICS_TOKEN, PASSLINE_BADGES_DIR (the official wallet badges), LOG_LEVEL (default info), LOG_FORMAT (text or json). Every setting at fault is named at start. \
             On SIGTERM the server stops taking requests, finishes those in flight, and the workers settle the batches in hand.
             """
     )

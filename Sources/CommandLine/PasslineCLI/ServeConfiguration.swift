@@ -52,6 +52,9 @@ struct ServeConfiguration: Sendable {
                 problems.append("LOG_LEVEL must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), found \"\(text)\".")
             }
         }
+        if LogFormat.named(environment) == nil {
+            problems.append("LOG_FORMAT must be json or text, found \"\(value("LOG_FORMAT") ?? "")\".")
+        }
         var webhookAllowLoopback = false
         switch value("PASSLINE_WEBHOOK_ALLOW_LOOPBACK") {
         case nil, "0": break

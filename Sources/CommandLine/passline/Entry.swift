@@ -12,6 +12,7 @@ struct Entry: AsyncMainProtocol {
 
     static func main() async {
         tuneProcess()
+        LogFormat.bootstrap()
         await PasslineCommand.main()
     }
 
