@@ -34,6 +34,8 @@ struct AccessLogMiddleware<Context: SourceAwareRequestContext>: RouterMiddleware
     }
 
     func log(_ request: Request, _ context: Context, status: Int, start: ContinuousClock.Instant) {
+        // Most processes log text at info: the line is not built at all.
+        guard context.logger.logLevel <= level else { return }
         let elapsed = ContinuousClock.now - start
         let milliseconds = Double(elapsed.components.seconds) * 1_000 + Double(elapsed.components.attoseconds) / 1e15
         var metadata: Logger.Metadata = [
