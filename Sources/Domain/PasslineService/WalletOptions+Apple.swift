@@ -21,15 +21,9 @@ extension WalletOptions {
             case .moment(let at), .interval(let at, _): keys["relevantDate"] = .string(Timestamp.format(at))
             }
         }
-        if !locations.isEmpty {
-            keys["locations"] = .array(locations.map { place in
-                var entry = JSONObject([("latitude", .double(place.latitude)), ("longitude", .double(place.longitude))])
-                if let altitude = place.altitude { entry["altitude"] = .double(altitude) }
-                if let text = place.relevantText { entry["relevantText"] = .string(text) }
-                return .object(entry)
-            })
-        }
-        if let maxDistance { keys["maxDistance"] = .int(maxDistance) }
+        // Places read as Apple names them already.
+        let own = json
+        for key in ["locations", "maxDistance"] { keys[key] = own[key] }
         return keys
     }
 }
