@@ -25,6 +25,8 @@ struct AdminAPI<Context: RequestContext>: Sendable {
         admin.get("tenants/:tenant/google", use: getGoogle)
         admin.post("tenants/:tenant/keys", use: createKey)
         admin.post("tenants/:tenant/invitations", use: invite)
+        admin.post("tenants/:tenant/suspend", use: suspend)
+        admin.post("tenants/:tenant/resume", use: resume)
         admin.delete("tenants/:tenant/keys/:key", use: revokeKey)
     }
 
@@ -148,6 +150,27 @@ struct AdminAPI<Context: RequestContext>: Sendable {
         return .object(object)
     }
 
+    /// `{"reason"}` → 200 `{"id", "suspended": true, "reason"}`: the tenant's API answers 403 naming
+    /// the reason, its staff cannot sign in, its pushes wait; issued passes are still served.
+    @Sendable func suspend(_ request: Request, context: Context) async throws -> Response {
+        let id = try context.parameters.require("tenant")
+        let object = try await Self.body(request)
+        guard case .string(let reason)? = object["reason"] else {
+            throw Self.invalid([.init("reason", object["reason"] == nil ? "is required (the tenant's API answers name it)" : "must be a string")])
+        }
+        try await services.tenants.suspend(tenant: id, reason: reason)
+        return JSONResponse.make(.ok, .object(JSONObject([("id", .string(id)), ("suspended", .bool(true)),
+                                                          ("reason", .string(reason.trimmingCharacters(in: .whitespacesAndNewlines)))])))
+    }
+
+    /// Resumes a suspended tenant: 200 `{"id", "suspended": false}`; its waiting pushes go out.
+    @Sendable func resume(_ request: Request, context: Context) async throws -> Response {
+        let id = try context.parameters.require("tenant")
+        try await services.tenants.resume(tenant: id)
+        services.jobs.notifyCommitted()
+        return JSONResponse.make(.ok, .object(JSONObject([("id", .string(id)), ("suspended", .bool(false))])))
+    }
+
     /// `{"mode": "live" | "test"}` → 201 `{"key"}`, shown only now.
     /// Invites someone to the tenant's web app (its first owner, say): 201 with the one-time link.
     @Sendable func invite(_ request: Request, context: Context) async throws -> Response {
@@ -241,6 +264,7 @@ struct AdminAPI<Context: RequestContext>: Sendable {
                 ("fingerprintSHA256", .string(info.certificateFingerprint)),
             ]))),
             ("pushes", .object(JSONObject([("paused", .bool(info.pushPausedReason != nil)), ("reason", info.pushPausedReason.map(JSONValue.string) ?? .null)]))),
+            ("suspended", .object(JSONObject([("suspended", .bool(info.suspendedReason != nil)), ("reason", info.suspendedReason.map(JSONValue.string) ?? .null)]))),
         ]))
     }
 }

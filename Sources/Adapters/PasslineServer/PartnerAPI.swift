@@ -452,8 +452,12 @@ struct PartnerKeyMiddleware<Context: PartnerRequestContext>: RouterMiddleware {
             throw Problem.unauthorized("An Authorization: Bearer <API key> header is required.")
         }
         let key = String(header.dropFirst(7))
-        guard let found = try await tenants.authenticate(key: key) else {
+        guard let found = try await tenants.credential(key: key) else {
             throw Problem.unauthorized("The API key is unknown or revoked.")
+        }
+        if let reason = found.suspended {
+            throw Problem(.forbidden, type: "tenant-suspended", title: "The tenant is suspended",
+                          detail: "The platform's operator suspended this tenant (\(reason)); its passes are still served, but nothing changes until it is resumed.")
         }
         var context = context
         context.partner = PartnerPrincipal(tenant: found.tenant, mode: found.mode)

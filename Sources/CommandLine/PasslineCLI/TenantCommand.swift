@@ -13,7 +13,7 @@ struct TenantCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tenant",
         abstract: "Tenants (businesses) and their API keys, in the store PASSLINE_DATABASE_URL names.",
-        subcommands: [Create.self, Show.self, Identity.self, Key.self, Google.self, Invite.self]
+        subcommands: [Create.self, Show.self, Identity.self, Key.self, Google.self, Invite.self, Suspend.self, Resume.self]
     )
 
     /// The store and the master key, as `serve` finds them.
@@ -118,6 +118,42 @@ struct TenantCommand: AsyncParsableCommand {
                 await tenants.database.close()
                 print("Revoked \(String(key.prefix(12)))… of tenant \(tenant).")
             }
+        }
+    }
+
+    struct Suspend: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Suspend a tenant: its API answers 403 naming the reason, its staff cannot sign in, its pushes wait; issued passes are still served.")
+
+        @Option(help: "The tenant's id.")
+        var tenant: String
+
+        @Option(help: "Why, as the tenant's API answers will say.")
+        var reason: String
+
+        @OptionGroup var store: StoreOptions
+
+        func run() async throws {
+            let tenants = try await store.open()
+            try await tenants.suspend(tenant: tenant, reason: reason)
+            await tenants.database.close()
+            print("Suspended tenant \(tenant): \(reason)")
+        }
+    }
+
+    struct Resume: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Resume a suspended tenant; its waiting pushes go out.")
+
+        @Option(help: "The tenant's id.")
+        var tenant: String
+
+        @OptionGroup var store: StoreOptions
+
+        func run() async throws {
+            let tenants = try await store.open()
+            try await tenants.resume(tenant: tenant)
+            await tenants.database.close()
+            print("Resumed tenant \(tenant).")
         }
     }
 

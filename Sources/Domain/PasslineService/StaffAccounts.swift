@@ -12,6 +12,8 @@ public struct StaffAuthError: Error, Sendable, Equatable, CustomStringConvertibl
         case locked(until: Int64)
         /// The invitation link is unknown, used or expired.
         case invitationInvalid
+        /// The business is suspended by the platform's operator, for this reason.
+        case suspended(String)
     }
 
     public let code: Code
@@ -26,6 +28,7 @@ public struct StaffAuthError: Error, Sendable, Equatable, CustomStringConvertibl
             let minutes = max(1, (until - WallClock.milliseconds() + 59_999) / 60_000)
             message = "Too many wrong passwords: this account is locked for \(minutes) more minute\(minutes == 1 ? "" : "s")."
         case .invitationInvalid: message = "This invitation link is not valid any more (used, expired or replaced); ask for a new one."
+        case .suspended(let reason): message = "This business is suspended by the platform's operator (\(reason)); ask them to resume it."
         }
     }
 }
@@ -179,6 +182,10 @@ public final class StaffAccounts: Sendable {
         guard let (staff, _) = matched.first else {
             if let lockedUntil { throw StaffAuthError(.locked(until: lockedUntil)) }
             throw StaffAuthError(.wrongCredentials)
+        }
+        // Told only after the password matched: the reason is the business's own affair.
+        if let reason = try await database.withConnection({ try TenantRows.suspension(staff.tenant, on: $0) }) {
+            throw StaffAuthError(.suspended(reason))
         }
         return .signedIn(try await database.transaction { connection in
             var current = try StaffRows.get(tenant: staff.tenant, id: staff.id, on: connection) ?? staff

@@ -93,14 +93,46 @@ public struct Tenants: Sendable {
 
     /// The tenant and mode a presented key belongs to; nil for unknown or revoked keys.
     public func authenticate(key: String) async throws -> (tenant: String, mode: CardMode)? {
+        try await credential(key: key).map { ($0.tenant, $0.mode) }
+    }
+
+    /// A key's tenant and mode, and why the tenant is suspended (nil when it is not): one query.
+    public func credential(key: String) async throws -> (tenant: String, mode: CardMode, suspended: String?)? {
         guard APIKey.mode(of: key) != nil else { return nil }
         let hash = APIKey.hash(key)
         let row = try await database.withConnection { connection in
-            try connection.first("SELECT tenant_id, mode, key_hash FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL", [.blob(hash)])
+            try connection.first("""
+                SELECT k.tenant_id, k.mode, k.key_hash, t.suspended_reason, t.suspended_at FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
+                WHERE k.key_hash = ? AND k.revoked_at IS NULL
+                """, [.blob(hash)])
         }
         // The index found the row by hash; compare again in constant time before trusting it.
         guard let row, ConstantTime.equal(try row.blob("key_hash"), hash) else { return nil }
-        return (try row.string("tenant_id"), try row.mode("mode"))
+        let suspended = try row.optionalInt("suspended_at") == nil ? nil : (try row.optionalString("suspended_reason") ?? "suspended")
+        return (try row.string("tenant_id"), try row.mode("mode"), suspended)
+    }
+
+    /// Suspends a tenant: its API keys are refused naming `reason`, its staff cannot sign in (and
+    /// are signed out), its pushes wait; passes already issued are still served.
+    /// - Throws: `DomainError.notFound` for an unknown tenant, `.invalid` for an empty or long reason.
+    public func suspend(tenant: String, reason: String, now: Int64 = WallClock.milliseconds()) async throws {
+        let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !reason.isEmpty else { throw DomainError(.invalid, "A suspension needs a reason; the tenant's API answers name it.", faults: [.init("reason", "is required")]) }
+        guard try await database.transaction({ try TenantRows.setSuspension(tenant, reason: reason, now: now, on: $0) }) else {
+            throw DomainError(.notFound, "Tenant \(tenant) does not exist.")
+        }
+    }
+
+    /// Resumes a suspended tenant; its waiting pushes go out.
+    public func resume(tenant: String, now: Int64 = WallClock.milliseconds()) async throws {
+        guard try await database.transaction({ try TenantRows.setSuspension(tenant, reason: nil, now: now, on: $0) }) else {
+            throw DomainError(.notFound, "Tenant \(tenant) does not exist.")
+        }
+    }
+
+    /// Why the tenant is suspended; nil when it is not.
+    public func suspension(tenant: String) async throws -> String? {
+        try await database.withConnection { try TenantRows.suspension(tenant, on: $0) }
     }
 
     /// The tenant's signing identity, with its private key unsealed.
@@ -163,6 +195,8 @@ public struct Tenants: Sendable {
         public let certificateNotAfter: Int64
         public let certificateFingerprint: String
         public let pushPausedReason: String?
+        /// Why the operator suspended the tenant; nil when it is not suspended.
+        public var suspendedReason: String? = nil
         /// Whole days left, rounded down (negative once expired).
         public let daysToExpiry: Int64
     }
@@ -177,7 +211,7 @@ public struct Tenants: Sendable {
     public func list(now: Int64 = WallClock.milliseconds(), only: String? = nil) async throws -> [Info] {
         let rows = try await database.withConnection { connection in
             try connection.query("""
-                SELECT t.id, t.name, t.push_paused_reason, s.pass_type_identifier, s.team_identifier, s.not_after, s.certificate_pem
+                SELECT t.id, t.name, t.push_paused_reason, t.suspended_reason, t.suspended_at, s.pass_type_identifier, s.team_identifier, s.not_after, s.certificate_pem
                 FROM tenants t JOIN signing_identities s ON s.tenant_id = t.id
                 WHERE t.id = ? OR ? = '' ORDER BY t.created_at, t.id
                 """, [.text(only ?? ""), .text(only ?? "")])
@@ -185,9 +219,11 @@ public struct Tenants: Sendable {
         return try rows.map { row in
             let notAfter = try row.int("not_after")
             let fingerprint = (try? Certificate.loadPEM(try row.blob("certificate_pem")))?.first?.fingerprintSHA256 ?? ""
-            return Info(id: try row.string("id"), name: try row.string("name"), passTypeIdentifier: try row.string("pass_type_identifier"),
-                        teamIdentifier: try row.string("team_identifier"), certificateNotAfter: notAfter, certificateFingerprint: fingerprint,
-                        pushPausedReason: try row.optionalString("push_paused_reason"), daysToExpiry: Self.wholeDays(notAfter - now))
+            var info = Info(id: try row.string("id"), name: try row.string("name"), passTypeIdentifier: try row.string("pass_type_identifier"),
+                            teamIdentifier: try row.string("team_identifier"), certificateNotAfter: notAfter, certificateFingerprint: fingerprint,
+                            pushPausedReason: try row.optionalString("push_paused_reason"), daysToExpiry: Self.wholeDays(notAfter - now))
+            if try row.optionalInt("suspended_at") != nil { info.suspendedReason = try row.optionalString("suspended_reason") ?? "suspended" }
+            return info
         }
     }
 

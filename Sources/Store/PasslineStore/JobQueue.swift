@@ -185,7 +185,7 @@ public final class JobQueue: Sendable {
         }
         if skipPausedTenants {
             // One look at the (few) paused tenants a claim, not one a candidate job.
-            filter += " AND (tenant_id IS NULL OR tenant_id NOT IN (SELECT id FROM tenants WHERE push_paused_reason IS NOT NULL))"
+            filter += " AND (tenant_id IS NULL OR tenant_id NOT IN (SELECT id FROM tenants WHERE push_paused_reason IS NOT NULL OR suspended_at IS NOT NULL))"
         }
         let condition = filter, conditionValues = filterValues
         return try await database.transaction { connection in

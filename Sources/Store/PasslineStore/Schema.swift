@@ -759,6 +759,14 @@ public enum Schema {
             ALTER TABLE cards ADD COLUMN personalized_at BIGINT;
             """
         },
+        Migration(version: 29, name: "a tenant suspended by the operator") { _ in
+            """
+            -- A suspended business: its API keys are refused (403 naming the reason), its staff
+            -- cannot sign in, its pushes wait; the passes already issued are still served.
+            ALTER TABLE tenants ADD COLUMN suspended_reason TEXT;
+            ALTER TABLE tenants ADD COLUMN suspended_at BIGINT;
+            """
+        },
     ]
 
     /// SQLite has one writer: a row trigger updates the counts in place.

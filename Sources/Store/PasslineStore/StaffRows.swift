@@ -127,6 +127,7 @@ public enum StaffRows {
             SELECT s.*, x.csrf_token, x.created_at AS session_created_at, x.last_seen_at, x.expires_at AS session_expires_at, t.name AS tenant_name
             FROM staff_sessions x JOIN staff s ON s.id = x.staff_id JOIN tenants t ON t.id = x.tenant_id
             WHERE x.id_hash = ? AND x.revoked_at IS NULL AND x.expires_at > ? AND s.disabled_at IS NULL AND s.password_hash IS NOT NULL
+              AND t.suspended_at IS NULL
             """, [.text(idHash), .int(now)]) else { return nil }
         return Session(tenant: try row.string("tenant_id"), tenantName: try row.string("tenant_name"), staff: try staff(row),
                        csrfToken: try row.string("csrf_token"), createdAt: try row.int("session_created_at"), lastSeenAt: try row.int("last_seen_at"), expiresAt: try row.int("session_expires_at"))

@@ -21,4 +21,17 @@ public enum TenantRows {
     }
 
     public static func exists(_ id: String, on connection: any SQLConnection) throws -> Bool { try name(id, on: connection) != nil }
+
+    /// Suspends a tenant (the reason replaces an earlier one) or, with nil, resumes it.
+    /// - Returns: false when there is no such tenant.
+    public static func setSuspension(_ id: String, reason: String?, now: Int64, on connection: any SQLConnection) throws -> Bool {
+        if let reason { try TextRules.check(reason, field: "reason", maxLength: 500) }
+        return try connection.execute("UPDATE tenants SET suspended_reason = ?, suspended_at = ?, updated_at = ? WHERE id = ?",
+                                      [reason.map(SQLValue.text) ?? .null, reason == nil ? .null : .int(now), .int(now), .text(id)]) > 0
+    }
+
+    /// Why the tenant is suspended; nil when it is not (or does not exist).
+    public static func suspension(_ id: String, on connection: any SQLConnection) throws -> String? {
+        try connection.first("SELECT suspended_reason FROM tenants WHERE id = ? AND suspended_at IS NOT NULL", [.text(id)])?.optionalString("suspended_reason")
+    }
 }
