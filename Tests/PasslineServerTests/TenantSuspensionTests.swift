@@ -60,12 +60,20 @@ struct TenantSuspensionTests {
                                                      jobs: server.services.jobs, render: { _ in [] })
         let claimer = JobQueue(database: server.database)
         #expect(try await claimer.claim(limit: 10, kinds: [PushJob.kind], skipPausedTenants: true).isEmpty, "the push waits while suspended")
+        // So do its Google syncs and webhooks (another tenant's go on).
+        try await server.database.transaction { connection in
+            try JobQueue.enqueue([NewJob(kind: "google.sync", tenant: tenant, payload: "{}", coalesceKey: "g-a"),
+                                  NewJob(kind: "google.sync", tenant: server.tenantB.id, payload: "{}", coalesceKey: "g-b")], now: 0, on: connection)
+        }
+        let waiting = try await claimer.claim(limit: 10, kinds: ["google.sync"], skipSuspendedTenants: true)
+        #expect(waiting.map(\.tenant) == [server.tenantB.id], "\(waiting)")
 
         let resumed = try await server.send("POST", "/admin/v1/tenants/\(tenant)/resume", headers: admin)
         #expect(resumed.status == 200 && resumed.json?["suspended"] as? Bool == false)
         #expect(try await server.send("GET", "/api/v1/cards/\(serial)", headers: key).status == 200)
         #expect(try await manager.signIn("m@example.com").status == 303)
         #expect(try await claimer.claim(limit: 10, kinds: [PushJob.kind], skipPausedTenants: true).count == 1, "and goes once resumed")
+        #expect(try await claimer.claim(limit: 10, kinds: ["google.sync"], skipSuspendedTenants: true).map(\.tenant) == [tenant])
         await server.stop()
     }
 }

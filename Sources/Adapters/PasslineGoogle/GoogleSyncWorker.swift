@@ -48,7 +48,7 @@ public final class GoogleSyncWorker: Sendable {
     /// One batch of jobs, run concurrently. Returns how many it handled.
     @discardableResult
     public func runOnce() async throws -> Int {
-        let claimed = try await jobs.claim(limit: batchSize, kinds: [GoogleSync.jobKind], leaseMilliseconds: 60_000)
+        let claimed = try await jobs.claim(limit: batchSize, kinds: [GoogleSync.jobKind], skipSuspendedTenants: true, leaseMilliseconds: 60_000)
         await withTaskGroup(of: Void.self) { group in
             for job in claimed { group.addTask { await self.handle(job) } }
         }

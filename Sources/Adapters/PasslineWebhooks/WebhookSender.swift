@@ -61,7 +61,7 @@ public final class WebhookSender: Sendable {
                     var claimed: [ClaimedJob] = []
                     if running < capacity {
                         do {
-                            claimed = try await jobs.claim(limit: capacity - running, kinds: [WebhookDeliveryJob.kind], leaseMilliseconds: 60_000)
+                            claimed = try await jobs.claim(limit: capacity - running, kinds: [WebhookDeliveryJob.kind], skipSuspendedTenants: true, leaseMilliseconds: 60_000)
                         } catch {
                             logger.error("webhook claim failed", metadata: ["error.message": .string("\(error)")])
                             try? await Task.sleep(for: .seconds(1))

@@ -99,7 +99,7 @@ public final class CardCampaigns: Sendable {
     /// - Returns: how many cards it took (0 when no campaign was due).
     @discardableResult
     public func runOnce() async throws -> Int {
-        guard let job = try await jobs.claim(limit: 1, kinds: [CampaignJob.kind], leaseMilliseconds: leaseMilliseconds).first else { return 0 }
+        guard let job = try await jobs.claim(limit: 1, kinds: [CampaignJob.kind], skipSuspendedTenants: true, leaseMilliseconds: leaseMilliseconds).first else { return 0 }
         let id: String
         do { id = try CampaignJob(payload: job.payload).campaign } catch {
             try await jobs.fail(job, error: "\(error)", retry: false)

@@ -169,8 +169,10 @@ public final class JobQueue: Sendable {
     ///   - kinds: only jobs of these kinds (all when nil).
     ///   - skipPausedTenants: leave jobs of tenants whose pushes are paused where they are, so
     ///     waiting for a new certificate burns no attempts.
+    ///   - skipSuspendedTenants: leave jobs of tenants the operator suspended where they are
+    ///     (Google syncs, webhooks, campaigns: nothing of theirs goes out until resumed).
     ///   - atLeast: only jobs at least this urgent (a lane kept free for single changes).
-    public func claim(limit: Int, kinds: [String]? = nil, skipPausedTenants: Bool = false, atLeast: JobPriority? = nil,
+    public func claim(limit: Int, kinds: [String]? = nil, skipPausedTenants: Bool = false, skipSuspendedTenants: Bool = false, atLeast: JobPriority? = nil,
                       leaseMilliseconds lease: Int64 = 60_000, now: Int64 = WallClock.milliseconds()) async throws -> [ClaimedJob] {
         let worker = self.worker, dialect = database.dialect
         var filter = ""
@@ -186,6 +188,8 @@ public final class JobQueue: Sendable {
         if skipPausedTenants {
             // One look at the (few) paused tenants a claim, not one a candidate job.
             filter += " AND (tenant_id IS NULL OR tenant_id NOT IN (SELECT id FROM tenants WHERE push_paused_reason IS NOT NULL OR suspended_at IS NOT NULL))"
+        } else if skipSuspendedTenants {
+            filter += " AND (tenant_id IS NULL OR tenant_id NOT IN (SELECT id FROM tenants WHERE suspended_at IS NOT NULL))"
         }
         let condition = filter, conditionValues = filterValues
         return try await database.transaction { connection in
